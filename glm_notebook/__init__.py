@@ -1,0 +1,96 @@
+"""glm_notebook: talk to Z.ai's GLM models from Jupyter.
+
+- `%load_ext glm_notebook` then `%%glm` cells stream answers in place;
+- `chat()` shows a chat widget;
+- `GLMClient` is the plain sync/async Python API under both.
+
+Importing this package does not import IPython or ipywidgets.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .client import AsyncStream, GLMClient, Stream
+from .errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    GLMError,
+    IncompleteStreamError,
+    MissingAPIKeyError,
+    ProtocolError,
+    QuotaError,
+    RateLimitError,
+    ServerError,
+    ServiceStreamError,
+    StreamError,
+)
+from .events import (
+    ContentDelta,
+    Event,
+    Finish,
+    ReasoningDelta,
+    StreamStart,
+    ToolCallDelta,
+    Usage,
+    UsageReport,
+)
+from .reply import Reply
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "GLMClient",
+    "Stream",
+    "AsyncStream",
+    "Reply",
+    "Event",
+    "StreamStart",
+    "ReasoningDelta",
+    "ContentDelta",
+    "ToolCallDelta",
+    "Finish",
+    "Usage",
+    "UsageReport",
+    "GLMError",
+    "MissingAPIKeyError",
+    "APIStatusError",
+    "AuthenticationError",
+    "BadRequestError",
+    "RateLimitError",
+    "QuotaError",
+    "ServerError",
+    "APIConnectionError",
+    "APITimeoutError",
+    "StreamError",
+    "ServiceStreamError",
+    "ProtocolError",
+    "IncompleteStreamError",
+    "ChatWidget",
+    "chat",
+    "load_ipython_extension",
+]
+
+for _name in __all__:
+    _obj = globals().get(_name)
+    if getattr(_obj, "__module__", "").startswith("glm_notebook."):
+        _obj.__module__ = "glm_notebook"
+
+
+def __getattr__(name: str) -> Any:
+    # The widget pulls in ipywidgets: load it only when asked for.
+    if name in ("ChatWidget", "chat"):
+        from . import widget
+
+        return getattr(widget, name)
+    raise AttributeError(f"module 'glm_notebook' has no attribute {name!r}")
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """`%load_ext glm_notebook`: register the `%%glm` cell magic and `%glm` line magic."""
+    from .magic import load_ipython_extension as load
+
+    load(ipython)
