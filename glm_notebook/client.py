@@ -182,7 +182,9 @@ class GLMClient:
     async def __aenter__(self) -> "GLMClient":
         return self
 
-    async def __aexit__(self, *exc: Any) -> None:
+    async def __aexit__(self, kind: type | None, *exc: Any) -> None:
+        if kind is not None and kind.__name__ in ("CancelledError", "KeyboardInterrupt"):
+            self.reply.finish(stopped="interrupted")
         await self.aclose()
 
 
@@ -317,7 +319,7 @@ class Stream:
     def __init__(self, call: _Call) -> None:
         self._call = call
         self.reply: Reply = call.reply
-        self._gen = self._run()
+        self._gen = _run(call)
 
     def __iter__(self) -> Iterator[Event]:
         # The generator itself: a `for` loop that breaks drops it, which closes the connection.
@@ -333,56 +335,10 @@ class Stream:
     def __enter__(self) -> "Stream":
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, kind: type | None, *exc: Any) -> None:
+        if kind is KeyboardInterrupt:
+            self.reply.finish(stopped="interrupted")
         self.close()
-
-    def _run(self) -> Iterator[Event]:
-        call = self._call
-        http = call.client._sync_http
-        try:
-            while True:
-                try:
-                    yield from self._attempt(http)
-                    call.reply.finish()
-                    return
-                except httpx.TransportError as exc:
-                    error = call.map_transport(exc)
-                    error.__cause__ = exc
-                except GLMError as exc:
-                    error = exc
-                delay = call.retry_delay(error)
-                if delay is None:
-                    raise call.fail(error)
-                time.sleep(delay)
-                call.reset_for_retry()
-        except GeneratorExit:
-            call.reply.finish(stopped="stopped")
-            raise
-        except KeyboardInterrupt:
-            call.reply.finish(stopped="interrupted")
-            raise
-
-    def _attempt(self, http: httpx.Client) -> Iterator[Event]:
-        call = self._call
-        with http.stream("POST", call.url, json=call.body, headers=call.headers) as response:
-            if response.status_code >= 400:
-                call.check_status(response, response.read())
-            kind = response.headers.get("content-type", "")
-            if "application/json" in kind:
-                events = call.whole(response.read())
-                call.delivered = True
-                yield from events
-                return
-            if "text/event-stream" not in kind:
-                call.check_content_type(response, next(response.iter_bytes(), b""))
-            for sse in EventSource(response).iter_sse():
-                events = call.events(sse)
-                if events:
-                    call.delivered = True
-                    yield from events
-                if call.decoder.done:
-                    break
-            call.check_end()
 
 
 class AsyncStream:
@@ -391,7 +347,7 @@ class AsyncStream:
     def __init__(self, call: _Call) -> None:
         self._call = call
         self.reply: Reply = call.reply
-        self._gen = self._run()
+        self._gen = _arun(call)
 
     def __aiter__(self) -> "AsyncStream":
         return self
@@ -406,64 +362,119 @@ class AsyncStream:
     async def __aenter__(self) -> "AsyncStream":
         return self
 
-    async def __aexit__(self, *exc: Any) -> None:
+    async def __aexit__(self, kind: type | None, *exc: Any) -> None:
+        if kind is not None and kind.__name__ in ("CancelledError", "KeyboardInterrupt"):
+            self.reply.finish(stopped="interrupted")
         await self.aclose()
 
-    async def _run(self) -> AsyncIterator[Event]:
-        import asyncio  # here, so that `import glm_notebook` stays light
 
-        call = self._call
-        http = call.client._async_http
+def _run(call: _Call) -> Iterator[Event]:
+    """The sync loop: attempts and retries. Holds no reference to its Stream (no cycle)."""
+    http = call.client._sync_http
+    try:
+        while True:
+            try:
+                yield from _attempt(call, http)
+                call.reply.finish()
+                return
+            except httpx.TransportError as exc:
+                error = call.map_transport(exc)
+                error.__cause__ = exc
+            except GLMError as exc:
+                error = exc
+            delay = call.retry_delay(error)
+            if delay is None:
+                raise call.fail(error)
+            time.sleep(delay)
+            call.reset_for_retry()
+    except GeneratorExit:
+        call.reply.finish(stopped="stopped")
+        raise
+    except KeyboardInterrupt:
+        call.reply.finish(stopped="interrupted")
+        raise
+
+
+def _attempt(call: _Call, http: httpx.Client) -> Iterator[Event]:
+    with http.stream("POST", call.url, json=call.body, headers=call.headers) as response:
+        if response.status_code >= 400:
+            call.check_status(response, response.read())
+        kind = response.headers.get("content-type", "")
+        if "application/json" in kind:
+            events = call.whole(response.read())
+            call.delivered = True
+            yield from events
+            return
+        if "text/event-stream" not in kind:
+            call.check_content_type(response, next(response.iter_bytes(), b""))
+        for sse in EventSource(response).iter_sse():
+            events = call.events(sse)
+            if events:
+                call.delivered = True
+                yield from events
+            if call.decoder.done:
+                break
+        call.check_end()
+
+
+async def _arun(call: _Call) -> AsyncIterator[Event]:
+    """The async twin of `_run`."""
+    import asyncio  # here, so that `import glm_notebook` stays light
+
+    http = call.client._async_http
+    try:
+        while True:
+            attempt = _aattempt(call, http)
+            try:
+                async for event in attempt:
+                    yield event
+                call.reply.finish()
+                return
+            except httpx.TransportError as exc:
+                error = call.map_transport(exc)
+                error.__cause__ = exc
+            except GLMError as exc:
+                error = exc
+            finally:
+                await attempt.aclose()  # closes the response at once, also on cancellation
+            delay = call.retry_delay(error)
+            if delay is None:
+                raise call.fail(error)
+            await asyncio.sleep(delay)
+            call.reset_for_retry()
+    except GeneratorExit:
+        call.reply.finish(stopped="stopped")
+        raise
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        call.reply.finish(stopped="interrupted")
+        raise
+
+
+async def _aattempt(call: _Call, http: httpx.AsyncClient) -> AsyncIterator[Event]:
+    async with http.stream("POST", call.url, json=call.body, headers=call.headers) as response:
+        if response.status_code >= 400:
+            call.check_status(response, await response.aread())
+        kind = response.headers.get("content-type", "")
+        if "application/json" in kind:
+            for event in call.whole(await response.aread()):
+                call.delivered = True
+                yield event
+            return
+        if "text/event-stream" not in kind:
+            head = b""
+            async for piece in response.aiter_bytes():
+                head = piece
+                break
+            call.check_content_type(response, head)
+        events_source = EventSource(response).aiter_sse()
         try:
-            while True:
-                try:
-                    async for event in self._attempt(http):
-                        yield event
-                    call.reply.finish()
-                    return
-                except httpx.TransportError as exc:
-                    error = call.map_transport(exc)
-                    error.__cause__ = exc
-                except GLMError as exc:
-                    error = exc
-                delay = call.retry_delay(error)
-                if delay is None:
-                    raise call.fail(error)
-                await asyncio.sleep(delay)
-                call.reset_for_retry()
-        except GeneratorExit:
-            call.reply.finish(stopped="stopped")
-            raise
-        except (KeyboardInterrupt, asyncio.CancelledError):
-            call.reply.finish(stopped="interrupted")
-            raise
-
-    async def _attempt(self, http: httpx.AsyncClient) -> AsyncIterator[Event]:
-        call = self._call
-        async with http.stream("POST", call.url, json=call.body, headers=call.headers) as response:
-            if response.status_code >= 400:
-                call.check_status(response, await response.aread())
-            kind = response.headers.get("content-type", "")
-            if "application/json" in kind:
-                for event in call.whole(await response.aread()):
+            async for sse in events_source:
+                events = call.events(sse)
+                for event in events:
                     call.delivered = True
                     yield event
-                return
-            if "text/event-stream" not in kind:
-                head = b""
-                async for piece in response.aiter_bytes():
-                    head = piece
+                if call.decoder.done:
                     break
-                call.check_content_type(response, head)
-            events_source = EventSource(response).aiter_sse()
-            try:
-                async for sse in events_source:
-                    events = call.events(sse)
-                    for event in events:
-                        call.delivered = True
-                        yield event
-                    if call.decoder.done:
-                        break
-            finally:
-                await events_source.aclose()
-            call.check_end()
+        finally:
+            await events_source.aclose()
+        call.check_end()

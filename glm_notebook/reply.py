@@ -94,12 +94,19 @@ class Reply:
             call["id"] = event.id
         if event.type:
             call["type"] = event.type
-        if event.name:
-            call["function"]["name"] += event.name
+        name = call["function"]["name"]
+        if event.name and event.name != name:
+            # Names come whole in real traffic; a streamed name arrives in pieces.
+            call["function"]["name"] = name + event.name
         call["function"]["arguments"] += event.arguments
 
     def finish(self, *, stopped: str | None = None, error: str | None = None) -> None:
-        """Mark the end of the stream: normally, or `stopped` ("error", "interrupted") with why."""
+        """Mark the end of the stream: normally, or `stopped` ("error", "interrupted") with why.
+
+        Only the first call counts: a reply that ended stays as it ended.
+        """
+        if self.ended_at is not None:
+            return
         self.ended_at = time.perf_counter()
         if self._reasoning and self._reasoning_ended_at is None:
             self._reasoning_ended_at = self.ended_at

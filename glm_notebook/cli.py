@@ -1,0 +1,55 @@
+"""The `glm-notebook` command: `serve` the local Z.ai-compatible server, or run the `demo`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="glm-notebook", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the local Z.ai-compatible server in the foreground")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8765)
+    serve.add_argument("--api-key", default=None, help="key clients must send (default: local-glm-key)")
+    serve.add_argument("--token-delay", type=float, default=0.02, help="seconds between chunks")
+    serve.add_argument("--recordings", type=Path, default=None, help="folder of recordings to replay")
+
+    demo = sub.add_parser("demo", help="run notebooks/quickstart.ipynb, streaming to the terminal")
+    demo.add_argument("--notebook", type=Path, default=None)
+    demo.add_argument("--out", type=Path, default=Path("artifacts/demo"))
+    demo.add_argument("--token-delay", type=float, default=0.02)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "serve":
+        from .server import ServerConfig, run_server
+
+        options = {"token_delay": args.token_delay}
+        if args.api_key:
+            options["api_key"] = args.api_key
+        if args.recordings:
+            options["recordings_dir"] = args.recordings
+        config = ServerConfig(**options)
+        print(
+            "glm_notebook local server: use it with\n"
+            f"  export ZAI_BASE_URL=http://{args.host}:{args.port}/api/paas/v4\n"
+            f"  export ZAI_API_KEY={config.api_key}",
+            file=sys.stderr,
+        )
+        run_server(args.host, args.port, config)
+        return 0
+    from .demo import run_demo
+
+    return run_demo(notebook=args.notebook, out=args.out, token_delay=args.token_delay)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""The main job: run a notebook of `%%glm` cells in a real kernel, streaming to the terminal.
+
+With `ZAI_API_KEY` set it talks to the real service; otherwise it starts the bundled local
+server and points the kernel at it. The executed notebook (and an HTML copy) are written out.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+__all__ = ["run_demo", "DEFAULT_NOTEBOOK"]
+
+DEFAULT_NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "quickstart.ipynb"
+
+
+class _Text(HTMLParser):
+    """Visible text of an HTML fragment (what the terminal shows of a live pane)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+    @classmethod
+    def of(cls, html: str) -> str:
+        parser = cls()
+        parser.feed(html)
+        return "".join(parser.parts)
+
+
+def _terminal_client(nb: Any, **kw: Any) -> Any:
+    from nbclient import NotebookClient
+
+    class TerminalClient(NotebookClient):
+        """Echoes each cell's source and its outputs to the terminal as they arrive."""
+
+        shown: dict[str, str] = {}
+
+        def process_message(self, msg: dict, cell: Any, cell_index: int) -> Any:
+            kind, content = msg["msg_type"], msg["content"]
+            if kind == "execute_input":
+                print(f"\n\x1b[1mIn [{cell_index}]:\x1b[0m {content['code']}", flush=True)
+            elif kind == "stream":
+                sys.stdout.write(content["text"])
+            elif kind in ("display_data", "update_display_data"):
+                self._show_growth(content)
+            elif kind == "execute_result":
+                print(f"\n\x1b[1mOut[{cell_index}]:\x1b[0m {content['data'].get('text/plain', '')}")
+            elif kind == "error":
+                print("\n" + "\n".join(content["traceback"]))
+            sys.stdout.flush()
+            return super().process_message(msg, cell, cell_index)
+
+        def _show_growth(self, content: dict) -> None:
+            display_id = (content.get("transient") or {}).get("display_id", "")
+            html = content["data"].get("text/html")
+            if html is None:
+                return
+            text = _Text.of(html)
+            before = self.shown.get(display_id, "")
+            if text.startswith(before):
+                sys.stdout.write(text[len(before):])
+                self.shown[display_id] = text
+
+    return TerminalClient(nb, **kw)
+
+
+def run_demo(*, notebook: Path | None = None, out: Path = Path("artifacts/demo"), token_delay: float = 0.02) -> int:
+    """Execute `notebook` (default: notebooks/quickstart.ipynb); returns a process exit code."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    path = notebook or DEFAULT_NOTEBOOK
+    nb = nbformat.read(path, as_version=4)
+    server = None
+    env = dict(os.environ)
+    if env.get("ZAI_API_KEY"):
+        print(f"Using the real Z.ai API at {env.get('ZAI_BASE_URL', 'https://api.z.ai/api/paas/v4')}")
+    else:
+        from .server import LocalServer, ServerConfig
+
+        server = LocalServer(ServerConfig(token_delay=token_delay)).start()
+        env["ZAI_BASE_URL"], env["ZAI_API_KEY"] = server.base_url, server.api_key
+        print(f"No ZAI_API_KEY set: using the bundled local server at {server.base_url}")
+    os.environ.update({k: env[k] for k in ("ZAI_BASE_URL", "ZAI_API_KEY")})
+    try:
+        client = _terminal_client(nb, kernel_name="python3", timeout=600, allow_errors=False,
+                                  resources={"metadata": {"path": str(path.parent)}})
+        client.km = client.create_kernel_manager()
+        client.km.kernel_spec.argv[0] = sys.executable
+        client.execute()
+    finally:
+        if server is not None:
+            server.stop()
+    out.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, out / path.name)
+    html, _ = HTMLExporter().from_notebook_node(nb)
+    (out / path.with_suffix(".html").name).write_text(html, encoding="utf-8")
+    print(f"\n\nWrote {out / path.name} and {out / path.with_suffix('.html').name}")
+    return 0

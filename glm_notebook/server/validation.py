@@ -1,0 +1,87 @@
+"""Check a chat-completions request body the way the service does (codes 1211 / 1214)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ApiError
+
+__all__ = ["ChatRequest", "parse_json", "validate_chat_request", "UNKNOWN_MODEL"]
+
+UNKNOWN_MODEL = "unknown-model"
+_ROLES = {"system", "user", "assistant", "tool"}
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRequest:
+    """The fields of a valid request that shape the reply."""
+
+    body: dict[str, Any]
+    model: str
+    messages: list[dict[str, Any]]
+    stream: bool
+    thinking: bool
+    max_tokens: int | None
+    json_mode: bool
+
+
+def parse_json(raw: bytes) -> Any:
+    """The parsed body, or None when it is not valid JSON."""
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
+def _bad(message: str) -> ApiError:
+    return ApiError(400, "1214", message)
+
+
+def _number_in(body: dict[str, Any], name: str, low: float, high: float) -> None:
+    value = body.get(name)
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise _bad(f"Invalid parameter {name}: must be a number between {low:g} and {high:g}")
+
+
+def validate_chat_request(body: Any) -> ChatRequest:
+    """A `ChatRequest`, or `ApiError` (400) naming the offending field."""
+    if not isinstance(body, dict):
+        raise _bad("Invalid request body: expected a JSON object")
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise _bad("Invalid parameter messages: a non-empty array is required")
+    for position, message in enumerate(messages):
+        if not isinstance(message, dict) or message.get("role") not in _ROLES:
+            raise _bad(f"Invalid parameter messages[{position}]: an object with a valid role is required")
+    model = body.get("model")
+    if not isinstance(model, str) or not model.strip():
+        raise _bad("Invalid parameter model: the model field is required")
+    if model == UNKNOWN_MODEL:
+        raise ApiError(400, "1211", "Unknown Model, please check the model code.")
+    _number_in(body, "temperature", 0.0, 1.0)
+    _number_in(body, "top_p", 0.0, 1.0)
+    max_tokens = body.get("max_tokens")
+    if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1):
+        raise _bad("Invalid parameter max_tokens: must be a positive integer")
+    stream = body.get("stream", False)
+    if not isinstance(stream, bool):
+        raise _bad("Invalid parameter stream: must be a boolean")
+    thinking = body.get("thinking") or {}
+    if not isinstance(thinking, dict) or thinking.get("type", "enabled") not in ("enabled", "disabled"):
+        raise _bad('Invalid parameter thinking: expected {"type": "enabled" | "disabled"}')
+    response_format = body.get("response_format") or {}
+    if not isinstance(response_format, dict) or response_format.get("type", "text") not in ("text", "json_object"):
+        raise _bad('Invalid parameter response_format: expected {"type": "text" | "json_object"}')
+    return ChatRequest(
+        body=body,
+        model=model,
+        messages=messages,
+        stream=stream,
+        thinking=thinking.get("type", "enabled") != "disabled",
+        max_tokens=max_tokens,
+        json_mode=response_format.get("type") == "json_object",
+    )

@@ -1,0 +1,60 @@
+"""Shared fixtures: one local Z.ai-compatible server for the whole session, real kernels.
+
+The server's URL and key go into os.environ at session start, so every kernel started by a
+test or by nbval (which runs the notebooks in notebooks/) talks to it, never to the real API.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from glm_notebook.server import LocalServer, ServerConfig
+
+from .kernel_harness import Kernel
+
+RECORDINGS = Path(__file__).resolve().parents[2] / "shared" / "zai-recordings"
+_SERVER: LocalServer | None = None
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    global _SERVER
+    _SERVER = LocalServer(ServerConfig(api_key="test-key-9c1e5d27b04f"))
+    _SERVER.start()
+    os.environ["ZAI_BASE_URL"] = _SERVER.base_url
+    os.environ["ZAI_API_KEY"] = _SERVER.api_key
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if _SERVER is not None:
+        _SERVER.stop()
+
+
+@pytest.fixture(scope="session")
+def server() -> LocalServer:
+    """The session's local server (instant answers)."""
+    assert _SERVER is not None
+    return _SERVER
+
+
+@pytest.fixture(scope="session")
+def recordings() -> Path:
+    """The folder of real Z.ai recordings."""
+    if not RECORDINGS.is_dir():
+        pytest.fail(f"recordings not found at {RECORDINGS}")
+    return RECORDINGS
+
+
+@pytest.fixture(scope="module")
+def kernel() -> Kernel:
+    """A real IPython kernel with this session's server in its environment."""
+    k = Kernel(dict(os.environ))
+    yield k
+    k.shutdown()
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
