@@ -38,12 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.recordings:
             options["recordings_dir"] = args.recordings
         config = ServerConfig(**options)
-        print(
-            "glm_notebook local server: use it with\n"
-            f"  export ZAI_BASE_URL=http://{args.host}:{args.port}/api/paas/v4\n"
-            f"  export ZAI_API_KEY={config.api_key}",
-            file=sys.stderr,
-        )
+        print(f"Clients use ZAI_BASE_URL=<the URL below> and ZAI_API_KEY={config.api_key}", file=sys.stderr)
         run_server(args.host, args.port, config)
         return 0
     from .demo import run_demo
