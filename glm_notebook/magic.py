@@ -1,0 +1,370 @@
+"""The `%%glm` cell magic and the `%glm` line magic.
+
+```
+%load_ext glm_notebook
+
+%%glm -t 0.3 -o haiku
+Write a haiku about {topic}
+```
+
+The answer streams into the cell's output, rendered, then stays as the cell's result
+(`Out[n]`, `_`, and `haiku` with `-o`): a `Reply`, whose `str()` is the answer text.
+
+Settings are traitlets on the `GLM` configurable:
+
+```
+%config GLM.model = "glm-4.6"            # in a notebook
+c.GLM.model = "glm-4.6"                  # in ipython_config.py
+%config GLM                              # list them with their current values
+%glm config                              # the effective settings, key masked
+```
+
+`ZAI_API_KEY` / `ZAI_BASE_URL` are read each time a cell runs, so setting them after
+`%load_ext` works. `%glm history [NAME]` and `%glm reset [NAME | --all]` manage the
+conversations continued with `%%glm -c NAME`.
+"""
+
+from __future__ import annotations
+
+import keyword
+import os
+import shlex
+from typing import Any
+
+import httpx
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
+from IPython.core.magic_arguments import argument, magic_arguments
+from traitlets import Bool, Float, Int, TraitError, Unicode, validate
+from traitlets.config import Configurable
+
+from .client import GLMClient
+from .config import (
+    API_KEY_ENV,
+    BASE_URL_ENV,
+    DEFAULT_BASE_URL,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_MODEL,
+    mask_key,
+    resolve_api_key,
+    resolve_base_url,
+)
+from .conversations import DEFAULT_CONVERSATION, Conversation, Conversations
+from .errors import MissingAPIKeyError
+from .interpolate import InterpolationError, interpolate
+from .notebook_display import LiveSink, QuietSink, Sink, TextSink, run_stream, supports_live_display
+from .render.live import DEFAULT_UPDATES_PER_SECOND
+
+__all__ = ["GLM", "GLMMagics", "load_ipython_extension", "unload_ipython_extension"]
+
+_CONNECT_TIMEOUT = 10.0
+
+
+class _MaskedStr(str):
+    """A string whose repr shows only its last four characters (for the API key)."""
+
+    def __repr__(self) -> str:
+        return repr(mask_key(str(self)))
+
+
+class _Secret(Unicode):
+    """A `Unicode` trait whose value never shows unmasked in `%config` or a repr."""
+
+    def validate(self, obj: Any, value: Any) -> Any:
+        value = super().validate(obj, value)
+        return value if value is None else _MaskedStr(value)
+
+
+class GLM(Configurable):
+    """Settings of the `%%glm` magic: `%config GLM.<name> = value` or `c.GLM.<name>`.
+
+    Options given on a `%%glm` line override these for that cell.
+    """
+
+    api_key = _Secret(
+        None,
+        allow_none=True,
+        help=f"Z.ai API key. Default: the {API_KEY_ENV} environment variable, read when a cell "
+        "runs. Never shown unmasked; prefer the environment variable, which stays out of the notebook.",
+    ).tag(config=True)
+    base_url = Unicode(
+        None,
+        allow_none=True,
+        help=f"API base URL. Default: {BASE_URL_ENV}, else {DEFAULT_BASE_URL}.",
+    ).tag(config=True)
+    model = Unicode(DEFAULT_MODEL, help="Model name (-m overrides).").tag(config=True)
+    thinking = Bool(
+        True,
+        allow_none=True,
+        help="Let the model reason before answering (shown collapsed). None: the model's default.",
+    ).tag(config=True)
+    temperature = Float(
+        None, allow_none=True, help="Sampling temperature (-t); None: the model's default."
+    ).tag(config=True)
+    top_p = Float(None, allow_none=True, help="Nucleus sampling (--top-p); None: default.").tag(
+        config=True
+    )
+    max_tokens = Int(
+        None, allow_none=True, help="Longest answer in tokens (--max-tokens); None: default."
+    ).tag(config=True)
+    system = Unicode(
+        None, allow_none=True, help="System prompt sent with every cell (-s overrides)."
+    ).tag(config=True)
+    updates_per_second = Float(
+        DEFAULT_UPDATES_PER_SECOND,
+        help="Most redraws per second while an answer streams; 0 draws only the first and final state.",
+    ).tag(config=True)
+    timeout = Float(
+        120.0,
+        help="Seconds the stream may stay silent before the cell gives up "
+        f"(connecting gives up after at most {_CONNECT_TIMEOUT:g} s).",
+    ).tag(config=True)
+    max_retries = Int(
+        DEFAULT_MAX_RETRIES,
+        help="Retries of connection failures and 'busy' errors, only before any text arrived.",
+    ).tag(config=True)
+
+    @validate("temperature", "top_p")
+    def _check_sampling(self, proposal: Any) -> Any:
+        value = proposal["value"]
+        if value is not None and not 0.0 <= value <= 2.0:
+            raise TraitError(f"GLM.{proposal['trait'].name} must be between 0 and 2, not {value}")
+        return value
+
+    @validate("max_tokens", "max_retries")
+    def _check_count(self, proposal: Any) -> Any:
+        value = proposal["value"]
+        low = 1 if proposal["trait"].name == "max_tokens" else 0
+        if value is not None and value < low:
+            raise TraitError(f"GLM.{proposal['trait'].name} must be at least {low}, not {value}")
+        return value
+
+    @validate("timeout", "updates_per_second")
+    def _check_positive(self, proposal: Any) -> Any:
+        value = proposal["value"]
+        if value < 0 or (proposal["trait"].name == "timeout" and value == 0):
+            raise TraitError(f"GLM.{proposal['trait'].name} must be positive, not {value}")
+        return value
+
+
+def _parse(magic: Any, line: str) -> Any:
+    """Options of a magic line, split like a shell does (IPython's own splitting keeps the
+    quotes, so `-s "Be brief"` would send the quotes along)."""
+    try:
+        argv = shlex.split(line)
+    except ValueError as exc:
+        raise UsageError(f"%%glm options: {exc}") from None
+    return magic.parser.parse_args(argv)
+
+
+def _first(*values: Any) -> Any:
+    return next((value for value in values if value is not None), None)
+
+
+@magics_class
+class GLMMagics(Magics):
+    """`%%glm` (ask a model, stream the answer) and `%glm` (settings, conversations)."""
+
+    def __init__(self, shell: Any, settings: GLM | None = None) -> None:
+        super().__init__(shell)
+        self.settings = settings if settings is not None else GLM(parent=shell)
+        self.conversations = Conversations()
+        self._client: GLMClient | None = None
+        self._client_settings: tuple[Any, ...] | None = None
+
+    # -- %%glm --------------------------------------------------------------------------------
+
+    @no_var_expand
+    @magic_arguments("%glm")  # usage line reads `%%glm ...`
+    @argument("-m", "--model", default=None, help="Model name (default: GLM.model).")
+    @argument("-s", "--system", default=None, help="System prompt for this cell.")
+    @argument("-t", "--temperature", type=float, default=None, help="Sampling temperature.")
+    @argument("--top-p", dest="top_p", type=float, default=None, help="Nucleus sampling.")
+    @argument("--max-tokens", dest="max_tokens", type=int, default=None, help="Longest answer.")
+    @argument(
+        "--thinking", dest="thinking", action="store_const", const=True, default=None,
+        help="Let the model reason first (shown collapsed).",
+    )  # fmt: skip
+    @argument(
+        "--no-thinking", dest="thinking", action="store_const", const=False, default=None,
+        help="Answer without reasoning first.",
+    )  # fmt: skip
+    @argument(
+        "--json", action="store_true",
+        help="Ask for a JSON object (response_format json_object); reply.json() parses it.",
+    )  # fmt: skip
+    @argument("-o", "--out", default=None, metavar="NAME", help="Also store the Reply in NAME.")
+    @argument(
+        "-c", "--chat", nargs="?", const=DEFAULT_CONVERSATION, default=None, metavar="NAME",
+        help=f"Continue conversation NAME (default {DEFAULT_CONVERSATION!r}) across cells.",
+    )  # fmt: skip
+    @argument("--quiet", action="store_true", help="No live display; show only the result.")
+    @argument(
+        "--no-interpolate", dest="interpolate", action="store_false",
+        help="Send the cell exactly as written (no {name} substitution).",
+    )  # fmt: skip
+    @cell_magic("glm")
+    def glm_cell(self, line: str, cell: str) -> Any:
+        """Ask a GLM model; the answer streams into the output and becomes the cell's result.
+
+        The cell body is the prompt. `{name}` and `{name.attr}` are replaced by `str()` of
+        notebook variables; `{{name}}` gives literal braces; anything else in braces (code,
+        JSON, undefined names) is sent as written. The result is a `Reply`: `str(reply)` is the
+        answer, `reply.reasoning`, `reply.usage`, `reply.json()` the rest. Ctrl-C / the stop
+        button ends the request and keeps the partial answer.
+
+        Settings: `%config GLM` (model, thinking, temperature, ...); `%glm config` shows them.
+        """
+        args = _parse(self.glm_cell, line)
+        prompt, system = self._prompt(args, cell)
+        conversation = self.conversations[args.chat] if args.chat else None
+        messages = conversation.request(prompt) if conversation else prompt
+        params = self._params(args, system)
+        client = self._client_for_cell()
+        reply, error = run_stream(client, messages, params, self._sink(args, params["model"]))
+        if args.out and reply is not None:
+            self.shell.user_ns[args.out] = reply
+        if error is not None:
+            raise error
+        if conversation is not None:
+            conversation.record(prompt, reply)
+        return reply
+
+    def _prompt(self, args: Any, cell: str) -> tuple[str, str | None]:
+        """The prompt and system prompt, interpolated; usage mistakes raise `UsageError`."""
+        if args.out is not None and (not args.out.isidentifier() or keyword.iskeyword(args.out)):
+            raise UsageError(f"-o/--out needs a Python variable name, not {args.out!r}")
+        if not cell.strip():
+            raise UsageError("%%glm needs a prompt: write it in the cell below the %%glm line.")
+        prompt, system = cell.strip("\n"), _first(args.system, self.settings.system)
+        if args.interpolate:
+            try:
+                prompt = interpolate(prompt, self.shell.user_ns)
+                if args.system is not None:
+                    system = interpolate(args.system, self.shell.user_ns)
+            except InterpolationError as exc:
+                raise UsageError(str(exc)) from None
+        return prompt, system
+
+    def _params(self, args: Any, system: str | None) -> dict[str, Any]:
+        """Request parameters: the cell's options over the configured settings."""
+        settings = self.settings
+        params = {
+            "model": args.model or settings.model,
+            "system": system,
+            "thinking": _first(args.thinking, settings.thinking),
+            "temperature": _first(args.temperature, settings.temperature),
+            "top_p": _first(args.top_p, settings.top_p),
+            "max_tokens": _first(args.max_tokens, settings.max_tokens),
+            "response_format": {"type": "json_object"} if args.json else None,
+        }
+        return {key: value for key, value in params.items() if value is not None}
+
+    def _sink(self, args: Any, model: str) -> Sink:
+        if args.quiet:
+            return QuietSink()
+        if not supports_live_display(self.shell):
+            return TextSink()
+        return LiveSink(
+            updates_per_second=self.settings.updates_per_second,
+            language="json" if args.json else None,
+            waiting=f"Waiting for {model}…",
+        )
+
+    def _client_for_cell(self) -> GLMClient:
+        """A client for the current settings and environment (kept while they stay the same)."""
+        settings = self.settings
+        api_key = resolve_api_key(settings.api_key)
+        if api_key is None:
+            raise MissingAPIKeyError()
+        key = (api_key, resolve_base_url(settings.base_url), settings.timeout, settings.max_retries)
+        if self._client is None or self._client_settings != key:
+            if self._client is not None:
+                self._client.close()
+            timeout = httpx.Timeout(settings.timeout, connect=min(_CONNECT_TIMEOUT, settings.timeout))
+            self._client = GLMClient(
+                api_key, key[1], model=settings.model, timeout=timeout, max_retries=settings.max_retries
+            )
+            self._client_settings = key
+        return self._client
+
+    # -- %glm ---------------------------------------------------------------------------------
+
+    @no_var_expand
+    @line_magic("glm")
+    def glm_line(self, line: str) -> None:
+        """`%glm config` · `%glm history [NAME]` · `%glm reset [NAME | --all]`
+
+        config   the effective settings (API key masked) and where they come from
+        history  the messages of conversation NAME (default 'default'), continued with %%glm -c NAME
+        reset    forget conversation NAME (default 'default'), or every conversation with --all
+
+        To ask a question, use the cell magic: %%glm on the first line, the prompt below.
+        """
+        command, *rest = line.split() or ["help"]
+        if command == "config" and not rest:
+            print(self.config_text())
+        elif command == "history" and len(rest) <= 1:
+            name = rest[0] if rest else DEFAULT_CONVERSATION
+            found = self.conversations[name] if name in self.conversations else Conversation(name)
+            print(found.transcript(width=300))
+        elif command == "reset" and len(rest) <= 1:
+            target = rest[0] if rest else DEFAULT_CONVERSATION
+            names = self.conversations.reset(None if target == "--all" else target)
+            print(f"Forgot {', '.join(repr(n) for n in names) or 'no conversations'}.")
+        elif command in ("help", "-h", "--help") and not rest:
+            print(self.glm_line.__doc__)
+        else:
+            raise UsageError(
+                f"%glm {line.strip()!r} is not a %glm command (config, history [NAME], reset "
+                "[NAME | --all]); to ask the model, use %%glm (two %) with the prompt in the cell."
+            )
+
+    def config_text(self) -> str:
+        """The effective settings, one per line, the API key masked."""
+        settings = self.settings
+        key_source = (
+            "%config GLM.api_key" if settings.api_key
+            else API_KEY_ENV if os.environ.get(API_KEY_ENV, "").strip()
+            else f"not set: set {API_KEY_ENV} or %config GLM.api_key"
+        )  # fmt: skip
+        url_source = (
+            "%config GLM.base_url" if settings.base_url
+            else BASE_URL_ENV if os.environ.get(BASE_URL_ENV)
+            else "default"
+        )  # fmt: skip
+        rows = [
+            ("model", settings.model, ""),
+            ("base_url", resolve_base_url(settings.base_url), url_source),
+            ("api_key", mask_key(resolve_api_key(settings.api_key)), key_source),
+            ("thinking", settings.thinking, ""),
+            ("temperature", settings.temperature, ""),
+            ("top_p", settings.top_p, ""),
+            ("max_tokens", settings.max_tokens, ""),
+            ("system", settings.system, ""),
+            ("updates_per_second", settings.updates_per_second, ""),
+            ("timeout", settings.timeout, ""),
+            ("max_retries", settings.max_retries, ""),
+        ]
+        lines = ["GLM settings (change with %config GLM.<name> = value):"]
+        for name, value, source in rows:
+            shown = str(value) if value is not None else "(none)" if name == "system" else "(model default)"
+            lines.append(f"  {name:<19} {shown}" + (f"   [{source}]" if source else ""))
+        return "\n".join(lines)
+
+
+def load_ipython_extension(ipython: Any) -> GLMMagics:
+    """Register `%%glm` / `%glm` and the `GLM` settings on `ipython` (idempotent)."""
+    settings = next((c for c in ipython.configurables if isinstance(c, GLM)), None)
+    if settings is None:
+        settings = GLM(parent=ipython)
+        ipython.configurables.append(settings)
+    magics = GLMMagics(ipython, settings=settings)
+    ipython.register_magics(magics)
+    return magics
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """Remove `%%glm` / `%glm` (the settings stay, so a reload keeps them)."""
+    for kind in ("line", "cell"):
+        ipython.magics_manager.magics[kind].pop("glm", None)

@@ -1,0 +1,318 @@
+"""%%glm in a real IPython kernel talking real HTTP to the local server: what a notebook sees."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+from .kernel_harness import CellRun, Kernel
+from .test_render import HOSTILE, assert_inert, parse
+
+PLACEHOLDER = {"output_type": "display_data", "data": {"text/plain": ""}, "metadata": {}}
+NOTE = "This note comes from the local GLM test server"
+
+
+@pytest.fixture(scope="module")
+def k(kernel: Kernel) -> Kernel:
+    run = kernel.run("%load_ext glm_notebook")
+    assert run.error is None and not run.messages, run.messages
+    return kernel
+
+
+def glm(kernel: Kernel, body: str, line: str = "", timeout: float = 120) -> CellRun:
+    return kernel.run(f"%%glm {line}\n{body}", timeout=timeout)
+
+
+def html_of(content: dict) -> str:
+    return (content.get("data") or {}).get("text/html", "")
+
+
+def updates(run: CellRun) -> list[tuple[str, str]]:
+    """(display_id, text/html) of every update_display_data that carried HTML."""
+    return [
+        (content["transient"]["display_id"], html_of(content))
+        for kind, content in run.messages
+        if kind == "update_display_data" and html_of(content)
+    ]
+
+
+def visible(html: str) -> str:
+    return "".join(parse(html).text)
+
+
+def one_line(run: CellRun) -> str:
+    assert run.error is not None, run.messages
+    assert len(run.error["traceback"]) == 1, run.error["traceback"]
+    return run.error["traceback"][0]
+
+
+def saved_text(run: CellRun) -> str:
+    """Everything the saved notebook would hold for this cell."""
+    return repr(run.outputs)
+
+
+# -- streaming and the saved result -------------------------------------------------------------
+
+
+def test_answer_grows_in_place_then_one_copy_remains(k: Kernel) -> None:
+    run = glm(k, "Explain the tides [[delay=0.02]]")
+    assert run.error is None
+    displays = run.of_type("display_data")
+    answer_pane = displays[1]["transient"]["display_id"]
+    lengths = [len(visible(html)) for display_id, html in updates(run) if display_id == answer_pane]
+    assert len(lengths) >= 3
+    assert lengths[0] < lengths[len(lengths) // 2] < lengths[-1]
+    # Saved outputs: every pane back to the placeholder, then the Reply once.
+    *panes, result = run.outputs
+    assert panes and all({key: out[key] for key in PLACEHOLDER} == PLACEHOLDER for out in panes)
+    assert result["output_type"] == "execute_result"
+    assert re.fullmatch(r"<Reply glm-4.6: \d+ chars, finished>", result["data"]["text/plain"])
+    assert saved_text(run).count(NOTE) == 1
+    # What nbval sees first for each display is that same placeholder.
+    assert all(content["data"] == {"text/plain": ""} for content in displays)
+    assert result["metadata"]["glm_notebook"]["params"]["thinking"] == {"type": "enabled"}
+
+
+def test_updates_respect_the_rate_cap(k: Kernel, server) -> None:  # noqa: ANN001
+    for per_second in (20, 5):
+        k.run(f"%config GLM.updates_per_second = {per_second}")
+        run = glm(k, f"Rate cap at {per_second} [[delay=0.01]]")
+        count = len(run.of_type("update_display_data"))
+        span = run.times[-1] - run.times[0]
+        chunks = server.records[-1].chunks_sent
+        panes = len(run.of_type("display_data"))
+        # One draw per pane at the start and the end are outside the cap.
+        assert count <= per_second * span + 2 * panes + 2, (count, span)
+        assert count < chunks / 2, (count, chunks)
+    k.run("%config GLM.updates_per_second = 20")
+
+
+def test_huge_answer_updates_stay_small(k: Kernel) -> None:
+    run = glm(k, "[[huge=50000]] Write a lot", line="-o big")
+    assert run.error is None
+    sizes = [len(html) for _, html in updates(run)]
+    assert len(sizes) > 10
+    assert max(sizes) < 30_000, max(sizes)
+    check = k.run("print(len(big.text), big.text.count('## Section'))")
+    length, sections = map(int, check.stdout.split())
+    assert length == 50_000 and sections > 100
+    assert saved_text(run).count("## Section") == 0  # rendered once, as HTML headings
+    assert run.result is not None and run.result["text/html"].count("<h2>Section") == sections
+
+
+def test_result_is_the_reply(k: Kernel) -> None:
+    run = glm(k, "Name three rivers", line="-o rivers")
+    assert run.error is None
+    check = k.run(
+        "from glm_notebook import Reply\n"
+        "n = len(Out) and max(Out)\n"
+        "print(isinstance(_, Reply), _ is rivers, Out[n] is rivers, str(_) == rivers.text,"
+        " rivers.text.startswith('## Name three rivers'))"
+    )
+    assert check.stdout.split() == ["True"] * 5, check.stdout
+
+
+def test_quiet_shows_only_the_result(k: Kernel) -> None:
+    run = glm(k, "Quiet please", line="--quiet")
+    assert [kind for kind, _ in run.messages] == ["execute_result"]
+
+
+def test_plain_text_when_displays_cannot_update(k: Kernel) -> None:
+    run = k.run(
+        "from IPython.utils.capture import capture_output\n"
+        "with capture_output() as cap:\n"
+        "    r = get_ipython().run_cell_magic('glm', '', 'Say hi in plain text')\n"
+        "print(repr(r)); print(cap.stdout)"
+    )
+    assert run.error is None
+    assert run.stdout.startswith("<Reply glm-4.6:")
+    assert "(thinking…)\n## Say hi in plain text" in run.stdout
+    assert "<div" not in run.stdout
+
+
+def test_json_mode(k: Kernel) -> None:
+    run = glm(k, "Describe this prompt", line="--json -o data")
+    assert run.error is None
+    assert '<code class="language-json">' in run.result["text/html"]
+    assert k.run("print(data.json()['words'])").stdout.strip() == "3"
+
+
+def test_system_prompt_and_options_reach_the_request(k: Kernel, server) -> None:  # noqa: ANN001
+    k.run("animal = 'pirate'")
+    run = glm(k, "Hello", line='-s "Answer like a {animal}" -m glm-4.5 -t 0.3 --top-p 0.9 --max-tokens 500 --no-thinking')
+    assert run.error is None
+    body = server.records[-1].body
+    assert body["model"] == "glm-4.5" and body["temperature"] == 0.3 and body["top_p"] == 0.9
+    assert body["max_tokens"] == 500 and body["thinking"] == {"type": "disabled"}
+    assert body["messages"][0] == {"role": "system", "content": "Answer like a pirate"}
+    assert "System: Answer like a pirate" in visible(run.result["text/html"])
+    assert "Reasoning" not in run.result["text/html"]
+
+
+# -- conversations and interpolation ------------------------------------------------------------
+
+
+def test_chat_carries_history(k: Kernel, server) -> None:  # noqa: ANN001
+    k.run("%glm reset --all")
+    first = glm(k, "Plan a day in Lisbon", line="-c trip")
+    second = glm(k, "What about the evening?", line="-c trip")
+    assert first.error is None and second.error is None
+    assert 'This is turn 2 of our conversation; you first asked about "Plan a day in Lisbon"' in visible(
+        second.result["text/html"]
+    )
+    assert [m["role"] for m in server.records[-1].body["messages"]] == ["user", "assistant", "user"]
+    failed = glm(k, "Broken turn [[status=400,code=1214]]", line="-c trip")
+    assert failed.error is not None
+    history = k.run("%glm history trip").stdout
+    assert history.startswith("Conversation 'trip': 2 turns")
+    assert history.count("[user]") == 2 and history.count("[assistant]") == 2
+    other = glm(k, "Separate topic", line="-c")  # the "default" conversation
+    assert "turn 2" not in visible(other.result["text/html"])
+    assert "Forgot 'trip'." in k.run("%glm reset trip").stdout
+
+
+def test_interpolation(k: Kernel) -> None:
+    k.run("topic = 'volcanoes'\nclass P:\n    name = 'Etna'\nplace = P()")
+    # Directives go in the prompt; on the magic line they are an unknown option.
+    assert "unrecognized arguments: [[echo]]" in usage_error(glm(k, "{topic}", line="[[echo]]"))
+    run = glm(k, '[[echo]] About {topic} and {place.name}; {{topic}} {undefined} {"a": 1} { topic }', line="-o e")
+    assert run.error is None
+    text = k.run("print(e.text)").stdout.strip()
+    assert text == 'About volcanoes and Etna; {topic} {undefined} {"a": 1} { topic }'
+    raw = glm(k, "[[echo]] {topic}", line="--no-interpolate -o raw")
+    assert raw.error is None and k.run("print(raw.text)").stdout.strip() == "{topic}"
+    typo = glm(k, "[[echo]] {place.nmae}")
+    assert "UsageError" in typo.stderr + str(typo.error) and "{place.nmae}" in typo.stderr + str(typo.error)
+
+
+# -- mistakes and failures ----------------------------------------------------------------------
+
+
+def usage_error(run: CellRun) -> str:
+    text = run.stderr + (str(run.error) if run.error else "")
+    assert "UsageError" in text, run.messages
+    return text
+
+
+def test_usage_errors_are_one_line(k: Kernel) -> None:
+    assert "unrecognized arguments: --bogus" in usage_error(glm(k, "hi", line="--bogus"))
+    assert "needs a prompt" in usage_error(k.run("%%glm\n   \n"))
+    assert "variable name" in usage_error(glm(k, "hi", line="-o 1x"))
+    assert "not a %glm command" in usage_error(k.run("%glm what is this"))
+    doc = k.run("print(get_ipython().find_cell_magic('glm').__doc__)").stdout
+    for option in ("--model", "--system", "--temperature", "--top-p", "--max-tokens", "--no-thinking",
+                   "--json", "--out", "--chat", "--quiet", "--no-interpolate"):  # fmt: skip
+        assert option in doc
+
+
+def test_api_error_is_one_line_without_display(k: Kernel) -> None:
+    run = glm(k, "Fail [[status=401]]")
+    line = one_line(run)
+    assert run.error["ename"] == "AuthenticationError" and "HTTP 401" in line
+    assert "Traceback" not in line
+    assert not any(html_of(c) for kind, c in run.messages if kind == "display_data")
+
+
+def test_broken_stream_keeps_the_partial_answer(k: Kernel) -> None:
+    run = glm(k, "Break off [[cut=80]]", line="-o part")
+    line = one_line(run)
+    assert run.error["ename"] == "IncompleteStreamError" and "partial answer is kept" in line
+    shown = [out for out in run.outputs if out["output_type"] == "display_data" and "text/html" in out["data"]]
+    assert len(shown) == 1 and "⚠ incomplete" in shown[0]["data"]["text/html"]
+    check = k.run("print(part.stopped, part.complete, len(part.text) > 0)")
+    assert check.stdout.split() == ["error", "False", "True"]
+
+
+def test_missing_key_says_how_to_set_it(k: Kernel) -> None:
+    k.run("import os; _saved_key = os.environ.pop('ZAI_API_KEY')")
+    try:
+        run = glm(k, "hi")
+        line = one_line(run)
+        assert run.error["ename"] == "MissingAPIKeyError"
+        assert "ZAI_API_KEY" in line and "%config GLM.api_key" in line
+        assert not run.of_type("display_data")
+    finally:
+        k.run("os.environ['ZAI_API_KEY'] = _saved_key")
+    assert glm(k, "Back again").error is None  # read again when the next cell runs
+
+
+def test_config_never_shows_the_key(k: Kernel, server) -> None:  # noqa: ANN001
+    secret = "sk-not-the-server-key-7f3a"
+    k.run(f'%config GLM.api_key = "{secret}"\n%config GLM.model = "glm-4.5"')
+    try:
+        shown = k.run("%glm config").stdout + k.run("%config GLM").stdout
+        value = k.run("%config GLM.api_key")
+        assert secret not in shown + repr(value.messages)
+        assert "…7f3a" in shown and value.result["text/plain"] == "'…7f3a'"
+        assert "glm-4.5" in shown and server.base_url in shown
+        rejected = glm(k, "hi")
+        assert rejected.error["ename"] == "AuthenticationError"
+    finally:
+        k.run("%config GLM.api_key = None\n%config GLM.model = 'glm-4.6'")
+    assert "[ZAI_API_KEY]" in k.run("%glm config").stdout
+
+
+# -- interrupts ---------------------------------------------------------------------------------
+
+
+def _interrupt(k: Kernel, body: str, ready) -> tuple[CellRun, float]:  # noqa: ANN001
+    running = k.start(f"%%glm -o cut_short\n{body}")
+    running.wait_for(ready, timeout=30)
+    started = time.monotonic()
+    k.interrupt()
+    run = running.wait(timeout=30)
+    return run, time.monotonic() - started
+
+
+def _disconnected(server) -> bool:  # noqa: ANN001
+    record = server.records[-1]
+    record.finished.wait(10)
+    return record.disconnected
+
+
+def test_interrupt_while_streaming(k: Kernel, server) -> None:  # noqa: ANN001
+    def answering(run: CellRun) -> bool:
+        return any("<h2>" in html for _, html in updates(run))
+
+    run, took = _interrupt(k, "Tell me a long story [[delay=0.05]]", answering)
+    assert took < 10
+    line = one_line(run)
+    assert run.error["ename"] == "GLMInterrupted" and "KeyboardInterrupt" in line
+    assert "partial answer" in line
+    partial = [out for out in run.outputs if "text/html" in out.get("data", {})]
+    assert len(partial) == 1 and "⚠ interrupted" in partial[0]["data"]["text/html"]
+    check = k.run("print(cut_short.stopped, len(cut_short.text) > 0, cut_short.complete)")
+    assert check.stdout.split() == ["interrupted", "True", "False"]
+    assert _disconnected(server)
+
+
+@pytest.mark.parametrize("directive", ["stall_headers=30", "stall=30,at=0"])
+def test_interrupt_while_connecting(k: Kernel, server, directive: str) -> None:  # noqa: ANN001
+    def waiting(run: CellRun) -> bool:
+        return any("Waiting for" in html for _, html in updates(run))
+
+    k.run("cut_short = None")
+    run, took = _interrupt(k, f"Never mind [[{directive}]]", waiting)
+    time.sleep(0.2)
+    assert took < 10
+    line = one_line(run)
+    assert run.error["ename"] == "GLMInterrupted" and "before the answer started" in line
+    assert all(out["data"] == {"text/plain": ""} for out in run.outputs if out["output_type"] == "display_data")
+    assert _disconnected(server)
+
+
+# -- hostile output -----------------------------------------------------------------------------
+
+
+def test_hostile_output_is_never_sent_raw(k: Kernel) -> None:
+    prompt = "\n\n".join(HOSTILE)
+    run = glm(k, f"[[echo,delay=0.002]]\n{prompt}", line="-o evil")
+    assert run.error is None
+    htmls = [html_of(content) for _, content in run.messages if html_of(content)]
+    assert len(htmls) > 3
+    for html in htmls:
+        assert_inert(html)
+        assert not re.search(r"<(img|script|svg|iframe|style|form|input|math)\b", html, re.I), html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in run.result["text/html"]
