@@ -84,7 +84,10 @@ class GLMError(Exception):
         return False
 
     def __str__(self) -> str:
-        return f"{self.message} {self.hint}".strip()
+        if not self.hint:
+            return self.message
+        end = "" if self.message.rstrip().endswith((".", "!", "?", ":")) else "."
+        return f"{self.message.rstrip()}{end} {self.hint}"
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self)!r})"

@@ -1,4 +1,6 @@
-"""Shared fixtures: one local Z.ai-compatible server for the whole session, real kernels.
+"""Shared fixtures, loaded as a plugin (`-p tests.fixtures` in pyproject's addopts) so that they
+also apply when only notebooks are collected: one local Z.ai-compatible server for the whole
+session, real kernels.
 
 The server's URL and key go into os.environ at session start, so every kernel started by a
 test or by nbval (which runs the notebooks in notebooks/) talks to it, never to the real API.
