@@ -8,30 +8,12 @@ from __future__ import annotations
 
 import os
 import sys
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 __all__ = ["run_demo", "DEFAULT_NOTEBOOK"]
 
 DEFAULT_NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "quickstart.ipynb"
-
-
-class _Text(HTMLParser):
-    """Visible text of an HTML fragment (what the terminal shows of a live pane)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.parts: list[str] = []
-
-    def handle_data(self, data: str) -> None:
-        self.parts.append(data)
-
-    @classmethod
-    def of(cls, html: str) -> str:
-        parser = cls()
-        parser.feed(html)
-        return "".join(parser.parts)
 
 
 def _terminal_client(nb: Any, **kw: Any) -> Any:
@@ -45,28 +27,34 @@ def _terminal_client(nb: Any, **kw: Any) -> Any:
         def process_message(self, msg: dict, cell: Any, cell_index: int) -> Any:
             kind, content = msg["msg_type"], msg["content"]
             if kind == "execute_input":
-                print(f"\n\x1b[1mIn [{cell_index}]:\x1b[0m {content['code']}", flush=True)
+                print(f"\n\x1b[1mIn [{content['execution_count']}]:\x1b[0m {content['code']}", flush=True)
             elif kind == "stream":
                 sys.stdout.write(content["text"])
             elif kind in ("display_data", "update_display_data"):
                 self._show_growth(content)
             elif kind == "execute_result":
-                print(f"\n\x1b[1mOut[{cell_index}]:\x1b[0m {content['data'].get('text/plain', '')}")
+                count, plain = content["execution_count"], content["data"].get("text/plain", "")
+                print(f"\n\x1b[1mOut[{count}]:\x1b[0m {plain}")
             elif kind == "error":
                 print("\n" + "\n".join(content["traceback"]))
             sys.stdout.flush()
             return super().process_message(msg, cell, cell_index)
 
         def _show_growth(self, content: dict) -> None:
+            """Print what a live pane's plain text gained; a pane that starts over (waiting →
+            thinking → answer) is printed afresh, a small redraw of the tail not at all."""
             display_id = (content.get("transient") or {}).get("display_id", "")
-            html = content["data"].get("text/html")
-            if html is None:
+            text = content["data"].get("text/plain", "")
+            printed = self.shown.get(display_id, "")
+            if not printed and text:
+                sys.stdout.write("\n")
+            if text.startswith(printed):
+                sys.stdout.write(text[len(printed):])
+            elif len(os.path.commonprefix([text, printed])) < len(printed) // 2:
+                sys.stdout.write(f"\n{text}")
+            else:
                 return
-            text = _Text.of(html)
-            before = self.shown.get(display_id, "")
-            if text.startswith(before):
-                sys.stdout.write(text[len(before):])
-                self.shown[display_id] = text
+            self.shown[display_id] = text
 
     return TerminalClient(nb, **kw)
 

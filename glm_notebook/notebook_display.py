@@ -121,12 +121,11 @@ class LiveSink:
                 self._show(self.live.changes())
 
     def finish(self, reply: "Reply | None", failed: bool) -> None:
-        # Create every pane the whole answer needs, even those the throttle never drew, so the
-        # number of outputs depends on the answer only, not on timing (nbval compares them);
-        # then put every pane back to the placeholder. The Reply itself is the final view.
-        final = self.live.changes(final=True)
-        if final:
-            self._pane(max(update.index for update in final))
+        # Draw the final state, which creates every pane the whole answer needs, even those the
+        # throttle never drew, so the number of outputs depends on the answer only, not on timing
+        # (nbval compares them); then put every pane back to the placeholder. The Reply itself
+        # is the final view.
+        self._show(self.live.changes(final=True))
         for handle in self._handles:
             handle.update(PLACEHOLDER, raw=True)
         if failed:
@@ -142,7 +141,7 @@ class LiveSink:
 
     def _show(self, updates: list[PaneUpdate]) -> None:
         for update in updates:
-            bundle = {"text/html": update.html} if update.html else PLACEHOLDER
+            bundle = {"text/html": update.html, "text/plain": update.text} if update.html else PLACEHOLDER
             self._pane(update.index).update(bundle, raw=True)
 
 

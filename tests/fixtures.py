@@ -60,3 +60,9 @@ def kernel() -> Kernel:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Browser tests last: Playwright's sync API keeps an event loop running in this thread for
+    # the rest of the session, which asyncio.run() in ordinary tests would trip over.
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)

@@ -37,6 +37,7 @@ for pane in live.changes(final=True):
 
 from __future__ import annotations
 
+import html as html_module
 import re
 import time
 from collections.abc import Callable
@@ -75,14 +76,19 @@ _LIST_ITEM = re.compile(r"^(?:[-*+]|\d{1,9}[.)])(?:[ \t]|$)")
 _TABLE_DELIMITER = re.compile(r"^[ \t]*\|?[ \t]*:?-+:?[ \t]*(?:\|[ \t]*:?-+:?[ \t]*)*\|?[ \t]*$")
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")
 _WORD = re.compile(r"\S+")
+_TAG = re.compile(r"<[^>]*>")
 
 
 @dataclass(frozen=True, slots=True)
 class PaneUpdate:
-    """Pane `index` now shows `html` (`""`: show nothing). Pane 0 is reasoning/status."""
+    """Pane `index` now shows `html` (`""`: show nothing). Pane 0 is reasoning/status.
+
+    `text` is the same pane as plain text (the Markdown source), for frontends without HTML.
+    """
 
     index: int
     html: str
+    text: str = ""
 
 
 class Throttle:
@@ -370,6 +376,7 @@ class LiveAnswer:
         self.clock = clock
         self._splitter = BlockSplitter(max_block=max_block)
         self._segments: list[list[str]] = []  # rendered finished blocks, per segment
+        self._sources: list[list[str]] = []  # their Markdown source, per segment
         self._segment_size = 0
         self._content_chars = 0
         self._tail_dirty = False
@@ -460,33 +467,38 @@ class LiveAnswer:
                 self._add_block(rest)
             self._tail_dirty = True
             self._reasoning_dirty = True
-        fresh: dict[int, str] = {}
+        fresh: dict[int, tuple[str, str]] = {}
         if self._reasoning_dirty:
             self._reasoning_dirty = False
             fresh[0] = self._reasoning_html()
         for segment in self._closed_segments:
-            fresh[segment + 1] = "".join(self._segments[segment])
+            fresh[segment + 1] = ("".join(self._segments[segment]), "".join(self._sources[segment]))
         self._closed_segments.clear()
         if self._tail_dirty:
             self._tail_dirty = False
             if self._finished:
-                tail = ""
+                source = ""
             elif self.language is not None:  # code: nothing to hold back
-                tail = self._render(self._splitter.tail)
+                source = self._splitter.tail
             else:
-                tail = self._render(self._splitter.display_tail())
+                source = self._splitter.display_tail()
+            tail = self._render(source)
             if self._segments or tail:
                 if not self._segments:
                     self._segments.append([])
+                    self._sources.append([])
                 last = len(self._segments) - 1
-                fresh[last + 1] = "".join(self._segments[last]) + tail
+                fresh[last + 1] = (
+                    "".join(self._segments[last]) + tail,
+                    "".join(self._sources[last]) + (source if tail else ""),
+                )
         updates = []
         for index in sorted(fresh):
-            html = fresh[index]
+            html, text = fresh[index]
             if self._sent.get(index, "") == html:
                 continue  # unchanged, or a pane that would start out empty
             self._sent[index] = html
-            updates.append(PaneUpdate(index, html))
+            updates.append(PaneUpdate(index, html, text))
         return updates
 
     # -- internals ----------------------------------------------------------------------------
@@ -505,25 +517,30 @@ class LiveAnswer:
         html = self._render(source)
         if not self._segments:
             self._segments.append([])
+            self._sources.append([])
         if self._segment_size and self._segment_size + len(html) > self.segment_chars:
             self._closed_segments.append(len(self._segments) - 1)
             self._segments.append([])
+            self._sources.append([])
             self._segment_size = 0
         self._segments[-1].append(html)
+        self._sources[-1].append(source)
         self._segment_size += len(html)
 
-    def _reasoning_html(self) -> str:
+    def _reasoning_html(self) -> tuple[str, str]:
+        """Pane 0 as (HTML, plain text)."""
         if not self._reasoning_chars_total:
             if self._content_chars or self._finished or self.waiting is None:
-                return ""
-            return f'<p class="glm-status"><em>{escape_text(self.waiting)}</em></p>'
+                return "", ""
+            return f'<p class="glm-status"><em>{escape_text(self.waiting)}</em></p>', self.waiting
         if self._content_chars or self._finished:
             seconds = self._thinking_seconds
             if seconds is None and self._thinking_since is not None:
                 seconds = self.clock() - self._thinking_since
             summary = reasoning_summary(self._reasoning_words, seconds)
             body = markdown_html("".join(self._reasoning))
-            return f'<details class="glm-reasoning"><summary>{summary}</summary>{body}</details>'
+            html = f'<details class="glm-reasoning"><summary>{summary}</summary>{body}</details>'
+            return html, html_module.unescape(_TAG.sub("", summary))
         words = f"{self._reasoning_words:,} word{'s' if self._reasoning_words != 1 else ''}"
         tail = self._reasoning_tail
         cut = len(tail) > self.reasoning_chars or self._reasoning_chars_total > len(tail)
@@ -534,7 +551,8 @@ class LiveAnswer:
             if 0 <= newline < len(tail) // 2:
                 tail = tail[newline + 1 :]
         ellipsis = '<p class="glm-ellipsis">…</p>' if cut else ""
-        return (
+        html = (
             f'<details class="glm-reasoning" open><summary>Thinking · {words}</summary>'
             f"{ellipsis}{markdown_html(BlockSplitter.safe_prefix(tail))}</details>"
         )
+        return html, f"Thinking…\n{'…' if cut else ''}{tail}"
