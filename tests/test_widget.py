@@ -7,16 +7,14 @@ them (`comm_msg` on the shell channel). Everything talks to the session's local 
 `notebooks/chat_widget.ipynb` is checked by nbval; after changing the widget, the renderer or
 the server's answers, re-execute and save it with:
 
-    .venv/bin/python -c "from tests.test_widget import refresh_notebook; refresh_notebook()"
+    .venv/bin/python -m tests.refresh_notebooks notebooks/chat_widget.ipynb
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
-import sys
 import time
 from pathlib import Path
 
@@ -29,6 +27,8 @@ from glm_notebook.events import ContentDelta, Finish, ReasoningDelta
 from glm_notebook.render.live import SEGMENT_CHARS
 from glm_notebook.render.markdown import markdown_html
 from glm_notebook.widget import ChatWidget, Transcript, Turn
+
+from .refresh_notebooks import DOCS_KEY
 
 # -- the conversation model (no widgets, no I/O) --------------------------------------------------
 
@@ -446,35 +446,6 @@ def test_messages_are_ready_to_send_again(widget_kernel, server):
 # -- the documentation notebook -------------------------------------------------------------------
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "chat_widget.ipynb"
-DOCS_KEY = "local-docs-key-0000"
-
-
-def refresh_notebook(path: Path = NOTEBOOK, timeout: int = 120) -> None:
-    """Run every cell of the notebook against a new local server and save it with its outputs."""
-    from jupyter_client.manager import KernelManager
-    from nbclient import NotebookClient
-
-    from glm_notebook.server import LocalServer, ServerConfig
-
-    server = LocalServer(ServerConfig(api_key=DOCS_KEY)).start()
-    saved = {name: os.environ.get(name) for name in ("ZAI_BASE_URL", "ZAI_API_KEY")}
-    os.environ.update(ZAI_BASE_URL=server.base_url, ZAI_API_KEY=server.api_key)
-    try:
-        notebook = nbformat.read(path, as_version=4)
-        manager = KernelManager(kernel_name="python3")
-        manager.kernel_spec.argv[0] = sys.executable
-        NotebookClient(
-            notebook, km=manager, timeout=timeout, record_timing=False,
-            resources={"metadata": {"path": str(path.parent)}},
-        ).execute()
-        nbformat.write(notebook, path)
-    finally:
-        server.stop()
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def test_notebook_was_run_and_explains_each_cell():

@@ -1,0 +1,65 @@
+"""Re-execute the example notebooks against a fresh local server and save them with outputs.
+
+    .venv/bin/python -m tests.refresh_notebooks                       # all of them
+    .venv/bin/python -m tests.refresh_notebooks notebooks/quickstart.ipynb
+
+Run it after changing what the magic, the widget, the renderer or the server's answers show;
+nbval (on in this project's pytest options) then compares fresh runs with what was saved.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+DOCS_KEY = "local-docs-key-0000"
+
+
+def execute(path: Path, timeout: int = 120) -> nbformat.NotebookNode:
+    """Run every cell of `path` in a fresh kernel (environment: this process's) and return it."""
+    from jupyter_client.manager import KernelManager
+    from nbclient import NotebookClient
+
+    notebook = nbformat.read(path, as_version=4)
+    manager = KernelManager(kernel_name="python3")
+    manager.kernel_spec.argv[0] = sys.executable
+    client = NotebookClient(
+        notebook,
+        km=manager,
+        timeout=timeout,
+        record_timing=False,
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    client.execute()
+    return notebook
+
+
+def refresh(paths: Iterable[Path | str] = NOTEBOOKS) -> None:
+    """Re-execute the notebooks against a new local server and save them with their outputs."""
+    from glm_notebook.server import LocalServer, ServerConfig
+
+    server = LocalServer(ServerConfig(api_key=DOCS_KEY))
+    server.start()
+    saved = {name: os.environ.get(name) for name in ("ZAI_BASE_URL", "ZAI_API_KEY")}
+    os.environ.update(ZAI_BASE_URL=server.base_url, ZAI_API_KEY=server.api_key)
+    try:
+        for path in map(Path, paths):
+            nbformat.write(execute(path), path)
+            print(f"executed and saved {path}")
+    finally:
+        server.stop()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+if __name__ == "__main__":
+    refresh(sys.argv[1:] or NOTEBOOKS)
