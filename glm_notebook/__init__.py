@@ -72,6 +72,7 @@ __all__ = [
     "ChatWidget",
     "chat",
     "load_ipython_extension",
+    "unload_ipython_extension",
 ]
 
 for _name in __all__:
@@ -94,3 +95,10 @@ def load_ipython_extension(ipython: Any) -> None:
     from .magic import load_ipython_extension as load
 
     load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """`%unload_ext glm_notebook`: remove the magics (settings stay for a reload)."""
+    from .magic import unload_ipython_extension as unload
+
+    unload(ipython)

@@ -204,9 +204,8 @@ class _Call:
 
     def check_status(self, response: httpx.Response, raw: bytes) -> None:
         code, message = parse_error_body(raw)
-        error = error_for_status(response.status_code, code, message)
-        error.retry_after = _retry_after(response.headers.get("retry-after"))  # type: ignore[attr-defined]
-        raise error
+        retry_after = _retry_after(response.headers.get("retry-after"))
+        raise error_for_status(response.status_code, code, message, retry_after=retry_after)
 
     def check_content_type(self, response: httpx.Response, head: bytes) -> None:
         kind = response.headers.get("content-type", "").partition(";")[0].strip()
@@ -284,9 +283,8 @@ class _Call:
         if self.delivered or not error.retryable or self.attempt >= self.client.max_retries:
             return None
         self.attempt += 1
-        after = getattr(error, "retry_after", None)
-        if after is not None:
-            return min(after, _MAX_RETRY_DELAY)
+        if error.retry_after is not None:
+            return min(error.retry_after, _MAX_RETRY_DELAY)
         backoff = self.client.retry_backoff * 2 ** (self.attempt - 1)
         return min(backoff, _MAX_RETRY_DELAY) * (0.5 + random.random() / 2)
 
@@ -306,8 +304,12 @@ def _retry_after(value: str | None) -> float | None:
     try:
         return max(0.0, float(value))
     except ValueError:
+        pass
+    try:
         when = email.utils.parsedate_to_datetime(value)
-        return max(0.0, when.timestamp() - time.time()) if when else None
+    except (TypeError, ValueError):
+        return None  # neither seconds nor an HTTP date: ignore it
+    return max(0.0, when.timestamp() - time.time())
 
 
 class Stream:

@@ -70,6 +70,7 @@ class GLMError(Exception):
         code: str | None = None,
         server_message: str | None = None,
         reply: "Reply | None" = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -77,6 +78,8 @@ class GLMError(Exception):
         self.code = code
         self.server_message = server_message
         self.reply = reply
+        #: Seconds the service asked us to wait (`Retry-After`), if it said.
+        self.retry_after = retry_after
 
     @property
     def retryable(self) -> bool:

@@ -203,4 +203,4 @@ class Reply:
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> tuple[dict, dict]:
         from .render.reply_view import reply_bundle
 
-        return reply_bundle(self)
+        return reply_bundle(self, include=include, exclude=exclude)

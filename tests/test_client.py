@@ -237,3 +237,17 @@ async def test_async_errors_and_retries_match_sync(server):
     reply = await client.achat(PROMPT, on_event=events.append)
     assert "".join(e.text for e in events if isinstance(e, ContentDelta)) == reply.text
     await client.aclose()
+
+
+def test_retry_after_header_forms():
+    from glm_notebook.client import _retry_after
+
+    assert _retry_after("2.5") == 2.5
+    assert _retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # a date in the past: now
+    assert _retry_after(None) is None and _retry_after("") is None and _retry_after("soon") is None
+
+
+def test_retry_after_reaches_the_error(server):
+    with pytest.raises(RateLimitError) as caught:
+        client_for(server, max_retries=0).chat("[[status=429,code=1303,retry_after=7]] hi")
+    assert caught.value.retry_after == 7.0 and caught.value.retryable

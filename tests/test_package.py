@@ -20,7 +20,7 @@ def test_importing_the_client_pulls_in_no_notebook_machinery():
 
 
 def test_exports_are_complete_and_named_for_the_package():
-    lazy = {"ChatWidget", "chat", "load_ipython_extension"}
+    lazy = {"ChatWidget", "chat", "load_ipython_extension", "unload_ipython_extension"}
     for name in set(glm_notebook.__all__) - lazy:
         obj = getattr(glm_notebook, name)
         if isinstance(obj, type):

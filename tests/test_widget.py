@@ -448,16 +448,10 @@ def test_messages_are_ready_to_send_again(widget_kernel, server):
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "chat_widget.ipynb"
 
 
-def test_notebook_was_run_and_explains_each_cell():
+def test_notebook_shows_a_conversation_without_secrets():
+    # Structure (explained cells, run, no errors) is checked for every notebook in
+    # test_magic_notebooks; here, what this one must show.
     notebook = nbformat.read(NOTEBOOK, as_version=4)
-    nbformat.validate(notebook)
-    previous = None
-    for cell in notebook.cells:
-        if cell.cell_type == "code":
-            assert previous is not None and previous.cell_type == "markdown", cell.source
-            assert cell.execution_count is not None, cell.source
-            assert all(out.output_type != "error" for out in cell.outputs), cell.source
-        previous = cell
     text = nbformat.writes(notebook)
     assert DOCS_KEY not in text and "test-key-" not in text
     assert "This is turn 2 of our conversation" in text  # the history reached the model
