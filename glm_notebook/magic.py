@@ -124,6 +124,32 @@ class GLM(Configurable):
         help="Retries of connection failures and 'busy' errors, only before any text arrived.",
     ).tag(config=True)
 
+    def connection(self) -> tuple[Any, ...]:
+        """What a client depends on: key and base URL (settings, else environment), limits."""
+        return (
+            resolve_api_key(self.api_key),
+            resolve_base_url(self.base_url),
+            self.model,
+            self.timeout,
+            self.max_retries,
+        )
+
+    def client(self) -> GLMClient:
+        """A `GLMClient` for these settings (the environment fills in key and base URL)."""
+        api_key, base_url, model, timeout, max_retries = self.connection()
+        return GLMClient(
+            api_key,
+            base_url,
+            model=model,
+            timeout=httpx.Timeout(timeout, connect=min(_CONNECT_TIMEOUT, timeout)),
+            max_retries=max_retries,
+        )
+
+    @classmethod
+    def of(cls, shell: Any) -> "GLM | None":
+        """The settings registered on `shell` by `%load_ext glm_notebook`, if any."""
+        return next((c for c in getattr(shell, "configurables", ()) if isinstance(c, cls)), None)
+
     @validate("temperature", "top_p")
     def _check_sampling(self, proposal: Any) -> Any:
         value = proposal["value"]
@@ -274,17 +300,13 @@ class GLMMagics(Magics):
     def _client_for_cell(self) -> GLMClient:
         """A client for the current settings and environment (kept while they stay the same)."""
         settings = self.settings
-        api_key = resolve_api_key(settings.api_key)
-        if api_key is None:
+        if resolve_api_key(settings.api_key) is None:
             raise MissingAPIKeyError()
-        key = (api_key, resolve_base_url(settings.base_url), settings.timeout, settings.max_retries)
+        key = settings.connection()
         if self._client is None or self._client_settings != key:
             if self._client is not None:
                 self._client.close()
-            timeout = httpx.Timeout(settings.timeout, connect=min(_CONNECT_TIMEOUT, settings.timeout))
-            self._client = GLMClient(
-                api_key, key[1], model=settings.model, timeout=timeout, max_retries=settings.max_retries
-            )
+            self._client = settings.client()
             self._client_settings = key
         return self._client
 
@@ -355,7 +377,7 @@ class GLMMagics(Magics):
 
 def load_ipython_extension(ipython: Any) -> GLMMagics:
     """Register `%%glm` / `%glm` and the `GLM` settings on `ipython` (idempotent)."""
-    settings = next((c for c in ipython.configurables if isinstance(c, GLM)), None)
+    settings = GLM.of(ipython)
     if settings is None:
         settings = GLM(parent=ipython)
         ipython.configurables.append(settings)

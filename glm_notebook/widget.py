@@ -243,6 +243,18 @@ class _TurnView:
         self.note.value = sanitize_html(_note_html(self.turn))
 
 
+def _default_client() -> GLMClient:
+    """The magic's configured client when `%load_ext glm_notebook` ran, else one from the
+    environment — so `%config GLM.api_key` / `GLM.model` apply to the widget too."""
+    from IPython import get_ipython
+
+    from .client import GLMClient
+    from .magic import GLM
+
+    settings = GLM.of(get_ipython())
+    return settings.client() if settings is not None else GLMClient()
+
+
 # -- the widget ---------------------------------------------------------------------------------
 
 
@@ -250,8 +262,9 @@ class ChatWidget:
     """A chat with a GLM model: a streaming transcript, an input box, Send / Stop / New.
 
     `model`, `system` and `**params` (`temperature=`, `thinking=`, `max_tokens=`, ...) apply to
-    every turn. `client` is a `GLMClient`; by default one is made at the first send, from
-    `ZAI_API_KEY` / `ZAI_BASE_URL`.
+    every turn. `client` is a `GLMClient`; by default one is made at the first send, from the
+    `%config GLM` settings when the extension is loaded (key, base URL, model, timeout), else
+    from `ZAI_API_KEY` / `ZAI_BASE_URL`.
 
     - `send(text)` starts a turn and returns its `asyncio.Task` (`reply = await w.send("hi")`);
       errors show inline in the transcript, the task's result is the `Reply` either way.
@@ -390,9 +403,7 @@ class ChatWidget:
 
     def _get_client(self) -> GLMClient:
         if self._client is None:
-            from .client import GLMClient
-
-            self._client = GLMClient()
+            self._client = _default_client()
         return self._client
 
     async def _run(self, view: _TurnView, request: list[dict[str, str]]) -> Reply | None:

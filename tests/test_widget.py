@@ -443,6 +443,20 @@ def test_messages_are_ready_to_send_again(widget_kernel, server):
     assert markdown.startswith("**System:** You are terse\n\n---\n\n**You:**\n\nFirst question")
 
 
+def test_the_magics_settings_apply_to_the_widget(widget_kernel, server):
+    """`%config GLM.*` set for the magic also configures a widget made without a client."""
+    run = widget_kernel.run(
+        '%load_ext glm_notebook\n%config GLM.model = "glm-configured-model"\n'
+        'w = ChatWidget()\nreply = await w.send("Which model?")'
+    )
+    try:
+        assert run.error is None, run.error
+        assert server.records[-1].body["model"] == "glm-configured-model"
+        assert ask(widget_kernel, "reply.model") == "glm-configured-model"
+    finally:
+        widget_kernel.run('%config GLM.model = "glm-4.6"')
+
+
 # -- the documentation notebook -------------------------------------------------------------------
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "chat_widget.ipynb"
