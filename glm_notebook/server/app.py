@@ -50,8 +50,6 @@ class ServerConfig:
     """Seconds between chunks (the `delay` directive overrides it per request)."""
     recordings_dir: Path | None = field(default_factory=default_recordings_dir)
     """Folder in the zai-recordings layout served under `/replay/{name}/...`."""
-    model_default: str = "glm-4.7-flash"
-    """The model name clients of this server should use by default (any name is accepted)."""
 
 
 class ServerState:

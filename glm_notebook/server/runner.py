@@ -122,11 +122,6 @@ class LocalServer:
         """The key clients must send as `Authorization: Bearer <key>`."""
         return self.config.api_key
 
-    @property
-    def model(self) -> str:
-        """The model name clients should use by default."""
-        return self.config.model_default
-
     def url_with(self, **directives: Any) -> str:
         """The base URL with a `/_/key=value,flag/` prefix: every request through it gets them."""
         text = format_directives(**directives)
