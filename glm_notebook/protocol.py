@@ -133,6 +133,21 @@ def _tool_events(calls: list[dict[str, Any]]) -> list[Event]:
     return out
 
 
+def _part_events(part: Mapping[str, Any], finish_reason: str | None, events: list[Event]) -> None:
+    """Append the events of one choice's `delta` (streamed) or `message` (whole)."""
+    reasoning = part.get("reasoning_content")
+    if reasoning:
+        events.append(ReasoningDelta(reasoning))
+    content = part.get("content")
+    if content:
+        events.append(ContentDelta(content))
+    calls = part.get("tool_calls")
+    if calls:
+        events.extend(_tool_events(calls))
+    if finish_reason:
+        events.append(Finish(finish_reason))
+
+
 class ChunkDecoder:
     """Turns each SSE `data:` payload of a stream into events; counts chunks; sees `[DONE]`."""
 
@@ -163,19 +178,7 @@ class ChunkDecoder:
             self._started = True
             events.append(StreamStart(chunk.get("id"), chunk.get("model"), chunk.get("created")))
         for choice in chunk.get("choices") or ():
-            delta = choice.get("delta") or {}
-            reasoning = delta.get("reasoning_content")
-            if reasoning:
-                events.append(ReasoningDelta(reasoning))
-            content = delta.get("content")
-            if content:
-                events.append(ContentDelta(content))
-            calls = delta.get("tool_calls")
-            if calls:
-                events.extend(_tool_events(calls))
-            reason = choice.get("finish_reason")
-            if reason:
-                events.append(Finish(reason))
+            _part_events(choice.get("delta") or {}, choice.get("finish_reason"), events)
         usage = chunk.get("usage")
         if usage:
             events.append(UsageReport(Usage.from_wire(usage)))
@@ -186,14 +189,7 @@ def completion_events(body: Mapping[str, Any]) -> list[Event]:
     """Events for a whole (non-streamed) completion, as if it had been streamed."""
     events: list[Event] = [StreamStart(body.get("id"), body.get("model"), body.get("created"))]
     for choice in body.get("choices") or ():
-        message = choice.get("message") or {}
-        if message.get("reasoning_content"):
-            events.append(ReasoningDelta(message["reasoning_content"]))
-        if message.get("content"):
-            events.append(ContentDelta(message["content"]))
-        events.extend(_tool_events(message.get("tool_calls") or []))
-        if choice.get("finish_reason"):
-            events.append(Finish(choice["finish_reason"]))
+        _part_events(choice.get("message") or {}, choice.get("finish_reason"), events)
     if body.get("usage"):
         events.append(UsageReport(Usage.from_wire(body["usage"])))
     return events
