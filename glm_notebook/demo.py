@@ -22,7 +22,9 @@ def _terminal_client(nb: Any, **kw: Any) -> Any:
     class TerminalClient(NotebookClient):
         """Echoes each cell's source and its outputs to the terminal as they arrive."""
 
-        shown: dict[str, str] = {}
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.shown: dict[str, str] = {}  # display id -> the text printed of it so far
 
         def process_message(self, msg: dict, cell: Any, cell_index: int) -> Any:
             kind, content = msg["msg_type"], msg["content"]
