@@ -1,0 +1,27 @@
+"""The README's first command: `glm-notebook demo` runs the quickstart in a real kernel."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import nbformat
+
+
+def test_demo_streams_the_quickstart_to_the_terminal_and_saves_it(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("ZAI_API_KEY", "ZAI_BASE_URL")}
+    done = subprocess.run(
+        [sys.executable, "-m", "glm_notebook.cli", "demo", "--out", str(tmp_path), "--token-delay", "0.001"],
+        env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = done.stdout
+    assert "No ZAI_API_KEY set: using the bundled local server" in out
+    # the answer's Markdown source streamed to the terminal, and the result line after it
+    assert "## Write a poem about spring" in out and "| Measure | Value |" in out
+    assert out.index("## Write a poem about spring") < out.index("<Reply glm-4.6:")
+    notebook = nbformat.read(tmp_path / "quickstart.ipynb", as_version=4)
+    results = [o for c in notebook.cells for o in c.get("outputs", []) if o.output_type == "execute_result"]
+    assert any("Write a poem about spring" in o.data.get("text/html", "") for o in results)
+    assert "Write a poem about spring" in (tmp_path / "quickstart.html").read_text()
