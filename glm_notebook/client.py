@@ -183,7 +183,9 @@ class GLMClient:
         return self
 
     async def __aexit__(self, kind: type | None, *exc: Any) -> None:
-        if kind is not None and kind.__name__ in ("CancelledError", "KeyboardInterrupt"):
+        import asyncio
+
+        if kind is not None and issubclass(kind, (asyncio.CancelledError, KeyboardInterrupt)):
             self.reply.finish(stopped="interrupted")
         await self.aclose()
 
@@ -261,7 +263,7 @@ class _Call:
 
     def map_transport(self, exc: httpx.TransportError) -> GLMError:
         seconds = self.client.timeout.read
-        if isinstance(exc, httpx.ConnectTimeout) or isinstance(exc, httpx.PoolTimeout):
+        if isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout)):
             return APITimeoutError(f"Connecting to {self.client.base_url} timed out.")
         if isinstance(exc, httpx.TimeoutException):
             return APITimeoutError(
@@ -365,7 +367,9 @@ class AsyncStream:
         return self
 
     async def __aexit__(self, kind: type | None, *exc: Any) -> None:
-        if kind is not None and kind.__name__ in ("CancelledError", "KeyboardInterrupt"):
+        import asyncio
+
+        if kind is not None and issubclass(kind, (asyncio.CancelledError, KeyboardInterrupt)):
             self.reply.finish(stopped="interrupted")
         await self.aclose()
 
