@@ -182,11 +182,7 @@ class GLMClient:
     async def __aenter__(self) -> "GLMClient":
         return self
 
-    async def __aexit__(self, kind: type | None, *exc: Any) -> None:
-        import asyncio
-
-        if kind is not None and issubclass(kind, (asyncio.CancelledError, KeyboardInterrupt)):
-            self.reply.finish(stopped="interrupted")
+    async def __aexit__(self, *exc: Any) -> None:
         await self.aclose()
 
 

@@ -251,3 +251,16 @@ def test_retry_after_reaches_the_error(server):
     with pytest.raises(RateLimitError) as caught:
         client_for(server, max_retries=0).chat("[[status=429,code=1303,retry_after=7]] hi")
     assert caught.value.retry_after == 7.0 and caught.value.retryable
+
+
+def test_client_context_managers_close_their_pools(server):
+    with client_for(server) as client:
+        assert client.chat(PROMPT).complete
+    assert client._http is None
+
+
+@pytest.mark.anyio
+async def test_async_client_context_manager_closes_its_pools(server):
+    async with client_for(server) as client:
+        assert (await client.achat(PROMPT)).complete
+    assert client._http is None and client._ahttp is None
