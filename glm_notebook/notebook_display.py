@@ -205,8 +205,8 @@ def run_stream(
     except KeyboardInterrupt:
         # The client closed the connection if the interrupt hit it; `with` did otherwise.
         reply = stream.reply if stream is not None else None
-        if reply is not None and reply.stopped != "interrupted":
-            reply.finish(stopped="interrupted")
+        if reply is not None:
+            reply.finish(stopped="interrupted")  # no-op if the stream already marked it
         error = GLMInterrupted(reply)
     except GLMError as exc:
         reply = stream.reply if stream is not None else exc.reply

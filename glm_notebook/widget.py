@@ -442,8 +442,8 @@ class ChatWidget:
         if turn.ended:
             return
         turn.stopped = stopped and turn.error is None
-        if turn.stopped and turn.reply is not None and turn.reply.stopped is None:
-            turn.reply.finish(stopped="interrupted")
+        if turn.stopped and turn.reply is not None:
+            turn.reply.finish(stopped="interrupted")  # no-op if the reply already ended
         turn.ended = True
         view.finish()
         if view is self._view:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from ..reply import FINISH_REASONS
 from .markdown import escape_text, markdown_html, sanitize_html
 
 __all__ = [
@@ -30,7 +31,8 @@ __all__ = [
     "format_seconds",
 ]
 
-_QUIET_STATUSES = {"finished", "finished with tool calls"}
+#: Endings the footer need not call out.
+_QUIET_STATUSES = {FINISH_REASONS["stop"], FINISH_REASONS["tool_calls"]}
 _SECRET_HINTS = ("key", "authorization", "token_secret", "password")
 
 
