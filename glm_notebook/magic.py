@@ -300,9 +300,9 @@ class GLMMagics(Magics):
     def _client_for_cell(self) -> GLMClient:
         """A client for the current settings and environment (kept while they stay the same)."""
         settings = self.settings
-        if resolve_api_key(settings.api_key) is None:
-            raise MissingAPIKeyError()
         key = settings.connection()
+        if key[0] is None:  # no API key anywhere
+            raise MissingAPIKeyError()
         if self._client is None or self._client_settings != key:
             if self._client is not None:
                 self._client.close()
