@@ -9,7 +9,6 @@ test or by nbval (which runs the notebooks in notebooks/) talks to it, never to 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 
@@ -17,7 +16,6 @@ from glm_notebook.server import LocalServer, ServerConfig
 
 from .kernel_harness import Kernel
 
-RECORDINGS = Path(__file__).resolve().parents[2] / "shared" / "zai-recordings"
 _SERVER: LocalServer | None = None
 
 
@@ -39,14 +37,6 @@ def server() -> LocalServer:
     """The session's local server (instant answers)."""
     assert _SERVER is not None
     return _SERVER
-
-
-@pytest.fixture(scope="session")
-def recordings() -> Path:
-    """The folder of real Z.ai recordings."""
-    if not RECORDINGS.is_dir():
-        pytest.fail(f"recordings not found at {RECORDINGS}")
-    return RECORDINGS
 
 
 @pytest.fixture(scope="module")
