@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .config import API_KEY_ENV, BASE_URL_ENV, resolve_api_key, resolve_base_url
+
 __all__ = ["run_demo", "DEFAULT_NOTEBOOK"]
 
 DEFAULT_NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "quickstart.ipynb"
@@ -69,16 +71,15 @@ def run_demo(*, notebook: Path | None = None, out: Path = Path("artifacts/demo")
     path = notebook or DEFAULT_NOTEBOOK
     nb = nbformat.read(path, as_version=4)
     server = None
-    env = dict(os.environ)
-    if env.get("ZAI_API_KEY"):
-        print(f"Using the real Z.ai API at {env.get('ZAI_BASE_URL', 'https://api.z.ai/api/paas/v4')}")
+    if resolve_api_key():
+        print(f"Using the real Z.ai API at {resolve_base_url()}")
     else:
         from .server import LocalServer, ServerConfig
 
         server = LocalServer(ServerConfig(token_delay=token_delay)).start()
-        env["ZAI_BASE_URL"], env["ZAI_API_KEY"] = server.base_url, server.api_key
+        # The kernel inherits this process's environment.
+        os.environ.update({API_KEY_ENV: server.api_key, BASE_URL_ENV: server.base_url})
         print(f"No ZAI_API_KEY set: using the bundled local server at {server.base_url}")
-    os.environ.update({k: env[k] for k in ("ZAI_BASE_URL", "ZAI_API_KEY")})
     try:
         client = _terminal_client(nb, kernel_name="python3", timeout=600, allow_errors=False,
                                   resources={"metadata": {"path": str(path.parent)}})

@@ -25,3 +25,15 @@ def test_demo_streams_the_quickstart_to_the_terminal_and_saves_it(tmp_path):
     results = [o for c in notebook.cells for o in c.get("outputs", []) if o.output_type == "execute_result"]
     assert any("Write a poem about spring" in o.data.get("text/html", "") for o in results)
     assert "Write a poem about spring" in (tmp_path / "quickstart.html").read_text()
+
+
+def test_demo_uses_the_configured_service_when_a_key_is_set(tmp_path, server):
+    env = {**os.environ, "ZAI_API_KEY": server.api_key, "ZAI_BASE_URL": server.base_url}
+    done = subprocess.run(
+        [sys.executable, "-m", "glm_notebook.cli", "demo", "--out", str(tmp_path)],
+        env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"Using the real Z.ai API at {server.base_url}" in done.stdout
+    assert server.api_key not in done.stdout + done.stderr
+    assert (tmp_path / "quickstart.ipynb").exists()
