@@ -84,7 +84,7 @@ for _name in __all__:
 def __getattr__(name: str) -> Any:
     # The widget pulls in ipywidgets: load it only when asked for.
     if name in ("ChatWidget", "chat"):
-        from . import widget
+        from .notebook import widget
 
         return getattr(widget, name)
     raise AttributeError(f"module 'glm_notebook' has no attribute {name!r}")
@@ -92,13 +92,13 @@ def __getattr__(name: str) -> Any:
 
 def load_ipython_extension(ipython: Any) -> None:
     """`%load_ext glm_notebook`: register the `%%glm` cell magic and `%glm` line magic."""
-    from .magic import load_ipython_extension as load
+    from .notebook.magic import load_ipython_extension as load
 
     load(ipython)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
     """`%unload_ext glm_notebook`: remove the magics (settings stay for a reload)."""
-    from .magic import unload_ipython_extension as unload
+    from .notebook.magic import unload_ipython_extension as unload
 
     unload(ipython)

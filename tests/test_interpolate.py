@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from glm_notebook.interpolate import InterpolationError, interpolate
+from glm_notebook.notebook.interpolate import InterpolationError, interpolate
 
 
 class Thing:

@@ -26,7 +26,7 @@ from glm_notebook.reply import Reply
 from glm_notebook.events import ContentDelta, Finish, ReasoningDelta
 from glm_notebook.render.live import SEGMENT_CHARS
 from glm_notebook.render.markdown import markdown_html
-from glm_notebook.widget import ChatWidget, Transcript, Turn
+from glm_notebook.notebook.widget import ChatWidget, Transcript, Turn
 
 from .refresh_notebooks import DOCS_KEY
 

@@ -38,8 +38,8 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Bool, Float, Int, TraitError, Unicode, validate
 from traitlets.config import Configurable
 
-from .client import GLMClient
-from .config import (
+from ..client import GLMClient
+from ..config import (
     API_KEY_ENV,
     BASE_URL_ENV,
     DEFAULT_BASE_URL,
@@ -50,10 +50,10 @@ from .config import (
     resolve_base_url,
 )
 from .conversations import DEFAULT_CONVERSATION, Conversation, Conversations
-from .errors import MissingAPIKeyError
+from ..errors import MissingAPIKeyError
 from .interpolate import InterpolationError, interpolate
-from .notebook_display import LiveSink, QuietSink, Sink, TextSink, run_stream, supports_live_display
-from .render.live import DEFAULT_UPDATES_PER_SECOND
+from .display import LiveSink, QuietSink, Sink, TextSink, run_stream, supports_live_display
+from ..render.live import DEFAULT_UPDATES_PER_SECOND
 
 __all__ = ["GLM", "GLMMagics", "load_ipython_extension", "unload_ipython_extension"]
 

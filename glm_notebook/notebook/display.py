@@ -17,14 +17,14 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .errors import GLMError
-from .events import ContentDelta, ReasoningDelta
-from .render.live import LiveAnswer, PaneUpdate, Throttle
+from ..errors import GLMError
+from ..events import ContentDelta, ReasoningDelta
+from ..render.live import LiveAnswer, PaneUpdate, Throttle
 
 if TYPE_CHECKING:
-    from .client import GLMClient
-    from .events import Event
-    from .reply import Reply
+    from ..client import GLMClient
+    from ..events import Event
+    from ..reply import Reply
 
 __all__ = [
     "PLACEHOLDER",

@@ -38,15 +38,15 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
-from .config import DEFAULT_MODEL
-from .errors import GLMError
-from .render.live import LiveAnswer, PaneUpdate, Throttle
-from .render.markdown import escape_text, markdown_html, sanitize_html
-from .render.reply_view import footer_html
-from .reply import Reply
+from ..config import DEFAULT_MODEL
+from ..errors import GLMError
+from ..render.live import LiveAnswer, PaneUpdate, Throttle
+from ..render.markdown import escape_text, markdown_html, sanitize_html
+from ..render.reply_view import footer_html
+from ..reply import Reply
 
 if TYPE_CHECKING:
-    from .client import GLMClient
+    from ..client import GLMClient
 
 __all__ = ["ChatWidget", "chat", "Transcript", "Turn", "UPDATES_PER_SECOND"]
 
@@ -248,7 +248,7 @@ def _default_client() -> GLMClient:
     environment — so `%config GLM.api_key` / `GLM.model` apply to the widget too."""
     from IPython import get_ipython
 
-    from .client import GLMClient
+    from ..client import GLMClient
     from .magic import GLM
 
     settings = GLM.of(get_ipython())
