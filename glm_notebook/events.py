@@ -2,6 +2,7 @@
 
 A stream yields, in wire order: one `StreamStart`, then `ReasoningDelta` / `ContentDelta` /
 `ToolCallDelta` increments, then `Finish` and `UsageReport` from the last chunk.
+`Retrying` is not from the wire: the client yields it before it waits to send a request again.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ __all__ = [
     "Finish",
     "Usage",
     "UsageReport",
+    "Retrying",
     "Event",
 ]
 
@@ -92,4 +94,19 @@ class UsageReport:
     usage: Usage
 
 
-Event = Union[StreamStart, ReasoningDelta, ContentDelta, ToolCallDelta, Finish, UsageReport]
+@dataclass(frozen=True, slots=True)
+class Retrying:
+    """The request failed before any answer arrived and is sent again after `delay` seconds.
+
+    `attempt` counts from 1 up to `max_retries`; `reason` is the error's one-line text.
+    """
+
+    attempt: int
+    max_retries: int
+    delay: float
+    reason: str
+
+
+Event = Union[
+    StreamStart, ReasoningDelta, ContentDelta, ToolCallDelta, Finish, UsageReport, Retrying
+]

@@ -9,12 +9,11 @@ both then see placeholder + one `execute_result`, and the saved notebook holds t
 If the stream fails or is interrupted, the partial `Reply` is shown as one more display (marked
 incomplete / interrupted) before the error is raised, so what arrived stays on screen.
 
-Terminal IPython and other plain frontends: the answer is written to stdout as it arrives.
+Terminal IPython and other plain frontends: `terminal.TextSink` writes the answer to stdout.
 """
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import GLMError
@@ -31,7 +30,6 @@ __all__ = [
     "GLMInterrupted",
     "Sink",
     "LiveSink",
-    "TextSink",
     "QuietSink",
     "supports_live_display",
     "run_stream",
@@ -143,34 +141,6 @@ class LiveSink:
         for update in updates:
             bundle = {"text/html": update.html, "text/plain": update.text} if update.html else PLACEHOLDER
             self._pane(update.index).update(bundle, raw=True)
-
-
-class TextSink:
-    """Plain text on stdout, for terminals: the answer as it arrives."""
-
-    def __init__(self, stream: Any = None) -> None:
-        self.out = stream or sys.stdout
-        self._thinking = False
-        self._answering = False
-
-    def start(self) -> None:
-        pass
-
-    def event(self, event: "Event") -> None:
-        kind = type(event).__name__
-        if kind == "ReasoningDelta" and not self._thinking and not self._answering:
-            self._thinking = True
-            self.out.write("(thinking…)\n")
-            self.out.flush()
-        elif kind == "ContentDelta":
-            self._answering = True
-            self.out.write(event.text)  # type: ignore[union-attr]
-            self.out.flush()
-
-    def finish(self, reply: "Reply | None", failed: bool) -> None:
-        if self._answering:
-            self.out.write("\n")
-            self.out.flush()
 
 
 class QuietSink:

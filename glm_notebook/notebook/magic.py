@@ -52,7 +52,8 @@ from ..config import (
 from .conversations import DEFAULT_CONVERSATION, Conversation, Conversations
 from ..errors import MissingAPIKeyError
 from .interpolate import InterpolationError, interpolate
-from .display import LiveSink, QuietSink, Sink, TextSink, run_stream, supports_live_display
+from .display import LiveSink, QuietSink, Sink, run_stream, supports_live_display
+from .terminal import TextSink
 from ..render.live import DEFAULT_UPDATES_PER_SECOND
 
 __all__ = ["GLM", "GLMMagics", "load_ipython_extension", "unload_ipython_extension"]
