@@ -2,7 +2,8 @@
 
 - `%load_ext glm_notebook` then `%%glm` cells stream answers in place;
 - `chat()` shows a chat widget;
-- `GLMClient` is the plain sync/async Python API under both.
+- `GLMClient` is the plain sync/async Python API under both; `tools=[fn]` runs Python
+  functions the model calls.
 
 Importing this package does not import IPython or ipywidgets.
 """
@@ -39,6 +40,17 @@ from .events import (
     UsageReport,
 )
 from .reply import Reply
+from .tool_reply import (
+    StepLimit,
+    StepStarted,
+    ToolCall,
+    ToolCallFinished,
+    ToolCallStarted,
+    ToolReply,
+    ToolStep,
+)
+from .toolloop import AsyncToolStream, ToolStream
+from .tools import Tool, ToolArgumentsError, tool
 
 __version__ = "0.1.0"
 
@@ -55,6 +67,18 @@ __all__ = [
     "Finish",
     "Usage",
     "UsageReport",
+    "tool",
+    "Tool",
+    "ToolArgumentsError",
+    "ToolStream",
+    "AsyncToolStream",
+    "ToolReply",
+    "ToolStep",
+    "ToolCall",
+    "StepStarted",
+    "ToolCallStarted",
+    "ToolCallFinished",
+    "StepLimit",
     "GLMError",
     "MissingAPIKeyError",
     "APIStatusError",

@@ -51,6 +51,7 @@ from .protocol import (
     parse_error_body,
 )
 from .reply import Reply
+from .tools import runs_tools
 
 __all__ = ["GLMClient", "Stream", "AsyncStream"]
 
@@ -107,13 +108,25 @@ class GLMClient:
         return _Call(self, f"{self.base_url}/chat/completions", body, headers)
 
     def stream(self, messages: Messages, *, model: str | None = None, **params: Any) -> "Stream":
-        """Stream a completion: iterate events; `.reply` holds what arrived so far."""
+        """Stream a completion: iterate events; `.reply` holds what arrived so far.
+
+        With Python functions in `tools=`, a `ToolStream` runs the tool loop (`approve=`,
+        `max_steps=`; see `glm_notebook.toolloop`).
+        """
+        if runs_tools(params.get("tools")):
+            from .toolloop import ToolStream
+
+            return ToolStream(self, messages, model=model, **params)  # type: ignore[return-value]
         return Stream(self._prepare(messages, model, params))
 
     def astream(
         self, messages: Messages, *, model: str | None = None, **params: Any
     ) -> "AsyncStream":
         """The async twin of `stream`: `async for event in client.astream(...)`."""
+        if runs_tools(params.get("tools")):
+            from .toolloop import AsyncToolStream
+
+            return AsyncToolStream(self, messages, model=model, **params)  # type: ignore[return-value]
         return AsyncStream(self._prepare(messages, model, params))
 
     def chat(

@@ -21,6 +21,7 @@ from .errors import ApiError
 from .records import RequestLog, RequestRecord
 from .replay import REPLAY_KEYS, default_recordings_dir, load_recording, replay_steps
 from .steps import Step, body_steps, stream_steps
+from .tools import ToolAnswer, extract_tool_directives, loop_turn, tool_answer
 from .transport import PacedResponse, Splitter, quiet_deliberate_aborts
 from .validation import parse_json, validate_chat_request
 from .wire import (
@@ -116,7 +117,8 @@ def _chat_reply(state: ServerState, request: Request, record: RequestRecord) -> 
     chat = validate_chat_request(record.body)
     record.stream = chat.stream
     users = [m for m in chat.messages if m.get("role") == "user"]
-    _, groups = extract_directives(message_text(users[-1].get("content"))) if users else ("", [])
+    prompt, calls = extract_tool_directives(message_text(users[-1].get("content")) if users else "")
+    _, groups = extract_directives(prompt)
     directives = _parse([request.path_params.get("directives", ""), *groups])
     record.directives = directives
     d = state.admit(directives)
@@ -129,16 +131,17 @@ def _chat_reply(state: ServerState, request: Request, record: RequestRecord) -> 
         error = ApiError(d.status, d.code, d.message, flat=d.flat, retry_after=d.retry_after)
         return _error_response(error, record, d)
 
-    answer = derive_answer(chat.messages, thinking=chat.thinking, json_mode=chat.json_mode,
-                           echo=d.echo, huge=d.huge, unicode_sample=d.u2028)
+    answer = tool_answer(chat.messages, chat.body, calls, thinking=chat.thinking, rounds=d.tool_rounds) or \
+        derive_answer(chat.messages, thinking=chat.thinking, json_mode=chat.json_mode,
+                      echo=d.echo, huge=d.huge, unicode_sample=d.u2028)
     tokens = answer.tokens()
-    finish = "stop"
+    finish = answer.finish_reason
     if chat.max_tokens is not None and len(tokens) > chat.max_tokens:
         tokens, finish = tokens[: chat.max_tokens], "length"
     finish = d.finish or finish
     reasoning = [text for kind, text in tokens if kind == "reasoning_content"]
     content = [text for kind, text in tokens if kind == "content"]
-    usage = usage_payload(count_prompt_words(chat.messages) + 8, len(reasoning), len(content))
+    usage = usage_payload(count_prompt_words(chat.messages) + 8, len(reasoning), len(tokens) - len(reasoning))
     identity = Identity.for_body(chat.body, chat.model, with_object=not d.no_object)
 
     steps: Iterable[Step]
@@ -151,7 +154,8 @@ def _chat_reply(state: ServerState, request: Request, record: RequestRecord) -> 
         request_id = chat.body.get("request_id")
         payload = completion_payload(identity, content="".join(content), reasoning="".join(reasoning),
                                      finish_reason=finish, usage=usage,
-                                     request_id=request_id if isinstance(request_id, str) else None)
+                                     request_id=request_id if isinstance(request_id, str) else None,
+                                     tool_calls=answer.tool_calls if isinstance(answer, ToolAnswer) else None)
         body = dumps(payload).encode()
         steps = body_steps(body, d)
         headers = [("content-type", JSON_CONTENT_TYPE), ("content-length", str(len(body)))]
@@ -167,6 +171,8 @@ def _replay_reply(state: ServerState, request: Request, record: RequestRecord) -
         raise ApiError(400, "1214", f"Directive(s) not supported with replay: {', '.join(refused)}")
     name = request.path_params["name"]
     recording = load_recording(state.config.recordings_dir, name)
+    if recording is None:  # a recorded tool loop: NAME.0, NAME.1, … by the request's turn
+        recording = load_recording(state.config.recordings_dir, f"{name}.{loop_turn(record.body)}")
     if recording is None:
         raise ApiError(404, "1222", f"Recording {name!r} not found")
     d = state.admit(directives)

@@ -24,6 +24,8 @@ Shape and pace:
   echo         content = the prompt without directive groups; reasoning "Echoing the prompt."
   crlf, comments, no_object, null_finish   SSE/JSON framing variants
   tag=TEXT     ignored; makes a directive text unique (separate `times` counters)
+Tools (see server/tools.py): [[tool=NAME]] / [[tool=NAME,args=JSON]] groups (their own syntax,
+  JSON may hold commas) call NAME;  tool_rounds=N  asks for tools in N steps before answering
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ _ITEM = r"[a-z][a-z0-9_]*(?:\s*=[^,\[\]]*)?"
 # `[[see this]]` stay ordinary text while `[[stauts=500]]` is rejected as an unknown key.
 _GROUP = re.compile(r"\[\[\s*(" + _ITEM + r"(?:\s*,\s*" + _ITEM + r")*)\s*\]\]")
 
-_INTS = {"status", "times", "cut", "end", "error_frame", "bad_json", "at", "huge", "seed"}
+_INTS = {"status", "times", "cut", "end", "error_frame", "bad_json", "at", "huge", "seed", "tool_rounds"}
 _FLOATS = {"retry_after", "stall", "stall_headers", "delay"}
 _STRINGS = {"code", "message", "finish", "content_type", "tag"}
 _FLAGS = {"flat", "error_event", "u2028", "echo", "crlf", "comments", "no_object", "null_finish"}
@@ -103,6 +105,7 @@ class Directives:
     no_object: bool = False
     null_finish: bool = False
     tag: str | None = None
+    tool_rounds: int | None = None
     source: str = ""
     """The directive text as received (groups joined by `,`): the key of the `times` counter."""
     given: frozenset[str] = frozenset()
