@@ -221,16 +221,19 @@ class _Loop:
 # -- sync ---------------------------------------------------------------------------------------
 
 
+_Outcome = tuple[Any, Union[Exception, None], float]
+
+
 class _ThreadBatch:
     """Run a step's async calls concurrently on an event loop in a worker thread.
 
-    The sync loop waits on a queue (a short timeout keeps Ctrl-C working) and yields each call
-    as it finishes; `stop()` cancels whatever still runs.
+    The sync loop waits on a queue (a short timeout keeps Ctrl-C working), records each outcome
+    in its own thread and yields the call; `stop()` cancels whatever still runs.
     """
 
-    def __init__(self, jobs: list[_Job], loop: _Loop) -> None:
-        self.jobs, self.state = jobs, loop
-        self.finished_calls: queue.Queue[ToolCall] = queue.Queue()
+    def __init__(self, jobs: list[_Job]) -> None:
+        self.jobs = jobs
+        self.outcomes: queue.Queue[tuple[_Job, _Outcome]] = queue.Queue()
         self.ready = threading.Event()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.tasks: list[asyncio.Task[None]] = []
@@ -253,24 +256,16 @@ class _ThreadBatch:
         await asyncio.gather(*self.tasks, return_exceptions=True)
 
     async def _one(self, job: _Job) -> None:
-        start = time.perf_counter()
-        assert job.tool is not None
-        try:
-            value = await job.tool.function(*job.args, **job.kwargs)
-        except Exception as exc:
-            self.state.settle(job.call, time.perf_counter() - start, error=exc)
-        else:
-            self.state.settle(job.call, time.perf_counter() - start, value=value)
-        self.finished_calls.put(job.call)
+        self.outcomes.put((job, await _timed(job)))
 
-    def finished(self) -> Iterator[ToolCall]:
+    def finished(self) -> Iterator[tuple[_Job, _Outcome]]:
         for _ in self.jobs:
             while True:
                 try:
-                    yield self.finished_calls.get(timeout=0.05)
+                    yield self.outcomes.get(timeout=0.05)
                     break
                 except queue.Empty:
-                    if not self.thread.is_alive() and self.finished_calls.empty():
+                    if not self.thread.is_alive() and self.outcomes.empty():
                         return
 
     def stop(self) -> None:
@@ -294,9 +289,25 @@ def _approve_sync(loop: _Loop, jobs: list[_Job]) -> None:
             loop.decide(job.call, decision)
 
 
+def _await_in_thread(awaitable: Awaitable[Any]) -> Any:
+    """The value of an awaitable a sync function returned, awaited on a private event loop."""
+    holder: list[Any] = []
+
+    async def wait() -> None:
+        holder.append(await awaitable)
+
+    worker = threading.Thread(target=asyncio.run, args=(wait(),), name="glm-tools", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(0.05)
+    if not holder:
+        raise RuntimeError("the awaitable a tool returned did not complete")
+    return holder[0]
+
+
 def _execute_sync(loop: _Loop, jobs: list[_Job]) -> Iterator[LoopEvent]:
     concurrent = [j for j in jobs if j.call.status == "running" and j.tool is not None and j.tool.is_async]
-    batch = _ThreadBatch(concurrent, loop) if concurrent else None
+    batch = _ThreadBatch(concurrent) if concurrent else None
     try:
         if batch is not None:
             batch.start()
@@ -312,14 +323,17 @@ def _execute_sync(loop: _Loop, jobs: list[_Job]) -> Iterator[LoopEvent]:
             start = time.perf_counter()
             try:
                 value = job.tool.function(*job.args, **job.kwargs)
+                if inspect.isawaitable(value):
+                    value = _await_in_thread(value)
             except Exception as exc:
                 loop.settle(call, time.perf_counter() - start, error=exc)
             else:
                 loop.settle(call, time.perf_counter() - start, value=value)
             yield ToolCallFinished(call)
         if batch is not None:
-            for call in batch.finished():
-                yield ToolCallFinished(call)
+            for done, (value, error, seconds) in batch.finished():
+                loop.settle(done.call, seconds, value=value, error=error)
+                yield ToolCallFinished(done.call)
     finally:
         if batch is not None:
             batch.stop()
@@ -354,6 +368,9 @@ def _run_sync(loop: _Loop) -> Iterator[LoopEvent]:
         raise
     except KeyboardInterrupt:
         loop.interrupt("interrupted")
+        raise
+    except Exception as exc:  # e.g. from approve=: the loop ends, the reply says why
+        loop.reply.finish(stopped="error", error=_error_line(exc))
         raise
 
 
@@ -480,6 +497,9 @@ async def _run_async(loop: _Loop) -> AsyncIterator[LoopEvent]:
         raise
     except (KeyboardInterrupt, asyncio.CancelledError):
         loop.interrupt("interrupted")
+        raise
+    except Exception as exc:
+        loop.reply.finish(stopped="error", error=_error_line(exc))
         raise
 
 

@@ -29,6 +29,7 @@ import dataclasses
 import inspect
 import json
 import re
+import typing
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -213,8 +214,6 @@ def tool(
         )
     signature = inspect.signature(fn)
     try:
-        import typing
-
         hints = typing.get_type_hints(fn, include_extras=True)
     except Exception:  # unresolvable forward references: fall back to the raw annotations
         hints = {}

@@ -30,6 +30,7 @@ __all__ = [
     "pending_call_html",
     "step_html",
     "tool_reply_html",
+    "calls_phrase",
     "tool_reply_bundle",
     "ToolTrace",
 ]
@@ -122,6 +123,17 @@ def _plural(count: int, word: str) -> str:
     return f"{count:,} {word}{'' if count == 1 else 's'}"
 
 
+def calls_phrase(calls: list[ToolCall]) -> str:
+    """`3 tool calls (1 failed, 1 declined)` for the footer."""
+    counts = {"failed": 0, "declined": 0, "not run": 0, "cancelled": 0}
+    for call in calls:
+        key = {"error": "failed", "not_run": "not run"}.get(call.status, call.status)
+        if key in counts:
+            counts[key] += 1
+    extras = ", ".join(f"{n} {word}" for word, n in counts.items() if n)
+    return _plural(len(calls), "tool call") + (f" ({extras})" if extras else "")
+
+
 def tool_reply_html(reply: ToolReply) -> str:
     """The whole loop: every tool step, the final answer, a footer with summed tokens and calls."""
     steps = reply.steps
@@ -135,8 +147,7 @@ def tool_reply_html(reply: ToolReply) -> str:
             pieces.append(markdown_html(final.text))
     if reply.note:
         pieces.append(f'<p class="glm-tool-note">{escape_text(reply.note)}</p>')
-    calls = len(reply.calls)
-    footer = footer_html(reply).replace("</small></p>", f" · {_plural(calls, 'tool call')}</small></p>", 1)
+    footer = footer_html(reply).replace("</small></p>", f" · {calls_phrase(reply.calls)}</small></p>", 1)
     pieces += [footer, "</div>"]
     return sanitize_html("".join(pieces))
 
