@@ -1,7 +1,7 @@
 """What a tool loop produces: its events, each call's record, and the `ToolReply`. No I/O here.
 
 A tool loop (`client.stream(..., tools=[fn])`) yields, for each step (one request to the model):
-`StepStarted(step)`, that request's own stream events (`ReasoningDelta`, `ContentDelta`,
+`StepStarted(step, reply)`, that request's own stream events (`ReasoningDelta`, `ContentDelta`,
 `ToolCallDelta` with the argument fragments as they arrive, `Finish`, ...), then for each call
 the model asked for `ToolCallStarted(call)` and `ToolCallFinished(call)`; `StepLimit` when
 `max_steps` ends the loop while the model still wants tools.
@@ -122,9 +122,11 @@ class ToolStep:
 
 @dataclass(frozen=True, slots=True)
 class StepStarted:
-    """Request number `step` (from 1) to the model is about to be sent."""
+    """Request number `step` (from 1) is about to be sent; `reply` is its `Reply`, still empty,
+    which the events up to the next `StepStarted` fill (a display can render it live)."""
 
     step: int
+    reply: Reply = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -343,10 +343,10 @@ def _run_sync(loop: _Loop) -> Iterator[LoopEvent]:
     try:
         while True:
             step = loop.next_step()
-            yield StepStarted(step)
             messages, params = loop.request()
             stream = loop.client.stream(messages, **params)
             loop.open_step(stream.reply)
+            yield StepStarted(step, stream.reply)
             try:
                 with stream:
                     yield from stream
@@ -465,10 +465,10 @@ async def _run_async(loop: _Loop) -> AsyncIterator[LoopEvent]:
     try:
         while True:
             step = loop.next_step()
-            yield StepStarted(step)
             messages, params = loop.request()
             stream = loop.client.astream(messages, **params)
             loop.open_step(stream.reply)
+            yield StepStarted(step, stream.reply)
             try:
                 async with stream:
                     async for event in stream:

@@ -72,6 +72,9 @@ def test_one_call_two_steps_events_and_history(server):
     assert first_end < started < finished < kinds.index(StepStarted, 1)
 
     assert isinstance(reply, ToolReply) and reply.complete and reply.stopped is None
+    step_replies = [e.reply for e in events if isinstance(e, StepStarted)]
+    assert all(a is s.reply for a, s in zip(step_replies, reply.steps, strict=True))
+    assert step_replies[1] is reply.final and step_replies[0].finish_reason == "tool_calls"
     (call,) = reply.calls
     assert (call.name, call.args, call.status, call.result) == ("weather", {"location": "Florence"}, "ok", "18 °C, clear in Florence")
     assert call.seconds is not None and call.value == call.result
@@ -380,3 +383,20 @@ def test_the_footer_counts_calls_and_what_went_wrong(server):
     html = tool_reply_html(reply)
     assert "· 3 tool calls (1 failed, 1 declined)</small>" in html
     assert html.count("glm-tool-error") == 1 and html.count("glm-tool-declined") == 1
+
+
+def test_a_long_argument_stream_stays_cheap_to_draw():
+    from glm_notebook.reply import Reply
+    from glm_notebook.tool_reply import ToolStep
+
+    reply = ToolReply()
+    trace = ToolTrace(reply)
+    first = Reply()
+    reply.steps.append(ToolStep(1, first))
+    trace.apply(StepStarted(1, first))
+    trace.apply(ToolCallDelta(index=0, id="c", type="function", name="write_file", arguments='{"text":"'))
+    for _ in range(2000):
+        trace.apply(ToolCallDelta(index=0, arguments="<script>x</script> " * 5))
+        html = trace.current_html()
+    assert len(html) < 400 and html.count("glm-tool-pending") == 1 and "<script" not in html
+    assert '<summary>write_file({"text":"&lt;script&gt;x&lt;/script&gt;' in html and "……" not in html

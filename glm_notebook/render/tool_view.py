@@ -94,9 +94,10 @@ def tool_call_html(call: ToolCall) -> str:
 
 def pending_call_html(name: str, arguments: str) -> str:
     """A call whose arguments are still streaming: `name(partial arguments…`."""
-    text = shorten(f"{name or '…'}({arguments}", _SUMMARY_LIMIT)
+    text = shorten(f"{name or '…'}({arguments[: _SUMMARY_LIMIT * 2]}", _SUMMARY_LIMIT)
+    text = text if text.endswith("…") else text + "…"
     return sanitize_html(
-        f'<details class="glm-tool glm-tool-pending"><summary>{escape_text(text)}…</summary></details>'
+        f'<details class="glm-tool glm-tool-pending"><summary>{escape_text(text)}</summary></details>'
     )
 
 
@@ -181,11 +182,13 @@ class ToolTrace:
         self.reply = reply
         self._pending: dict[int, list[str]] = {}
         self._closed: list[str] = []
+        self._calls: dict[int, tuple[str, str]] = {}  # index → (status, HTML) of this step
 
     def apply(self, event: Any) -> None:
         kind = type(event)
         if kind is StepStarted:
             self._pending.clear()
+            self._calls.clear()
             done = self.reply.steps[: max(0, event.step - 1)]
             for step in done[len(self._closed) :]:
                 self._closed.append(step_html(step))
@@ -205,10 +208,16 @@ class ToolTrace:
             return ""
         calls = self.reply.steps[-1].calls
         known = {call.index for call in calls}
-        parts = [tool_call_html(call) for call in calls]
+        parts = [self._call_html(call) for call in calls]
         parts += [
             pending_call_html(name, args)
             for index, (name, args) in sorted(self._pending.items())
             if index not in known
         ]
         return "".join(parts)
+
+    def _call_html(self, call: ToolCall) -> str:
+        cached = self._calls.get(call.index)
+        if cached is None or cached[0] != call.status:
+            cached = self._calls[call.index] = (call.status, tool_call_html(call))
+        return cached[1]
