@@ -11,7 +11,6 @@ import httpx
 import pytest
 
 from glm_notebook import (
-    ContentDelta,
     Finish,
     GLMClient,
     IncompleteStreamError,
@@ -21,8 +20,10 @@ from glm_notebook import (
     ToolCallFinished,
     ToolCallStarted,
     ToolReply,
+    tool,
 )
 from glm_notebook.render.tool_view import MAX_DETAIL, ToolTrace, tool_call_html, tool_reply_html
+from glm_notebook.server.replay import default_recordings_dir
 from glm_notebook.tool_reply import ToolCall
 from glm_notebook.toolloop import supports_tool_stream
 
@@ -400,3 +401,28 @@ def test_a_long_argument_stream_stays_cheap_to_draw():
         html = trace.current_html()
     assert len(html) < 400 and html.count("glm-tool-pending") == 1 and "<script" not in html
     assert '<summary>write_file({"text":"&lt;script&gt;x&lt;/script&gt;' in html and "……" not in html
+
+
+def _shape(value):
+    """Keys (in order) and value types, recursively: the shape of a chunk, not its text."""
+    if isinstance(value, dict):
+        return [(key, _shape(item)) for key, item in value.items()]
+    if isinstance(value, list):
+        return [_shape(item) for item in value]
+    return type(value).__name__
+
+
+@pytest.mark.skipif(default_recordings_dir() is None, reason="../shared/zai-recordings is not there")
+def test_the_servers_tool_chunks_have_the_recorded_shape(server):
+    recorded = (default_recordings_dir() / "Common.zai-glm-4-7-flash.tool_streaming.0.response").read_text()
+    frames = [json.loads(line[6:]) for line in recorded.splitlines() if line.startswith("data: {")]
+    real_call, real_final = [f for f in frames if "tool_calls" in f["choices"][0]["delta"]][0], frames[-1]
+
+    body = {"model": "glm-4.7-flash", "stream": True, "messages": [{"role": "user", "content": "use weather for Rome"}],
+            "tools": [tool(weather).schema()]}
+    response = httpx.post(f"{server.base_url}/chat/completions", json=body, headers={"Authorization": f"Bearer {server.api_key}"})
+    ours = [json.loads(line[6:]) for line in response.text.splitlines() if line.startswith("data: {")]
+    call_chunks = [f for f in ours if "tool_calls" in f["choices"][0]["delta"]]
+    assert len(call_chunks) == 1  # no tool_stream: the call comes whole
+    assert _shape(call_chunks[0]) == _shape(real_call) and _shape(ours[-1]) == _shape(real_final)
+    assert ours[-1]["choices"][0]["finish_reason"] == "tool_calls"
