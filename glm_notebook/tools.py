@@ -30,6 +30,7 @@ import inspect
 import json
 import re
 import typing
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +46,9 @@ __all__ = [
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _BARE_PARAM = re.compile(r"^\s*([A-Za-z_]\w*)\s*(?:\([^)]*\))?\s*:\s+(\S.*)$")
+# What was built for a function, without the function itself (a strong reference to the key would
+# keep it alive): schemas cost milliseconds and every chat builds its ToolSet anew.
+_BUILT: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
 
 
 class ToolArgumentsError(ValueError):
@@ -202,6 +206,23 @@ def tool(
         return lambda f: tool(f, name=name, description=description)
     if isinstance(fn, Tool):
         return fn
+    if name is None and description is None:
+        try:
+            cached = _BUILT.get(fn)
+        except TypeError:  # not weak-referenceable or not hashable
+            cached = None
+        if cached is not None:
+            return Tool(function=fn, **cached)
+        made = _build(fn, None, None)
+        try:
+            _BUILT[fn] = {f.name: getattr(made, f.name) for f in dataclasses.fields(made) if f.name != "function"}
+        except TypeError:
+            pass
+        return made
+    return _build(fn, name, description)
+
+
+def _build(fn: Callable[..., Any], name: str | None, description: str | None) -> Tool:
     from pydantic import ConfigDict, Field, create_model
     from pydantic.errors import PydanticUserError
     from pydantic.json_schema import PydanticInvalidForJsonSchema

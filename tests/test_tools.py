@@ -200,3 +200,19 @@ def test_results_become_text():
     assert result_text(Point(1, 2)) == '{"x": 1, "y": 2}'
     assert result_text(Filter(tag="a")) == '{"tag": "a", "limit": 10}'
     assert result_text(Unit.C) == "Unit.C"
+
+
+def test_a_functions_tool_is_built_once_and_does_not_keep_it_alive():
+    import gc
+    import weakref
+
+    def once(a: int) -> int:
+        """Once."""
+        return a
+
+    first, second = tool(once), tool(once)
+    assert first is not second and first._model is second._model and second(2) == 2
+    ref = weakref.ref(once)
+    del once, first, second
+    gc.collect()
+    assert ref() is None
