@@ -141,4 +141,5 @@ def test_the_api_key_is_never_sent_in_a_prompt(k: Kernel, server) -> None:  # no
         assert key not in repr(record.body)
     assert server.records[-2].body["messages"][0]["content"].startswith("Use {os.environ[ZAI_API_KEY]} and environ(")
     assert server.records[-1].body["messages"][0]["content"] == "Key [API key hidden]"
-    assert key not in k.run("%glm history leak").stdout
+    history = k.run("%glm history leak").of_type("display_data")[0]["data"]
+    assert "[API key hidden]" in history["text/plain"] and key not in repr(history)

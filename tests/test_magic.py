@@ -166,9 +166,9 @@ def test_chat_carries_history(k: Kernel, server) -> None:  # noqa: ANN001
     assert [m["role"] for m in server.records[-1].body["messages"]] == ["user", "assistant", "user"]
     failed = glm(k, "Broken turn [[status=400,code=1214]]", line="-c trip")
     assert failed.error is not None
-    history = k.run("%glm history trip").stdout
-    assert history.startswith("Conversation 'trip': 2 turns")
-    assert history.count("[user]") == 2 and history.count("[assistant]") == 2
+    history = k.run("%glm history trip").of_type("display_data")[0]["data"]["text/plain"]
+    assert history.startswith("Conversation 'trip' · 2 turns")
+    assert history.count("── user ") == 2 and history.count("── assistant ") == 2
     other = glm(k, "Separate topic", line="-c")  # the "default" conversation
     assert "turn 2" not in visible(other.result["text/html"])
     assert "Forgot 'trip'." in k.run("%glm reset trip").stdout

@@ -36,6 +36,7 @@ import httpx
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments
+from IPython.display import display
 from traitlets import Bool, Float, Int, TraitError, Unicode, validate
 from traitlets.config import Configurable
 
@@ -347,7 +348,7 @@ class GLMMagics(Magics):
         elif command == "history" and len(rest) <= 1:
             name = rest[0] if rest else DEFAULT_CONVERSATION
             found = self.conversations[name] if name in self.conversations else Conversation(name)
-            print(found.transcript(width=300))
+            display(found.history())
         elif command == "reset" and len(rest) <= 1:
             target = rest[0] if rest else DEFAULT_CONVERSATION
             names = self.conversations.reset(None if target == "--all" else target)
