@@ -63,6 +63,15 @@ def _terminal_client(nb: Any, **kw: Any) -> Any:
     return TerminalClient(nb, **kw)
 
 
+def _encrypt_transport(manager: Any) -> None:
+    """CurveZMQ-encrypt the kernel's sockets when pyzmq and the kernel spec support it
+    (jupyter_client ≥ 8.9), instead of plain TCP, which ipykernel warns about on start-up."""
+    import zmq
+
+    if zmq.has("curve") and manager.has_trait("transport_encryption"):
+        manager.transport_encryption = "auto"
+
+
 def run_demo(*, notebook: Path | None = None, out: Path = Path("artifacts/demo"), token_delay: float = 0.02) -> int:
     """Execute `notebook` (default: notebooks/quickstart.ipynb); returns a process exit code."""
     import nbformat
@@ -85,6 +94,7 @@ def run_demo(*, notebook: Path | None = None, out: Path = Path("artifacts/demo")
                                   resources={"metadata": {"path": str(path.parent)}})
         client.km = client.create_kernel_manager()
         client.km.kernel_spec.argv[0] = sys.executable
+        _encrypt_transport(client.km)
         client.execute()
     finally:
         if server is not None:
