@@ -1,7 +1,8 @@
 """Terminal IPython in a real pseudo-terminal, read back as the screen a person would see.
 
 `Terminal(env)` starts `ipython` (this venv's, prompt_toolkit and all) on a pty of the given
-size; `run(source)` types a cell and waits for the next prompt; `screen()` is the final screen
+size; `run(source)` types a cell and waits for the next prompt (`type` / `wait` apart, with
+`interrupt_after` between, for Ctrl-C); `screen()` is the final screen
 state (scrollback included) as plain text, decoded by pyte, a VT100 emulator; `raw` holds every
 byte the program wrote.
 """
@@ -25,6 +26,12 @@ __all__ = ["Terminal"]
 _IPYTHON = Path(sys.executable).with_name("ipython")
 
 
+def _take_terminal() -> None:
+    """In the child, after `setsid`: make the pty its controlling terminal, so Ctrl-C sends
+    SIGINT as in a real terminal."""
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
 class Terminal:
     """`ipython` on a `cols` × `rows` pty with `env` (plus a private IPYTHONDIR under `home`)."""
 
@@ -46,6 +53,7 @@ class Terminal:
         self.process = subprocess.Popen(
             [str(_IPYTHON), "--no-banner", "--HistoryManager.enabled=False", "--no-confirm-exit"],
             stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True, close_fds=True,
+            preexec_fn=_take_terminal,
         )  # fmt: skip
         os.close(slave)
         self.cells = 0
@@ -69,18 +77,34 @@ class Terminal:
                 raise AssertionError(f"no {prompt!r}; screen:\n{self.screen()}")
             self._read(0.1)
 
-    def run(self, source: str, timeout: float = 60) -> str:
-        """Type `source` (lines joined by Enter, run with Esc-Enter) and wait for the next prompt.
-        Returns the screen text from this cell's prompt on."""
+    def type(self, source: str) -> None:
+        """Type a cell: `source`'s lines joined by Enter, run with Esc-Enter."""
         self.cells += 1
         lines = source.split("\n")
         for line in lines[:-1]:
             os.write(self.master, line.encode() + b"\r")
             self._read(0.2)
         os.write(self.master, lines[-1].encode() + b"\x1b\r")
+
+    def wait(self, timeout: float = 60) -> str:
+        """Wait for the next prompt; the screen text of the last cell (prompt to next prompt)."""
         self._wait_for_prompt(self.cells + 1, timeout)
         screen = self.screen()
         return screen[screen.rindex(f"In [{self.cells}]:") : screen.rindex(f"In [{self.cells + 1}]:")].rstrip()
+
+    def run(self, source: str, timeout: float = 60) -> str:
+        """Type a cell and wait for it to finish; returns its screen text (see `wait`)."""
+        self.type(source)
+        return self.wait(timeout)
+
+    def interrupt_after(self, text: str, timeout: float = 60) -> None:
+        """Wait until `text` shows on the screen, then press Ctrl-C."""
+        deadline = time.monotonic() + timeout
+        while text not in self.screen():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {text!r}; screen:\n{self.screen()}")
+            self._read(0.05)
+        os.write(self.master, b"\x03")
 
     def screen(self) -> str:
         """Scrollback and screen as text, trailing spaces and blank lines dropped."""

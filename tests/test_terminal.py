@@ -53,6 +53,18 @@ def test_terminal_shows_rendered_markdown_reasoning_and_footer(terminal: Termina
     assert FOOTER.search(lines[-2]), cell
     assert re.fullmatch(r"Out\[2\]: <Reply glm-4\.6: \d+ chars, finished>", lines[-1]), cell
     assert "Thinking ·" not in cell and "Waiting for" not in cell  # live-only lines are gone
+    # the reasoning is dimmed (SGR 2), live and in its summary
+    assert re.search(rb"\x1b\[2;3m[^\x1b]*The user asks", terminal.raw)
+    assert re.search(rb"\x1b\[2mReasoning \xc2\xb7 \d+ words", terminal.raw)
+
+
+def test_terminal_ctrl_c_keeps_the_partial_answer_once(terminal: Terminal) -> None:
+    terminal.type("%%glm\nSlow one [[delay=0.05]]")
+    terminal.interrupt_after("You asked")
+    lines = terminal.wait().splitlines()
+    assert lines[2].startswith("Reasoning · ") and lines[3] == "Slow one"  # each line once
+    assert re.match(r"⚠ interrupted · glm-4\.6 · \d+ characters received", lines[-2]), lines
+    assert lines[-1].startswith("KeyboardInterrupt: interrupted; the partial answer")
 
 
 def test_terminal_tall_answer_streams_its_last_screenful_then_shows_all(tmp_path, server) -> None:  # noqa: ANN001

@@ -326,5 +326,21 @@ class _Tail:
             yield Segment("… earlier lines above", Style(dim=True))
             yield Segment.line()
         for line in rendered[-keep:] if len(rendered) > keep else rendered:
-            yield from line
+            yield from _trim(line)
             yield Segment.line()
+
+
+def _trim(line: list[Any]) -> list[Any]:
+    """`line` without trailing unstyled padding, so the cursor never waits at the right margin
+    (where a Ctrl-C echoed as `^C` would wrap and push the live frame down a line)."""
+    from rich.segment import Segment
+
+    def padding(segment: Any) -> bool:
+        return not segment.control and not (segment.style and segment.style.bgcolor)
+
+    line = list(line)
+    while line and padding(line[-1]) and not line[-1].text.strip():
+        line.pop()
+    if line and padding(line[-1]):
+        line[-1] = Segment(line[-1].text.rstrip(), line[-1].style)
+    return line
