@@ -15,7 +15,7 @@ import sys
 import pytest
 
 from glm_notebook import GLMClient
-from glm_notebook.events import ContentDelta, Finish, ReasoningDelta, StreamStart
+from glm_notebook.events import ContentDelta, Finish, ReasoningDelta, Retrying, StreamStart
 from glm_notebook.notebook.display import run_stream
 from glm_notebook.notebook.terminal import TextSink, footer_text
 from glm_notebook.reply import Reply
@@ -126,6 +126,16 @@ def test_plain_sink_strips_controls_split_across_pieces() -> None:
     assert "\n\nHi  **there**  and  done\n\n— glm-4.6 · " in text
     assert "SGVs" not in text and not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", text)
     assert text.endswith("\n")
+
+
+def test_plain_sink_says_when_it_retries_on_its_own_line() -> None:
+    out = io.StringIO()
+    sink = TextSink(out)
+    sink.start()
+    sink.event(Retrying(1, 2, 1.5, "busy \x1b[2J(code 1305)\nplease wait"))
+    sink.event(ContentDelta("Answer"))
+    sink.finish(None, failed=False)
+    assert out.getvalue() == "retrying (1/2) in 1.5 s: busy (code 1305) please wait\nAnswer\n"
 
 
 def test_plain_sink_through_a_real_stream(server) -> None:  # noqa: ANN001

@@ -171,6 +171,7 @@ class _PlainView:
             self._write(strip_controls(self._pending))
             self._pending = ""
         if reply is None:
+            self._write("" if self._at_line_start else "\n")
             return
         self._summarise(reply)
         if reply.text or reply.reasoning or reply.tool_calls or not failed:
