@@ -24,7 +24,7 @@ __all__ = ["Conversation", "Conversations", "History", "DEFAULT_CONVERSATION"]
 
 DEFAULT_CONVERSATION = "default"
 #: Messages longer than this (characters or lines) start collapsed in the HTML view.
-LONG_CHARS, LONG_LINES = 1200, 24
+LONG_CHARS, LONG_LINES = 2000, 40
 
 
 @dataclass
