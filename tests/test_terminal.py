@@ -90,6 +90,11 @@ def test_terminal_never_writes_control_sequences_from_the_model(terminal: Termin
     for sequence in (b"\x1b]52", b"\x1b[2J", b"\x1b[1;1H", b"\x1b]0;pwned", b"\x07"):
         assert sequence not in written
     assert re.search(r"^before\s+after$", cell, re.M), cell
+    # under %%capture the answer is plain text, cleaned too
+    assert terminal.run("%%capture cap\n%%glm\n[[echo]] captured {p} text").count("\n") == 2
+    shown = terminal.run("print(repr(cap.stdout))")
+    assert re.search(r"Reasoning · 3 words · [\d.]+ s\\n\\ncaptured  text\\n\\n— glm-4\.6 · ", shown), shown
+    assert "\\x1b" not in shown and "\\x07" not in shown
 
 
 # -- plain text: pipes, %%capture, no rich ------------------------------------------------------
