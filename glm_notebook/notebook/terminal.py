@@ -106,7 +106,12 @@ def _can_style(stream: Any) -> bool:
         tty = bool(stream.isatty())
     except (AttributeError, ValueError, OSError):
         return False
-    return tty and os.environ.get("TERM") != "dumb" and find_spec("rich") is not None
+    if not tty or os.environ.get("TERM") == "dumb":
+        return False
+    try:
+        return find_spec("rich") is not None
+    except (ImportError, ValueError):  # e.g. a broken or blocked install
+        return False
 
 
 class TextSink:
