@@ -379,9 +379,10 @@ window.__glmt = {
     delete this.recorders[name];
     return {series: rec.series, frames: rec.frames};
   },
-  // WCAG contrast of the text of every element under `root` that has its own text (or only
-  // those matching `selector`) against its effective background (translucent backgrounds are
-  // composited over what is beneath them, white under everything). Returns the rows.
+  // WCAG contrast of the text of every visible element under `root` that has text of its own
+  // (or of those matching `selector`) against its effective background: translucent colours and
+  // backgrounds are composited over what is beneath them (white under everything), and CSS
+  // opacity between the text and its background fades the text. Returns the rows.
   rgba(css) {
     const c = this._ctx || (this._ctx = Object.assign(document.createElement('canvas'), {width: 1, height: 1})
       .getContext('2d', {willReadFrequently: true}));
@@ -394,23 +395,29 @@ window.__glmt = {
     const over = (top, under) => [0, 1, 2].map(i => top[i] * top[3] + under[i] * (1 - top[3]));
     const lum = (c) => { const [r, g, b] = c.map(v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
                          return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+    // the colour under `el`'s text, and the opacity of the elements between (`opacity: .6`
+    // mutes the text against that background)
     const background = (el) => {
       const layers = [];
+      let opacity = 1;
       for (let n = el; n; n = n.parentElement) {
-        const bg = this.rgba(getComputedStyle(n).backgroundColor);
+        const style = getComputedStyle(n);
+        const bg = this.rgba(style.backgroundColor);
         if (bg[3] > 0) { layers.push(bg); if (bg[3] >= 1) break; }
+        opacity *= Number(style.opacity);
       }
       let under = [255, 255, 255];
       for (const l of layers.reverse()) under = over(l, under);
-      return under;
+      return [under, opacity];
     };
     const els = selector ? [...root.querySelectorAll(selector)] : [root, ...root.querySelectorAll('*')];
     const rows = [];
     for (const el of els) {
       const own = [...el.childNodes].some(n => n.nodeType === 3 && n.data.trim());
       if (!own || !el.checkVisibility()) continue;
-      const bg = background(el);
-      const fg = over(this.rgba(getComputedStyle(el).color), bg);
+      const [bg, opacity] = background(el);
+      const color = this.rgba(getComputedStyle(el).color);
+      const fg = over([...color.slice(0, 3), color[3] * opacity], bg);
       const [a, b] = [lum(fg), lum(bg)].sort((x, y) => y - x);
       rows.push({tag: el.tagName.toLowerCase(), cls: el.getAttribute('class') || '',
                  text: el.textContent.trim().slice(0, 40), color: fg.map(Math.round),
@@ -653,10 +660,17 @@ class Lab:
         return path
 
     def shot(self, target: Any, path: Path | str) -> Path:
-        """Screenshot of one element (a Locator, e.g. `cell(1)` or `output(1)`) into `path`."""
+        """Screenshot of one element (a Locator, e.g. `cell(1)` or `output(1)`) into `path`.
+        The page grows taller first if the element would not fit (JupyterLab's layout is fixed
+        to the window: what lies outside it is not painted)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         target.scroll_into_view_if_needed()
+        size, box = self.page.viewport_size, target.bounding_box()
+        if box and box["height"] + 300 > size["height"]:
+            self.page.set_viewport_size({"width": size["width"], "height": int(box["height"]) + 300})
+            self.page.wait_for_timeout(300)  # JupyterLab lays out again on resize
+            target.scroll_into_view_if_needed()
         target.screenshot(path=str(path), animations="disabled", caret="hide")
         return path
 

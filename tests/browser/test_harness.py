@@ -31,11 +31,20 @@ def test_lab_runs_a_cell_in_the_venv_kernel(lab):
 
 # -- every front end ------------------------------------------------------------------------------
 
+LOW_CONTRAST = (
+    "from IPython.display import HTML\n"
+    "HTML('<p class=\"grey\" style=\"color:#444\">grey text</p><p class=\"plain\">plain text</p>'\n"
+    "     '<div style=\"opacity:.25\"><p class=\"faded\">faded text</p></div>')"
+)
+
+
+# Both kinds and both themes in two runs (test_frontends checks the theme of all four).
+@pytest.mark.parametrize("frontend", [("lab", "light"), ("nb7", "dark")], indirect=True, ids=["lab-light", "nb7-dark"])
 def test_front_end_theme_kernel_scroller_and_layout_recorder(app):
-    """Each variant really is what it claims, and the layout recorder sees an output grow and
-    the notebook scroll."""
+    """The variant is what it claims, the layout recorder sees an output grow and the notebook
+    scroll, and the contrast reader tells grey-on-black from readable text."""
     growing = "import time\nfor i in range(6):\n    print(f'line {i}', flush=True)\n    time.sleep(0.15)"
-    path = app.write_notebook([growing, "print('\\n'.join(map(str, range(80))))"])
+    path = app.write_notebook([growing, LOW_CONTRAST, "print('\\n'.join(map(str, range(80))))"])
     app.open(path)
     theme = app.theme_info()
     assert theme["light"] is (app.theme == "light"), theme
@@ -57,8 +66,16 @@ def test_front_end_theme_kernel_scroller_and_layout_recorder(app):
     assert len(set(heights)) >= 3, f"the output grew in fewer than 2 steps: {heights}"
     app.show_cell(0)
     assert app.output_text(0).split() == [w for i in range(6) for w in ("line", str(i))]
+    toolbar = ".jp-NotebookPanel-toolbar [data-command='notebook:interrupt-kernel']"
+    assert app.page.locator(toolbar).count() == 1, "no interrupt button where Lab.interrupt_from_toolbar looks"
 
-    app.record_layout(app.output(1), name="scroll")
+    ratios = {r["cls"]: r["ratio"] for r in app.contrast(app.output(1), "p")}
+    print(f"contrast: {ratios}")
+    assert ratios["plain"] >= 4.5, ratios
+    assert ratios["faded"] < 2.5, ratios
+    assert (ratios["grey"] > 7) if app.theme == "light" else (ratios["grey"] < 2.5), ratios
+
+    app.record_layout(app.output(2), name="scroll")
     app.page.evaluate("p => { window.__glmt.scroller(p).scrollTop = 240; }", app.path)
     app.page.wait_for_timeout(200)
     rows = app.layout("scroll")
