@@ -12,7 +12,7 @@ happen only before any event was delivered; a `Retrying` event precedes each wai
 stream early closes its HTTP connection.
 
 Hardening: the key is checked before any request and held so that no repr shows it; what is read
-from the wire is capped (`MAX_ERROR_BODY`, `MAX_JSON_BODY`, `MAX_SSE_LINE`); chunks of the wrong
+from the wire is capped (`MAX_ERROR_BODY`, `MAX_JSON_BODY`, `MAX_SSE_EVENT`); chunks of the wrong
 shape, undecodable bodies and oversized replies end in a one-line `ProtocolError` that keeps the
 partial answer; `Retry-After` is honoured up to `MAX_RETRY_AFTER` and never shortens the backoff.
 """
@@ -73,7 +73,7 @@ __all__ = [
     "AsyncStream",
     "MAX_ERROR_BODY",
     "MAX_JSON_BODY",
-    "MAX_SSE_LINE",
+    "MAX_SSE_EVENT",
     "MAX_RETRY_AFTER",
 ]
 
@@ -81,8 +81,9 @@ __all__ = [
 MAX_ERROR_BODY = 64 * 1024
 #: Bytes of a whole (non-streamed) JSON reply: far above the longest answer a model can give.
 MAX_JSON_BODY = 16 * 1024 * 1024
-#: Characters of one SSE line (one chunk): a whole tool call's arguments fit many times over.
-MAX_SSE_LINE = 4 * 1024 * 1024
+#: Characters of one SSE event (its lines up to the blank line that ends it; one chunk): a whole
+#: tool call's arguments fit many times over.
+MAX_SSE_EVENT = 4 * 1024 * 1024
 #: Longest `Retry-After` honoured, in seconds; a longer one ends the call at once and says so.
 MAX_RETRY_AFTER = 30.0
 #: Longest backoff between retries, in seconds.
@@ -495,16 +496,31 @@ def _error_body(body: bytes | None) -> bytes:
     return body
 
 
-def _line_too_long() -> ProtocolError:
+def _event_too_long() -> ProtocolError:
     return ProtocolError(
-        f"The service sent a line longer than {MAX_SSE_LINE // _MIB} MiB without a line break; "
-        "stopped reading."
+        f"The service sent more than {MAX_SSE_EVENT // _MIB} MiB without ending an event "
+        "(a line or lines with no blank line after them); stopped reading."
     )
 
 
-class _LineCapped:
-    """What `EventSource` reads of a response (`headers`, `iter_text`, `aiter_text`), with no
-    line longer than `MAX_SSE_LINE`: the SSE line decoder would buffer an endless one whole.
+# Every blank line (LF LF, CR CR, CRLF CRLF, LF CR, CRLF LF, CR CRLF ...) holds one of these.
+_BLANKS = ("\n\n", "\r\r", "\n\r")
+
+
+def _since_blank(text: str, since: int, last: str) -> int:
+    """Characters since the last blank line, after `text` (`last`: the char before `text`)."""
+    end = max(text.rfind("\n\n"), text.rfind("\r\r"), text.rfind("\n\r"))
+    if end >= 0:
+        return len(text) - end - 2
+    if last + text[:1] in _BLANKS:
+        return len(text) - 1
+    return since + len(text)
+
+
+class _EventCapped:
+    """What `EventSource` reads of a response (`headers`, `iter_text`, `aiter_text`), refusing
+    to go on once `MAX_SSE_EVENT` characters came without a blank line: the SSE decoders would
+    buffer an endless line, or an endless run of `data:` lines, whole.
     """
 
     __slots__ = ("headers", "_response")
@@ -514,22 +530,22 @@ class _LineCapped:
         self._response = response
 
     def iter_text(self) -> Iterator[str]:
-        since = 0  # characters since the last line break
+        since, last = 0, ""
         for text in self._response.iter_text():
-            cut = max(text.rfind("\n"), text.rfind("\r"))
-            since = since + len(text) if cut < 0 else len(text) - cut - 1
-            if since > MAX_SSE_LINE:
-                raise _line_too_long()
-            yield text
+            if text:
+                since, last = _since_blank(text, since, last), text[-1]
+                if since > MAX_SSE_EVENT:
+                    raise _event_too_long()
+                yield text
 
     async def aiter_text(self) -> AsyncIterator[str]:
-        since = 0
+        since, last = 0, ""
         async for text in self._response.aiter_text():
-            cut = max(text.rfind("\n"), text.rfind("\r"))
-            since = since + len(text) if cut < 0 else len(text) - cut - 1
-            if since > MAX_SSE_LINE:
-                raise _line_too_long()
-            yield text
+            if text:
+                since, last = _since_blank(text, since, last), text[-1]
+                if since > MAX_SSE_EVENT:
+                    raise _event_too_long()
+                yield text
 
 
 class Stream:
@@ -645,7 +661,7 @@ def _attempt(call: _Call, http: httpx.Client) -> Iterator[Event]:
             return
         if "text/event-stream" not in kind:
             call.check_content_type(response, next(response.iter_bytes(), b""))
-        for sse in EventSource(_LineCapped(response)).iter_sse():  # type: ignore[arg-type]
+        for sse in EventSource(_EventCapped(response)).iter_sse():  # type: ignore[arg-type]
             events = call.events(sse)
             if events:
                 call.delivered = True
@@ -713,7 +729,7 @@ async def _aattempt(call: _Call, http: httpx.AsyncClient) -> AsyncIterator[Event
                 head = piece
                 break
             call.check_content_type(response, head)
-        events_source = EventSource(_LineCapped(response)).aiter_sse()  # type: ignore[arg-type]
+        events_source = EventSource(_EventCapped(response)).aiter_sse()  # type: ignore[arg-type]
         try:
             async for sse in events_source:
                 events = call.events(sse)

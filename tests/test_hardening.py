@@ -7,6 +7,7 @@ key anywhere, bounded reads, and the server's request log for how many requests 
 
 from __future__ import annotations
 
+import logging
 import warnings
 
 import httpx
@@ -26,7 +27,7 @@ from glm_notebook import (
     ServerError,
     ServiceStreamError,
 )
-from glm_notebook.client import MAX_ERROR_BODY, MAX_JSON_BODY, MAX_RETRY_AFTER, MAX_SSE_LINE
+from glm_notebook.client import MAX_ERROR_BODY, MAX_JSON_BODY, MAX_RETRY_AFTER, MAX_SSE_EVENT
 from glm_notebook.config import APIKey, mask_key
 from glm_notebook.errors import InsecureURLWarning
 from glm_notebook.events import Retrying
@@ -141,6 +142,20 @@ def test_a_rejected_key_leaves_no_trace_in_the_error(server):
     for text in _reachable(caught.value):
         assert secret not in text
     assert secret not in repr(vars(client)) and secret not in repr(client._key)
+
+
+def test_the_key_is_in_no_log_record_even_at_debug_level(server, caplog):
+    caplog.set_level(logging.DEBUG)
+    assert client_for(server).chat("hi").complete
+    with pytest.raises(ServerError):
+        client_for(server, max_retries=1).chat("[[status=503]] hi")
+    logged = [f"{r.name} {r.getMessage()} {r.args!r}" for r in caplog.records]
+    assert any(line.startswith("httpcore") for line in logged)  # the debug log was on
+    assert not [line for line in logged if server.api_key in line]
+    caplog.clear()
+    with pytest.raises(InvalidAPIKeyError):
+        GLMClient("sk-0123456789\nabcdef", server.base_url).chat("hi")
+    assert not [r for r in caplog.records if r.name.startswith(("httpx", "httpcore"))]
 
 
 def test_the_key_holder_hides_the_key():
@@ -326,12 +341,13 @@ def test_a_huge_json_reply_is_refused(server):
 
 
 @pytest.mark.parametrize("split", [None, "60000-70000"])
-def test_an_endless_line_stops_at_the_cap(server, split):
+@pytest.mark.parametrize("kind", ["long_line", "long_event"])
+def test_an_endless_line_or_event_stops_at_the_cap(server, split, kind):
     size = 64 * 2**20
     start = len(server.records)
     base = server.url_with(split=split, seed=1) if split else server.base_url
-    with pytest.raises(ProtocolError, match="line longer than") as caught:
-        client_for(server, base).chat(f"[[long_line={size},at=4]] {LONG}")
+    with pytest.raises(ProtocolError, match="without ending an event") as caught:
+        client_for(server, base).chat(f"[[{kind}={size},at=4]] {LONG}")
     one_line(caught.value)
     reply = caught.value.reply
     assert (reply.text or reply.reasoning) and reply.stopped == "error"
@@ -342,8 +358,8 @@ def test_an_endless_line_stops_at_the_cap(server, split):
 @pytest.mark.anyio
 async def test_async_caps_match_sync(server):
     client = client_for(server, max_retries=0)
-    with pytest.raises(ProtocolError, match="line longer than"):
-        await client.achat(f"[[long_line={MAX_SSE_LINE * 2},at=2]] {LONG}")
+    with pytest.raises(ProtocolError, match="without ending an event"):
+        await client.achat(f"[[long_event={MAX_SSE_EVENT * 2},at=2]] {LONG}")
     with pytest.raises(ServerError, match="not read"):
         await client.achat(f"[[big_error={MAX_ERROR_BODY * 8}]] hi")
     with pytest.raises(ProtocolError, match="larger than"):
@@ -422,3 +438,29 @@ def test_a_retry_event_can_stop_the_stream(server):
             break
     assert stream.reply.stopped == "stopped" and len(sent(server, start)) == 1
 
+
+
+def _reference_since_blank(stream: str) -> int:
+    """Characters after the last blank line, by the SSE rules (CRLF, LF, CR end a line)."""
+    import re
+
+    ends = [m.end() for m in re.finditer(r"(?>\r\n|\r|\n)(?>\r\n|\r|\n)", stream)]
+    return len(stream) - ends[-1] if ends else len(stream)
+
+
+@pytest.mark.parametrize(
+    "stream",
+    ["data: a\n\ndata: b", "data: a\r\n\r\ndata: b", "a\r\nb\r\nc", "a\r\rb", "a\n\rb", "a\r\n\nb",
+     "a\n\r\nb", "a\r\r\nb", "x\r", "x\r\n", "\n\n", "abc", "a\nb\nc\n", "a\r\n\r"],
+)
+def test_the_event_cap_counts_from_the_last_blank_line_however_the_stream_is_cut(stream):
+    from glm_notebook.client import _since_blank
+
+    expected = _reference_since_blank(stream)
+    for i in range(1, len(stream)):
+        for j in range(i, len(stream)):
+            since, last = 0, ""
+            for piece in (p for p in (stream[:i], stream[i:j], stream[j:]) if p):
+                since, last = _since_blank(piece, since, last), piece[-1]
+            # Exact up to the second half of a CRLF: a cap needs no better.
+            assert expected <= since <= expected + 2, (stream, i, j)

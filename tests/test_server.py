@@ -612,3 +612,10 @@ def test_ansi_error_puts_escape_codes_in_error_messages(client: httpx.Client, se
     assert post(client, server.url_with(status=500, ansi_error=True), payload()).json()["error"]["message"] == ANSI_MESSAGE
     frame = data_of(post(client, server.url_with(error_frame=2, ansi_error=True), payload()).content)[-1]
     assert json.loads(frame)["error"]["message"] == ANSI_MESSAGE
+
+
+def test_long_event_sends_data_lines_without_a_blank_line(client: httpx.Client, server: LocalServer) -> None:
+    raw = post(client, server.url_with(long_event=300_000, at=1), payload()).content
+    head, _, tail = raw.partition(b"\n\n")
+    assert head.startswith(b"data: {") and len(tail) == 300_000 and b"\n\n" not in tail
+    assert tail.startswith(b"data: xxx") and tail.count(b"\n") > 1000

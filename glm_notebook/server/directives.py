@@ -28,6 +28,7 @@ Hostile traffic (hardening tests; see `shapes.py` and `faults.py`):
   big_error=N  an error reply (status `status`, else 500) whose JSON body is N bytes
   big_json=N   a 200 JSON reply (also to a stream request) of N bytes
   long_line=N [at=N]   after N chunks, one `data:` line of N bytes that never ends, then the end
+  long_event=N [at=N]  after N chunks, N bytes of short `data:` lines with no blank line
   ansi_error   error messages (status errors, error frames) carry escape codes, CR and LF
 Shape and pace:
   delay=S      seconds between chunks;   split=A-B [seed=S]  body in A..B-byte ASGI messages
@@ -66,12 +67,12 @@ _ITEM = r"[a-z][a-z0-9_]*(?:\s*=[^,\[\]]*)?"
 _GROUP = re.compile(r"\[\[\s*(" + _ITEM + r"(?:\s*,\s*" + _ITEM + r")*)\s*\]\]")
 
 _INTS = {"status", "times", "cut", "end", "error_frame", "bad_json", "at", "huge", "seed",
-         "gzip_broken", "big_error", "big_json", "long_line"}
+         "gzip_broken", "big_error", "big_json", "long_line", "long_event"}
 _FLOATS = {"stall", "stall_headers", "delay"}
 _STRINGS = {"code", "message", "finish", "content_type", "tag", "retry_after", "shape"}
 _FLAGS = {"flat", "error_event", "u2028", "echo", "crlf", "comments", "no_object", "null_finish",
           "no_response", "ansi_error"}
-_SIZES = {"huge", "big_error", "big_json", "long_line"}
+_SIZES = {"huge", "big_error", "big_json", "long_line", "long_event"}
 _TRUE = {"", "1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -81,7 +82,8 @@ DIRECTIVE_KEYS: frozenset[str] = frozenset(_INTS | _FLOATS | _STRINGS | _FLAGS |
 FAULT_KEYS: frozenset[str] = frozenset(
     {"status", "code", "message", "retry_after", "flat", "content_type", "cut", "end",
      "error_frame", "error_event", "bad_json", "finish", "stall", "at", "stall_headers",
-     "no_response", "shape", "gzip_broken", "big_error", "big_json", "long_line", "ansi_error"}
+     "no_response", "shape", "gzip_broken", "big_error", "big_json", "long_line", "long_event",
+     "ansi_error"}
 )
 """Keys that make a request fail or misbehave; `times=K` switches them off after K requests."""
 
@@ -116,6 +118,7 @@ class Directives:
     big_error: int | None = None
     big_json: int | None = None
     long_line: int | None = None
+    long_event: int | None = None
     ansi_error: bool = False
     delay: float | None = None
     split: tuple[int, int] | None = None

@@ -59,7 +59,7 @@ def stream_steps(
         return None if value is None else min(value, count)
 
     stall_at = position(d.at) if d.stall else None
-    line_at = position(d.at) if d.long_line else None
+    line_at = position(d.at) if d.long_line or d.long_event else None
     shape_at = None
     if d.shape:
         shape_at = count if d.shape in USAGE_SHAPES else position(d.at)
@@ -98,9 +98,12 @@ def stream_steps(
             return
         if i == bad_at:
             yield Emit(broken_frame(identity))
-        if i == line_at:
+        if i == line_at and d.long_line:
             head = f'data: {{"id":"{identity.id}","choices":[{{"index":0,"delta":{{"content":"'
-            yield from padded_steps(head.encode(), d.long_line or 0)
+            yield from padded_steps(head.encode(), d.long_line)
+            return
+        if i == line_at and d.long_event:
+            yield from _data_lines(d.long_event)
             return
         if i == count:
             break
@@ -139,3 +142,14 @@ def padded_steps(head: bytes, size: int, tail: bytes = b"") -> Iterator[Step]:
         yield Emit(piece)
     if tail:
         yield Emit(tail)
+
+
+def _data_lines(size: int) -> Iterator[Step]:
+    """`size` bytes of `data: xxx` lines with no blank line between them, in 64 KiB pieces."""
+    line = b"data: " + b"x" * 58 + b"\n"
+    piece = line * (_PIECE // len(line))
+    left = size
+    while left > 0:
+        part = piece if left >= len(piece) else piece[:left]
+        left -= len(part)
+        yield Emit(part)
