@@ -51,6 +51,8 @@ from .errors import (
     InvalidAPIKeyError,
     MissingAPIKeyError,
     ProtocolError,
+    RateLimitError,
+    ServerError,
     ServiceStreamError,
     error_for_status,
 )
@@ -309,7 +311,7 @@ class _Call:
         except ValueError:
             raise ProtocolError(f"The service sent invalid JSON: {raw[:80]!r}.") from None
         except StreamErrorFrame as frame:
-            raise _service_error(frame.code, frame.message) from None
+            raise _service_error(frame.code, frame.message, "in its reply") from None
         except InvalidChunk as exc:
             raise ProtocolError(f"The service sent a malformed reply: {exc}.") from None
         for event in events:
@@ -390,7 +392,7 @@ class _Call:
         return backoff if wait is None else max(wait, backoff)
 
     def retrying(self, error: GLMError, delay: float) -> Retrying:
-        return Retrying(self.attempt, self.client.max_retries, delay, error.message)
+        return Retrying(self.attempt, self.client.max_retries, delay, _retry_reason(error))
 
     def fail(self, error: GLMError) -> GLMError:
         """Mark the reply as ended by `error` and return `error`, ready to raise (no frames)."""
@@ -413,9 +415,24 @@ class _Call:
         self.encoding = ""
 
 
-def _service_error(code: str | None, message: str | None) -> ServiceStreamError:
+def _retry_reason(error: GLMError) -> str:
+    """Why a request is sent again, in a few words: "rate limit (code 1302)", "server error (HTTP 503)"."""
+    if isinstance(error, RateLimitError):
+        return f"rate limit (code {error.code})" if error.code else "rate limit"
+    if isinstance(error, ServerError):
+        return f"server error (HTTP {error.status})"
+    if isinstance(error, APITimeoutError):
+        return "connection timeout"
+    if isinstance(error, APIConnectionError):
+        return "connection failure"
+    if isinstance(error, IncompleteStreamError):
+        return "dropped connection"
+    return f"service error (code {error.code})" if error.code else "service error"
+
+
+def _service_error(code: str | None, message: str | None, where: str = "mid-stream") -> ServiceStreamError:
     return ServiceStreamError(
-        f"The service reported an error mid-stream (code {code}): {message or 'no message'}",
+        f"The service reported an error {where} (code {code}): {message or 'no message'}",
         code=code,
         server_message=message,
     )

@@ -127,7 +127,10 @@ class UsageReport:
 class Retrying:
     """The request failed before any answer arrived and is sent again after `delay` seconds.
 
-    `attempt` counts from 1 up to `max_retries`; `reason` is the error's one-line text.
+    `attempt` counts from 1 up to `max_retries`; `reason` says why in a few words ("rate limit
+    (code 1302)", "server error (HTTP 503)", "connection failure", "connection timeout",
+    "dropped connection", "service error (code 1234)"), to read as "retrying after {reason}
+    ({attempt}/{max_retries}) in {delay:.1f} s".
     """
 
     attempt: int

@@ -414,7 +414,7 @@ def test_retry_events_arrive_before_each_wait(server):
     assert error is None
     retries = [e for e in events if isinstance(e, Retrying)]
     assert [(r.attempt, r.max_retries) for r in retries] == [(1, 2), (2, 2)]
-    assert all(r.delay > 0 and "1302" in r.reason and "\n" not in r.reason for r in retries)
+    assert all(r.delay > 0 and r.reason == "rate limit (code 1302)" for r in retries)
     assert events.index(retries[-1]) < next(i for i, e in enumerate(events) if isinstance(e, ContentDelta))
     assert [r.status for r in sent(server, start)] == [429, 429, 200]
 
@@ -425,9 +425,21 @@ async def test_async_retry_events_arrive_too(server):
     client = client_for(server)
     events = []
     reply = await client.achat("[[status=503,times=1,tag=aev]] hi", on_event=events.append)
-    assert reply.complete and [type(e) for e in events].count(Retrying) == 1
+    assert reply.complete and [e.reason for e in events if isinstance(e, Retrying)] == ["server error (HTTP 503)"]
     assert [r.status for r in sent(server, start)] == [503, 200]
     await client.aclose()
+
+
+@pytest.mark.parametrize(
+    "prompt, reason",
+    [("[[cut=0,times=1,tag=r1]] hi", "connection failure"),
+     ("[[end=0,times=1,tag=r4]] hi", "dropped connection"),
+     ("[[error_frame=0,code=1305,times=1,tag=r2]] hi", "service error (code 1305)"),
+     ("[[status=400,code=1234,times=1,tag=r3]] hi", "service error (code 1234)")],
+)
+def test_each_retried_failure_has_a_short_reason(server, prompt, reason):
+    events, error = _events(client_for(server), prompt)
+    assert error is None and [e.reason for e in events if isinstance(e, Retrying)] == [reason]
 
 
 def test_a_retry_event_can_stop_the_stream(server):
