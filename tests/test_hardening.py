@@ -382,6 +382,14 @@ def test_escape_codes_and_line_breaks_from_the_server_are_removed(server):
     assert "Overloaded second line" in one_line(caught.value)
 
 
+def test_an_unknown_finish_reason_and_model_are_shown_clean(server):
+    reply = client_for(server, server.url_with(finish="\x1b[31mhalted\r\nby\x1b]0;title\x07 " + "z" * 100)).chat("hi")
+    assert reply.complete and reply.finish_reason.startswith("\x1b[31m")  # the data stays as sent
+    assert reply.status.startswith("finished (halted by ") and len(reply.status) < 60
+    reply.model = "glm\x1b[2J\nx"
+    assert repr(reply).startswith("<Reply glm x: ") and "\x1b" not in repr(reply) and "\x1b" not in reply.status
+
+
 def test_a_long_server_message_is_cut(server):
     base = server.url_with(status=400, message="word " * 2000)
     with pytest.raises(GLMError) as caught:
