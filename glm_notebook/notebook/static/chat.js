@@ -268,8 +268,15 @@ function render({ model, el }) {
   input.addEventListener("keydown", (event) => {
     if (event.key !== "Enter" || event.isComposing) return;
     event.stopPropagation(); // never "run cell" from here
-    if (event.shiftKey || event.altKey) return; // a new line
     event.preventDefault();
+    if (event.shiftKey || event.altKey) {
+      // A new line, inserted here: JupyterLab cancels the browser's own line break (its
+      // beforeinput) inside outputs.
+      if (!document.execCommand("insertText", false, "\n")) {
+        input.setRangeText("\n", input.selectionStart, input.selectionEnd, "end");
+      }
+      return;
+    }
     doSend();
   });
   send.addEventListener("click", doSend);
