@@ -204,3 +204,91 @@ def test_chat_as_last_line_shows_once_and_survives_save_shutdown_reopen(lab):
     assert re.search(r"2 turns", text)
     assert shown.locator(".glm-chat-answer").count() == 2 and shown.locator("table").count() == 2
     lab.screenshot("reopened")
+
+
+# Text of `root` as rendered, without reasoning, status lines, math, buttons or the input.
+JS_ANSWER_WORDS = r"""
+(root) => {
+  const parts = [];
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    const el = n.parentElement;
+    if (!el || el.closest('details, .glm-status, .glm-math, math, .glm-chat-user, textarea, button')) continue;
+    if (el.checkVisibility()) parts.push(n.data);
+  }
+  return (parts.join(' ').match(/\w+/g) || []).length;
+}
+"""
+
+
+def test_stop_keeps_the_partial_answer_and_the_history(lab):
+    path = lab.write_notebook([CHAT])
+    lab.open(path)
+    lab.run_all_and_wait(timeout=60)
+    chat = _chat(lab)
+    box = chat.locator("textarea.glm-chat-input")
+    words = lambda: chat.evaluate(JS_ANSWER_WORDS)  # noqa: E731
+
+    box.fill("[[delay=0.1]] Tell me about monads")
+    box.press("Enter")
+    counts = [words()]
+    deadline = time.monotonic() + 30
+    while counts[-1] < 25 and time.monotonic() < deadline:
+        time.sleep(0.15)
+        counts.append(words())
+    assert counts[-1] >= 25 and len(set(counts)) >= 3, f"the answer did not stream: {counts}"
+    assert box.is_enabled() and chat.locator("button.glm-chat-stop").is_enabled()
+
+    chat.locator("button.glm-chat-stop").click()
+    _wait_ended(lab, chat, 1, timeout=10)
+    assert re.search(r"stopped", chat.inner_text(), re.I), "no 'stopped' mark after Stop"
+    halted = words()
+    time.sleep(1.5)
+    assert words() == halted, "the answer kept growing after Stop"
+    assert "sum of the first" not in chat.inner_text(), "the whole answer arrived: Stop came too late"
+    lab.screenshot("stopped")
+
+    box.fill("And what about functors?")
+    box.press("Enter")
+    _wait_ended(lab, chat, 2)
+    text = chat.inner_text()
+    assert "This is turn 2 of our conversation" in text and 'you first asked about "Tell me about monads"' in text
+    assert chat.locator("button.glm-chat-stop").is_disabled()
+
+    # New conversation, then Restore brings it back.
+    chat.locator("button.glm-chat-new").click()
+    lab.page.wait_for_function("el => !el.querySelector('.glm-chat-turn')", arg=chat.element_handle())
+    restore = chat.locator("button.glm-chat-restore")
+    restore.wait_for(state="visible")
+    restore.click()
+    lab.page.wait_for_function(
+        "el => el.querySelectorAll('.glm-chat-turn').length === 2", arg=chat.element_handle()
+    )
+    assert not restore.is_visible()
+    assert "This is turn 2 of our conversation" in chat.inner_text()
+    lab.screenshot("restored")
+
+
+HOSTILE = (
+    '<img src=x onerror="window.__pwned_img=1"> '
+    "<script>window.__pwned_script=1</script> "
+    '<svg onload="window.__pwned_svg=1"> '
+    '<a href="javascript:window.__pwned_a=1">x</a> '
+    '<iframe srcdoc="<script>parent.__pwned_iframe=1</script>">'
+)
+
+
+def test_hostile_output_stays_text_in_the_chat(lab):
+    path = lab.write_notebook([CHAT])
+    lab.open(path)
+    lab.run_all_and_wait(timeout=60)
+    chat = _chat(lab)
+    chat.locator("textarea.glm-chat-input").fill("[[echo]] " + HOSTILE)
+    chat.locator("textarea.glm-chat-input").press("Enter")
+    _wait_ended(lab, chat, 1)
+    time.sleep(1.0)  # onerror / onload fire asynchronously
+    flags = lab.page.evaluate("() => Object.keys(window).filter(k => k.startsWith('__pwned'))")
+    assert not flags, f"hostile model output ran script: {flags}"
+    assert chat.locator("a[href^='javascript:' i], script, iframe, svg, img").count() == 0
+    text = chat.inner_text()
+    assert text.count("onerror") == 2 and text.count("<script>window.__pwned_script") == 2  # as text
