@@ -237,7 +237,8 @@ def test_sends_while_streaming_are_queued_in_order(server, wire):
         third = w.send("Fourth, from code")
         assert w.pending == ["Second question", "Third question", "Fourth, from code"]
         assert {"pending": ["Second question", "Third question"]} in wire.states()
-        frontend(w, op="drop", index=1)  # the ✕ on a queued prompt
+        frontend(w, op="drop", index=0, text="Third question")  # a stale ✕: nothing happens
+        frontend(w, op="drop", index=1, text="Third question")  # the ✕ on a queued prompt
         assert w.pending == ["Second question", "Fourth, from code"]
         reply = await third
         assert [t.prompt for t in w.turns] == [

@@ -22,7 +22,7 @@ The wire between them is custom widget messages. Python → browser: `{op: "turn
 user_html}`, `{op: "pane", turn, index, html}` (a closed segment once, the open one replaced),
 `{op: "end", turn, note_html, markdown}`, `{op: "reset"}`, `{op: "draft", text}`, and
 `{op: "snapshot", view, turns}` for a view that (re)opens. Browser → Python: `{op: "send",
-text}`, `{op: "stop"}`, `{op: "new"}`, `{op: "restore"}`, `{op: "drop", index}` (a queued
+text}`, `{op: "stop"}`, `{op: "new"}`, `{op: "restore"}`, `{op: "drop", index, text}` (a queued
 prompt), `{op: "hello", view}`. So a long chat costs the browser what changed, not the whole
 transcript on every update.
 
@@ -458,9 +458,13 @@ class ChatWidget:
             self.clear()
         elif op == "restore":
             self.restore()
-        elif op == "drop":
+        elif op == "drop":  # the index the browser saw, checked against the text it showed
             index = content.get("index")
-            if isinstance(index, int) and 0 <= index < len(self._queue):
+            if (
+                isinstance(index, int)
+                and 0 <= index < len(self._queue)
+                and self._queue[index].text == content.get("text")
+            ):
                 item = self._queue.pop(index)
                 if not item.started.done():
                     item.started.set_result(None)
@@ -499,8 +503,8 @@ class ChatWidget:
         if count is not None and count == self._shown_in:
             return
         self._shown_in = count
-        data, _meta = self._repr_mimebundle_()
-        display(data, raw=True)
+        data, metadata = self._repr_mimebundle_()
+        display(data, metadata=metadata, raw=True)
         self._static_id = self._static_id or f"glm-chat-{self.widget.chat_id}"
         display(self._static_bundle(), raw=True, display_id=self._static_id)
 

@@ -246,7 +246,7 @@ function render({ model, el }) {
         const user = h("div", "glm-chat-user", text);
         const label = h("small", "glm-chat-pending-label", "queued: starts when the answer ends ");
         const drop = button("glm-chat-drop", "✕", "Remove from the queue");
-        drop.addEventListener("click", () => model.send({ op: "drop", index }));
+        drop.addEventListener("click", () => model.send({ op: "drop", index, text }));
         label.append(drop);
         item.append(user, label);
         return item;
