@@ -406,12 +406,13 @@ class ChatWidget:
         if turn.stopped and turn.reply is not None:
             turn.reply.finish(stopped="interrupted")  # no-op if the reply already ended
         turn.ended = True
-        view.finish()
-        if view is self._view:
+        current = view is self._view
+        if current:  # before the end message, so that the browser never shows an ended turn as busy
             self._view = None
             self.widget.busy = False
-            if view in self._views and not turn.in_history and not self._queue:
-                self._emit({"op": "draft", "text": turn.prompt})  # back into an empty box
+        view.finish()
+        if current and view in self._views and not turn.in_history and not self._queue:
+            self._emit({"op": "draft", "text": turn.prompt})  # back into an empty box
         self._update_static()
         self._start_next()
 
