@@ -193,6 +193,16 @@ def test_chat_as_last_line_shows_once_and_survives_save_shutdown_reopen(lab):
     static = [o for o in saved.cells[0].outputs if "glm-chat-static" in o.get("data", {}).get("text/html", "")]
     assert static and "This is turn 2" in static[0]["data"]["text/html"]
 
+    # A reload with the kernel alive: the new view asks for the whole transcript.
+    lab.reopen()
+    chat = _chat(lab)
+    lab.page.wait_for_function(
+        "el => el.querySelectorAll('.glm-chat-turn .glm-footer').length === 2", arg=chat.element_handle()
+    )
+    assert "This is turn 2 of our conversation" in chat.inner_text()
+    assert not lab.output(0).locator(".glm-chat-static").is_visible()
+    lab.screenshot("reloaded")
+
     # Shut the kernel down and open the notebook again: the widget's model is gone.
     for session in lab.server.api("GET", "/api/sessions") or []:
         lab.server.api("DELETE", f"/api/sessions/{session['id']}")
