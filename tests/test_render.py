@@ -19,6 +19,8 @@ from glm_notebook.render import (
     sanitize_html,
 )
 from glm_notebook.render.markdown import ALLOWED_TAGS
+from glm_notebook.render.math import MATHML_ATTRIBUTES, MATHML_TAGS
+from glm_notebook.render.styles import style_tag
 from glm_notebook.reply import Reply
 
 
@@ -44,13 +46,26 @@ def parse(html: str) -> _Tags:
     return parser
 
 
+HTML_ATTRIBUTES = {"href", "title", "class", "start", "open", "style", "rel", "target", "data-lang"}
+
+
 def assert_inert(html: str) -> None:
-    """Only allow-listed tags; no event handlers; links http(s)/mailto only."""
+    """Only allow-listed tags; no event handlers; links http(s)/mailto only, in a new tab;
+    checkboxes disabled; MathML with its own short attribute list (no style, href, colours)."""
     for tag, attrs in parse(html).tags:
         assert tag in ALLOWED_TAGS, (tag, html)
+        if tag in MATHML_TAGS:
+            assert set(attrs) <= MATHML_ATTRIBUTES, (tag, attrs, html)
+            continue
+        if tag == "input":
+            assert attrs.get("type") == "checkbox" and "disabled" in attrs, html
+            assert set(attrs) <= {"type", "disabled", "checked"}, html
+            continue
+        if tag == "a":
+            assert attrs.get("target") == "_blank" and attrs.get("rel") == "noopener noreferrer"
         for name, value in attrs.items():
             assert not name.startswith("on"), (tag, name, html)
-            assert name in {"href", "title", "class", "start", "open", "style", "rel"}, (name, html)
+            assert name in HTML_ATTRIBUTES, (name, html)
             if name == "href":
                 assert re.match(r"(https?:|mailto:)", value or ""), (value, html)
             if name == "style":
@@ -90,7 +105,7 @@ def test_hostile_markdown_renders_inert(text: str) -> None:
     html = markdown_html(text)
     assert_inert(html)
     lowered = html.lower()
-    for marker in ("<img", "<script", "<svg", "<iframe", "<style", "<form", "<input", "<math"):
+    for marker in ("<img", "<script", "<svg", "<iframe", "<style", "<form", "<input", "<annotation"):
         assert marker not in lowered, html
 
 
@@ -110,10 +125,11 @@ def test_hostile_markup_stays_visible_as_text(text: str, visible: str) -> None:
 def test_images_become_links_and_relative_links_text() -> None:
     html = markdown_html("![chart](https://example.com/c.png) [home](/tree) [ok](https://a.example)")
     tags = parse(html).tags
-    assert ("a", {"href": "https://example.com/c.png", "rel": "noopener noreferrer"}) in tags
+    link = {"href": "https://example.com/c.png", "target": "_blank", "rel": "noopener noreferrer"}
+    assert ("a", link) in tags
     assert "[image: chart]" in html
     assert "[home](/tree)" in html
-    assert '<a href="https://a.example" rel="noopener noreferrer">ok</a>' in html
+    assert '<a href="https://a.example" target="_blank" rel="noopener noreferrer">ok</a>' in html
 
 
 def test_code_table_math_and_strikethrough_survive() -> None:
@@ -124,22 +140,30 @@ def test_code_table_math_and_strikethrough_survive() -> None:
         "$$\n\\int_0^1 f(x)\\,dx\n$$\n"
         "Also \\(a+b\\) and\n\\[\nE = mc^2\n\\]\n"
     )
-    assert '<pre><code class="language-python">print(\'&lt;b&gt;\')' in html
+    assert (
+        '<pre class="glm-highlight"><code class="language-python"><span class="glm-tok-nb">print</span>'
+        '(<span class="glm-tok-s1">\'&lt;b&gt;\'</span>)</code></pre>'
+    ) in html
     assert '<th style="text-align:right">a</th>' in html and "<td>2</td>" in html
-    assert '<span class="math inline mathjax_process tex2jax_process">$x^2 &lt; 3$</span>' in html
-    assert "$$\\int_0^1 f(x)\\,dx$$</div>" in html
-    assert "\\(a+b\\)</span>" in html and "\\[E = mc^2\\]</div>" in html
+    assert (
+        '<span class="glm-math glm-math-inline"><math display="inline"><mrow>'
+        "<msup><mi>x</mi><mn>2</mn></msup><mo>&lt;</mo><mn>3</mn></mrow></math></span>"
+    ) in html
+    assert html.count('<div class="glm-math glm-math-display"><math display="block">') == 2
+    assert "<mo>∫</mo>" in html and "<mi>E</mi><mo>=</mo><mi>m</mi>" in html
+    assert html.count('<span class="glm-math glm-math-inline">') == 2  # x^2 < 3, \\(a+b\\)
     assert "<s>gone</s>" in html
     assert html.startswith('<div class="glm-md mathjax_ignore tex2jax_ignore">')
+    assert "$" not in html and "\\" not in html  # no TeX left for anyone to typeset
 
 
 def test_money_is_not_math_and_unsafe_tex_is_code() -> None:
-    assert "mathjax_process" not in markdown_html("It costs $5 and $10.")
+    assert "<math" not in markdown_html("It costs $5 and $10.")
     html = markdown_html("It costs $10. Real math: $x^2$ and $ y $.")
-    assert html.count("mathjax_process") == 1 and ">$x^2$</span>" in html
+    assert html.count("<math") == 1 and "$10" in html and "$ y $" in html
     html = markdown_html("$\\href{javascript:alert(1)}{x}$")
-    assert "<code>$\\href{javascript:alert(1)}{x}$</code>" in html
-    assert "mathjax_process" not in html
+    assert '<code class="glm-tex">$\\href{javascript:alert(1)}{x}$</code>' in html
+    assert "<math" not in html
 
 
 def test_sanitizer_keeps_details_and_drops_handlers() -> None:
@@ -192,8 +216,9 @@ def test_long_code_block_is_cut_and_reopened() -> None:
     assert all(len(block) < 2000 + 200 for block in blocks)
     html = "".join(markdown_html(block) for block in blocks)
     assert html.count('<code class="language-python">') == len(blocks)
+    text = "".join(parse(html).text)
     for i in (0, 1500, 2999):
-        assert f"line_{i} = {i}" in html
+        assert f"line_{i} = {i}" in text
 
 
 def test_long_table_is_cut_with_its_header() -> None:
@@ -410,6 +435,8 @@ def test_reply_bundle() -> None:
     data, metadata = reply_bundle(make_reply("# Hi\n\n<img src=x onerror=alert(1)>", finish="length"))
     assert data["text/plain"] == "<Reply glm-4.6: 34 chars, cut short by max_tokens>"
     html = data["text/html"]
+    assert html.startswith(style_tag())  # our constant stylesheet, then the sanitised reply
+    html = html[len(style_tag()) :]
     assert_inert(html)
     assert '<details class="glm-reasoning"><summary>Reasoning · 3 words · ' in html
     assert "<h1>Hi</h1>" in html and "&lt;img src=x onerror=alert(1)&gt;" in html
