@@ -54,7 +54,7 @@ STYLESHEET = """
 .glm-md .glm-tok-gi{color:var(--jp-mirror-editor-quote-color,#090)}
 .glm-md .glm-tok-ge{font-style:italic}.glm-md .glm-tok-gs{font-weight:bold}
 .glm-md .glm-math-display{display:block;margin:.6em 0;overflow-x:auto;overflow-y:hidden;text-align:center}
-.glm-md .glm-math math{font-size:1.1em}
+.glm-md .glm-math math{font-family:"STIX Two Math","Latin Modern Math","Cambria Math","Noto Sans Math",math;font-size:1.1em}
 .glm-md code.glm-tex{white-space:pre-wrap}
 details.glm-reasoning{margin:0 0 .8em;padding:.1em 0 .1em .8em;border-left:3px solid var(--jp-border-color2,#e0e0e0);color:var(--jp-ui-font-color2,#757575);font-size:.9em}
 details.glm-reasoning>summary{cursor:pointer;color:var(--jp-ui-font-color2,#757575);font-size:.95em}
