@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html as html_module
 import random
 import re
 from html.parser import HTMLParser
@@ -20,7 +21,7 @@ from glm_notebook.render import (
 )
 from glm_notebook.render.markdown import ALLOWED_TAGS
 from glm_notebook.render.math import MATHML_ATTRIBUTES, MATHML_TAGS
-from glm_notebook.render.styles import style_tag
+from glm_notebook.render.styles import STYLESHEET, style_tag
 from glm_notebook.reply import Reply
 
 
@@ -471,3 +472,109 @@ def test_json_reply_is_code() -> None:
     reply = make_reply('{"a": 1}')
     reply.request["response_format"] = {"type": "json_object"}
     assert '<pre><code class="language-json">{"a": 1}</code></pre>' in reply_bundle(reply)[0]["text/html"]
+
+
+# -- code blocks, links, task lists, the stylesheet -----------------------------------------------
+
+FENCES = {
+    "python": ("def f(x):\n    return 'a'  # c\n", {"glm-tok-k", "glm-tok-nf", "glm-tok-s1", "glm-tok-c1"}),
+    "js": ("const x = [1].map((y) => y * 2); // c\n", {"glm-tok-kd", "glm-tok-mf", "glm-tok-c1"}),
+    "bash": ('for f in *.txt; do echo "$f"; done\n', {"glm-tok-k", "glm-tok-nb", "glm-tok-s2"}),
+    "sql": ("SELECT a, COUNT(*) FROM t WHERE b > 3;\n", {"glm-tok-k", "glm-tok-o", "glm-tok-mi"}),
+}
+
+
+def test_fenced_blocks_are_separate_highlighted_code_blocks() -> None:
+    text = "\n".join(f"```{lang}\n{code}```\n" for lang, (code, _) in FENCES.items())
+    html = markdown_html(text)
+    assert html.count('<div class="glm-code"') == 4
+    blocks = html.split('<div class="glm-code" ')[1:]
+    for block, (lang, (code, expected)) in zip(blocks, FENCES.items()):
+        assert block.startswith(
+            f'data-lang="{lang}"><div class="glm-code-head"><span class="glm-code-lang">{lang}</span>'
+            f'</div><pre class="glm-highlight"><code class="language-{lang}">'
+        ), block
+        classes = set(re.findall(r'<span class="(glm-tok-[a-z0-9]+)">', block))
+        assert expected <= classes, (lang, classes)
+        body = block.split('<code class="language-', 1)[1].split("</code>", 1)[0]
+        assert html_module.unescape(re.sub(r"<[^>]+>", "", body.split(">", 1)[1])) == code.rstrip("\n")
+    assert "style=" not in html
+
+
+@pytest.mark.parametrize("info", ["", "mermaid", "no such lang", "\"><img src=x>", "../../etc"])
+def test_unknown_language_is_plain_text_labelled_text(info: str) -> None:
+    html = markdown_html(f"```{info}\nx <b> = 1\n```")
+    assert '<div class="glm-code" data-lang="text">' in html
+    assert '<span class="glm-code-lang">text</span>' in html
+    assert '<code class="language-text">x &lt;b&gt; = 1</code>' in html
+    assert_inert(html)
+
+
+def test_language_is_never_guessed_and_indented_code_is_text() -> None:
+    html = markdown_html("```\ndef f(): pass\n```\n\n    import os\n")
+    assert html.count('data-lang="text"') == 2 and "glm-tok-" not in html
+
+
+def test_unclosed_fence_renders_as_a_code_block() -> None:
+    html = markdown_html("Intro\n\n```python\ndef f(")
+    assert '<div class="glm-code" data-lang="python">' in html and "glm-tok-k" in html
+
+
+def test_long_lines_stay_one_line() -> None:
+    line = "x = " + " + ".join(f"v{i}" for i in range(200))
+    html = markdown_html(f"```python\n{line}\n```")
+    body = html.split('<code class="language-python">', 1)[1].split("</code>", 1)[0]
+    assert "\n" not in body and "<br" not in body
+
+
+def test_links_open_in_a_new_tab_everywhere() -> None:
+    html = markdown_html("[a](https://a.example) <https://b.example> ![c](http://c.example/i.png)")
+    links = [attrs for tag, attrs in parse(html).tags if tag == "a"]
+    assert len(links) == 3
+    for attrs in links:
+        assert attrs["target"] == "_blank" and attrs["rel"] == "noopener noreferrer"
+    assert sanitize_html('<a href="https://x" target="_top" rel="opener">x</a>') == (
+        '<a href="https://x" target="_blank" rel="noopener noreferrer">x</a>'
+    )
+
+
+def test_task_lists_are_disabled_checkboxes() -> None:
+    html = markdown_html("- [ ] open\n- [x] done\n- [X] also done\n- plain\n")
+    assert html.count('<li class="glm-task">') == 3 and "<li>plain</li>" in html
+    boxes = [attrs for tag, attrs in parse(html).tags if tag == "input"]
+    assert boxes == [
+        {"type": "checkbox", "disabled": "disabled"},
+        {"checked": "checked", "type": "checkbox", "disabled": "disabled"},
+        {"checked": "checked", "type": "checkbox", "disabled": "disabled"},
+    ]
+    assert '<ul class="glm-tasks">' in html
+    # the sanitiser forces any input into a disabled checkbox with no name, value or handler
+    forced = parse(sanitize_html('<input type="text" name="q" value="x" checked onclick="y()">')).tags
+    assert forced == [("input", {"checked": "", "type": "checkbox", "disabled": "disabled"})]
+
+
+def test_nothing_we_emit_has_inline_style_beyond_cell_alignment() -> None:
+    html = markdown_html(SAMPLE + "\n```js\nlet a = `t${x}`;\n```\n\n- [x] t\n\n$$\\frac{a}{b}$$\n")
+    styles = re.findall(r'style="([^"]*)"', html)
+    assert styles and all(re.fullmatch(r"text-align:(left|right|center)", s) for s in styles)
+    assert_inert(html)
+
+
+def test_stylesheet_is_scoped_themed_and_small() -> None:
+    css = STYLESHEET
+    assert 1_000 < len(css.encode()) < 8_000
+    body = re.sub(r"/\*.*?\*/", "", css, flags=re.S)
+    assert "@import" not in body and "url(" not in body and "expression(" not in body
+    rules = re.findall(r"([^{}]+)\{([^{}]*)\}", body)
+    assert len(rules) > 30
+    for selectors, declarations in rules:
+        for selector in selectors.split(","):
+            assert "glm-" in selector, selector  # every rule names one of our classes
+        for colour in re.findall(r"(?:color|background)\s*:\s*([^;]+)", declarations):
+            if colour.strip() not in ("transparent", "none", "inherit"):
+                assert colour.strip().startswith("var(--jp-"), (selectors, colour)
+    for name in ("keyword", "string", "number", "comment", "def", "builtin", "operator", "meta"):
+        assert f"--jp-mirror-editor-{name}-color" in css
+    for needle in ("overflow-x:auto", "white-space:pre", "--jp-content-link-color", "--jp-cell-editor-background"):
+        assert needle in css
+    assert style_tag().startswith('<style class="glm-style">') and style_tag().endswith("</style>")

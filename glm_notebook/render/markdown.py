@@ -39,7 +39,7 @@ from markdown_it.rules_core import StateCore
 from markdown_it.rules_inline import StateInline
 from markdown_it.token import Token
 from mdit_py_plugins.dollarmath import dollarmath_plugin
-from mdit_py_plugins.dollarmath.index import math_block_dollar
+from mdit_py_plugins.dollarmath.index import math_block_dollar, math_inline_dollar
 from mdit_py_plugins.tasklists import tasklists_plugin
 
 from .highlight import code_block_html
@@ -233,6 +233,26 @@ def _bracket_math_block(state: StateBlock, start: int, end: int, silent: bool) -
     return True
 
 
+_MONEY = re.compile(r"\$\d[\d,.]*[.,;:!?]?\s")
+_PROSE_WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}")
+
+
+def _not_money(rule: Any) -> Any:
+    """Inline `$…$` that reads as prose is not math: an amount followed by words
+    ("costs $10. Use `$x$`") or anything with a backtick in it."""
+
+    def guarded(state: StateInline, silent: bool) -> bool:
+        start = state.pos
+        if not rule(state, True):
+            return False
+        span, state.pos = state.src[start : state.pos], start
+        if "`" in span or (_MONEY.match(span) and _PROSE_WORD.search(span)):
+            return False
+        return rule(state, silent)
+
+    return guarded
+
+
 def _probe_safely(rule: Any) -> Any:
     """Make a block rule honour `silent` (dollarmath's pushes tokens even when only probed,
     which matters once it may end a paragraph)."""
@@ -291,6 +311,7 @@ def _parser() -> MarkdownIt:
         _bracket_math_block,
         {"alt": ["paragraph", "reference", "blockquote", "list"]},
     )
+    md.inline.ruler.at("math_inline", _not_money(math_inline_dollar(False, False, True)))
     md.inline.ruler.before("escape", "math_inline_paren", _paren_math_inline)
     md.add_render_rule("math_inline", _render_math_inline)
     md.add_render_rule("math_inline_double", _render_math_inline)
