@@ -134,7 +134,7 @@ def test_send_button_disables_the_input_until_the_answer_is_in(server):
         view = w._views[0]
         assert "closure" in view.user.value and "glm-footer" in view.note.value
         assert "<details" in view.panes[0].value  # the reasoning, collapsed
-        assert "<table>" in view.panes[1].value and "<pre><code" in view.panes[1].value
+        assert "<table>" in view.panes[1].value and "<pre class=\"glm-highlight\"><code" in view.panes[1].value
 
     asyncio.run(main())
 

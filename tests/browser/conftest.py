@@ -12,9 +12,9 @@ Run alone:
     .venv/bin/python -m pytest tests/browser -m browser
 
 What the tests read from the product's DOM (keep these stable, or update the tests): in `%%glm`
-outputs `details.glm-reasoning` (reasoning), `.glm-status` (the waiting line), `.math` (TeX for
-MathJax); in the chat widget `.glm-footer` / `.glm-chat-stopped` / `.glm-chat-error` (how a turn
-ended). Everything else is JupyterLab's own DOM, text content, or `window.jupyterapp`.
+outputs `details.glm-reasoning` (reasoning), `.glm-status` (the waiting line), `.glm-math`
+(MathML); in the chat widget `.glm-footer` / `.glm-chat-stopped` / `.glm-chat-error` (how a
+turn ended). Everything else is JupyterLab's own DOM, text content, or `window.jupyterapp`.
 
 Without `/usr/bin/chromium` (or `$GLM_TEST_CHROMIUM`) the tests are skipped, unless `CI` is set:
 then they fail.
