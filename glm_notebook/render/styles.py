@@ -1,9 +1,13 @@
 """The stylesheet every glm_notebook surface shares (`%%glm` output, final view, chat, export).
 
 Every selector names one of our own classes (`.glm-md …`, `details.glm-reasoning`,
-`.glm-footer`), so nothing leaks into the notebook, and colours come from JupyterLab's CSS variables with fallbacks, so light and dark
-themes, Notebook 7, VS Code and nbconvert HTML all read well. Our own constant: it is appended
-after sanitising, never built from model text.
+`.glm-footer`, `.glm-status`), so nothing leaks into the notebook; colours come from JupyterLab's
+CSS variables with fallbacks (`var(--jp-…, #…)`; code tokens use the CodeMirror editor's
+`--jp-mirror-editor-*-color`), so light and dark themes, Notebook 7, VS Code and nbconvert HTML
+all read well. What it sets: code blocks (`div.glm-code`: editor background, small muted
+language label, horizontal scroll, no wrapping) and their token colours, links, inline code,
+quotes, tables, a 1.5 line height, headings, display math, task lists, the muted reasoning and
+footer. Our own constant: it is appended after sanitising, never built from model text.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ STYLESHEET = """
 .glm-md .glm-code{margin:.5em 0 .9em;border:1px solid var(--jp-border-color2,#e0e0e0);border-radius:6px;background:var(--jp-cell-editor-background,#f5f5f5);overflow:hidden}
 .glm-md .glm-code-head{display:flex;align-items:center;gap:.6em;padding:.2em .8em;border-bottom:1px solid var(--jp-border-color2,#e0e0e0);font:.75em/1.5 var(--jp-ui-font-family,system-ui,sans-serif);color:var(--jp-ui-font-color2,#757575)}
 .glm-md .glm-code-lang{flex:1;text-transform:lowercase;letter-spacing:.03em}
+.glm-md .glm-copy{font:inherit;color:inherit;background:none;border:1px solid var(--jp-border-color2,#e0e0e0);border-radius:3px;padding:0 .5em;cursor:pointer}
 .glm-md pre.glm-highlight{margin:0;padding:.65em .9em;background:transparent;border:0;overflow-x:auto;white-space:pre;word-wrap:normal;overflow-wrap:normal;font-family:var(--jp-code-font-family,monospace);font-size:var(--jp-code-font-size,13px);line-height:var(--jp-code-line-height,1.4);color:var(--jp-content-font-color1,#212121)}
 .glm-md pre.glm-highlight code{background:none;padding:0;border:0;font:inherit;white-space:inherit;color:inherit}
 .glm-md [class^="glm-tok-k"],.glm-md .glm-tok-ow{color:var(--jp-mirror-editor-keyword-color,#008000);font-weight:bold}
@@ -59,6 +64,7 @@ STYLESHEET = """
 details.glm-reasoning{margin:0 0 .8em;padding:.1em 0 .1em .8em;border-left:3px solid var(--jp-border-color2,#e0e0e0);color:var(--jp-ui-font-color2,#757575);font-size:.9em}
 details.glm-reasoning>summary{cursor:pointer;color:var(--jp-ui-font-color2,#757575);font-size:.95em}
 details.glm-reasoning .glm-md{color:inherit;font-size:inherit}
+.glm-status{color:var(--jp-ui-font-color2,#757575);font-size:.9em}
 .glm-footer{margin:.6em 0 0;font-size:.85em;color:var(--jp-ui-font-color2,#757575)}
 .glm-footer small{font-size:inherit}
 """

@@ -14,6 +14,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from glm_notebook.events import ContentDelta
+from glm_notebook.reply import Reply
 from tests.browser.conftest import ARTIFACTS
 
 pytestmark = pytest.mark.browser
@@ -292,3 +294,41 @@ def test_tex_and_markdown_cannot_style_the_page_or_fetch(lab, beacon):
     area.locator(".glm-reply").wait_for()
     time.sleep(1.5)
     check("saved and reopened")
+
+
+def test_nbconvert_html_export_keeps_the_look(browser_context, tmp_path):
+    """A saved reply exported by nbconvert (lab template) reads the same, without a kernel."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    reply = Reply(model="glm-4.6")
+    reply.apply(ContentDelta(RICH))
+    reply.finish()
+    data, metadata = reply._repr_mimebundle_()
+    notebook = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("%%glm\nShow me")
+    cell.outputs = [nbformat.v4.new_output("execute_result", data=data, metadata=metadata, execution_count=1)]
+    notebook.cells.append(cell)
+    body, _ = HTMLExporter(template_name="lab").from_notebook_node(notebook)
+    page_path = tmp_path / "export.html"
+    page_path.write_text(body, encoding="utf-8")
+
+    page = browser_context.new_page()
+    try:
+        # nbconvert's page loads MathJax and require.js from a CDN: not needed, not fetched
+        page.route("http*://**", lambda route: route.abort())
+        page.goto(page_path.as_uri())
+        page.wait_for_timeout(1000)
+        area = page.locator(".jp-OutputArea").first
+        look = page.evaluate(JS_LOOK, area.element_handle())
+        shoot(area.locator(".glm-reply"), "test_nbconvert_html_export_keeps_the_look-answer")
+    finally:
+        page.close()
+    assert [b["lang"] for b in look["blocks"]] == ["python", "js", "bash", "sql"]
+    for block in look["blocks"]:
+        assert block["keyword"] != block["plain"] and block["whiteSpace"] == "pre", block
+    assert look["blocks"][0]["scrollWidth"] > look["blocks"][0]["clientWidth"]
+    assert [m["display"] for m in look["maths"]] == ["inline", "block"]
+    assert all(m["w"] > 5 and m["h"] > 5 for m in look["maths"]) and look["mathjax"] == 0
+    assert look["th"]["width"] >= 1 and look["quote"]["width"] >= 2
+    assert 1.3 <= look["lineHeight"] <= 1.7
