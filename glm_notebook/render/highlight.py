@@ -40,7 +40,8 @@ _NO_SPAN = {"", "w", "n", "p"}  # plain text, whitespace, names and punctuation:
 def normalize_language(info: str | None) -> str:
     """The language name of a fence's info string (`"Python {linenos}"` → `"python"`),
     or `"text"` when it is missing, malformed or has no lexer."""
-    word = (info or "").strip().split(maxsplit=1)[0].strip("{}.").lower() if (info or "").strip() else ""
+    words = (info or "").split(maxsplit=1)
+    word = words[0].strip("{}.").lower() if words else ""
     if not _LANGUAGE.fullmatch(word) or _lexer(word) is None:
         return PLAIN
     return word
