@@ -103,6 +103,9 @@ HOSTILE_TEX = [
     r"\verb|x|",
     r"\'a",
     r"\foo{x}",
+    r"\text{<img src=x onerror=alert(1)>}",  # latex2mathml copies text-mode input unescaped
+    r"\textbf{</mtext><img src=x>}",
+    r"\text{a < b}",
     r"x^",  # malformed: latex2mathml raises
     r"\left( x",
     r"\left",

@@ -16,7 +16,7 @@ Model text is untrusted, and TeX is a language: MathJax turns `\unicode[…]`, `
    fonts, `\text`, `\left`/`\right`, accents, spacing); environments only from `ENVIRONMENTS`;
    no `[…]` option after a command other than `\sqrt`; no definitions, colours or boxes.
 2. latex2mathml converts; its exceptions and its garbage (unknown commands echoed as text,
-   broken entities) make the formula refused.
+   broken entities, `\text{<b>}` copied unescaped into `<mtext>`) make the formula refused.
 3. `markdown.sanitize_html` keeps only `MATHML_TAGS` with the attributes `mathml_attribute`
    accepts (enumerated values, small lengths; no style, class, id, href, colours or fonts).
 
@@ -105,6 +105,7 @@ _BRACKET_OK = frozenset({"left", "right", "middle", "sqrt"}) | {
 _BAD_OUTPUT = re.compile(r">\\|&#x(?![0-9A-Fa-f]{1,6};)|&(?!#x[0-9A-Fa-f]{1,6};|amp;|lt;|gt;|quot;)")
 _ENV_NAME = re.compile(r"\\(begin|end)\s*\{([A-Za-z]+\*?)\}")
 _XMLNS = ' xmlns="http://www.w3.org/1998/Math/MathML"'
+_TAG = re.compile(r"</?([a-z]+)(?=[\s/>])")
 
 
 def tex_refusal(tex: str) -> str | None:
@@ -153,9 +154,19 @@ def _mathml(tex: str, display: bool) -> str | None:
         mathml = convert(_ENV_NAME.sub(_environment, tex), display="block" if display else "inline")
     except Exception:  # latex2mathml raises many kinds on malformed TeX
         return None
-    if _BAD_OUTPUT.search(mathml):
+    if _BAD_OUTPUT.search(mathml) or not _only_mathml_tags(mathml):
         return None
     return mathml.replace(_XMLNS, "", 1)
+
+
+def _only_mathml_tags(markup: str) -> bool:
+    """True if every `<` in `markup` opens or closes a MathML element: latex2mathml copies
+    `\\text{…}` into `<mtext>` without escaping it."""
+    for match in re.finditer("<", markup):
+        tag = _TAG.match(markup, match.start())
+        if tag is None or tag.group(1) not in MATHML_TAGS:
+            return False
+    return True
 
 
 def tex_html(source: str) -> str:
