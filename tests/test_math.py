@@ -192,3 +192,10 @@ def test_nothing_is_left_for_mathjax() -> None:
     assert html.count("<math") == 4
     assert html.count('<span class="glm-math glm-math-display"><math display="block">') == 2
     assert re.search(r"<code class=\"glm-tex\">\$\\href\{a\}\{b\}\$</code>", html)
+
+
+def test_refused_display_math_keeps_its_own_line() -> None:
+    html = markdown_html("$$\\foo$$\n\n$$\\bar$$\n\nText $\\baz$ inline.")
+    assert '<p><code class="glm-tex">$$\\foo$$</code></p>' in html
+    assert '<p><code class="glm-tex">$$\\bar$$</code></p>' in html
+    assert '<p>Text <code class="glm-tex">$\\baz$</code> inline.</p>' in html

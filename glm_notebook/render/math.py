@@ -5,7 +5,8 @@ r"""TeX from the model → MathML, on the Python side, by an allow-list (no Math
 - inline: `<span class="glm-math glm-math-inline"><math display="inline">…</math></span>`;
 - display: `<div class="glm-math glm-math-display"><math display="block">…</math></div>`
   (a `span` with the same classes when the display formula sits inside a paragraph);
-- TeX it refuses: `<code class="glm-tex">$source$</code>`, the source as text.
+- TeX it refuses: `<code class="glm-tex">$source$</code>`, the source as text (in a `p` of its
+  own for display math on its own lines).
 
 Model text is untrusted, and TeX is a language: MathJax turns `\unicode[…]`, `\mmlToken`,
 `\style`, `\class`, `\href`, `\color`, `\rule` and friends into inline CSS, links and boxes. So:
@@ -182,7 +183,7 @@ def math_html(tex: str, *, display: bool, block: bool, source: str) -> str:
     """
     mathml = _mathml(tex.strip(), display)
     if mathml is None:
-        return tex_html(source) + ("\n" if block else "")
+        return f"<p>{tex_html(source)}</p>\n" if block else tex_html(source)
     kind = "display" if display else "inline"
     if block:
         return f'<div class="glm-math glm-math-{kind}">{mathml}</div>\n'
