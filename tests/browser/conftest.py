@@ -23,8 +23,8 @@ Run alone:
     .venv/bin/python -m pytest tests/browser -m browser
 
 What the tests read from the product's DOM (keep these stable, or update the tests): in `%%glm`
-outputs `details.glm-reasoning` (reasoning), `.glm-status` (the waiting line), `.math` (TeX for
-MathJax); in the chat widget `.glm-footer` / `.glm-chat-stopped` / `.glm-chat-error` (how a turn
+outputs `details.glm-reasoning` (reasoning), `.glm-status` (the waiting line), `.glm-math`
+(MathML); in the chat widget `.glm-footer` / `.glm-chat-stopped` / `.glm-chat-error` (how a turn
 ended). Everything else is JupyterLab's own DOM, text content, or `window.jupyterapp` (also
 exposed by Notebook 7, whose notebook DOM is JupyterLab's: same selectors, same scroller
 `.jp-WindowedPanel-outer`).

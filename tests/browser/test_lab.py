@@ -23,7 +23,7 @@ LOAD = "%load_ext glm_notebook"
 # -- reading the DOM ----------------------------------------------------------------------------
 
 # Text of `root` as rendered, without reasoning (`<details>`), the "waiting" line (`.glm-status`),
-# math (`.math`, `mjx-container`: MathJax replaces the TeX asynchronously) or anything hidden.
+# math (`.glm-math`: MathML, `mjx-container`) or anything hidden.
 JS_ANSWER_TEXT = r"""
 (root) => {
   if (!root) return '';
@@ -31,7 +31,7 @@ JS_ANSWER_TEXT = r"""
   const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
   for (let n = walker.nextNode(); n; n = walker.nextNode()) {
     const el = n.parentElement;
-    if (!el || el.closest('details, .glm-status, .math, mjx-container, .MathJax, script, style, textarea, button')) continue;
+    if (!el || el.closest('details, .glm-status, .glm-math, mjx-container, .MathJax, script, style, textarea, button')) continue;
     if (!el.checkVisibility()) continue;
     parts.push(n.data);
   }
@@ -152,10 +152,8 @@ def test_glm_streams_in_place_with_collapsible_reasoning(lab):
     assert "def answer_explain_streaming_in" in out.locator("pre code:visible").inner_text()
     assert out.locator("table:visible").count() == 1
     assert out.locator("table:visible td").filter(has_text=re.compile(r"^\s*Words\s*$")).count() == 1
-    lab.page.wait_for_function(
-        "el => el.querySelectorAll('mjx-container').length >= 2", arg=out.element_handle(), timeout=15_000
-    )
-    display_math = out.locator("mjx-container[display='true']")
+    assert out.locator(".glm-math math").count() >= 2, "the formulas are not rendered as MathML"
+    display_math = out.locator(".glm-math-display math[display='block']")
     assert display_math.count() == 1, "the $$…$$ formula is not typeset as display math"
 
     reasoning.locator("summary").click()
