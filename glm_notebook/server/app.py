@@ -11,6 +11,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -18,6 +19,7 @@ from starlette.routing import Route
 from .answers import count_prompt_words, derive_answer, message_text
 from .directives import DirectiveError, Directives, extract_directives, parse_directives
 from .errors import ApiError
+from .ratelimit import ConcurrencyLimit, RateLimitLog
 from .records import RequestLog, RequestRecord
 from .replay import REPLAY_KEYS, default_recordings_dir, load_recording, replay_steps
 from .steps import Step, body_steps, stream_steps
@@ -51,6 +53,12 @@ class ServerConfig:
     """Seconds between chunks (the `delay` directive overrides it per request)."""
     recordings_dir: Path | None = field(default_factory=default_recordings_dir)
     """Folder in the zai-recordings layout served under `/replay/{name}/...`."""
+    latency: float = 0.0
+    """Seconds every chat request waits before it is answered (see `ratelimit.py`)."""
+    max_concurrent: int | None = None
+    """Answer 429 / 1302 to chat requests arriving while this many are being answered."""
+    rate_limit_retry_after: float | None = 0.2
+    """The `Retry-After` of those 429s (None: no header)."""
 
 
 class ServerState:
@@ -59,6 +67,7 @@ class ServerState:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
         self.records = RequestLog()
+        self.limits = RateLimitLog()
         self._counters: dict[str, int] = {}
         self._lock = threading.Lock()
 
@@ -75,6 +84,7 @@ class ServerState:
         with self._lock:
             self._counters.clear()
         self.records.clear()
+        self.limits.clear()
 
 
 def _check_auth(header: str | None, api_key: str) -> None:
@@ -234,7 +244,8 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
             Route(f"/replay/{{name}}{api}/chat/completions", replay, methods=["POST"]),
             Route(f"/_/{{directives}}/replay/{{name}}{api}/chat/completions", replay, methods=["POST"]),
         ]
-    app = Starlette(routes=routes, exception_handlers={404: _http_error, 405: _http_error})
+    app = Starlette(routes=routes, exception_handlers={404: _http_error, 405: _http_error},
+                    middleware=[Middleware(ConcurrencyLimit, state=state)])
     app.state.glm = state
     app.state.records = state.records
     return app
