@@ -1,0 +1,83 @@
+"""`client.map` throughput against the local server, next to a plain asyncio.gather baseline.
+
+Part 1: 500 prompts, 200 ms latency per answer, the server admits 16 requests at a time, so
+the physical limit is 16 / 0.2 s = 80 prompts/s. Measured: map(concurrency=16) and
+`asyncio.gather` over `client.achat` with a `Semaphore(16)`, in the same run.
+Part 2: the server answers 429 (code 1302, Retry-After 0.2 s) to every request above 8 in
+flight; both clients still ask for 16. Reported: finished count, retries (429s the server sent),
+wall time. Answers are short (`echo`) so the 2-core machine measures waiting, not parsing.
+
+    .venv/bin/python benchmarks/bench_map.py [N]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+
+from glm_notebook import GLMClient, GLMError
+from glm_notebook.many import forget_results
+from glm_notebook.server import LocalServer, ServerConfig
+
+LATENCY = 0.2
+LIMIT = 16
+
+
+def prompts(n: int, tag: str) -> list[str]:
+    return [f"{tag} prompt {i}" for i in range(n)]
+
+
+def run_map(client: GLMClient, items: list[str]) -> tuple[int, float]:
+    forget_results()
+    start = time.perf_counter()
+    results = client.map(items, concurrency=LIMIT, progress=False, thinking=False)
+    return results.done, time.perf_counter() - start
+
+
+def run_gather(client: GLMClient, items: list[str]) -> tuple[int, float]:
+    async def main() -> int:
+        gate = asyncio.Semaphore(LIMIT)
+
+        async def one(prompt: str) -> bool:
+            async with gate:
+                try:
+                    await client.achat(prompt, thinking=False)
+                    return True
+                except GLMError:
+                    return False
+
+        try:
+            return sum(await asyncio.gather(*(one(p) for p in items)))
+        finally:
+            await client.aclose()
+
+    start = time.perf_counter()
+    done = asyncio.run(main())
+    return done, time.perf_counter() - start
+
+
+def measure(max_concurrent: int, n: int, label: str) -> None:
+    config = ServerConfig(api_key="bench", latency=LATENCY, max_concurrent=max_concurrent, rate_limit_retry_after=0.2)
+    with LocalServer(config) as server:
+        base = server.url_with(echo=True)
+        for name, runner in (("map", run_map), ("gather+semaphore", run_gather)):
+            server.reset()
+            with GLMClient(server.api_key, base) as client:
+                done, wall = runner(client, prompts(n, f"{label}-{name}"))
+            rejected = server.state.limits.rejected
+            print(f"  {name:17s} {done:4d}/{n} finished  {wall:6.2f} s  {done / wall:6.1f} prompts/s  "
+                  f"{done / wall / (LIMIT / LATENCY):5.0%} of {LIMIT / LATENCY:.0f}/s  429s sent: {rejected}")
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 500
+    print(f"{n} prompts, {LATENCY * 1000:.0f} ms per answer, client concurrency {LIMIT}")
+    print(f"server admits {LIMIT} at a time (physical limit {LIMIT / LATENCY:.0f} prompts/s):")
+    measure(LIMIT, n, "plain")
+    print("server answers 429 above 8 in flight (Retry-After 0.2 s):")
+    measure(8, n, "storm")
+
+
+if __name__ == "__main__":
+    main()
