@@ -39,7 +39,10 @@ from .events import (
     Usage,
     UsageReport,
 )
+from .batch import Batch, BatchUnavailableError
+from .many import ItemResult, MapResults, MapRun
 from .reply import Reply
+from .structured import SchemaError
 from .tool_reply import (
     StepLimit,
     StepStarted,
@@ -59,6 +62,10 @@ __all__ = [
     "Stream",
     "AsyncStream",
     "Reply",
+    "MapRun",
+    "MapResults",
+    "ItemResult",
+    "Batch",
     "Event",
     "StreamStart",
     "ReasoningDelta",
@@ -93,6 +100,8 @@ __all__ = [
     "ServiceStreamError",
     "ProtocolError",
     "IncompleteStreamError",
+    "SchemaError",
+    "BatchUnavailableError",
     "ChatWidget",
     "chat",
     "load_ipython_extension",

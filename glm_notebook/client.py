@@ -54,6 +54,7 @@ from .reply import Reply
 from .tools import runs_tools
 
 if TYPE_CHECKING:
+    from .batch import Batch
     from .many import MapResults
 
 __all__ = ["GLMClient", "Stream", "AsyncStream"]
@@ -194,6 +195,12 @@ class GLMClient:
         from .many import MapRun
 
         return await MapRun(self, prompts, data, **options).arun()
+
+    def batch(self, prompts: Any, data: Any = None, **options: Any) -> "Batch":
+        """Create a Z.ai batch job from the same inputs as `map` (uploads JSONL); see `glm_notebook.batch`."""
+        from .batch import Batch
+
+        return Batch.create(self, prompts, data, **options)
 
     # -- connection pools ---------------------------------------------------------------------
 

@@ -194,7 +194,8 @@ class MapResults(Sequence[ItemResult]):
         usage = self.usage
         if usage.total_tokens:
             parts.append(f"{usage.prompt_tokens:,} + {usage.completion_tokens:,} tokens")
-        parts.append(f"{self.elapsed:.1f} s")
+        if self.elapsed:
+            parts.append(f"{self.elapsed:.1f} s")
         line = " · ".join(parts)
         return f"{line}\n{self.message}" if self.message else line
 

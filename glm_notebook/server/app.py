@@ -19,6 +19,7 @@ from starlette.routing import Route
 from .answers import count_prompt_words, derive_answer, message_text
 from .directives import DirectiveError, Directives, extract_directives, parse_directives
 from .errors import ApiError
+from .batches import BatchStore, batch_routes
 from .ratelimit import ConcurrencyLimit, RateLimitLog
 from .records import RequestLog, RequestRecord
 from .replay import REPLAY_KEYS, default_recordings_dir, load_recording, replay_steps
@@ -59,6 +60,8 @@ class ServerConfig:
     """Answer 429 / 1302 to chat requests arriving while this many are being answered."""
     rate_limit_retry_after: float | None = 0.2
     """The `Retry-After` of those 429s (None: no header)."""
+    batch_line_delay: float = 0.0
+    """Seconds before each line of a batch is answered (see `batches.py`)."""
 
 
 class ServerState:
@@ -68,6 +71,7 @@ class ServerState:
         self.config = config
         self.records = RequestLog()
         self.limits = RateLimitLog()
+        self.batches = BatchStore()
         self._counters: dict[str, int] = {}
         self._lock = threading.Lock()
 
@@ -243,6 +247,7 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
             Route(f"/_/{{directives}}{api}/chat/completions", chat, methods=["POST"]),
             Route(f"/replay/{{name}}{api}/chat/completions", replay, methods=["POST"]),
             Route(f"/_/{{directives}}/replay/{{name}}{api}/chat/completions", replay, methods=["POST"]),
+            *batch_routes(api),
         ]
     app = Starlette(routes=routes, exception_handlers={404: _http_error, 405: _http_error},
                     middleware=[Middleware(ConcurrencyLimit, state=state)])
