@@ -179,8 +179,8 @@ class MapResults(Sequence[ItemResult]):
         """Every item has an answer."""
         return self.done == len(self.items)
 
-    def summary(self) -> str:
-        """One line: counts, tokens, time and why it stopped."""
+    def summary(self, *, timing: bool = True) -> str:
+        """Counts, tokens and time on one line (`message` says why a run stopped)."""
         parts = [f"{self.done}/{len(self)} done"]
         if self.failed:
             parts.append(f"{self.failed} failed")
@@ -194,10 +194,9 @@ class MapResults(Sequence[ItemResult]):
         usage = self.usage
         if usage.total_tokens:
             parts.append(f"{usage.prompt_tokens:,} + {usage.completion_tokens:,} tokens")
-        if self.elapsed:
+        if timing and self.elapsed:
             parts.append(f"{self.elapsed:.1f} s")
-        line = " · ".join(parts)
-        return f"{line}\n{self.message}" if self.message else line
+        return " · ".join(parts)
 
     def to_pandas(self) -> Any:
         """A DataFrame indexed like the input: text, status, error, tokens (+ the schema's fields)."""
@@ -224,14 +223,25 @@ class MapResults(Sequence[ItemResult]):
                     frame[name] = None
         return frame
 
-    def __repr__(self) -> str:
-        lines = [f"<MapResults {self.summary()}>"]
-        for item in self.items[:5]:
+    def text_view(self, *, timing: bool = False, rows: int = 5) -> str:
+        """The summary and the first rows as plain text."""
+        lines = [f"<MapResults {self.summary(timing=timing)}>"]
+        if self.message:
+            lines.append(self.message)
+        for item in self.items[:rows]:
             shown = item.text if item.ok else (one_line(str(item.error)) if item.error else "(not run)")
             lines.append(f"  [{item.label!r}] {item.status}: {one_line(shown or '')[:70]}")
-        if len(self.items) > 5:
-            lines.append(f"  … {len(self.items) - 5} more")
+        if len(self.items) > rows:
+            lines.append(f"  … {len(self.items) - rows} more")
         return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return self.text_view(timing=True)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> tuple[dict, dict]:
+        from .render.map_view import map_bundle
+
+        return map_bundle(self, include=include, exclude=exclude)
 
 
 # -- inputs -----------------------------------------------------------------------------------
