@@ -51,3 +51,16 @@ def test_sync_map_in_the_kernel_and_ctrl_c_keeps_what_finished(k, server):
     assert "returned 2 3 interrupted" in run.stdout
     slow = [r for r in server.records if "k slow" in str(r.body)]
     assert len(slow) == 3 and all(server.wait_finished(r.index).disconnected for r in slow)
+
+
+def test_the_notebook_progress_bar_is_tqdms_widget_and_ends_full(k):
+    run = k.run("r = client.map(['bar a', 'bar b [[status=400]]', 'bar c'])")
+    assert run.error is None, run.error
+    views = [o for o in run.outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    assert len(views) == 1  # one bar, drawn by tqdm.notebook (ipywidgets), not hand-made HTML
+    states = [c["data"]["state"] for kind, c in run.messages if kind in ("comm_open", "comm_msg")
+              and isinstance(c.get("data", {}).get("state"), dict)]
+    values = [s["value"] for s in states if isinstance(s.get("value"), (int, float)) and "max" not in s]
+    assert values and values[-1] == 3
+    texts = " ".join(str(s.get("value")) for s in states if isinstance(s.get("value"), str)).replace("\u2007", " ")
+    assert "3/3 [" in texts and "1 failed, 0 in flight" in texts and "tok/s" in texts
