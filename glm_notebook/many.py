@@ -12,8 +12,8 @@ literal, anything else sent as written).
 
 Requests run concurrently on one asyncio connection pool, at most `concurrency` in flight.
 Rate limits (429 / 1302 / 1303 / 1305, 5xx) pause the whole pool — for `Retry-After` when the
-service says, else an exponential back-off — halve the concurrency, and raise it by one again per
-`limit` successes; the request is sent again (at most `max_retries` times). Quota and key errors
+service says, else an exponential back-off — lower the concurrency by a quarter, and raise it by
+one again per `limit` successes; the request is sent again (at most `max_retries` times). Quota and key errors
 (1113, 1304, 1000 …) stop the run at once, keeping what finished. Ctrl-C or `MapRun.cancel()`
 stops new requests and closes the open ones. Finished answers are kept for the session by item
 key (model, messages, parameters), so running the same map again only sends what is missing.
@@ -557,14 +557,14 @@ class MapRun:
         item.error = error
 
     def _back_off(self, error: BaseException, item: ItemResult, now: float) -> None:
-        """Pause the whole pool; busy signals also halve the limit (once per round of requests)."""
+        """Pause the whole pool; busy signals also cut the limit by a quarter (once per round of requests)."""
         self._streak += 1
         wait = getattr(error, "retry_after", None)
         if wait is None:
             wait = self.retry_backoff * 2 ** min(self._streak - 1, 6) * (0.5 + random.random() / 2)
         self._paused_until = max(self._paused_until, now + min(wait, _MAX_PAUSE))
         if _pool_wide(error) and item._sent_at >= self._last_cut:
-            self.limit = max(1, self.limit // 2)
+            self.limit = max(1, self.limit * 3 // 4)
             self._lowest = min(self._lowest, self.limit)
             self._successes = 0
             self._last_cut = now
