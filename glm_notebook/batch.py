@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Batch", "BatchUnavailableError", "MAX_REQUESTS", "MAX_BYTES", "TERMINAL_STATUSES"]
 
+#: Limits of one batch file (Z.ai docs); larger jobs are split into several batches.
+
 MAX_REQUESTS = 50_000
 MAX_BYTES = 100 * 1024 * 1024
 TERMINAL_STATUSES = frozenset({"completed", "failed", "expired", "cancelled"})
@@ -57,6 +59,21 @@ class _Input:
 
 def _custom_id(index: int) -> str:
     return f"row-{index}"
+
+
+def _split(lines: list[bytes], max_requests: int, max_bytes: int) -> list[list[bytes]]:
+    """Consecutive groups of lines within both limits (a single line over `max_bytes` is refused)."""
+    groups: list[list[bytes]] = [[]]
+    size = 0
+    for line in lines:
+        if len(line) > max_bytes:
+            raise ValueError(f"one request is {len(line) / 1e6:.1f} MB: a batch file takes at most {max_bytes / 1e6:.0f} MB")
+        if groups[-1] and (len(groups[-1]) >= max_requests or size + len(line) > max_bytes):
+            groups.append([])
+            size = 0
+        groups[-1].append(line)
+        size += len(line)
+    return groups
 
 
 def _index(custom_id: str) -> int | None:
@@ -109,14 +126,16 @@ def _json_line(text: str) -> dict[str, Any] | None:
 class Batch:
     """A batch job on the service: `refresh()`, `wait()`, `results()`, `cancel()`.
 
+    More inputs than one batch takes (50,000 requests or 100 MB) are split into several batches
+    (`parts`); the job then reads as one: its `id` joins theirs with `+`, its counts are summed.
     `status` and `request_counts` are as of the last refresh. Results come back as a
     `MapResults` in input order (`custom_id` `row-N`), the same object `client.map` returns.
     """
 
-    def __init__(self, client: GLMClient, data: dict[str, Any], *, inputs: list[_Input] | None = None,
+    def __init__(self, client: GLMClient, parts: list[dict[str, Any]], *, inputs: list[_Input] | None = None,
                  schema: Schema | None = None) -> None:
         self.client = client
-        self.data = data
+        self.parts = parts
         self._inputs = inputs
         self.schema = schema
 
@@ -124,14 +143,15 @@ class Batch:
 
     @classmethod
     def create(cls, client: GLMClient, prompts: Any, data: Any = None, *, model: str | None = None,
-               schema: Any = None, metadata: dict[str, str] | None = None, **params: Any) -> "Batch":
-        """Upload one JSONL request per input and create the batch (see the module doc)."""
+               schema: Any = None, metadata: dict[str, str] | None = None,
+               max_requests: int = MAX_REQUESTS, max_bytes: int = MAX_BYTES, **params: Any) -> "Batch":
+        """Upload one JSONL request per input and create the batch (several past the limits)."""
         spec = as_schema(schema) if schema is not None else None
         system = params.pop("system", None)
         if spec is not None:
             params["response_format"] = {"type": "json_object"}
         inputs: list[_Input] = []
-        lines: list[str] = []
+        lines: list[bytes] = []
         for index, (label, messages) in enumerate(expand_inputs(prompts, data)):
             if spec is not None:
                 listed, asked = spec.request(messages, {"system": system})
@@ -142,68 +162,82 @@ class Batch:
             body.pop("stream", None)
             item = _Input(_custom_id(index), label, messages)
             inputs.append(item)
-            lines.append(json.dumps({"custom_id": item.custom_id, "method": "POST",
-                                     "url": "/v4/chat/completions", "body": body}, ensure_ascii=False))
-        payload = ("\n".join(lines) + "\n").encode()
-        if len(lines) > MAX_REQUESTS or len(payload) > MAX_BYTES:
-            raise ValueError(
-                f"{len(lines)} requests / {len(payload) / 1e6:.1f} MB: one batch takes at most "
-                f"{MAX_REQUESTS} requests and 100 MB; split the inputs into several batches."
-            )
+            line = {"custom_id": item.custom_id, "method": "POST", "url": "/v4/chat/completions", "body": body}
+            lines.append(json.dumps(line, ensure_ascii=False).encode() + b"\n")
+        if not lines:
+            raise ValueError("a batch needs at least one input")
         http = _Http(client)
-        uploaded = http.json("POST", "/files", files={"file": ("batch.jsonl", payload, "application/jsonl")},
-                             data={"purpose": "batch"})
-        body: dict[str, Any] = {"input_file_id": uploaded["id"], "endpoint": "/v4/chat/completions",
-                                "completion_window": "24h"}
-        if metadata:
-            body["metadata"] = metadata
-        created = http.json("POST", "/batches", json=body)
-        return cls(client, created, inputs=inputs, schema=spec)
+        parts = []
+        for chunk in _split(lines, max_requests, max_bytes):
+            uploaded = http.json("POST", "/files", files={"file": ("batch.jsonl", b"".join(chunk), "application/jsonl")},
+                                 data={"purpose": "batch"})
+            request: dict[str, Any] = {"input_file_id": uploaded["id"], "endpoint": "/v4/chat/completions",
+                                       "completion_window": "24h"}
+            if metadata:
+                request["metadata"] = metadata
+            parts.append(http.json("POST", "/batches", json=request))
+        return cls(client, parts, inputs=inputs, schema=spec)
 
     @classmethod
     def get(cls, batch_id: str, client: GLMClient | None = None, *, schema: Any = None) -> "Batch":
-        """An existing batch by id (a new client from the environment when none is given)."""
+        """An existing batch by id (`a+b` for a split job; a client from the environment by default)."""
         if client is None:
             from .client import GLMClient
 
             client = GLMClient(base_url=resolve_base_url(None))
-        data = _Http(client).json("GET", f"/batches/{batch_id}")
-        return cls(client, data, schema=as_schema(schema) if schema is not None else None)
+        http = _Http(client)
+        parts = [http.json("GET", f"/batches/{part}") for part in batch_id.split("+")]
+        return cls(client, parts, schema=as_schema(schema) if schema is not None else None)
 
     @classmethod
     def list(cls, client: GLMClient) -> list["Batch"]:
-        """The batches the service lists for this key, newest first."""
+        """The batches the service lists for this key, newest first (one `Batch` each)."""
         data = _Http(client).json("GET", "/batches")
-        return [cls(client, item) for item in data.get("data") or []]
+        return [cls(client, [item]) for item in data.get("data") or []]
 
     # -- status -------------------------------------------------------------------------------
 
     @property
     def id(self) -> str:
-        return str(self.data.get("id"))
+        return "+".join(str(part.get("id")) for part in self.parts)
 
     @property
     def status(self) -> str:
-        return str(self.data.get("status"))
+        """The part furthest from done says it: a running part before an ended one."""
+        statuses = [str(part.get("status")) for part in self.parts]
+        running = [status for status in statuses if status not in TERMINAL_STATUSES]
+        if running:
+            return running[0]
+        bad = [status for status in statuses if status != "completed"]
+        return bad[0] if bad else "completed"
 
     @property
     def request_counts(self) -> dict[str, int]:
-        counts = self.data.get("request_counts") or {}
-        return {k: int(counts.get(k) or 0) for k in ("total", "completed", "failed")}
+        totals = {"total": 0, "completed": 0, "failed": 0}
+        for part in self.parts:
+            counts = part.get("request_counts") or {}
+            for name in totals:
+                totals[name] += int(counts.get(name) or 0)
+        return totals
 
     @property
     def done(self) -> bool:
-        """The batch reached an end state (completed, failed, expired, cancelled)."""
-        return self.status in TERMINAL_STATUSES
+        """Every part reached an end state (completed, failed, expired, cancelled)."""
+        return all(part.get("status") in TERMINAL_STATUSES for part in self.parts)
 
     def refresh(self) -> "Batch":
         """Fetch the current status and counts."""
-        self.data = _Http(self.client).json("GET", f"/batches/{self.id}")
+        http = _Http(self.client)
+        self.parts = [http.json("GET", f"/batches/{part['id']}") for part in self.parts]
         return self
 
     def cancel(self) -> "Batch":
         """Ask the service to cancel; lines already answered stay in the results."""
-        self.data = _Http(self.client).json("POST", f"/batches/{self.id}/cancel")
+        http = _Http(self.client)
+        self.parts = [
+            part if part.get("status") in TERMINAL_STATUSES else http.json("POST", f"/batches/{part['id']}/cancel")
+            for part in self.parts
+        ]
         return self
 
     def state(self) -> ProgressState:
@@ -240,11 +274,12 @@ class Batch:
         if self._inputs is not None:
             return self._inputs
         inputs = []
-        for line in self._lines(self.data.get("input_file_id")):
-            custom_id = str(line.get("custom_id"))
-            index = _index(custom_id)
-            messages = (line.get("body") or {}).get("messages") or []
-            inputs.append(_Input(custom_id, index if index is not None else custom_id, messages))
+        for part in self.parts:
+            for line in self._lines(part.get("input_file_id")):
+                custom_id = str(line.get("custom_id"))
+                index = _index(custom_id)
+                messages = (line.get("body") or {}).get("messages") or []
+                inputs.append(_Input(custom_id, index if index is not None else custom_id, messages))
         self._inputs = inputs
         return inputs
 
@@ -252,16 +287,18 @@ class Batch:
         """What the batch answered so far, in input order; lines without an answer are `not run`."""
         inputs = self._known_inputs()
         items = {i.custom_id: ItemResult(n, i.label, i.messages, i.custom_id) for n, i in enumerate(inputs)}
-        for line in self._lines(self.data.get("output_file_id")) + self._lines(self.data.get("error_file_id")):
-            item = items.get(str(line.get("custom_id")))
-            if item is not None:
-                self._fill(item, line)
+        for part in self.parts:
+            for line in self._lines(part.get("output_file_id")) + self._lines(part.get("error_file_id")):
+                item = items.get(str(line.get("custom_id")))
+                if item is not None:
+                    self._fill(item, line)
         results = MapResults(list(items.values()), schema=self.schema)
-        if self.status in ("failed", "expired", "cancelled"):
-            results.stopped = self.status
-            errors = (self.data.get("errors") or {}).get("data") or []
+        status = self.status
+        if status in ("failed", "expired", "cancelled"):
+            results.stopped = status
+            errors = [e for part in self.parts for e in ((part.get("errors") or {}).get("data") or [])]
             why = f": {errors[0].get('message')}" if errors else ""
-            results.message = f"Batch {self.id} {self.status}{why}; {results.done} result(s) came back."
+            results.message = f"Batch {self.id} {status}{why}; {results.done} result(s) came back."
         return results
 
     def _fill(self, item: ItemResult, line: dict[str, Any]) -> None:

@@ -339,7 +339,6 @@ class MapRun:
         self.model = model or client.model
         self.max_retries = max_retries
         self.retry_backoff = retry_backoff
-        self.params = params
         self._progress_arg = progress
         request = dict(params)
         system = request.pop("system", None)

@@ -39,12 +39,12 @@ def test_batch_lifecycle_with_a_failing_line_and_results_from_a_fresh_client(cli
     prompts = ["Summarise alpha", "Summarise beta [[status=400,code=1214,message=bad_line]]", "Summarise gamma"]
     job = client.batch(prompts, model="glm-4.6", temperature=0.2)
     assert job.status == "validating" and job.id.startswith("batch-")
-    lines = _content(batch_server, job.data["input_file_id"])
+    lines = _content(batch_server, job.parts[0]["input_file_id"])
     assert [line["custom_id"] for line in lines] == ["row-0", "row-1", "row-2"]
     assert all(line["method"] == "POST" and line["url"] == "/v4/chat/completions" for line in lines)
     assert lines[0]["body"]["model"] == "glm-4.6" and lines[0]["body"]["temperature"] == 0.2
     assert "stream" not in lines[0]["body"]
-    assert batch_server.state.batches.files[job.data["input_file_id"]]["purpose"] == "batch"
+    assert batch_server.state.batches.files[job.parts[0]["input_file_id"]]["purpose"] == "batch"
 
     results = job.wait(poll=0.05, progress=False)
     assert job.status == "completed" and job.request_counts == {"total": 3, "completed": 2, "failed": 1}
@@ -102,6 +102,21 @@ def test_no_batch_api_is_one_clear_line_and_unknown_ids_are_not_mistaken_for_it(
         Batch.get("batch-missing", client)
 
 
-def test_too_many_requests_for_one_batch_is_refused_before_uploading(client):
-    with pytest.raises(ValueError, match="split the inputs"):
-        client.batch("x {item}", range(50_001))
+def test_a_job_over_the_limits_is_split_into_several_batches_that_read_as_one(client, batch_server):
+    job = client.batch("Split {item}", [f"row {i}" for i in range(5)], max_requests=2)
+    assert len(job.parts) == 3 and job.id.count("+") == 2
+    sizes = [len(_content(batch_server, part["input_file_id"])) for part in job.parts]
+    assert sizes == [2, 2, 1]
+    results = job.wait(poll=0.05, progress=False)
+    assert job.request_counts == {"total": 5, "completed": 5, "failed": 0} and job.status == "completed"
+    assert [t.split("\n")[0] for t in results.texts] == [f"## Split row {i}" for i in range(5)]
+    with GLMClient(batch_server.api_key, batch_server.base_url) as fresh:
+        assert Batch.get(job.id, fresh).results().texts == results.texts
+
+    by_size = client.batch("Size {item}", ["a", "b", "c"], max_bytes=250)
+    files = [batch_server.state.batches.content[part["input_file_id"]] for part in by_size.parts]
+    assert all(130 < len(data) <= 250 for data in files) and len(files) == 3  # one line fits, two do not
+    with pytest.raises(ValueError, match="one request is"):
+        client.batch("Size {item}", ["x" * 500], max_bytes=250)
+    with pytest.raises(ValueError, match="at least one input"):
+        client.batch([])
