@@ -138,6 +138,8 @@ class Batch:
         self.parts = parts
         self._inputs = inputs
         self.schema = schema
+        #: Seconds between status requests of the notebook's live bar.
+        self.poll_interval = 5.0
 
     # -- creating and finding ----------------------------------------------------------------
 
@@ -321,6 +323,17 @@ class Batch:
         error = line.get("error") or (body.get("error") if isinstance(body, dict) else None) or {}
         code = str(error.get("code")) if error.get("code") is not None else None
         item.error = error_for_status(status or 500, code, error.get("message"))
+
+    def _ipython_display_(self) -> None:
+        # In a Jupyter kernel: a live progress bar; elsewhere the one-line repr.
+        from .notebook.progress import in_kernel
+
+        if in_kernel():
+            from .notebook.batch_view import show_batch
+
+            show_batch(self)
+        else:
+            print(repr(self))
 
     def __repr__(self) -> str:
         counts = self.request_counts

@@ -64,3 +64,19 @@ def test_the_notebook_progress_bar_is_tqdms_widget_and_ends_full(k):
     assert values and values[-1] == 3
     texts = " ".join(str(s.get("value")) for s in states if isinstance(s.get("value"), str)).replace("\u2007", " ")
     assert "3/3 [" in texts and "1 failed, 0 in flight" in texts and "tok/s" in texts
+
+
+def test_a_batch_as_the_cell_value_is_a_live_bar_that_follows_it_to_the_end(k):
+    run = k.run(
+        "job = client.batch('Live {item}', [f'row {i} [[stall_headers=0.3]]' for i in range(4)])\n"
+        "job.poll_interval = 0.1\njob"
+    )
+    assert run.error is None, run.error
+    assert [o for o in run.outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    # The bar moves while other cells run: watch the messages during the next cell.
+    later = k.run("import time\nwhile not job.done: time.sleep(0.05)\ntime.sleep(0.3)\nprint(job)")
+    assert "completed · 4/4 done" in later.stdout
+    states = [c["data"]["state"] for kind, c in run.messages + later.messages
+              if kind == "comm_msg" and isinstance(c.get("data", {}).get("state"), dict)]
+    values = [s["value"] for s in states if isinstance(s.get("value"), (int, float)) and "max" not in s]
+    assert values and values[-1] == 4
