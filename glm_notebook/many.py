@@ -278,9 +278,14 @@ def expand_inputs(prompts: Any, data: Any = None) -> list[tuple[Any, list[dict[s
         rows = [
             (i, dict(v) if isinstance(v, Mapping) else {"item": v}) for i, v in enumerate(data)
         ]
+    rows = list(rows)
     out = [(label, normalize_messages(_fill(prompts, row))) for label, row in rows]
-    if out and all(m[0]["content"] == prompts for _, m in out) and "{" not in prompts.replace("{{", ""):
-        raise ValueError(f"the template {prompts!r} has no {{field}} to fill: every prompt would be the same")
+    if len(out) > 1 and len({m[0]["content"] for _, m in out}) == 1:
+        keys = ", ".join(sorted({f"{{{k}}}" for _, row in rows[:1] for k in row}))
+        raise ValueError(
+            f"the template {prompts!r} has no {{field}} to fill: every prompt would be the same "
+            f"(the data offers {keys})"
+        )
     return out
 
 

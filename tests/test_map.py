@@ -89,6 +89,8 @@ def test_inputs_series_dicts_values_and_message_lists():
     assert expand_inputs(pd.Series(["p1", "p2"]))[1][1][0]["content"] == "p2"
     with pytest.raises(ValueError, match="no \\{field\\}"):
         expand_inputs("Always the same", ["a", "b"])
+    with pytest.raises(ValueError, match="offers \\{x\\}, \\{y\\}"):
+        expand_inputs("Typo in {z}", [{"x": 1, "y": 2}, {"x": 3, "y": 4}])
     with pytest.raises(TypeError, match="many prompts"):
         expand_inputs("just one prompt")
 
