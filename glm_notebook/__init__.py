@@ -40,7 +40,8 @@ from .events import (
     UsageReport,
 )
 from .batch import Batch, BatchUnavailableError
-from .many import ItemResult, MapResults, MapRun
+from .many import MapRun
+from .results import ItemResult, MapResults
 from .reply import Reply
 from .structured import SchemaError
 from .tool_reply import (

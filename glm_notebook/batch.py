@@ -27,10 +27,11 @@ import httpx
 
 from .config import resolve_base_url
 from .errors import APIConnectionError, GLMError, error_for_status
-from .many import ItemResult, MapResults, expand_inputs
+from .inputs import expand_inputs
 from .progress import Progress, ProgressState, default_progress
 from .protocol import build_request, completion_events, normalize_messages, parse_error_body
 from .reply import Reply
+from .results import ItemResult, MapResults
 from .structured import Schema, SchemaError, as_schema
 
 if TYPE_CHECKING:

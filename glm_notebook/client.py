@@ -55,7 +55,7 @@ from .tools import runs_tools
 
 if TYPE_CHECKING:
     from .batch import Batch
-    from .many import MapResults
+    from .results import MapResults
 
 __all__ = ["GLMClient", "Stream", "AsyncStream"]
 

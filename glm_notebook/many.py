@@ -5,16 +5,14 @@ results = client.map("Classify the sentiment of: {review}", df, concurrency=8)
 df["sentiment"] = results.texts
 ```
 
-Inputs: a list of prompts or message lists; or a template and data — a list of dicts, a list of
-values (`{item}`), a pandas Series (`{item}` or `{<series name>}`) or a DataFrame (`{column}`),
-with the brace rules of the `%%glm` magic (`{name}` / `{name.attr}` filled in, `{{name}}`
-literal, anything else sent as written).
+Inputs: a list of prompts or message lists, or a template and a list / Series / DataFrame
+(`glm_notebook.inputs`); the outcome is a `MapResults` (`glm_notebook.results`).
 
 Requests run concurrently on one asyncio connection pool, at most `concurrency` in flight.
 Rate limits (429 / 1302 / 1303 / 1305, 5xx) pause the whole pool — for `Retry-After` when the
-service says, else an exponential back-off — lower the concurrency by a quarter, and raise it by
-one again per `limit` successes; the request is sent again (at most `max_retries` times). Quota and key errors
-(1113, 1304, 1000 …) stop the run at once, keeping what finished. Ctrl-C or `MapRun.cancel()`
+service says, else an exponential back-off — lower the concurrency by a quarter, and raise it
+by one again per `limit` successes; the request is sent again (at most `max_retries` times).
+Quota and key errors (1113, 1304, 1000 …) stop the run at once, keeping what finished. Ctrl-C or `MapRun.cancel()`
 stops new requests and closes the open ones. Finished answers are kept for the session by item
 key (model, messages, parameters), so running the same map again only sends what is missing.
 """
@@ -29,8 +27,7 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -43,17 +40,18 @@ from .errors import (
     QuotaError,
     RateLimitError,
 )
-from .events import Usage
+from .inputs import expand_inputs
 from .progress import Progress, ProgressState, default_progress
 from .protocol import normalize_messages
 from .reply import Reply
-from .structured import Schema, SchemaError, as_schema, fields_of
+from .results import ItemResult, MapResults
+from .structured import Schema, SchemaError, as_schema
 from .text import one_line
 
 if TYPE_CHECKING:
     from .client import GLMClient
 
-__all__ = ["MapRun", "MapResults", "ItemResult", "expand_inputs", "forget_results", "DEFAULT_CONCURRENCY"]
+__all__ = ["MapRun", "forget_results", "DEFAULT_CONCURRENCY"]
 
 DEFAULT_CONCURRENCY = 8
 _MAX_PAUSE = 30.0
@@ -67,226 +65,6 @@ def forget_results() -> None:
     """Forget the answers kept for this session (the next map sends everything again)."""
     with _KEPT_LOCK:
         _KEPT.clear()
-
-
-@dataclass(eq=False)
-class ItemResult:
-    """One input's outcome: its `reply` (and `value` with `schema=`) or its `error`."""
-
-    index: int
-    label: Any
-    """The input's label: the DataFrame/Series index, else the position."""
-    messages: list[dict[str, Any]] = field(repr=False)
-    key: str = field(repr=False)
-    reply: Reply | None = None
-    error: BaseException | None = None
-    value: Any = None
-    attempts: int = 0
-    reused: bool = False
-    """True when the answer came from an earlier run of the same map (nothing was sent)."""
-    _sent_at: float = field(default=0.0, repr=False)
-
-    @property
-    def ok(self) -> bool:
-        return self.reply is not None and self.error is None
-
-    @property
-    def status(self) -> str:
-        """`ok`, `failed` or `not run` (cancelled or stopped before it finished)."""
-        if self.ok:
-            return "ok"
-        return "failed" if self.error is not None else "not run"
-
-    @property
-    def prompt(self) -> str:
-        """The last user message's text."""
-        for message in reversed(self.messages):
-            if message.get("role") == "user" and isinstance(message.get("content"), str):
-                return message["content"]
-        return ""
-
-    @property
-    def text(self) -> str | None:
-        return self.reply.text if self.ok and self.reply is not None else None
-
-
-@dataclass(eq=False)
-class MapResults(Sequence[ItemResult]):
-    """The outcome of a map, in input order: one `ItemResult` per input.
-
-    `stopped` says why the run ended early (`"quota"`, `"auth"`, `"cancelled"`, `"interrupted"`)
-    and `message` says it in one line; items that never finished have status `not run`.
-    """
-
-    items: list[ItemResult]
-    schema: Schema | None = field(default=None, repr=False)
-    stopped: str | None = None
-    message: str | None = None
-    retries: int = 0
-    """Requests sent again after a rate limit or a transient failure."""
-    lowest_concurrency: int | None = None
-    elapsed: float = 0.0
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, index: Any) -> Any:
-        return self.items[index]
-
-    @property
-    def replies(self) -> list[Reply | None]:
-        return [item.reply if item.ok else None for item in self.items]
-
-    @property
-    def texts(self) -> list[str | None]:
-        """The answers' text; None where an item failed or did not run."""
-        return [item.text for item in self.items]
-
-    @property
-    def values(self) -> list[Any]:
-        """The validated values with `schema=`; None where an item failed."""
-        return [item.value if item.ok else None for item in self.items]
-
-    @property
-    def errors(self) -> list[BaseException | None]:
-        return [item.error for item in self.items]
-
-    @property
-    def usage(self) -> Usage:
-        """Token usage summed over the answers (reused ones included)."""
-        totals = dict.fromkeys(("prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens", "reasoning_tokens"), 0)
-        for item in self.items:
-            usage = item.reply.usage if item.ok and item.reply is not None else None
-            if usage is not None:
-                for name in totals:
-                    totals[name] += getattr(usage, name)
-        return Usage(**totals)
-
-    @property
-    def done(self) -> int:
-        return sum(item.ok for item in self.items)
-
-    @property
-    def failed(self) -> int:
-        return sum(item.status == "failed" for item in self.items)
-
-    @property
-    def not_run(self) -> int:
-        return sum(item.status == "not run" for item in self.items)
-
-    @property
-    def complete(self) -> bool:
-        """Every item has an answer."""
-        return self.done == len(self.items)
-
-    def summary(self, *, timing: bool = True) -> str:
-        """Counts, tokens and time on one line (`message` says why a run stopped)."""
-        parts = [f"{self.done}/{len(self)} done"]
-        if self.failed:
-            parts.append(f"{self.failed} failed")
-        if self.not_run:
-            parts.append(f"{self.not_run} not run")
-        reused = sum(item.reused for item in self.items)
-        if reused:
-            parts.append(f"{reused} kept from an earlier run")
-        if self.retries:
-            parts.append(f"{self.retries} retried")
-        usage = self.usage
-        if usage.total_tokens:
-            parts.append(f"{usage.prompt_tokens:,} + {usage.completion_tokens:,} tokens")
-        if timing and self.elapsed:
-            parts.append(f"{self.elapsed:.1f} s")
-        return " · ".join(parts)
-
-    def to_pandas(self) -> Any:
-        """A DataFrame indexed like the input: text, status, error, tokens (+ the schema's fields)."""
-        import pandas as pd
-
-        rows = []
-        for item in self.items:
-            usage = item.reply.usage if item.ok and item.reply is not None else None
-            row: dict[str, Any] = {"prompt": item.prompt}
-            if self.schema is not None:
-                row.update(fields_of(item.value) if item.ok else {})
-            row.update(
-                text=item.text,
-                status=item.status,
-                error=one_line(str(item.error)) if item.error is not None else None,
-                completion_tokens=usage.completion_tokens if usage else None,
-            )
-            rows.append(row)
-        frame = pd.DataFrame(rows, index=[item.label for item in self.items])
-        if self.schema is not None:
-            names = list((self.schema.json_schema.get("properties") or {}).keys())
-            for name in names:
-                if name not in frame.columns:
-                    frame[name] = None
-        return frame
-
-    def text_view(self, *, timing: bool = False, rows: int = 5) -> str:
-        """The summary and the first rows as plain text."""
-        lines = [f"<MapResults {self.summary(timing=timing)}>"]
-        if self.message:
-            lines.append(self.message)
-        for item in self.items[:rows]:
-            shown = item.text if item.ok else (one_line(str(item.error)) if item.error else "(not run)")
-            lines.append(f"  [{item.label!r}] {item.status}: {one_line(shown or '')[:70]}")
-        if len(self.items) > rows:
-            lines.append(f"  … {len(self.items) - rows} more")
-        return "\n".join(lines)
-
-    def __repr__(self) -> str:
-        return self.text_view(timing=True)
-
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> tuple[dict, dict]:
-        from .render.map_view import map_bundle
-
-        return map_bundle(self, include=include, exclude=exclude)
-
-
-# -- inputs -----------------------------------------------------------------------------------
-
-
-def _is_pandas(obj: Any, kind: str) -> bool:
-    return type(obj).__module__.startswith("pandas") and type(obj).__name__ == kind
-
-
-def _fill(template: str, namespace: Mapping[str, Any]) -> str:
-    from .notebook.interpolate import interpolate  # no IPython in that module
-
-    return interpolate(template, namespace)
-
-
-def expand_inputs(prompts: Any, data: Any = None) -> list[tuple[Any, list[dict[str, Any]]]]:
-    """(label, messages) per input: from prompts / message lists, or a template and data."""
-    if data is None:
-        if isinstance(prompts, str):
-            raise TypeError("map needs many prompts: a list, or a template and data (a list, Series or DataFrame)")
-        if _is_pandas(prompts, "Series"):
-            return [(label, normalize_messages(str(p))) for label, p in prompts.items()]
-        return [(i, normalize_messages(p if isinstance(p, str) else list(p))) for i, p in enumerate(prompts)]
-    if not isinstance(prompts, str):
-        raise TypeError("with data=, the first argument is a template string such as 'Summarise: {text}'")
-    rows: Iterable[tuple[Any, dict[str, Any]]]
-    if _is_pandas(data, "DataFrame"):
-        records = data.to_dict("records")
-        rows = [(label, {str(k): v for k, v in row.items()}) for label, row in zip(data.index, records)]
-    elif _is_pandas(data, "Series"):
-        name = data.name if isinstance(data.name, str) else None
-        rows = [(label, {"item": v, **({name: v} if name else {})}) for label, v in data.items()]
-    else:
-        rows = [
-            (i, dict(v) if isinstance(v, Mapping) else {"item": v}) for i, v in enumerate(data)
-        ]
-    rows = list(rows)
-    out = [(label, normalize_messages(_fill(prompts, row))) for label, row in rows]
-    if len(out) > 1 and len({m[0]["content"] for _, m in out}) == 1:
-        keys = ", ".join(sorted({f"{{{k}}}" for _, row in rows[:1] for k in row}))
-        raise ValueError(
-            f"the template {prompts!r} has no {{field}} to fill: every prompt would be the same "
-            f"(the data offers {keys})"
-        )
-    return out
 
 
 def _item_key(base_url: str, messages: list[dict[str, Any]], model: str, params: Mapping[str, Any], schema: Schema | None) -> str:

@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 
 from glm_notebook import GLMClient, QuotaError
-from glm_notebook.many import MapRun, expand_inputs, forget_results
+from glm_notebook.inputs import expand_inputs
+from glm_notebook.many import MapRun, forget_results
 from glm_notebook.progress import TextProgress
 from glm_notebook.server import LocalServer, ServerConfig
 

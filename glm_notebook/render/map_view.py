@@ -17,7 +17,7 @@ from .reply_view import format_seconds
 from .styles import style_tag
 
 if TYPE_CHECKING:
-    from ..many import MapResults
+    from ..results import MapResults
 
 __all__ = ["map_bundle", "map_html", "ROWS"]
 
