@@ -42,7 +42,11 @@ from .events import (
     Usage,
     UsageReport,
 )
+from .batch import Batch, BatchUnavailableError
+from .many import MapRun
+from .results import ItemResult, MapResults
 from .reply import Reply
+from .structured import SchemaError
 from .tool_reply import (
     StepLimit,
     StepStarted,
@@ -62,6 +66,10 @@ __all__ = [
     "Stream",
     "AsyncStream",
     "Reply",
+    "MapRun",
+    "MapResults",
+    "ItemResult",
+    "Batch",
     "Event",
     "StreamStart",
     "ReasoningDelta",
@@ -99,6 +107,8 @@ __all__ = [
     "ProtocolError",
     "IncompleteStreamError",
     "InsecureURLWarning",
+    "SchemaError",
+    "BatchUnavailableError",
     "ChatWidget",
     "chat",
     "load_ipython_extension",

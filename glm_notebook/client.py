@@ -26,7 +26,7 @@ import random
 import time
 import warnings
 from datetime import timezone
-from typing import Any, AsyncIterator, Callable, Iterator
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterator
 
 import httpx
 from httpx_sse import EventSource, ServerSentEvent
@@ -69,6 +69,10 @@ from .protocol import (
 from .reply import Reply
 from .tools import runs_tools
 from .text import short_line
+
+if TYPE_CHECKING:
+    from .batch import Batch
+    from .results import MapResults
 
 __all__ = [
     "GLMClient",
@@ -204,7 +208,16 @@ class GLMClient:
         on_event: EventCallback | None = None,
         **params: Any,
     ) -> Reply:
-        """Send `messages`, wait for the whole answer, return the `Reply` (streams underneath)."""
+        """Send `messages`, wait for the whole answer, return the `Reply` (streams underneath).
+
+        `schema=` (a pydantic model, dataclass or JSON schema) asks for a JSON object, validates
+        it (one repair round) and sets `reply.value`; see `glm_notebook.structured`.
+        """
+        if params.get("schema") is not None:
+            from .structured import chat_structured
+
+            return chat_structured(self, messages, model=model, on_event=on_event, **params)
+        params.pop("schema", None)
         with self.stream(messages, model=model, **params) as stream:
             for event in stream:
                 if on_event is not None:
@@ -220,11 +233,41 @@ class GLMClient:
         **params: Any,
     ) -> Reply:
         """The async twin of `chat`."""
+        if params.get("schema") is not None:
+            from .structured import achat_structured
+
+            return await achat_structured(self, messages, model=model, on_event=on_event, **params)
+        params.pop("schema", None)
         async with self.astream(messages, model=model, **params) as stream:
             async for event in stream:
                 if on_event is not None:
                     on_event(event)
         return stream.reply
+
+    # -- many prompts -------------------------------------------------------------------------
+
+    def map(self, prompts: Any, data: Any = None, **options: Any) -> "MapResults":
+        """Many prompts at once, in input order: `client.map("Classify: {review}", df)`.
+
+        `concurrency=` (8) caps requests in flight; `schema=`, `progress=`, `max_retries=` and chat
+        parameters as for `chat`. Works inside a running event loop (a worker thread runs it);
+        Ctrl-C returns what finished. See `glm_notebook.many`.
+        """
+        from .many import MapRun
+
+        return MapRun(self, prompts, data, **options).run()
+
+    async def amap(self, prompts: Any, data: Any = None, **options: Any) -> "MapResults":
+        """The async twin of `map`, on the running event loop."""
+        from .many import MapRun
+
+        return await MapRun(self, prompts, data, **options).arun()
+
+    def batch(self, prompts: Any, data: Any = None, **options: Any) -> "Batch":
+        """Create a Z.ai batch job from the same inputs as `map` (uploads JSONL); see `glm_notebook.batch`."""
+        from .batch import Batch
+
+        return Batch.create(self, prompts, data, **options)
 
     # -- connection pools ---------------------------------------------------------------------
 

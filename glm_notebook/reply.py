@@ -53,6 +53,8 @@ class Reply:
     stopped: str | None = None
     error: str | None = None
     request: dict[str, Any] = field(default_factory=dict, repr=False)
+    value: Any = field(default=None, repr=False)
+    """The validated structured answer when the request had `schema=` (see `structured.py`)."""
     started_at: float = field(default_factory=time.perf_counter, repr=False)
     first_token_at: float | None = field(default=None, repr=False)
     ended_at: float | None = field(default=None, repr=False)

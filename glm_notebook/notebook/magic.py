@@ -234,6 +234,12 @@ class GLMMagics(Magics):
         "--no-interpolate", dest="interpolate", action="store_false",
         help="Send the cell exactly as written (no {name} substitution).",
     )  # fmt: skip
+    @argument(
+        "--map", dest="map_over", default=None, metavar="VAR",
+        help="The cell is a template run over each item of VAR (list, Series, DataFrame: "
+        "{item} / {column}); the result is a MapResults.",
+    )  # fmt: skip
+    @argument("--concurrency", type=int, default=None, help="Requests in flight with --map (8).")
     @cell_magic("glm")
     def glm_cell(self, line: str, cell: str) -> Any:
         """Ask a GLM model; the answer streams into the output and becomes the cell's result.
@@ -248,6 +254,8 @@ class GLMMagics(Magics):
         Settings: `%config GLM` (model, thinking, temperature, ...); `%glm config` shows them.
         """
         args = _parse(self.glm_cell, line)
+        if args.map_over is not None:
+            return self._map_cell(args, cell)
         prompt, system, notes = self._prompt(args, cell)
         for note in notes:
             print(note, file=sys.stderr)
@@ -263,6 +271,27 @@ class GLMMagics(Magics):
         if conversation is not None:
             conversation.record(prompt, reply)
         return reply
+
+    def _map_cell(self, args: Any, cell: str) -> Any:
+        """`%%glm --map VAR`: the cell is the template (row fields fill it), VAR the data."""
+        if args.map_over not in self.shell.user_ns:
+            raise UsageError(f"--map {args.map_over}: no variable named {args.map_over!r} in the notebook")
+        if args.chat is not None:
+            raise UsageError("--map runs independent prompts; it cannot continue a conversation (-c)")
+        args.interpolate = False  # each row fills the template, not the notebook's variables
+        template, system, _notes = self._prompt(args, cell)
+        params = self._params(args, system)
+        model = params.pop("model")
+        try:
+            results = self._client_for_cell().map(
+                template, self.shell.user_ns[args.map_over], model=model, progress=not args.quiet,
+                concurrency=args.concurrency or 8, **params,
+            )
+        except (TypeError, ValueError) as exc:
+            raise UsageError(f"--map {args.map_over}: {exc}") from None
+        if args.out:
+            self.shell.user_ns[args.out] = results
+        return results
 
     def _prompt(self, args: Any, cell: str) -> tuple[str, str | None, list[str]]:
         """The prompt and system prompt, interpolated and with the API key masked, and quiet

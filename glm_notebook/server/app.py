@@ -12,6 +12,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -20,6 +21,8 @@ from .answers import count_prompt_words, derive_answer, message_text
 from .directives import DirectiveError, Directives, extract_directives, parse_directives
 from .errors import ApiError
 from .faults import big_error_steps, big_json_steps, gzip_steps, retry_after_header
+from .batches import BatchStore, batch_routes
+from .ratelimit import ConcurrencyLimit, RateLimitLog
 from .records import RequestLog, RequestRecord
 from .replay import REPLAY_KEYS, default_recordings_dir, load_recording, replay_steps
 from .shapes import ANSI_MESSAGE, wrong_shape
@@ -54,6 +57,14 @@ class ServerConfig:
     """Seconds between chunks (the `delay` directive overrides it per request)."""
     recordings_dir: Path | None = field(default_factory=default_recordings_dir)
     """Folder in the zai-recordings layout served under `/replay/{name}/...`."""
+    latency: float = 0.0
+    """Seconds every chat request waits before it is answered (see `ratelimit.py`)."""
+    max_concurrent: int | None = None
+    """Answer 429 / 1302 to chat requests arriving while this many are being answered."""
+    rate_limit_retry_after: float | None = 0.2
+    """The `Retry-After` of those 429s (None: no header)."""
+    batch_line_delay: float = 0.0
+    """Seconds before each line of a batch is answered (see `batches.py`)."""
 
 
 class ServerState:
@@ -62,6 +73,8 @@ class ServerState:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
         self.records = RequestLog()
+        self.limits = RateLimitLog()
+        self.batches = BatchStore()
         self._counters: dict[str, int] = {}
         self._lock = threading.Lock()
 
@@ -78,6 +91,7 @@ class ServerState:
         with self._lock:
             self._counters.clear()
         self.records.clear()
+        self.limits.clear()
 
 
 def _check_auth(header: str | None, api_key: str) -> None:
@@ -251,8 +265,10 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
             Route(f"/_/{{directives}}{api}/chat/completions", chat, methods=["POST"]),
             Route(f"/replay/{{name}}{api}/chat/completions", replay, methods=["POST"]),
             Route(f"/_/{{directives}}/replay/{{name}}{api}/chat/completions", replay, methods=["POST"]),
+            *batch_routes(api),
         ]
-    app = Starlette(routes=routes, exception_handlers={404: _http_error, 405: _http_error})
+    app = Starlette(routes=routes, exception_handlers={404: _http_error, 405: _http_error},
+                    middleware=[Middleware(ConcurrencyLimit, state=state)])
     app.state.glm = state
     app.state.records = state.records
     return app

@@ -1,0 +1,57 @@
+"""The notebook progress bar of `map` and batches: tqdm's widget bar (`tqdm.notebook`).
+
+The bar counts finished requests; its postfix says done / failed / in flight, tokens per second
+and what is retried; tqdm shows the rate and the ETA. It turns red when a run ends unfinished.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..progress import ProgressState
+
+__all__ = ["NotebookProgress", "in_kernel"]
+
+
+def in_kernel() -> bool:
+    """True inside a Jupyter kernel (where widgets can show)."""
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+class NotebookProgress:
+    """A `tqdm.notebook` bar fed with `ProgressState`s (created on the first update)."""
+
+    def __init__(self, *, label: str = "map", mininterval: float = 0.25) -> None:
+        self.label = label
+        self.mininterval = mininterval
+        self._bar: Any = None
+
+    def _open(self, state: ProgressState) -> Any:
+        from tqdm.notebook import tqdm
+
+        self._bar = tqdm(total=state.total, desc=self.label, unit="req", mininterval=self.mininterval)
+        return self._bar
+
+    def update(self, state: ProgressState) -> None:
+        bar = self._bar or self._open(state)
+        bar.n = state.finished
+        bar.set_postfix_str(_postfix(state), refresh=False)
+        bar.refresh()
+
+    def close(self, state: ProgressState) -> None:
+        self.update(state)
+        self._bar.close()
+
+
+def _postfix(state: ProgressState) -> str:
+    parts = [f"{state.failed} failed", f"{state.in_flight} in flight"]
+    if state.retries:
+        parts.append(f"{state.retries} retried, limit {state.limit}")
+    if state.status:
+        parts.append(state.status)
+    if state.tokens:
+        parts.append(f"{state.tokens_per_second:,.0f} tok/s")
+    return ", ".join(parts)
