@@ -39,6 +39,7 @@ from .events import (
     Usage,
     UsageReport,
 )
+from .replay import Replay, ReplayMissError
 from .reply import Reply
 from .tool_reply import (
     StepLimit,
@@ -55,6 +56,8 @@ from .tools import Tool, ToolArgumentsError, tool
 __version__ = "0.1.0"
 
 __all__ = [
+    "Replay",
+    "ReplayMissError",
     "GLMClient",
     "Stream",
     "AsyncStream",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import os
 import random
 import time
 from typing import Any, AsyncIterator, Callable, Iterator
@@ -50,6 +51,7 @@ from .protocol import (
     completion_events,
     parse_error_body,
 )
+from .replay import REPLAY_HEADER, Replay
 from .reply import Reply
 from .tools import runs_tools
 
@@ -66,7 +68,8 @@ class GLMClient:
     `https://api.z.ai/api/paas/v4`, both read now. `timeout` is an `httpx.Timeout` or seconds:
     its read part is the longest the stream may go silent. `max_retries` retries connection
     failures, 5xx and "busy" codes before any data arrived, waiting `retry_backoff * 2**n`
-    seconds with jitter, or what `Retry-After` says.
+    seconds with jitter, or what `Retry-After` says. `replay` records answers into a file and
+    replays them (a `Replay`, or a path: auto mode; see `glm_notebook.replay`).
     """
 
     def __init__(
@@ -78,6 +81,7 @@ class GLMClient:
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
         max_retries: int = DEFAULT_MAX_RETRIES,
         retry_backoff: float = 0.5,
+        replay: Replay | str | os.PathLike[str] | None = None,
     ) -> None:
         self._api_key = resolve_api_key(api_key)
         self.base_url = resolve_base_url(base_url)
@@ -85,6 +89,7 @@ class GLMClient:
         self.timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
         self.max_retries = max_retries
         self.retry_backoff = retry_backoff
+        self.replay = replay if isinstance(replay, Replay) or replay is None else Replay(replay)
         self._http: httpx.Client | None = None
         self._ahttp: httpx.AsyncClient | None = None
 
@@ -97,14 +102,12 @@ class GLMClient:
     # -- requests -----------------------------------------------------------------------------
 
     def _prepare(self, messages: Messages, model: str | None, params: dict[str, Any]) -> "_Call":
-        if not self._api_key:
+        if not self._api_key and not self._replaying:
             raise MissingAPIKeyError()
         body = build_request(messages, model=model or self.model, **params)
-        headers = {
-            "Authorization": f"Bearer {self._api_key}",
-            "Accept": "text/event-stream",
-            "Cache-Control": "no-store",
-        }
+        headers = {"Accept": "text/event-stream", "Cache-Control": "no-store"}
+        if self._api_key:  # with replay on and no key, only a request that goes out needs one
+            headers["Authorization"] = f"Bearer {self._api_key}"
         return _Call(self, f"{self.base_url}/chat/completions", body, headers)
 
     def stream(self, messages: Messages, *, model: str | None = None, **params: Any) -> "Stream":
@@ -162,15 +165,29 @@ class GLMClient:
     # -- connection pools ---------------------------------------------------------------------
 
     @property
+    def _replaying(self) -> bool:
+        return self.replay is not None and self.replay.active
+
+    @property
     def _sync_http(self) -> httpx.Client:
         if self._http is None:
-            self._http = httpx.Client(timeout=self.timeout)
+            transport = None
+            if self._replaying:
+                from .replay_transport import ReplayTransport
+
+                transport = ReplayTransport(self.replay)  # type: ignore[arg-type]
+            self._http = httpx.Client(timeout=self.timeout, transport=transport)
         return self._http
 
     @property
     def _async_http(self) -> httpx.AsyncClient:
         if self._ahttp is None:
-            self._ahttp = httpx.AsyncClient(timeout=self.timeout)
+            transport = None
+            if self._replaying:
+                from .replay_transport import AsyncReplayTransport
+
+                transport = AsyncReplayTransport(self.replay)  # type: ignore[arg-type]
+            self._ahttp = httpx.AsyncClient(timeout=self.timeout, transport=transport)
         return self._ahttp
 
     def close(self) -> None:
@@ -414,6 +431,7 @@ def _attempt(call: _Call, http: httpx.Client) -> Iterator[Event]:
     with http.stream("POST", call.url, json=call.body, headers=call.headers) as response:
         if response.status_code >= 400:
             call.check_status(response, response.read())
+        call.reply.replayed_at = response.headers.get(REPLAY_HEADER)
         kind = response.headers.get("content-type", "")
         if "application/json" in kind:
             events = call.whole(response.read())
@@ -469,6 +487,7 @@ async def _aattempt(call: _Call, http: httpx.AsyncClient) -> AsyncIterator[Event
     async with http.stream("POST", call.url, json=call.body, headers=call.headers) as response:
         if response.status_code >= 400:
             call.check_status(response, await response.aread())
+        call.reply.replayed_at = response.headers.get(REPLAY_HEADER)
         kind = response.headers.get("content-type", "")
         if "application/json" in kind:
             for event in call.whole(await response.aread()):

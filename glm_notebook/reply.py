@@ -52,6 +52,8 @@ class Reply:
     stopped: str | None = None
     error: str | None = None
     request: dict[str, Any] = field(default_factory=dict, repr=False)
+    #: When a replayed answer was recorded (ISO 8601, UTC); None for a fresh answer.
+    replayed_at: str | None = None
     started_at: float = field(default_factory=time.perf_counter, repr=False)
     first_token_at: float | None = field(default=None, repr=False)
     ended_at: float | None = field(default=None, repr=False)
