@@ -94,7 +94,7 @@ class Entry:
             "status": self.status,
             "content_type": self.content_type,
             "request": self.request,
-            "events": [[round(t, 4), text] for t, text in self.events],
+            "events": [[round(t, 4), _readable(text)] for t, text in self.events],
         }
         return json.dumps(data, ensure_ascii=False, separators=(", ", ": ")) + "\n"
 
@@ -104,7 +104,7 @@ class Entry:
         data = json.loads(line)
         if not isinstance(data, dict):
             raise ValueError("not an object")
-        events = [(float(t), str(text)) for t, text in data["events"]]
+        events = [(float(t), _wire(item)) for t, item in data["events"]]
         request = data["request"]
         if not isinstance(request, dict) or not isinstance(data["key"], str):
             raise ValueError("bad request or key")
@@ -124,6 +124,31 @@ class Entry:
     def body(self) -> bytes:
         """The response body to serve: the events, each ended by a blank line."""
         return "".join(text + "\n\n" for _, text in self.events).encode()
+
+
+def _readable(text: str) -> Any:
+    """An event as stored: `data: {json}` as the JSON object itself when that is lossless
+    (readable, diff-friendly), anything else as its text."""
+    if text.startswith("data: {") and "\n" not in text:
+        try:
+            value = json.loads(text[6:])
+        except ValueError:
+            return text
+        if isinstance(value, dict) and _compact(value) == text[6:]:
+            return value
+    return text
+
+
+def _wire(item: Any) -> str:
+    if isinstance(item, dict):
+        return "data: " + _compact(item)
+    if isinstance(item, str):
+        return item
+    raise ValueError("an event is a string or an object")
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def entry_from_stream(
