@@ -116,10 +116,10 @@ def replay_command(settings: Any, shell: Any, words: list[str]) -> str:
     """`%glm replay [on|auto|record|replay|off [instant|recorded] | status | prune]`: the text to print."""
     command = words[0].lower() if words else "status"
     if command in ("on", *MODES) and len(words) <= 2:
+        if len(words) == 2 and words[1].lower() not in PACES:
+            raise UsageError(f"%glm replay {command} takes a pace ({', '.join(PACES)}), not {words[1]!r}")
         settings.replay = _mode_word(command, "%glm replay")
         if len(words) == 2:
-            if words[1].lower() not in PACES:
-                raise UsageError(f"%glm replay {command} takes a pace ({', '.join(PACES)}), not {words[1]!r}")
             settings.replay_pace = words[1].lower()
         mode, source = replay_mode(settings)
         note = f" ({REPLAY_ENV}={mode} in the environment wins)" if source == REPLAY_ENV and mode != settings.replay else ""
