@@ -325,7 +325,7 @@ class ReplayStore:
         return None
 
 
-@dataclass
+@dataclass(eq=False)
 class Replay:
     """A recordings file used in one mode: what a client records and replays.
 

@@ -142,3 +142,36 @@ def test_the_saved_replay_notebook_passes_offline_in_replay_mode():
     result = nbval(NOTEBOOK, offline_env(GLM_REPLAY="replay", PYTHONPATH=str(ROOT)))
     assert result.returncode == 0, result.stdout[-3000:]
     assert RECORDINGS.read_bytes() == before
+
+
+def test_the_chat_widget_records_and_replays_through_the_magics_settings(server, tmp_path):
+    kernel = Kernel({**os.environ, "PYTHONPATH": str(ROOT), "GLM_REPLAY_PATH": str(tmp_path / "chat.glm.jsonl")})
+    try:
+        assert kernel.run("%load_ext glm_notebook\n%glm replay on").error is None
+        first = kernel.run('from glm_notebook import chat\nw = chat()\nr1 = await w.send("Hi widget")\nprint(r1.replayed_at)')
+        assert first.error is None and first.stdout.strip() == "None", first.messages
+        start = len(server.records)
+        kernel.run("%glm replay replay instant")
+        again = kernel.run(
+            'from glm_notebook.render.reply_view import footer_html\n'
+            'w2 = chat()\nr2 = await w2.send("Hi widget")\n'
+            'print(r2.text == r1.text, r2.replayed_at is not None, "replayed · recorded" in footer_html(r2))'
+        )
+        assert again.error is None and again.stdout.strip() == "True True True", again.messages
+        assert len(server.records) == start
+    finally:
+        kernel.shutdown()
+
+
+def test_replay_settings_are_checked_when_set():
+    from traitlets import TraitError
+
+    from glm_notebook.notebook.magic import GLM
+
+    settings = GLM()
+    settings.replay = "ON"
+    assert settings.replay == "auto"
+    with pytest.raises(TraitError, match="GLM.replay must be one of on, off, auto, record, replay"):
+        settings.replay = "sometimes"
+    with pytest.raises(TraitError, match="GLM.replay_pace must be one of recorded, instant"):
+        settings.replay_pace = "fast"

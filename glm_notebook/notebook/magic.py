@@ -51,6 +51,7 @@ from ..config import (
 )
 from .conversations import DEFAULT_CONVERSATION, Conversation, Conversations
 from ..errors import MissingAPIKeyError
+from ..replay import MODES as REPLAY_MODES, PACES as REPLAY_PACES
 from .interpolate import InterpolationError, interpolate
 from .replay_magic import replay_command, replay_for, replay_state
 from .display import LiveSink, QuietSink, Sink, run_stream, supports_live_display
@@ -184,6 +185,14 @@ class GLM(Configurable):
         if value is not None and value < low:
             raise TraitError(f"GLM.{proposal['trait'].name} must be at least {low}, not {value}")
         return value
+
+    @validate("replay", "replay_pace")
+    def _check_replay(self, proposal: Any) -> Any:
+        value, name = str(proposal["value"]).strip().lower(), proposal["trait"].name
+        allowed = ("on", *REPLAY_MODES) if name == "replay" else REPLAY_PACES
+        if value not in allowed:
+            raise TraitError(f"GLM.{name} must be one of {', '.join(allowed)}, not {proposal['value']!r}")
+        return "auto" if value == "on" else value
 
     @validate("timeout", "updates_per_second")
     def _check_positive(self, proposal: Any) -> Any:
