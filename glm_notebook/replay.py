@@ -101,17 +101,15 @@ class Entry:
     @classmethod
     def parse(cls, line: str) -> "Entry":
         """An entry from one line; ValueError when it is not one."""
-        data = json.loads(line)
-        if not isinstance(data, dict):
-            raise ValueError("not an object")
-        events = [(float(t), _wire(item)) for t, item in data["events"]]
-        request = data["request"]
-        if not isinstance(request, dict) or not isinstance(data["key"], str):
-            raise ValueError("bad request or key")
+        return cls.from_data(_checked(json.loads(line)))
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> "Entry":
+        """An entry from a line's checked JSON (see `_checked`)."""
         return cls(
             key=data["key"],
-            request=request,
-            events=events,
+            request=data["request"],
+            events=[(float(t), _wire(item)) for t, item in data["events"]],
             recorded_at=str(data["recorded_at"]),
             content_type=str(data.get("content_type") or "text/event-stream"),
             status=int(data.get("status") or 200),
@@ -124,6 +122,21 @@ class Entry:
     def body(self) -> bytes:
         """The response body to serve: the events, each ended by a blank line."""
         return "".join(text + "\n\n" for _, text in self.events).encode()
+
+
+def _checked(data: Any) -> dict[str, Any]:
+    """A line's JSON if it has the shape of an entry; ValueError otherwise."""
+    if not isinstance(data, dict) or not isinstance(data.get("key"), str):
+        raise ValueError("not an entry")
+    if not isinstance(data.get("request"), dict) or "recorded_at" not in data:
+        raise ValueError("an entry without its request")
+    events = data.get("events")
+    if not isinstance(events, list) or not all(
+        isinstance(e, list) and len(e) == 2 and isinstance(e[0], (int, float)) and isinstance(e[1], (str, dict))
+        for e in events
+    ):
+        raise ValueError("an entry with malformed events")
+    return data
 
 
 def _readable(text: str) -> Any:
@@ -156,11 +169,16 @@ def entry_from_stream(
 ) -> Entry:
     """An entry for a response just received, with its id, model and usage read out."""
     request_id = model = usage = None
-    for _, text in events:
+    for _, text in events:  # id and model come with the first chunk
         for payload in _payloads(text, content_type):
             request_id = request_id or payload.get("id") or payload.get("request_id")
             model = model or payload.get("model")
-            usage = payload.get("usage") or usage
+        if request_id and model:
+            break
+    for _, text in reversed(events):  # usage with the last
+        usage = next((p["usage"] for p in _payloads(text, content_type) if p.get("usage")), None)
+        if usage:
+            break
     recorded = datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     return Entry(
         key=request_key(body),
@@ -200,7 +218,7 @@ class ReplayStore:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self._entries: dict[str, Entry] = {}
+        self._entries: dict[str, dict[str, Any]] = {}  # key -> checked JSON, made an Entry on use
         self._offset = 0
         self._lock = threading.Lock()
         self._warned: set[int] = set()
@@ -237,13 +255,13 @@ class ReplayStore:
             if not raw.strip():
                 continue
             try:
-                entry = Entry.parse(raw.decode("utf-8"))
-            except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+                data = _checked(json.loads(raw.decode("utf-8")))
+            except (ValueError, UnicodeDecodeError):
                 if line_start not in self._warned:
                     self._warned.add(line_start)
                     bad.append(line_start)
                 continue
-            self._entries[entry.key] = entry
+            self._entries[data["key"]] = data
         if bad:
             warnings.warn(
                 f"{self.path}: skipped {len(bad)} line(s) that are not recordings "
@@ -255,13 +273,25 @@ class ReplayStore:
         """The latest entry recorded for `key`, if any."""
         with self._lock:
             self._refresh()
-            return self._entries.get(key)
+            data = self._entries.get(key)
+        return Entry.from_data(data) if data is not None else None
 
     def entries(self) -> list[Entry]:
         """Every entry in the file (the latest per key)."""
         with self._lock:
             self._refresh()
-            return list(self._entries.values())
+            found = list(self._entries.values())
+        return [Entry.from_data(data) for data in found]
+
+    def __len__(self) -> int:
+        with self._lock:
+            self._refresh()
+            return len(self._entries)
+
+    def _requests(self) -> list[dict[str, Any]]:
+        with self._lock:
+            self._refresh()
+            return [data["request"] for data in self._entries.values()]
 
     def append(self, entry: Entry) -> None:
         """Add `entry` at the end of the file: one `write` under an exclusive lock."""
@@ -290,7 +320,7 @@ class ReplayStore:
                 for raw in lines:
                     try:
                         entry = Entry.parse(raw.decode("utf-8"))
-                    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+                    except (ValueError, UnicodeDecodeError):
                         continue
                     latest.pop(entry.key, None)  # keep file order of the latest versions
                     latest[entry.key] = raw
@@ -309,8 +339,8 @@ class ReplayStore:
         """The `tool` messages a recorded request sent right after `messages` (a conversation
         ending with an assistant message that called tools): `{tool_call_id: content}`."""
         prefix = [canonical_json(m) for m in messages]
-        for entry in reversed(self.entries()):
-            sent = entry.request.get("messages")
+        for request in reversed(self._requests()):
+            sent = request.get("messages")
             if not isinstance(sent, list) or len(sent) <= len(prefix):
                 continue
             if [canonical_json(m) for m in sent[: len(prefix)]] != prefix:
@@ -398,7 +428,7 @@ class Replay:
 
     def status(self) -> str:
         """A few lines: file, mode, pace, this session's counts, the file's size."""
-        entries = len(self.store.entries())
+        entries = len(self.store)
         try:
             size = self.store.path.stat().st_size
         except FileNotFoundError:
