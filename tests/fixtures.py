@@ -28,8 +28,10 @@ def offline_replay() -> bool:
 def pytest_sessionstart(session: pytest.Session) -> None:
     global _SERVER
     if offline_replay():
-        os.environ.pop("ZAI_API_KEY", None)
-        os.environ["ZAI_BASE_URL"] = "http://127.0.0.1:9/api/paas/v4"  # discard port: refused
+        # Replay needs no key (tests/test_replay*.py show it); this placeholder only makes
+        # `%glm config` read as in the recorded run. Nothing listens at the discard port.
+        os.environ["ZAI_API_KEY"] = "replay-placeholder-0000"
+        os.environ["ZAI_BASE_URL"] = "http://127.0.0.1:9/api/paas/v4"
         return
     _SERVER = LocalServer(ServerConfig(api_key="test-key-9c1e5d27b04f"))
     _SERVER.start()

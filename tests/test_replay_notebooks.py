@@ -17,7 +17,7 @@ import pytest
 from glm_notebook.server import LocalServer, ServerConfig
 
 from .kernel_harness import Kernel
-from .refresh_notebooks import ROOT, execute
+from .refresh_notebooks import NOTEBOOKS as ALL_NOTEBOOKS, ROOT, execute
 
 NOTEBOOK = ROOT / "notebooks" / "replay.ipynb"
 RECORDINGS = ROOT / "notebooks" / "replay.glm.jsonl"
@@ -137,11 +137,22 @@ def test_a_notebook_recorded_in_auto_mode_replays_identically_with_the_server_go
     assert (tmp_path / "demo.glm.jsonl").read_bytes() == recordings  # nothing new was recorded
 
 
-def test_the_saved_replay_notebook_passes_offline_in_replay_mode():
-    before = RECORDINGS.read_bytes()
-    result = nbval(NOTEBOOK, offline_env(GLM_REPLAY="replay", PYTHONPATH=str(ROOT)))
+RECORDED = [path for path in ALL_NOTEBOOKS if path.with_name(path.stem + ".glm.jsonl").exists()]
+
+
+@pytest.mark.parametrize("path", RECORDED, ids=lambda p: p.name)
+def test_the_example_notebooks_pass_offline_in_replay_mode(path: Path):
+    """CI's check of the docs: each notebook that carries its recordings (tests/refresh_notebooks
+    makes them) replays under strict nbval with no key and no server, and records nothing."""
+    recordings = path.with_name(path.stem + ".glm.jsonl")
+    before = recordings.read_bytes()
+    result = nbval(path, offline_env(GLM_REPLAY="replay", PYTHONPATH=str(ROOT)))
     assert result.returncode == 0, result.stdout[-3000:]
-    assert RECORDINGS.read_bytes() == before
+    assert recordings.read_bytes() == before
+
+
+def test_the_replay_notebook_carries_its_recordings():
+    assert NOTEBOOK in RECORDED
 
 
 def test_the_chat_widget_records_and_replays_through_the_magics_settings(server, tmp_path):
