@@ -32,7 +32,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Union
 
-from .errors import GLMError, MissingAPIKeyError
+from .errors import GLMError
 from .events import Event
 from .protocol import Messages, normalize_messages
 from .reply import Reply
@@ -104,8 +104,7 @@ class _Loop:
     """What the sync and async loops share: the history, the tools, the bookkeeping. No I/O."""
 
     def __init__(self, client: GLMClient, messages: Messages, model: str | None, params: dict[str, Any]) -> None:
-        if not client._api_key and not client._replaying:
-            raise MissingAPIKeyError()
+        client._check_key()
         self.client = client
         self.model = model
         self.approve: Approve | None = params.pop("approve", None)

@@ -21,6 +21,7 @@ from typing import Any
 
 from ..reply import FINISH_REASONS
 from .markdown import escape_text, markdown_html, sanitize_html
+from .styles import style_tag
 
 __all__ = [
     "reply_bundle",
@@ -127,7 +128,7 @@ def reply_html(reply: Any) -> str:
         )
     pieces += [_answer_html(reply), _tool_calls_html(reply), footer_html(reply), "</div>"]
     # The Markdown parts are clean already; this pass covers our own markup too.
-    return sanitize_html("".join(pieces))
+    return style_tag() + sanitize_html("".join(pieces))
 
 
 def _rounded(value: float | None) -> float | None:
