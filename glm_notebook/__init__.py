@@ -45,6 +45,7 @@ from .events import (
 from .batch import Batch, BatchUnavailableError
 from .many import MapRun
 from .results import ItemResult, MapResults
+from .replay import Replay, ReplayMissError
 from .reply import Reply
 from .structured import SchemaError
 from .tool_reply import (
@@ -62,6 +63,8 @@ from .tools import Tool, ToolArgumentsError, tool
 __version__ = "0.1.0"
 
 __all__ = [
+    "Replay",
+    "ReplayMissError",
     "GLMClient",
     "Stream",
     "AsyncStream",

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import os
 import math
 import random
 import time
@@ -66,6 +67,7 @@ from .protocol import (
     completion_events,
     parse_error_body,
 )
+from .replay import REPLAY_HEADER, Replay
 from .reply import Reply
 from .tools import runs_tools
 from .text import short_line
@@ -112,7 +114,9 @@ class GLMClient:
     or seconds: its read part is the longest the stream may go silent (a read timeout is not
     retried: it already waited that long). `max_retries` retries connection failures, 5xx and
     "busy" codes before any data arrived, waiting `retry_backoff * 2**n` seconds with jitter,
-    or longer if `Retry-After` says so (more than `MAX_RETRY_AFTER`: no retry).
+    or longer if `Retry-After` says so (more than `MAX_RETRY_AFTER`: no retry). `replay`
+    records answers into a file and replays them (a `Replay`, or a path: auto mode; see
+    `glm_notebook.replay`).
     """
 
     def __init__(
@@ -124,6 +128,7 @@ class GLMClient:
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
         max_retries: int = DEFAULT_MAX_RETRIES,
         retry_backoff: float = 0.5,
+        replay: Replay | str | os.PathLike[str] | None = None,
     ) -> None:
         self._key = APIKey(resolve_api_key(api_key))
         self.base_url = resolve_base_url(base_url)
@@ -131,6 +136,7 @@ class GLMClient:
         self.timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
         self.max_retries = max_retries
         self.retry_backoff = retry_backoff
+        self.replay = replay if isinstance(replay, Replay) or replay is None else Replay(replay)
         self._http: httpx.Client | None = None
         self._ahttp: httpx.AsyncClient | None = None
 
@@ -165,6 +171,8 @@ class GLMClient:
     def _check_key(self) -> None:
         # No local variable holds the key: a traceback's frames must not show it.
         if not self._key:
+            if self._replaying:  # only a request that goes out needs one (the transport says so)
+                return
             raise MissingAPIKeyError()
         problem = api_key_problem(self._key.reveal() or "")
         if problem is not None:
@@ -172,11 +180,10 @@ class GLMClient:
 
     def _headers(self) -> dict[str, str]:
         """A request's headers, built per request so that no long-lived object holds the key."""
-        return {
-            "Authorization": f"Bearer {self._key.reveal()}",
-            "Accept": "text/event-stream",
-            "Cache-Control": "no-store",
-        }
+        headers = {"Accept": "text/event-stream", "Cache-Control": "no-store"}
+        if self._key:  # with replay on, a request may go without one (and is then refused)
+            headers["Authorization"] = f"Bearer {self._key.reveal()}"
+        return headers
 
     def stream(self, messages: Messages, *, model: str | None = None, **params: Any) -> "Stream":
         """Stream a completion: iterate events; `.reply` holds what arrived so far.
@@ -272,15 +279,29 @@ class GLMClient:
     # -- connection pools ---------------------------------------------------------------------
 
     @property
+    def _replaying(self) -> bool:
+        return self.replay is not None and self.replay.active
+
+    @property
     def _sync_http(self) -> httpx.Client:
         if self._http is None:
-            self._http = httpx.Client(timeout=self.timeout)
+            transport = None
+            if self._replaying:
+                from .replay_transport import ReplayTransport
+
+                transport = ReplayTransport(self.replay)  # type: ignore[arg-type]
+            self._http = httpx.Client(timeout=self.timeout, transport=transport)
         return self._http
 
     @property
     def _async_http(self) -> httpx.AsyncClient:
         if self._ahttp is None:
-            self._ahttp = httpx.AsyncClient(timeout=self.timeout)
+            transport = None
+            if self._replaying:
+                from .replay_transport import AsyncReplayTransport
+
+                transport = AsyncReplayTransport(self.replay)  # type: ignore[arg-type]
+            self._ahttp = httpx.AsyncClient(timeout=self.timeout, transport=transport)
         return self._ahttp
 
     def close(self) -> None:
@@ -726,6 +747,7 @@ def _attempt(call: _Call, http: httpx.Client) -> Iterator[Event]:
         if response.status_code >= 400:
             body = _read_capped(response.iter_bytes(), MAX_ERROR_BODY)
             call.check_status(response, _error_body(body))
+        call.reply.replayed_at = response.headers.get(REPLAY_HEADER)
         kind = response.headers.get("content-type", "")
         if "application/json" in kind:
             events = call.whole(_read_capped(response.iter_bytes(), MAX_JSON_BODY))
@@ -790,6 +812,7 @@ async def _aattempt(call: _Call, http: httpx.AsyncClient) -> AsyncIterator[Event
         if response.status_code >= 400:
             body = await _aread_capped(response.aiter_bytes(), MAX_ERROR_BODY)
             call.check_status(response, _error_body(body))
+        call.reply.replayed_at = response.headers.get(REPLAY_HEADER)
         kind = response.headers.get("content-type", "")
         if "application/json" in kind:
             for event in call.whole(await _aread_capped(response.aiter_bytes(), MAX_JSON_BODY)):

@@ -53,6 +53,8 @@ class Reply:
     stopped: str | None = None
     error: str | None = None
     request: dict[str, Any] = field(default_factory=dict, repr=False)
+    #: When a replayed answer was recorded (ISO 8601, UTC); None for a fresh answer.
+    replayed_at: str | None = None
     value: Any = field(default=None, repr=False)
     """The validated structured answer when the request had `schema=` (see `structured.py`)."""
     started_at: float = field(default_factory=time.perf_counter, repr=False)

@@ -248,6 +248,12 @@ class ToolReply:
         return [call for s in self.steps for call in s.calls]
 
     @property
+    def replayed_at(self) -> str | None:
+        """When the answers were recorded, if every step was replayed (the earliest), else None."""
+        stamps = [step.reply.replayed_at for step in self.steps]
+        return min(stamps) if stamps and all(stamps) else None  # type: ignore[type-var]
+
+    @property
     def usage(self) -> Usage | None:
         """Token counts summed over every request of the loop."""
         return _sum_usage([s.reply.usage for s in self.steps if s.reply.usage is not None])

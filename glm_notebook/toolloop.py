@@ -158,6 +158,29 @@ class _Loop:
             jobs.append(job)
         return jobs
 
+    def replayed(self, jobs: list[_Job]) -> list[LoopEvent] | None:
+        """On replay, the calls settled with their recorded results (the functions are not
+        run); None when there is no replay or no recording of them."""
+        replay = self.client.replay
+        if replay is None:
+            return None
+        sent = [*self.reply.messages, assistant_message(self.reply.steps[-1].reply)]
+        results = replay.tool_results(sent)
+        if results is None or any(job.call.id not in results for job in jobs):
+            return None
+        events: list[LoopEvent] = []
+        for job in jobs:
+            call = job.call
+            call.result, call.seconds, call.error = results[str(call.id)], 0.0, None
+            if call.result.startswith("Error: "):
+                call.status, call.error = "error", call.result[len("Error: "):]
+            elif call.result.startswith("Not run: "):
+                call.status = "declined"
+            else:
+                call.status = "ok"
+            events += [ToolCallStarted(call), ToolCallFinished(call)]
+        return events
+
     def fail(self, call: ToolCall, error: str) -> None:
         call.status, call.error, call.result = "error", error, f"Error: {error}"
 
@@ -359,8 +382,12 @@ def _run_sync(loop: _Loop) -> Iterator[LoopEvent]:
             if step >= loop.max_steps:
                 yield from loop.limit(jobs)
                 return
-            _approve_sync(loop, jobs)
-            yield from _execute_sync(loop, jobs)
+            replayed = loop.replayed(jobs)
+            if replayed is not None:
+                yield from replayed
+            else:
+                _approve_sync(loop, jobs)
+                yield from _execute_sync(loop, jobs)
             loop.close_step()
     except GeneratorExit:
         loop.interrupt("stopped")
@@ -483,6 +510,12 @@ async def _run_async(loop: _Loop) -> AsyncIterator[LoopEvent]:
                 for event in loop.limit(jobs):
                     yield event
                 return
+            replayed = loop.replayed(jobs)
+            if replayed is not None:
+                for event in replayed:
+                    yield event
+                loop.close_step()
+                continue
             await _approve_async(loop, jobs)
             running = _execute_async(loop, jobs)
             try:

@@ -1,4 +1,5 @@
-"""Re-execute the example notebooks against a fresh local server and save them with outputs.
+"""Re-execute the example notebooks against a fresh local server and save them with outputs,
+recording their answers beside them (`name.glm.jsonl`, replay mode `auto`) for replay in CI.
 
     .venv/bin/python -m tests.refresh_notebooks                       # all of them
     .venv/bin/python -m tests.refresh_notebooks notebooks/quickstart.ipynb
@@ -46,10 +47,13 @@ def refresh(paths: Iterable[Path | str] = NOTEBOOKS) -> None:
 
     server = LocalServer(ServerConfig(api_key=DOCS_KEY))
     server.start()
-    saved = {name: os.environ.get(name) for name in ("ZAI_BASE_URL", "ZAI_API_KEY")}
-    os.environ.update(ZAI_BASE_URL=server.base_url, ZAI_API_KEY=server.api_key)
+    names = ("ZAI_BASE_URL", "ZAI_API_KEY", "GLM_REPLAY", "JPY_SESSION_NAME")
+    saved = {name: os.environ.get(name) for name in names}
+    os.environ.update(ZAI_BASE_URL=server.base_url, ZAI_API_KEY=server.api_key, GLM_REPLAY="auto")
     try:
         for path in map(Path, paths):
+            path.with_name(path.stem + ".glm.jsonl").unlink(missing_ok=True)  # record anew
+            os.environ["JPY_SESSION_NAME"] = str(path.resolve())
             nbformat.write(execute(path), path)
             print(f"executed and saved {path}")
     finally:

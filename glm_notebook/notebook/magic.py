@@ -53,7 +53,9 @@ from ..config import (
 )
 from .conversations import DEFAULT_CONVERSATION, Conversation, Conversations
 from ..errors import MissingAPIKeyError
+from ..replay import MODES as REPLAY_MODES, PACES as REPLAY_PACES
 from .interpolate import InterpolationError, interpolate_prompt, mask_secret
+from .replay_magic import replay_command, replay_for, replay_state
 from .display import LiveSink, QuietSink, Sink, run_stream, supports_live_display
 from .terminal import TextSink
 from ..render.live import DEFAULT_UPDATES_PER_SECOND
@@ -129,25 +131,43 @@ class GLM(Configurable):
         help="Retries of connection failures and 'busy' errors, only before any text arrived.",
     ).tag(config=True)
 
+    replay = Unicode(
+        "off",
+        help="Record and replay answers: off, auto (on), record, replay. GLM_REPLAY in the "
+        "environment wins (CI: GLM_REPLAY=replay). Also: %glm replay on|status|prune.",
+    ).tag(config=True)
+    replay_path = Unicode(
+        None,
+        allow_none=True,
+        help="The recordings file. Default: GLM_REPLAY_PATH, else the notebook's name with "
+        ".glm.jsonl beside it.",
+    ).tag(config=True)
+    replay_pace = Unicode(
+        "recorded", help="How a replayed answer streams: recorded (its pace) or instant."
+    ).tag(config=True)
+
     def connection(self) -> tuple[Any, ...]:
-        """What a client depends on: key and base URL (settings, else environment), limits."""
+        """What a client depends on: key and base URL (settings, else environment), limits,
+        replay mode and file."""
         return (
             resolve_api_key(self.api_key),
             resolve_base_url(self.base_url),
             self.model,
             self.timeout,
             self.max_retries,
+            replay_state(self, self.parent),
         )
 
     def client(self) -> GLMClient:
         """A `GLMClient` for these settings (the environment fills in key and base URL)."""
-        api_key, base_url, model, timeout, max_retries = self.connection()
+        api_key, base_url, model, timeout, max_retries, _ = self.connection()
         return GLMClient(
             api_key,
             base_url,
             model=model,
             timeout=httpx.Timeout(timeout, connect=min(_CONNECT_TIMEOUT, timeout)),
             max_retries=max_retries,
+            replay=replay_for(self, self.parent),
         )
 
     @classmethod
@@ -169,6 +189,14 @@ class GLM(Configurable):
         if value is not None and value < low:
             raise TraitError(f"GLM.{proposal['trait'].name} must be at least {low}, not {value}")
         return value
+
+    @validate("replay", "replay_pace")
+    def _check_replay(self, proposal: Any) -> Any:
+        value, name = str(proposal["value"]).strip().lower(), proposal["trait"].name
+        allowed = ("on", *REPLAY_MODES) if name == "replay" else REPLAY_PACES
+        if value not in allowed:
+            raise TraitError(f"GLM.{name} must be one of {', '.join(allowed)}, not {proposal['value']!r}")
+        return "auto" if value == "on" else value
 
     @validate("timeout", "updates_per_second")
     def _check_positive(self, proposal: Any) -> Any:
@@ -349,7 +377,7 @@ class GLMMagics(Magics):
         """A client for the current settings and environment (kept while they stay the same)."""
         settings = self.settings
         key = settings.connection()
-        if key[0] is None:  # no API key anywhere
+        if key[0] is None and key[-1][0] == "off":  # no API key anywhere (replay may not need one)
             raise MissingAPIKeyError()
         if self._client is None or self._client_settings != key:
             if self._client is not None:
@@ -363,11 +391,12 @@ class GLMMagics(Magics):
     @no_var_expand
     @line_magic("glm")
     def glm_line(self, line: str) -> None:
-        """`%glm config` · `%glm history [NAME]` · `%glm reset [NAME | --all]`
+        """`%glm config` · `%glm history [NAME]` · `%glm reset [NAME | --all]` · `%glm replay …`
 
         config   the effective settings (API key masked) and where they come from
         history  the messages of conversation NAME (default 'default'), continued with %%glm -c NAME
         reset    forget conversation NAME (default 'default'), or every conversation with --all
+        replay   on|auto|record|replay|off [instant] · status · prune: record answers and replay them
 
         To ask a question, use the cell magic: %%glm on the first line, the prompt below.
         """
@@ -382,12 +411,14 @@ class GLMMagics(Magics):
             target = rest[0] if rest else DEFAULT_CONVERSATION
             names = self.conversations.reset(None if target == "--all" else target)
             print(f"Forgot {', '.join(repr(n) for n in names) or 'no conversations'}.")
+        elif command == "replay":
+            print(replay_command(self.settings, self.shell, rest))
         elif command in ("help", "-h", "--help") and not rest:
             print(self.glm_line.__doc__)
         else:
             raise UsageError(
                 f"%glm {line.strip()!r} is not a %glm command (config, history [NAME], reset "
-                "[NAME | --all]); to ask the model, use %%glm (two %) with the prompt in the cell."
+                "[NAME | --all], replay …); to ask the model, use %%glm (two %) with the prompt in the cell."
             )
 
     def config_text(self) -> str:

@@ -164,7 +164,8 @@ def _default_client() -> GLMClient:
     from ..client import GLMClient
     from .magic import GLM
 
-    settings = GLM.of(get_ipython())
+    shell = get_ipython()
+    settings = GLM.of(shell) or (GLM(parent=shell) if shell is not None else None)  # replay too
     return settings.client() if settings is not None else GLMClient()
 
 

@@ -110,6 +110,9 @@ def footer_html(reply: Any) -> str:
     rate = reply.tokens_per_second
     if rate is not None:
         parts.append(f'<span class="glm-rate">{rate:,.0f} tok/s</span>')
+    replayed = getattr(reply, "replayed_at", None)
+    if replayed:  # provenance first, in its own span (nbval can compare live and replayed runs)
+        parts[0] = f'<span class="glm-replayed">replayed · recorded {escape_text(replayed[:10])} · </span>{parts[0]}'
     return f'<p class="glm-footer"><small>{" · ".join(parts)}</small></p>'
 
 
@@ -140,7 +143,9 @@ def reply_metadata(reply: Any) -> dict[str, Any]:
         if key not in ("messages", "stream", "model")
         and not any(hint in key.lower() for hint in _SECRET_HINTS)
     }
+    replayed = getattr(reply, "replayed_at", None)
     return {
+        **({"replayed": replayed} if replayed else {}),
         "model": reply.model,
         "id": reply.id,
         "created": reply.created,

@@ -1,0 +1,165 @@
+"""The notebook face of record and replay: `%glm replay …` and the `GLM.replay*` settings.
+
+```
+%glm replay on              # = auto; also record, replay, off; add "instant" to skip the pace
+%glm replay status          # file, mode, this session's hits / misses, the file's size
+%glm replay prune           # drop entries no cell used in this session
+```
+
+The mode comes from `GLM_REPLAY` in the environment when set (so CI can force `replay`), else
+`%config GLM.replay`. The file is `GLM.replay_path` (or `GLM_REPLAY_PATH`), else the notebook's
+name with `.glm.jsonl` beside it: JupyterLab / Notebook 7 give the kernel the notebook's path in
+`JPY_SESSION_NAME`, VS Code in `__vsc_ipynb_file__`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from IPython.core.error import UsageError
+
+from ..replay import MODES, PACES, Replay
+
+__all__ = [
+    "REPLAY_ENV",
+    "replay_mode",
+    "replay_path",
+    "replay_for",
+    "replay_state",
+    "replay_command",
+    "notebook_client",
+]
+
+REPLAY_ENV = "GLM_REPLAY"
+REPLAY_PATH_ENV = "GLM_REPLAY_PATH"
+REPLAY_PACE_ENV = "GLM_REPLAY_PACE"
+_SUFFIX = ".glm.jsonl"
+#: One `Replay` per file for the life of the kernel: its counts and used keys are "the last run".
+_REPLAYS: dict[Path, Replay] = {}
+
+
+def _mode_word(word: str, where: str) -> str:
+    mode = "auto" if word.strip().lower() == "on" else word.strip().lower()
+    if mode not in MODES:
+        raise UsageError(f"{where} must be one of on, {', '.join(MODES)}, not {word!r}")
+    return mode
+
+
+def replay_mode(settings: Any) -> tuple[str, str]:
+    """`(mode, where it comes from)`: `GLM_REPLAY` first, then `GLM.replay`."""
+    env = os.environ.get(REPLAY_ENV, "").strip()
+    if env:
+        return _mode_word(env, REPLAY_ENV), REPLAY_ENV
+    return _mode_word(settings.replay or "off", "GLM.replay"), "%config GLM.replay"
+
+
+def _pace(settings: Any) -> str:
+    pace = (os.environ.get(REPLAY_PACE_ENV, "").strip() or settings.replay_pace).lower()
+    if pace not in PACES:
+        raise UsageError(f"GLM.replay_pace must be one of {', '.join(PACES)}, not {pace!r}")
+    return pace
+
+
+def replay_path(settings: Any, shell: Any) -> Path | None:
+    """The recordings file: set explicitly, else beside the notebook, else None (unknown)."""
+    explicit = settings.replay_path or os.environ.get(REPLAY_PATH_ENV, "").strip()
+    if explicit:
+        return Path(explicit).expanduser().absolute()
+    notebook = os.environ.get("JPY_SESSION_NAME", "").strip()
+    if notebook.endswith(".ipynb"):
+        path = Path(notebook)
+        path = path if path.is_absolute() else Path.cwd() / path.name  # the kernel runs beside it
+    else:
+        vscode = (getattr(shell, "user_ns", None) or {}).get("__vsc_ipynb_file__")
+        if not isinstance(vscode, str) or not vscode.endswith(".ipynb"):
+            return None
+        path = Path(vscode)
+    return path.with_name(path.name[: -len(".ipynb")] + _SUFFIX)
+
+
+def replay_state(settings: Any, shell: Any) -> tuple[str, str | None, str]:
+    """What the client depends on: mode, file and pace (the client is rebuilt when they change)."""
+    mode, _ = replay_mode(settings)
+    if mode == "off":
+        return ("off", None, "")
+    path = replay_path(settings, shell)
+    return (mode, str(path) if path else None, _pace(settings))
+
+
+def replay_for(settings: Any, shell: Any) -> Replay | None:
+    """The `Replay` for the current settings, or None when replay is off."""
+    mode, path, pace = replay_state(settings, shell)
+    if mode == "off":
+        return None
+    if path is None:
+        raise UsageError(
+            f"Replay is {mode} but the notebook's path is unknown here: set "
+            '%config GLM.replay_path = "name.glm.jsonl" (or GLM_REPLAY_PATH).'
+        )
+    replay = _REPLAYS.get(Path(path))
+    if replay is None:
+        replay = _REPLAYS[Path(path)] = Replay(path, mode=mode, pace=pace)
+    replay.mode, replay.pace = mode, pace
+    return replay
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def replay_command(settings: Any, shell: Any, words: list[str]) -> str:
+    """`%glm replay [on|auto|record|replay|off [instant|recorded] | status | prune]`: the text to print."""
+    command = words[0].lower() if words else "status"
+    if command in ("on", *MODES) and len(words) <= 2:
+        if len(words) == 2 and words[1].lower() not in PACES:
+            raise UsageError(f"%glm replay {command} takes a pace ({', '.join(PACES)}), not {words[1]!r}")
+        settings.replay = _mode_word(command, "%glm replay")
+        if len(words) == 2:
+            settings.replay_pace = words[1].lower()
+        mode, source = replay_mode(settings)
+        note = f" ({REPLAY_ENV}={mode} in the environment wins)" if source == REPLAY_ENV and mode != settings.replay else ""
+        if mode == "off":
+            return f"Replay off{note}: every cell asks the service."
+        replay = replay_for(settings, shell)
+        assert replay is not None
+        return f"Replay {mode}{note}: {_shown(replay.store.path)}"
+    if command == "status" and len(words) <= 1:
+        mode, source = replay_mode(settings)
+        path = replay_path(settings, shell)
+        if mode == "off":
+            return f"Replay off [{source}]" + (f"; file would be {_shown(path)}" if path else "")
+        replay = replay_for(settings, shell)
+        assert replay is not None
+        status = replay.status().replace(str(replay.store.path), _shown(replay.store.path), 1)
+        return f"{status}\nmode from    {source}"
+    if command == "prune" and len(words) <= 1:
+        path = replay_path(settings, shell)
+        replay = _REPLAYS.get(path) if path else None
+        if replay is None or not replay.used:
+            raise UsageError(
+                "%glm replay prune keeps what this session replayed or recorded, and it has used "
+                "nothing yet: run the notebook first."
+            )
+        kept, dropped = replay.prune()
+        return f"Kept {kept} entries, dropped {dropped} from {_shown(replay.store.path)}."
+    raise UsageError(
+        f"%glm replay {' '.join(words)!r}: use on, auto, record, replay or off (optionally then "
+        "instant or recorded), status, or prune."
+    )
+
+
+def notebook_client() -> Any:
+    """A `GLMClient` set up like `%%glm` (key, base URL, model, and its replay file and mode),
+    for Python code in the notebook — e.g. a tool loop recorded beside the magic's answers."""
+    from IPython import get_ipython
+
+    from .magic import GLM, load_ipython_extension
+
+    shell = get_ipython()
+    settings = GLM.of(shell) or load_ipython_extension(shell).settings
+    return settings.client()

@@ -1,0 +1,248 @@
+"""Record and replay against the local server over loopback: what is stored, what is served
+again, misses, tool loops, concurrent writers, corrupt lines, prune."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import multiprocessing
+import socket
+import threading
+import time
+
+import pytest
+
+from glm_notebook import GLMClient, Replay, ReplayMissError, ToolReply
+from glm_notebook.render.reply_view import reply_bundle
+from glm_notebook.replay import ReplayStore, request_key
+
+
+@pytest.fixture(autouse=True)
+def no_key_in_environment(monkeypatch):
+    """Clients here get the server's key explicitly or none at all."""
+    monkeypatch.delenv("ZAI_API_KEY", raising=False)
+
+
+def client_for(server, replay, **kw):
+    return GLMClient(server.api_key, server.base_url, max_retries=0, replay=replay, **kw)
+
+
+def closed_url():
+    """A loopback URL where nothing listens."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/api/paas/v4"
+
+
+def offline(path, mode="replay", **kw):
+    """A client with no key and no server: only replays can answer."""
+    return GLMClient(None, closed_url(), max_retries=0, replay=Replay(path, mode=mode, pace="instant", **kw))
+
+
+def test_auto_records_then_replays_without_the_service(server, tmp_path):
+    path = tmp_path / "a.glm.jsonl"
+    start = len(server.records)
+    live = client_for(server, Replay(path)).chat("Tell me about owls", temperature=0.2)
+    assert len(server.records) == start + 1 and live.replayed_at is None
+    (line,) = path.read_text().splitlines()
+    entry = json.loads(line)
+    assert entry["request"]["messages"] == [{"role": "user", "content": "Tell me about owls"}]
+    assert entry["request"]["temperature"] == 0.2 and entry["model"] == live.model
+    assert entry["request_id"] == live.id and entry["usage"]["total_tokens"] == live.usage.total_tokens
+    assert entry["events"][-1][1] == "data: [DONE]" and entry["recorded_at"].endswith("Z")
+    assert server.api_key not in path.read_text() and "Bearer" not in path.read_text()
+    assert server.base_url not in path.read_text() and "127.0.0.1" not in path.read_text()
+
+    replay = Replay(path, mode="replay", pace="instant")
+    again = GLMClient(None, closed_url(), replay=replay).chat("Tell me about owls", temperature=0.2)
+    assert len(server.records) == start + 1
+    assert (again.text, again.reasoning, again.id, again.model) == (live.text, live.reasoning, live.id, live.model)
+    assert again.usage == live.usage and again.finish_reason == "stop" and again.complete
+    assert again.replayed_at == entry["recorded_at"] and (replay.hits, replay.misses) == (1, 0)
+    html, meta = reply_bundle(again)[0]["text/html"], reply_bundle(again)[1]["glm_notebook"]
+    assert f"replayed · recorded {entry['recorded_at'][:10]}" in html
+    assert meta["replayed"] == entry["recorded_at"]
+    assert "replayed" not in reply_bundle(live)[0]["text/html"] and "replayed" not in reply_bundle(live)[1]["glm_notebook"]
+
+
+def test_a_changed_parameter_or_message_is_a_miss(server, tmp_path):
+    path = tmp_path / "b.glm.jsonl"
+    client_for(server, Replay(path)).chat("Count to three", temperature=0.2)
+    replay = Replay(path, mode="replay", pace="instant")
+    client = GLMClient(None, closed_url(), replay=replay)
+    for kwargs in ({"temperature": 0.3}, {"temperature": 0.2, "max_tokens": 50}):
+        with pytest.raises(ReplayMissError, match=r"No recording .* b\.glm\.jsonl .*'Count to three'.*GLM_REPLAY=auto"):
+            client.chat("Count to three", **kwargs)
+    with pytest.raises(ReplayMissError):
+        client.chat("Count to four", temperature=0.2)
+    assert (replay.hits, replay.misses) == (0, 3)
+    assert client.chat("Count to three", temperature=0.2).text  # the recorded one still replays
+
+
+def test_the_key_is_the_canonical_request():
+    a = {"model": "glm-4.6", "messages": [{"role": "user", "content": "hi"}], "temperature": 0.2}
+    b = json.loads(json.dumps({"temperature": 0.2, "messages": [{"content": "hi", "role": "user"}], "model": "glm-4.6"}, indent=3))
+    assert request_key(a) == request_key(b)
+    assert request_key(a) != request_key({**a, "temperature": 0.3})
+
+
+def test_record_mode_always_asks_and_the_latest_wins(server, tmp_path):
+    path = tmp_path / "c.glm.jsonl"
+    start = len(server.records)
+    replay = Replay(path, mode="record")
+    client = client_for(server, replay)
+    first, second = client.chat("Tell me a fact"), client.chat("Tell me a fact")
+    assert len(server.records) == start + 2 and len(path.read_text().splitlines()) == 2
+    assert first.replayed_at is None and second.replayed_at is None
+    older, newer = path.read_text().splitlines()
+    path.write_text(older.replace(first.id, "local-older") + "\n" + newer + "\n")
+    again = offline(path).chat("Tell me a fact")
+    assert again.id == second.id and len(ReplayStore(path).entries()) == 1
+
+
+def test_errors_and_stopped_streams_are_not_recorded(server, tmp_path):
+    path = tmp_path / "d.glm.jsonl"
+    client = client_for(server, Replay(path))
+    with pytest.raises(Exception):
+        client.chat("Fail please [[status=500]]")
+    with client.stream("A long one [[huge=4000]]") as stream:
+        next(iter(stream))
+    assert not path.exists() or path.read_text() == ""
+
+
+def test_replay_mode_needs_no_key_but_auto_asks_for_one_on_a_miss(tmp_path):
+    with pytest.raises(ReplayMissError):
+        offline(tmp_path / "e.glm.jsonl").chat("hello")
+    from glm_notebook import MissingAPIKeyError
+
+    with pytest.raises(MissingAPIKeyError):
+        offline(tmp_path / "e.glm.jsonl", mode="auto").chat("hello")
+    with pytest.raises(MissingAPIKeyError):
+        GLMClient(None, closed_url()).chat("hello")
+
+
+def test_async_record_and_replay_with_the_recorded_pace(server, tmp_path):
+    path = tmp_path / "f.glm.jsonl"
+    prompt = "One two three four five six [[echo,delay=0.05]]"
+
+    async def main():
+        async with client_for(server, Replay(path)) as client:
+            live = await client.achat(prompt)
+        async with GLMClient(None, closed_url(), replay=Replay(path, mode="replay")) as client:
+            began = time.perf_counter()
+            again = await client.achat(prompt)
+            took = time.perf_counter() - began
+        return live, again, took
+
+    live, again, took = asyncio.run(main())
+    times = [t for t, _ in json.loads(path.read_text())["events"]]
+    assert times == sorted(times) and times[-1] - times[0] >= 0.04 * (len(times) - 3)
+    assert again.text == live.text and again.replayed_at
+    # the recorded pace: the last event comes no earlier than it did when recorded
+    assert took >= times[-1]
+
+
+def weather(location: str) -> str:
+    """Current weather. location: the city"""
+    calls.append(location)
+    return f"18 °C, clear in {location}"
+
+
+calls: list[str] = []
+
+
+def test_a_replayed_tool_loop_does_not_call_the_tool(server, tmp_path):
+    path = tmp_path / "g.glm.jsonl"
+    calls.clear()
+    live = client_for(server, Replay(path), model="glm-4.6").chat("Weather in Florence? Use weather", tools=[weather])
+    assert calls == ["Florence"] and len(path.read_text().splitlines()) == 2  # each request its own entry
+
+    replay = Replay(path, mode="replay", pace="instant")
+    again = GLMClient(None, closed_url(), replay=replay, model="glm-4.6").chat("Weather in Florence? Use weather", tools=[weather])
+    assert calls == ["Florence"] and (replay.hits, replay.misses) == (2, 0)
+    assert isinstance(again, ToolReply) and again.text == live.text and again.replayed_at
+    (call,) = again.calls
+    assert (call.status, call.result) == ("ok", "18 °C, clear in Florence")
+    assert again.messages == live.messages
+
+    async def run_async():
+        return await GLMClient(None, closed_url(), replay=replay, model="glm-4.6").achat(
+            "Weather in Florence? Use weather", tools=[weather]
+        )
+
+    assert asyncio.run(run_async()).text == live.text and calls == ["Florence"]
+    # asked to, replay runs the tools again (and the answer still comes from the file)
+    rerun = Replay(path, mode="replay", pace="instant", run_tools=True)
+    GLMClient(None, closed_url(), replay=rerun, model="glm-4.6").chat("Weather in Florence? Use weather", tools=[weather])
+    assert calls == ["Florence", "Florence"]
+
+
+def test_concurrent_writers_in_threads_and_processes_never_corrupt_the_file(server, tmp_path):
+    path = tmp_path / "h.glm.jsonl"
+
+    async def many(tag):
+        async with client_for(server, Replay(path)) as client:
+            await asyncio.gather(*(client.achat(f"Item {tag}-{i} [[huge=800]]") for i in range(6)))
+
+    threads = [threading.Thread(target=asyncio.run, args=(many(t),)) for t in "ab"]
+    context = multiprocessing.get_context("spawn")
+    procs = [context.Process(target=_child, args=(server.base_url, server.api_key, str(path), t)) for t in "cd"]
+    for worker in [*threads, *procs]:
+        worker.start()
+    for thread in threads:
+        thread.join(120)
+    for proc in procs:
+        proc.join(120)
+        assert proc.exitcode == 0
+    lines = path.read_text().splitlines()
+    assert len(lines) == 24 and all(json.loads(line)["events"] for line in lines)
+    replay = Replay(path, mode="replay", pace="instant")
+    client = GLMClient(None, closed_url(), replay=replay)
+    assert all(client.chat(f"Item {t}-{i} [[huge=800]]").text for t in "abcd" for i in range(6))
+
+
+def _child(base_url, key, path, tag):
+    async def many():
+        async with GLMClient(key, base_url, max_retries=0, replay=Replay(path)) as client:
+            await asyncio.gather(*(client.achat(f"Item {tag}-{i} [[huge=800]]") for i in range(6)))
+
+    asyncio.run(many())
+
+
+def test_a_corrupt_line_is_skipped_with_one_warning(server, tmp_path):
+    path = tmp_path / "i.glm.jsonl"
+    client_for(server, Replay(path)).chat("First")
+    with path.open("a") as handle:
+        handle.write('{"key": "broken", "events": [[0.1, "data: {\\"trunc\n')
+        handle.write("not json at all\n")
+    with pytest.warns(UserWarning, match=r"skipped 2 line\(s\)"):  # the writer's index warns too
+        client_for(server, Replay(path)).chat("Second")
+    replay = Replay(path, mode="replay", pace="instant")
+    client = GLMClient(None, closed_url(), replay=replay)
+    with pytest.warns(UserWarning, match=r"skipped 2 line\(s\)"):
+        assert client.chat("First").text
+    assert client.chat("Second").text  # no second warning for the same lines
+    assert replay.hits == 2
+
+
+def test_prune_keeps_what_this_session_used(server, tmp_path):
+    path = tmp_path / "j.glm.jsonl"
+    client_for(server, Replay(path)).chat("Old question")
+    client_for(server, Replay(path)).chat("Kept question")
+    client_for(server, Replay(path, mode="record")).chat("Kept question")
+    replay = Replay(path, mode="auto")
+    client = client_for(server, replay)
+    client.chat("Kept question")  # a hit
+    client.chat("New question")  # recorded
+    assert replay.prune() == (2, 2)  # the old one and the superseded "Kept" line go
+    questions = [json.loads(line)["request"]["messages"][0]["content"] for line in path.read_text().splitlines()]
+    assert sorted(questions) == ["Kept question", "New question"]
+    assert "2 entries" in replay.status() and "1 replayed, 1 missed, 1 recorded" in replay.status()
+
+
+def test_bad_mode_and_pace_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="auto, record, replay"):
+        Replay(tmp_path / "x", mode="on")
+    with pytest.raises(ValueError, match="recorded, instant"):
+        Replay(tmp_path / "x", pace="fast")
