@@ -296,13 +296,19 @@ class GLMClient:
     @property
     def _async_http(self) -> httpx.AsyncClient:
         if self._ahttp is None:
-            transport = None
-            if self._replaying:
-                from .replay_transport import AsyncReplayTransport
-
-                transport = AsyncReplayTransport(self.replay)  # type: ignore[arg-type]
-            self._ahttp = httpx.AsyncClient(timeout=self.timeout, transport=transport)
+            self._ahttp = self._new_async_http()
         return self._ahttp
+
+    def _new_async_http(self, **kw: Any) -> httpx.AsyncClient:
+        """A new async pool for this client's settings (recording / replaying when replay is on)."""
+        transport = None
+        if self._replaying:
+            from .replay_transport import AsyncReplayTransport
+
+            inner = httpx.AsyncHTTPTransport(**kw)  # the pool limits go to the real transport
+            transport = AsyncReplayTransport(self.replay, inner)  # type: ignore[arg-type]
+            kw = {}
+        return httpx.AsyncClient(timeout=self.timeout, transport=transport, **kw)
 
     def close(self) -> None:
         """Close the sync connection pool."""

@@ -212,8 +212,7 @@ class MapRun:
         if self._stop_reason is not None:
             self._wake.set()
         self._started = time.perf_counter()
-        http = httpx.AsyncClient(
-            timeout=self.client.timeout,
+        http = self.client._new_async_http(
             limits=httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency),
         )
         worker = _pool_client(self.client, http)

@@ -246,3 +246,17 @@ def test_bad_mode_and_pace_are_refused(tmp_path):
         Replay(tmp_path / "x", mode="on")
     with pytest.raises(ValueError, match="recorded, instant"):
         Replay(tmp_path / "x", pace="fast")
+
+
+def test_map_records_every_item_concurrently_and_replays_offline(server, tmp_path):
+    path = tmp_path / "m.glm.jsonl"
+    prompts = [f"Say {n} in words" for n in range(12)]
+    start = len(server.records)
+    live = client_for(server, Replay(path)).map(prompts, concurrency=6, progress=False)
+    assert len(server.records) == start + 12 and not any(live.errors)
+    lines = path.read_text().splitlines()
+    assert len(lines) == 12 and all(json.loads(line)["events"] for line in lines)
+
+    again = offline(path).map(prompts, concurrency=6, progress=False)
+    assert len(server.records) == start + 12
+    assert again.texts == live.texts and not any(again.errors)
