@@ -369,7 +369,10 @@ def test_json_language_renders_code() -> None:
     live = LiveAnswer(language="json")
     live.feed_content('{"a": "<b>"}')
     html = live.changes(final=True)[-1].html
-    assert html == '<pre><code class="language-json">{&quot;a&quot;: &quot;&lt;b&gt;&quot;}</code></pre>'
+    assert html == (
+        '<div class="glm-md mathjax_ignore tex2jax_ignore">'
+        '<pre><code class="language-json">{&quot;a&quot;: &quot;&lt;b&gt;&quot;}</code></pre></div>'
+    )
 
 
 def test_sync_reads_a_reply() -> None:

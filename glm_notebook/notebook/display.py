@@ -140,10 +140,12 @@ class LiveSink:
         max_chars: int | None = MAX_DISPLAY_CHARS,
         clock: Any = time.monotonic,
     ) -> None:
-        self.live = LiveAnswer(language=language, waiting=None, max_chars=max_chars)
+        # Live, at most the beginning the final view will show (two thirds of `max_chars`): the
+        # final view then holds all of it and more, so it is never shorter.
+        self.shown_limit = None if max_chars is None else max_chars * 2 // 3
+        self.live = LiveAnswer(language=language, waiting=None, max_chars=self.shown_limit)
         self.throttle = Throttle(updates_per_second, clock=clock)
         self.waiting = waiting
-        self.max_chars = max_chars
         self.clock = clock
         self._handles: list[Any] = []
         self._html: dict[int, tuple[str, str]] = {0: ("", "")}  # pane -> (LiveAnswer HTML, text)
@@ -216,7 +218,10 @@ class LiveSink:
             return f"{self.waiting} {quiet}".strip()
         shown = f"receiving… {_count(live.content_chars, 'character')}"
         if live.capped:
-            shown += f" · the live view stops at {self.max_chars:,}; the result shows the beginning and the end"
+            shown += (
+                f" · the live view stops at {self.shown_limit:,}; the result will show the beginning"
+                " and the end"
+            )
         return f"{shown} · {quiet}" if quiet else shown
 
     def _draw(self) -> None:

@@ -53,6 +53,7 @@ from .reply_view import reasoning_summary
 __all__ = [
     "LiveAnswer",
     "PaneUpdate",
+    "answer_segments",
     "BlockSplitter",
     "Throttle",
     "SEGMENT_CHARS",
@@ -338,6 +339,24 @@ def _unclosed_math(text: str, start: int) -> int | None:
     return None if opened is None else opened[0]
 
 
+_CONTAINER_OPEN = '<div class="glm-md mathjax_ignore tex2jax_ignore">'
+_CONTAINER_CLOSE = "</div>"
+
+
+def _pane(inner: str) -> str:
+    """Blocks of one pane in one `div.glm-md` (nothing for nothing)."""
+    return f"{_CONTAINER_OPEN}{inner}{_CONTAINER_CLOSE}" if inner else ""
+
+
+def answer_segments(text: str, *, language: str | None = None) -> list[str]:
+    """`text` rendered exactly as the live answer panes show it once the stream ended: one HTML
+    fragment per pane. The final view is built from these, so it flows like the live view."""
+    live = LiveAnswer(waiting=None, language=language)
+    live.feed_content(text)
+    live.changes(final=True)
+    return [html for html in live.panes[1:] if html]
+
+
 def _count_words(text: str, inside_word: bool) -> tuple[int, bool]:
     """Words starting in non-empty `text`, given whether the text before ended inside a word;
     and whether `text` ends inside a word."""
@@ -495,7 +514,7 @@ class LiveAnswer:
             self._reasoning_dirty = False
             fresh[0] = self._reasoning_html()
         for segment in self._closed_segments:
-            fresh[segment + 1] = ("".join(self._segments[segment]), "".join(self._sources[segment]))
+            fresh[segment + 1] = (_pane("".join(self._segments[segment])), "".join(self._sources[segment]))
         self._closed_segments.clear()
         if self._tail_dirty:
             self._tail_dirty = False
@@ -512,7 +531,7 @@ class LiveAnswer:
                     self._sources.append([])
                 last = len(self._segments) - 1
                 fresh[last + 1] = (
-                    "".join(self._segments[last]) + tail,
+                    _pane("".join(self._segments[last]) + tail),
                     "".join(self._sources[last]) + (source if tail else ""),
                 )
         updates = []
@@ -527,6 +546,8 @@ class LiveAnswer:
     # -- internals ----------------------------------------------------------------------------
 
     def _render(self, source: str) -> str:
+        """One block's HTML, without the `div.glm-md` container (`_pane` adds one per pane, so
+        the blocks of a pane flow exactly as they do in the final view)."""
         if not source.strip():
             return ""
         if self.language is not None:
@@ -534,7 +555,10 @@ class LiveAnswer:
                 f'<pre><code class="language-{escape_text(self.language)}">'
                 f"{escape_text(source)}</code></pre>"
             )
-        return markdown_html(source)
+        html = markdown_html(source)
+        if html.startswith(_CONTAINER_OPEN) and html.endswith(_CONTAINER_CLOSE):
+            return html[len(_CONTAINER_OPEN) : -len(_CONTAINER_CLOSE)]
+        return html
 
     def _add_block(self, source: str) -> None:
         html = self._render(source)

@@ -10,7 +10,9 @@
 - metadata `{"glm_notebook": {...}}`: model, request parameters (never the key), request id,
   usage, finish reason, status and timings — provenance for whoever reads the notebook later.
 
-The HTML sits in one `div.glm-reply` marked `mathjax_ignore tex2jax_ignore` (server strings in
+The answer is laid out in the same segments as the live panes (`live.answer_segments`), each in
+a `div.glm-seg`, so that the final view is never shorter than the live view it replaces. The
+HTML sits in one `div.glm-reply` marked `mathjax_ignore tex2jax_ignore` (server strings in
 the footer are never typeset), preceded by the shared `<style class="glm-style">`. An answer (or
 reasoning) longer than `max_display_chars()` (default `MAX_DISPLAY_CHARS`; the magic's
 `GLM.max_display_chars` sets it) shows its beginning and its end around a note saying how many
@@ -95,6 +97,11 @@ def _clipped_note(omitted: int, what: str) -> str:
     )
 
 
+#: One live pane's worth of the final view. The stylesheet gives `.glm-seg` the space a live
+#: pane's output wrapper takes, so the final view is never shorter than the panes it replaces.
+_SEGMENT = '<div class="glm-seg">{}</div>'
+
+
 def _markdown_clipped(text: str, what: str) -> str:
     head, tail, omitted = clip_text(text, max_display_chars())
     if not omitted:
@@ -130,19 +137,21 @@ def reasoning_summary(words: int, seconds: float | None) -> str:
 
 
 def _answer_html(reply: Any) -> str:
+    from .live import answer_segments  # (live imports this module)
+
     text = reply.text
     if not text.strip():
         if reply.tool_calls:
             return ""
         return '<p class="glm-empty"><em>(no answer text)</em></p>'
     fmt = (reply.request or {}).get("response_format") or {}
-    if isinstance(fmt, dict) and fmt.get("type") == "json_object":
-        head, tail, omitted = clip_text(text, max_display_chars())
-        code = '<pre><code class="language-json">{}</code></pre>'
-        if not omitted:
-            return code.format(escape_text(text))
-        return code.format(escape_text(head)) + _clipped_note(omitted, "answer") + code.format(escape_text(tail))
-    return _markdown_clipped(text, "answer")
+    language = "json" if isinstance(fmt, dict) and fmt.get("type") == "json_object" else None
+    head, tail, omitted = clip_text(text, max_display_chars())
+    pieces = [_SEGMENT.format(html) for html in answer_segments(head, language=language)]
+    if omitted:
+        pieces.append(_clipped_note(omitted, "answer"))
+        pieces += [_SEGMENT.format(html) for html in answer_segments(tail, language=language)]
+    return "".join(pieces)
 
 
 def _tool_calls_html(reply: Any) -> str:
@@ -194,8 +203,10 @@ def reply_html(reply: Any) -> str:
     if reasoning.strip():
         summary = reasoning_summary(len(reasoning.split()), reply.reasoning_seconds)
         pieces.append(
-            f'<details class="glm-reasoning"><summary>{summary}</summary>'
-            f"{_markdown_clipped(reasoning, 'reasoning')}</details>"
+            _SEGMENT.format(
+                f'<details class="glm-reasoning"><summary>{summary}</summary>'
+                f"{_markdown_clipped(reasoning, 'reasoning')}</details>"
+            )
         )
     pieces += [_answer_html(reply), _tool_calls_html(reply), footer_html(reply), "</div>"]
     # The Markdown parts are clean already; this pass covers our own markup too. The stylesheet

@@ -12,6 +12,8 @@ __all__ = ["STYLESHEET", "style_tag"]
 
 #: The CSS text (no `<style>` wrapper).
 STYLESHEET = """
+.glm-reply .glm-seg { display: flow-root; padding-bottom: calc(0.5em + 1px); }
+.glm-reply .glm-seg:last-of-type { padding-bottom: 1px; }
 """
 
 
