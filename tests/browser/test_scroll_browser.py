@@ -120,6 +120,8 @@ def _check(lab, seen: dict) -> None:
     )
     drops = [(i, a, b) for i, (a, b) in enumerate(zip(heights, heights[1:])) if b < a - 0.5]
     assert not drops, f"the output area shrank (record, before, after): {drops[:10]}"
+    # nor does it grow much (content above the reader moving down would be a jump as well)
+    assert heights[-1] - before["h"] <= 0.01 * before["h"] + 10, (before["h"], heights[-1])
     tops = sorted({round(r["top"]) for r in records})
     assert tops == [round(seen["top"])], f"the scroll position moved: {tops}"
     assert seen["cells"][GLM_CELL]["outputs"] == 1, seen["cells"][GLM_CELL]
