@@ -40,7 +40,7 @@ def updates(run: CellRun) -> list[tuple[str, str]]:
 
 
 def visible(html: str) -> str:
-    return "".join(parse(html).text)
+    return "".join(parse(html.replace(style_tag(), "")).text)
 
 
 def one_line(run: CellRun) -> str:
