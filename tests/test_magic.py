@@ -103,7 +103,8 @@ def test_final_view_and_live_panes_are_never_typeset_and_carry_one_stylesheet(k:
 def test_status_line_follows_the_stream_and_shows_silence(k: Kernel) -> None:
     # Rate cap 2/s and a fast stream: the end of the answer is held back when the server goes
     # silent (stall before the final chunk). The ticker must draw it within one interval, long
-    # before the stream goes on, and then say that no data came for a while.
+    # before the stream goes on, and then say that no data came for a while. (The harness keeps
+    # only messages whose parent is this cell: the ticker thread's draws must carry it.)
     k.run("%config GLM.updates_per_second = 2")
     try:
         run = glm(k, "[[echo,delay=0.003,stall=4.5,at=100000]] " + "words " * 150 + "zebrafinale")
