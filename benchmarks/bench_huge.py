@@ -68,7 +68,7 @@ def peaks(run: CellRun) -> tuple[int, int]:
 
 def measure(tree: Path, server: LocalServer, size: int) -> dict:
     env = dict(os.environ, PYTHONPATH=str(tree), ZAI_BASE_URL=server.base_url, ZAI_API_KEY=server.api_key)
-    kernel = Kernel(env)
+    kernel = Kernel(env, cwd=str(tree))  # (a kernel imports from its working directory first)
     try:
         kernel.run("%load_ext glm_notebook\nimport psutil, os\n_p = psutil.Process(os.getpid())")
         before = int(kernel.run("print(_p.memory_info().rss)").stdout)
@@ -97,7 +97,7 @@ def measure(tree: Path, server: LocalServer, size: int) -> dict:
 def interleaved(tree: Path) -> int:
     out = subprocess.run(
         [sys.executable, "-c", INTERLEAVED], env=dict(os.environ, PYTHONPATH=str(tree)),
-        capture_output=True, text=True, check=True,
+        cwd=tree, capture_output=True, text=True, check=True,
     )  # fmt: skip
     return int(out.stdout)
 
