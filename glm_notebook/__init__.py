@@ -2,7 +2,8 @@
 
 - `%load_ext glm_notebook` then `%%glm` cells stream answers in place;
 - `chat()` shows a chat widget;
-- `GLMClient` is the plain sync/async Python API under both.
+- `GLMClient` is the plain sync/async Python API under both; `tools=[fn]` runs Python
+  functions the model calls.
 
 Importing this package does not import IPython or ipywidgets.
 """
@@ -20,6 +21,8 @@ from .errors import (
     BadRequestError,
     GLMError,
     IncompleteStreamError,
+    InsecureURLWarning,
+    InvalidAPIKeyError,
     MissingAPIKeyError,
     ProtocolError,
     QuotaError,
@@ -33,12 +36,24 @@ from .events import (
     Event,
     Finish,
     ReasoningDelta,
+    Retrying,
     StreamStart,
     ToolCallDelta,
     Usage,
     UsageReport,
 )
 from .reply import Reply
+from .tool_reply import (
+    StepLimit,
+    StepStarted,
+    ToolCall,
+    ToolCallFinished,
+    ToolCallStarted,
+    ToolReply,
+    ToolStep,
+)
+from .toolloop import AsyncToolStream, ToolStream
+from .tools import Tool, ToolArgumentsError, tool
 
 __version__ = "0.1.0"
 
@@ -53,10 +68,24 @@ __all__ = [
     "ContentDelta",
     "ToolCallDelta",
     "Finish",
+    "Retrying",
     "Usage",
     "UsageReport",
+    "tool",
+    "Tool",
+    "ToolArgumentsError",
+    "ToolStream",
+    "AsyncToolStream",
+    "ToolReply",
+    "ToolStep",
+    "ToolCall",
+    "StepStarted",
+    "ToolCallStarted",
+    "ToolCallFinished",
+    "StepLimit",
     "GLMError",
     "MissingAPIKeyError",
+    "InvalidAPIKeyError",
     "APIStatusError",
     "AuthenticationError",
     "BadRequestError",
@@ -69,6 +98,7 @@ __all__ = [
     "ServiceStreamError",
     "ProtocolError",
     "IncompleteStreamError",
+    "InsecureURLWarning",
     "ChatWidget",
     "chat",
     "load_ipython_extension",

@@ -7,16 +7,25 @@ for event in client.stream("Write a haiku"):
     ...
 ```
 
-Transport errors are mapped to `glm_notebook.errors` here, at the boundary. Retries happen only
-before any event was delivered; leaving a stream early closes its HTTP connection.
+Transport errors are mapped to `glm_notebook.errors` here, at the boundary, in our words. Retries
+happen only before any event was delivered; a `Retrying` event precedes each wait. Leaving a
+stream early closes its HTTP connection.
+
+Hardening: the key is checked before any request and held so that no repr shows it; what is read
+from the wire is capped (`MAX_ERROR_BODY`, `MAX_JSON_BODY`, `MAX_SSE_EVENT`); chunks of the wrong
+shape, undecodable bodies and oversized replies end in a one-line `ProtocolError` that keeps the
+partial answer; `Retry-After` is honoured up to `MAX_RETRY_AFTER` and never shortens the backoff.
 """
 
 from __future__ import annotations
 
 import email.utils
 import json
+import math
 import random
 import time
+import warnings
+from datetime import timezone
 from typing import Any, AsyncIterator, Callable, Iterator
 
 import httpx
@@ -26,7 +35,10 @@ from .config import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_MODEL,
     DEFAULT_TIMEOUT,
-    mask_key,
+    APIKey,
+    api_key_problem,
+    base_url_problem,
+    is_clear_text,
     resolve_api_key,
     resolve_base_url,
 )
@@ -35,12 +47,16 @@ from .errors import (
     APITimeoutError,
     GLMError,
     IncompleteStreamError,
+    InsecureURLWarning,
+    InvalidAPIKeyError,
     MissingAPIKeyError,
     ProtocolError,
+    RateLimitError,
+    ServerError,
     ServiceStreamError,
     error_for_status,
 )
-from .events import Event
+from .events import Event, Retrying
 from .protocol import (
     ChunkDecoder,
     InvalidChunk,
@@ -51,21 +67,48 @@ from .protocol import (
     parse_error_body,
 )
 from .reply import Reply
+from .tools import runs_tools
+from .text import short_line
 
-__all__ = ["GLMClient", "Stream", "AsyncStream"]
+__all__ = [
+    "GLMClient",
+    "Stream",
+    "AsyncStream",
+    "MAX_ERROR_BODY",
+    "MAX_JSON_BODY",
+    "MAX_SSE_EVENT",
+    "MAX_RETRY_AFTER",
+]
 
-_MAX_RETRY_DELAY = 30.0
+#: Bytes of an HTTP error body read (the rest is not read): enough for any real error message.
+MAX_ERROR_BODY = 64 * 1024
+#: Bytes of a whole (non-streamed) JSON reply: far above the longest answer a model can give.
+MAX_JSON_BODY = 16 * 1024 * 1024
+#: Characters of one SSE event (its lines up to the blank line that ends it; one chunk): a whole
+#: tool call's arguments fit many times over.
+MAX_SSE_EVENT = 4 * 1024 * 1024
+#: Longest `Retry-After` honoured, in seconds; a longer one ends the call at once and says so.
+MAX_RETRY_AFTER = 30.0
+#: Longest backoff between retries, in seconds.
+_MAX_BACKOFF = 30.0
+_MIB = 1024 * 1024
+
 EventCallback = Callable[[Event], Any]
+#: Base URLs already checked for clear-text http (warned at most once each).
+_CHECKED_URLS: set[str] = set()
 
 
 class GLMClient:
     """A client for Z.ai's chat completions. Sync and async methods share one configuration.
 
     `api_key` defaults to `ZAI_API_KEY`, `base_url` to `ZAI_BASE_URL` or
-    `https://api.z.ai/api/paas/v4`, both read now. `timeout` is an `httpx.Timeout` or seconds:
-    its read part is the longest the stream may go silent. `max_retries` retries connection
-    failures, 5xx and "busy" codes before any data arrived, waiting `retry_backoff * 2**n`
-    seconds with jitter, or what `Retry-After` says.
+    `https://api.z.ai/api/paas/v4`, both read now (the key with surrounding whitespace removed;
+    a key with a line break, space, control or non-ASCII character inside fails at the first
+    request with `InvalidAPIKeyError`, before anything is sent). `timeout` is an `httpx.Timeout`
+    or seconds: its read part is the longest the stream may go silent (a read timeout is not
+    retried: it already waited that long). `max_retries` retries connection failures, 5xx and
+    "busy" codes before any data arrived, waiting `retry_backoff * 2**n` seconds with jitter,
+    or longer if `Retry-After` says so (more than `MAX_RETRY_AFTER`: no retry).
     """
 
     def __init__(
@@ -78,7 +121,7 @@ class GLMClient:
         max_retries: int = DEFAULT_MAX_RETRIES,
         retry_backoff: float = 0.5,
     ) -> None:
-        self._api_key = resolve_api_key(api_key)
+        self._key = APIKey(resolve_api_key(api_key))
         self.base_url = resolve_base_url(base_url)
         self.model = model
         self.timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
@@ -90,30 +133,67 @@ class GLMClient:
     def __repr__(self) -> str:
         return (
             f"GLMClient(base_url={self.base_url!r}, model={self.model!r}, "
-            f"api_key={mask_key(self._api_key)!r})"
+            f"api_key={self._key.masked()!r})"
         )
 
     # -- requests -----------------------------------------------------------------------------
 
     def _prepare(self, messages: Messages, model: str | None, params: dict[str, Any]) -> "_Call":
-        if not self._api_key:
-            raise MissingAPIKeyError()
+        self._check_key()
+        url = self.base_url
+        problem = base_url_problem(url)
+        if problem is not None:
+            raise APIConnectionError(
+                f"The base URL {short_line(url, 120)!r} {problem}: check ZAI_BASE_URL or base_url=."
+            )
+        if url not in _CHECKED_URLS:
+            _CHECKED_URLS.add(url)
+            if is_clear_text(url):
+                warnings.warn(
+                    f"{short_line(url, 120)} is plain http to another machine: the API key travels "
+                    "unencrypted. Use https:// unless this network is yours.",
+                    InsecureURLWarning,
+                    stacklevel=3,
+                )
         body = build_request(messages, model=model or self.model, **params)
-        headers = {
-            "Authorization": f"Bearer {self._api_key}",
+        return _Call(self, f"{url}/chat/completions", body)
+
+    def _check_key(self) -> None:
+        # No local variable holds the key: a traceback's frames must not show it.
+        if not self._key:
+            raise MissingAPIKeyError()
+        problem = api_key_problem(self._key.reveal() or "")
+        if problem is not None:
+            raise InvalidAPIKeyError(problem, self._key.masked())
+
+    def _headers(self) -> dict[str, str]:
+        """A request's headers, built per request so that no long-lived object holds the key."""
+        return {
+            "Authorization": f"Bearer {self._key.reveal()}",
             "Accept": "text/event-stream",
             "Cache-Control": "no-store",
         }
-        return _Call(self, f"{self.base_url}/chat/completions", body, headers)
 
     def stream(self, messages: Messages, *, model: str | None = None, **params: Any) -> "Stream":
-        """Stream a completion: iterate events; `.reply` holds what arrived so far."""
+        """Stream a completion: iterate events; `.reply` holds what arrived so far.
+
+        With Python functions in `tools=`, a `ToolStream` runs the tool loop (`approve=`,
+        `max_steps=`; see `glm_notebook.toolloop`).
+        """
+        if runs_tools(params.get("tools")):
+            from .toolloop import ToolStream
+
+            return ToolStream(self, messages, model=model, **params)  # type: ignore[return-value]
         return Stream(self._prepare(messages, model, params))
 
     def astream(
         self, messages: Messages, *, model: str | None = None, **params: Any
     ) -> "AsyncStream":
         """The async twin of `stream`: `async for event in client.astream(...)`."""
+        if runs_tools(params.get("tools")):
+            from .toolloop import AsyncToolStream
+
+            return AsyncToolStream(self, messages, model=model, **params)  # type: ignore[return-value]
         return AsyncStream(self._prepare(messages, model, params))
 
     def chat(
@@ -189,15 +269,16 @@ class GLMClient:
 class _Call:
     """One request and its retry policy, shared by the sync and async loops (no I/O here)."""
 
-    def __init__(self, client: GLMClient, url: str, body: dict, headers: dict) -> None:
+    def __init__(self, client: GLMClient, url: str, body: dict) -> None:
         self.client = client
         self.url = url
         self.body = body
-        self.headers = headers
         public = {k: v for k, v in body.items() if k not in ("messages", "stream")}
         self.reply = Reply(model=body["model"], request=public)
         self.decoder = ChunkDecoder()
         self.delivered = False
+        self.answered = False
+        self.encoding = ""
         self.attempt = 0
 
     def check_status(self, response: httpx.Response, raw: bytes) -> None:
@@ -207,31 +288,23 @@ class _Call:
 
     def check_content_type(self, response: httpx.Response, head: bytes) -> None:
         kind = response.headers.get("content-type", "").partition(";")[0].strip()
-        snippet = " ".join(head.decode("utf-8", "replace").split())[:120]
         raise ProtocolError(
-            f"Expected an event stream from {self.url} but got {kind or 'no content type'} "
-            f"(HTTP {response.status_code}): {snippet!r}. Is the base URL right?",
+            f"Expected an event stream from {self.url} but got "
+            f"{short_line(kind, 60) or 'no content type'} (HTTP {response.status_code}): "
+            f"{short_line(head[:1000].decode('utf-8', 'replace'), 120)!r}. Is the base URL right?",
             status=response.status_code,
         )
 
     def events(self, sse: ServerSentEvent) -> list[Event]:
         if sse.event == "error":
             code, message = parse_error_body(sse.data.encode())
-            raise ServiceStreamError(
-                f"The service reported an error mid-stream (code {code}): {message}",
-                code=code,
-                server_message=message,
-            )
+            raise _service_error(code, message)
         try:
             events = self.decoder.decode(sse.data)
         except StreamErrorFrame as frame:
-            raise ServiceStreamError(
-                f"The service reported an error mid-stream (code {frame.code}): {frame.message}",
-                code=frame.code,
-                server_message=frame.message,
-            ) from None
+            raise _service_error(frame.code, frame.message) from None
         except InvalidChunk as exc:
-            raise ProtocolError(f"The service sent a broken chunk: {exc}") from None
+            raise ProtocolError(f"The service sent a broken chunk: {exc}.") from None
         apply = self.reply.apply
         for event in events:
             apply(event)
@@ -239,16 +312,26 @@ class _Call:
         self.reply.done = self.decoder.done
         return events
 
-    def whole(self, raw: bytes) -> list[Event]:
-        """Events of a non-streamed JSON completion."""
+    def whole(self, raw: bytes | None) -> list[Event]:
+        """Events of a non-streamed JSON completion (`raw` is None when it was over the cap)."""
+        if raw is None:
+            raise ProtocolError(
+                f"The service's JSON reply is larger than {MAX_JSON_BODY // _MIB} MiB; "
+                "stopped reading it."
+            )
         try:
-            body = json.loads(raw)
+            events = completion_events(json.loads(raw))
         except ValueError:
-            raise ProtocolError(f"The service sent invalid JSON: {raw[:80]!r}") from None
-        events = completion_events(body)
+            raise ProtocolError(f"The service sent invalid JSON: {raw[:80]!r}.") from None
+        except StreamErrorFrame as frame:
+            raise _service_error(frame.code, frame.message, "in its reply") from None
+        except InvalidChunk as exc:
+            raise ProtocolError(f"The service sent a malformed reply: {exc}.") from None
         for event in events:
             self.reply.apply(event)
         self.decoder.done = True
+        if self.reply.finish_reason is None:
+            raise ProtocolError("The service's JSON reply holds no finished answer (no finish_reason).")
         return events
 
     def check_end(self) -> None:
@@ -257,63 +340,249 @@ class _Call:
                 "The connection closed before the answer finished; the partial answer is kept."
             )
 
-    def map_transport(self, exc: httpx.TransportError) -> GLMError:
-        seconds = self.client.timeout.read
+    def map_error(self, exc: httpx.HTTPError) -> GLMError:
+        """Our error, in our words, for an httpx failure (its class name stays out of the text)."""
+        base = self.client.base_url
+        timeout = self.client.timeout
         if isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout)):
-            return APITimeoutError(f"Connecting to {self.client.base_url} timed out.")
-        if isinstance(exc, httpx.TimeoutException):
-            return APITimeoutError(
-                f"The stream went silent for {seconds:g} s and was closed; "
-                "raise the timeout if the model needs longer."
+            error: GLMError = APITimeoutError(
+                f"Connecting to {base} timed out after {timeout.connect or 0:g} s. "
+                "Check ZAI_BASE_URL and your network."
             )
-        if isinstance(exc, httpx.ConnectError):
-            return APIConnectionError(
-                f"Could not connect to {self.client.base_url}: {exc}. Check ZAI_BASE_URL and your network."
+        elif isinstance(exc, httpx.WriteTimeout):
+            error = APITimeoutError(f"Sending the request to {base} timed out.")
+        elif isinstance(exc, httpx.TimeoutException):
+            seconds = timeout.read or 0
+            if not self.answered:
+                error = APITimeoutError(
+                    f"{base} sent no answer for {seconds:g} s; gave up without asking again. "
+                    "Raise the timeout if the model needs longer.",
+                    waited=True,
+                )
+            else:
+                error = APITimeoutError(
+                    f"The stream went silent for {seconds:g} s and was closed; "
+                    "raise the timeout if the model needs longer.",
+                    waited=True,
+                )
+        elif isinstance(exc, httpx.DecodingError):
+            error = ProtocolError(
+                "The service's compressed reply could not be decoded "
+                f"(Content-Encoding {short_line(self.encoding, 40) or 'unknown'})."
             )
-        if self.delivered or self.reply.chunks:
-            return IncompleteStreamError(
-                f"The connection broke mid-answer ({type(exc).__name__}); the partial answer is kept."
+        elif isinstance(exc, httpx.ConnectError):
+            error = APIConnectionError(
+                f"Could not connect to {base} ({_connect_reason(exc)}). "
+                "Check ZAI_BASE_URL and your network."
             )
-        return APIConnectionError(f"The connection to {self.client.base_url} failed: {exc}.")
+        elif self.delivered or self.reply.chunks:
+            error = IncompleteStreamError(
+                "The connection broke before the answer finished; the partial answer is kept."
+            )
+        elif self.answered:
+            error = APIConnectionError(f"The connection to {base} broke before any answer arrived.")
+        else:
+            error = APIConnectionError(f"{base} closed the connection without answering.")
+        # The httpx error stays as the cause, but bare: no traceback frames or request (whose
+        # headers hold the key) hang off our error.
+        error.__cause__ = _bare(exc)
+        return error
 
     def retry_delay(self, error: GLMError) -> float | None:
-        """Seconds to wait before retrying, or None when this error ends the call."""
+        """Seconds to wait before retrying, or None when this error ends the call.
+
+        The normal backoff is `retry_backoff * 2**n` with jitter; `Retry-After` may only make
+        the wait longer, and one over `MAX_RETRY_AFTER` ends the call.
+        """
         if self.delivered or not error.retryable or self.attempt >= self.client.max_retries:
             return None
+        wait = error.retry_after
+        if wait is not None and wait > MAX_RETRY_AFTER:
+            return None
         self.attempt += 1
-        if error.retry_after is not None:
-            return min(error.retry_after, _MAX_RETRY_DELAY)
-        backoff = self.client.retry_backoff * 2 ** (self.attempt - 1)
-        return min(backoff, _MAX_RETRY_DELAY) * (0.5 + random.random() / 2)
+        backoff = min(self.client.retry_backoff * 2 ** (self.attempt - 1), _MAX_BACKOFF)
+        backoff *= 0.5 + random.random() / 2
+        return backoff if wait is None else max(wait, backoff)
+
+    def retrying(self, error: GLMError, delay: float) -> Retrying:
+        return Retrying(self.attempt, self.client.max_retries, delay, _retry_reason(error))
 
     def fail(self, error: GLMError) -> GLMError:
+        """Mark the reply as ended by `error` and return `error`, ready to raise (no frames)."""
+        wait = error.retry_after
+        if wait is not None and wait >= 1:
+            error.hint = (
+                "The service asked to wait indefinitely before trying again."
+                if math.isinf(wait)
+                else f"The service asked to wait {_duration(wait)} before trying again."
+            )
         self.reply.finish(stopped="error", error=error.message)
         if self.delivered:
             error.reply = self.reply
-        return error
+        # Its frames (the attempt's locals hold the response, whose request holds the key) go.
+        return error.with_traceback(None)
 
     def reset_for_retry(self) -> None:
         self.decoder = ChunkDecoder()
+        self.answered = False
+        self.encoding = ""
+
+
+def _retry_reason(error: GLMError) -> str:
+    """Why a request is sent again, in a few words: "rate limit (code 1302)", "server error (HTTP 503)"."""
+    if isinstance(error, RateLimitError):
+        return f"rate limit (code {error.code})" if error.code else "rate limit"
+    if isinstance(error, ServerError):
+        return f"server error (HTTP {error.status})"
+    if isinstance(error, APITimeoutError):
+        return "connection timeout"
+    if isinstance(error, APIConnectionError):
+        return "connection failure"
+    if isinstance(error, IncompleteStreamError):
+        return "dropped connection"
+    return f"service error (code {error.code})" if error.code else "service error"
+
+
+def _service_error(code: str | None, message: str | None, where: str = "mid-stream") -> ServiceStreamError:
+    return ServiceStreamError(
+        f"The service reported an error {where} (code {code}): {message or 'no message'}",
+        code=code,
+        server_message=message,
+    )
+
+
+def _bare(exc: httpx.HTTPError) -> BaseException:
+    """A copy of `exc` with its message only: no traceback, no request."""
+    try:
+        return type(exc)(short_line(str(exc), 200))
+    except Exception:  # an httpx class with another signature: the plain text will do
+        return Exception(short_line(str(exc), 200))
+
+
+def _connect_reason(exc: httpx.ConnectError) -> str:
+    text = str(exc).lower()
+    if "refused" in text:
+        return "connection refused"
+    if any(s in text for s in ("name or service", "nodename", "getaddrinfo", "name resolution")):
+        return "host name not found"
+    if "ssl" in text or "certificate" in text or "tls" in text:
+        return "TLS handshake failed"
+    if "unreachable" in text:
+        return "network unreachable"
+    return short_line(str(exc), 80) or "connection failed"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 48 * 3600:
+        return f"{seconds / 3600:.3g} h"
+    return f"{seconds / 86400:.0f} days"
 
 
 def _retry_after(value: str | None) -> float | None:
+    """Seconds from a `Retry-After` header (seconds or an HTTP date; past = 0), or None."""
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None  # neither seconds nor an HTTP date: ignore it
-    return max(0.0, when.timestamp() - time.time())
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None  # neither seconds nor an HTTP date: ignore it
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        seconds = when.timestamp() - time.time()
+    if math.isnan(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+def _read_capped(pieces: Iterator[bytes], cap: int) -> bytes | None:
+    """The whole body if it is at most `cap` bytes, else None (reading stops at the cap)."""
+    body = bytearray()
+    for piece in pieces:
+        body += piece
+        if len(body) > cap:
+            return None
+    return bytes(body)
+
+
+async def _aread_capped(pieces: AsyncIterator[bytes], cap: int) -> bytes | None:
+    body = bytearray()
+    async for piece in pieces:
+        body += piece
+        if len(body) > cap:
+            return None
+    return bytes(body)
+
+
+def _error_body(body: bytes | None) -> bytes:
+    if body is None:
+        return b"(an error body larger than %d kB, not read)" % (MAX_ERROR_BODY // 1024)
+    return body
+
+
+def _event_too_long() -> ProtocolError:
+    return ProtocolError(
+        f"The service sent more than {MAX_SSE_EVENT // _MIB} MiB without ending an event "
+        "(a line or lines with no blank line after them); stopped reading."
+    )
+
+
+# Every blank line (LF LF, CR CR, CRLF CRLF, LF CR, CRLF LF, CR CRLF ...) holds one of these.
+_BLANKS = ("\n\n", "\r\r", "\n\r")
+
+
+def _since_blank(text: str, since: int, last: str) -> int:
+    """Characters since the last blank line, after `text` (`last`: the char before `text`)."""
+    end = max(text.rfind("\n\n"), text.rfind("\r\r"), text.rfind("\n\r"))
+    if end >= 0:
+        return len(text) - end - 2
+    if last + text[:1] in _BLANKS:
+        return len(text) - 1
+    return since + len(text)
+
+
+class _EventCapped:
+    """What `EventSource` reads of a response (`headers`, `iter_text`, `aiter_text`), refusing
+    to go on once `MAX_SSE_EVENT` characters came without a blank line: the SSE decoders would
+    buffer an endless line, or an endless run of `data:` lines, whole.
+    """
+
+    __slots__ = ("headers", "_response")
+
+    def __init__(self, response: httpx.Response) -> None:
+        self.headers = response.headers
+        self._response = response
+
+    def iter_text(self) -> Iterator[str]:
+        since, last = 0, ""
+        for text in self._response.iter_text():
+            if text:
+                since, last = _since_blank(text, since, last), text[-1]
+                if since > MAX_SSE_EVENT:
+                    raise _event_too_long()
+                yield text
+
+    async def aiter_text(self) -> AsyncIterator[str]:
+        since, last = 0, ""
+        async for text in self._response.aiter_text():
+            if text:
+                since, last = _since_blank(text, since, last), text[-1]
+                if since > MAX_SSE_EVENT:
+                    raise _event_too_long()
+                yield text
 
 
 class Stream:
     """Events of one streamed completion; a context manager. `.reply` grows as events arrive.
 
     Breaking out of the loop, `close()`, an exception or Ctrl-C closes the HTTP connection.
+    A `Retrying` event comes before each wait to send the request again.
     """
 
     def __init__(self, call: _Call) -> None:
@@ -370,6 +639,11 @@ class AsyncStream:
         await self.aclose()
 
 
+def _internal(call: _Call, exc: Exception) -> None:
+    """A failure that is not ours to map (a bug): the reply still ends marked as an error."""
+    call.reply.finish(stopped="error", error=short_line(f"internal error: {exc!r}", 200))
+
+
 def _run(call: _Call) -> Iterator[Event]:
     """The sync loop: attempts and retries. Holds no reference to its Stream (no cycle)."""
     http = call.client._sync_http
@@ -379,14 +653,14 @@ def _run(call: _Call) -> Iterator[Event]:
                 yield from _attempt(call, http)
                 call.reply.finish()
                 return
-            except httpx.TransportError as exc:
-                error = call.map_transport(exc)
-                error.__cause__ = exc
+            except httpx.HTTPError as exc:
+                error = call.map_error(exc)
             except GLMError as exc:
                 error = exc
             delay = call.retry_delay(error)
             if delay is None:
                 raise call.fail(error)
+            yield call.retrying(error, delay)
             time.sleep(delay)
             call.reset_for_retry()
     except GeneratorExit:
@@ -395,21 +669,29 @@ def _run(call: _Call) -> Iterator[Event]:
     except KeyboardInterrupt:
         call.reply.finish(stopped="interrupted")
         raise
+    except GLMError:
+        raise
+    except Exception as exc:
+        _internal(call, exc)
+        raise
 
 
 def _attempt(call: _Call, http: httpx.Client) -> Iterator[Event]:
-    with http.stream("POST", call.url, json=call.body, headers=call.headers) as response:
+    with http.stream("POST", call.url, json=call.body, headers=call.client._headers()) as response:
+        call.answered = True
+        call.encoding = response.headers.get("content-encoding", "")
         if response.status_code >= 400:
-            call.check_status(response, response.read())
+            body = _read_capped(response.iter_bytes(), MAX_ERROR_BODY)
+            call.check_status(response, _error_body(body))
         kind = response.headers.get("content-type", "")
         if "application/json" in kind:
-            events = call.whole(response.read())
+            events = call.whole(_read_capped(response.iter_bytes(), MAX_JSON_BODY))
             call.delivered = True
             yield from events
             return
         if "text/event-stream" not in kind:
             call.check_content_type(response, next(response.iter_bytes(), b""))
-        for sse in EventSource(response).iter_sse():
+        for sse in EventSource(_EventCapped(response)).iter_sse():  # type: ignore[arg-type]
             events = call.events(sse)
             if events:
                 call.delivered = True
@@ -432,9 +714,8 @@ async def _arun(call: _Call) -> AsyncIterator[Event]:
                     yield event
                 call.reply.finish()
                 return
-            except httpx.TransportError as exc:
-                error = call.map_transport(exc)
-                error.__cause__ = exc
+            except httpx.HTTPError as exc:
+                error = call.map_error(exc)
             except GLMError as exc:
                 error = exc
             finally:
@@ -442,6 +723,7 @@ async def _arun(call: _Call) -> AsyncIterator[Event]:
             delay = call.retry_delay(error)
             if delay is None:
                 raise call.fail(error)
+            yield call.retrying(error, delay)
             await asyncio.sleep(delay)
             call.reset_for_retry()
     except GeneratorExit:
@@ -450,15 +732,24 @@ async def _arun(call: _Call) -> AsyncIterator[Event]:
     except (KeyboardInterrupt, asyncio.CancelledError):
         call.reply.finish(stopped="interrupted")
         raise
+    except GLMError:
+        raise
+    except Exception as exc:
+        _internal(call, exc)
+        raise
 
 
 async def _aattempt(call: _Call, http: httpx.AsyncClient) -> AsyncIterator[Event]:
-    async with http.stream("POST", call.url, json=call.body, headers=call.headers) as response:
+    request = http.stream("POST", call.url, json=call.body, headers=call.client._headers())
+    async with request as response:
+        call.answered = True
+        call.encoding = response.headers.get("content-encoding", "")
         if response.status_code >= 400:
-            call.check_status(response, await response.aread())
+            body = await _aread_capped(response.aiter_bytes(), MAX_ERROR_BODY)
+            call.check_status(response, _error_body(body))
         kind = response.headers.get("content-type", "")
         if "application/json" in kind:
-            for event in call.whole(await response.aread()):
+            for event in call.whole(await _aread_capped(response.aiter_bytes(), MAX_JSON_BODY)):
                 call.delivered = True
                 yield event
             return
@@ -468,7 +759,7 @@ async def _aattempt(call: _Call, http: httpx.AsyncClient) -> AsyncIterator[Event
                 head = piece
                 break
             call.check_content_type(response, head)
-        events_source = EventSource(response).aiter_sse()
+        events_source = EventSource(_EventCapped(response)).aiter_sse()  # type: ignore[arg-type]
         try:
             async for sse in events_source:
                 events = call.events(sse)

@@ -1,8 +1,16 @@
-"""Where settings come from: arguments first, then the environment, then defaults."""
+"""Where settings come from: arguments first, then the environment, then defaults.
+
+Also what a key must look like (`api_key_problem`), how it is shown (`mask_key`) and how the
+client holds it (`APIKey`: its repr and `vars()` never show it).
+"""
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
+import unicodedata
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -13,8 +21,12 @@ __all__ = [
     "DEFAULT_MAX_RETRIES",
     "API_KEY_ENV",
     "BASE_URL_ENV",
+    "APIKey",
     "resolve_api_key",
     "resolve_base_url",
+    "api_key_problem",
+    "base_url_problem",
+    "is_clear_text",
     "mask_key",
 ]
 
@@ -26,9 +38,49 @@ BASE_URL_ENV = "ZAI_BASE_URL"
 DEFAULT_TIMEOUT = httpx.Timeout(120.0, connect=10.0)
 DEFAULT_MAX_RETRIES = 2
 
+# A key travels in an HTTP header: printable ASCII without spaces is all it may hold.
+_NOT_KEY_CHAR = re.compile(r"[^\x21-\x7e]")
+_CHAR_NAMES = {
+    "\n": "a line break",
+    "\r": "a carriage return",
+    "\t": "a tab",
+    " ": "a space",
+    "\x00": "a NUL character",
+}
+
+
+class APIKey:
+    """The API key, held so that `repr`, `str` and `vars` show at most its last four characters.
+
+    `reveal()` gives the key itself; only the client calls it, to build a request's header.
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str | None) -> None:
+        self._value = value
+
+    def reveal(self) -> str | None:
+        return self._value
+
+    def masked(self) -> str:
+        """The key as `mask_key` shows it."""
+        return mask_key(self._value)
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __repr__(self) -> str:
+        return f"APIKey({mask_key(self._value)!r})"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> tuple:
+        raise TypeError("an API key is not pickled")
+
 
 def resolve_api_key(explicit: str | None = None) -> str | None:
-    """The API key: the argument, else `ZAI_API_KEY`, else None."""
+    """The API key: the argument, else `ZAI_API_KEY`, else None (surrounding whitespace removed)."""
     key = explicit if explicit else os.environ.get(API_KEY_ENV)
     return key.strip() if key and key.strip() else None
 
@@ -39,8 +91,61 @@ def resolve_base_url(explicit: str | None = None) -> str:
     return url.strip().rstrip("/")
 
 
+def _describe_char(char: str) -> str:
+    if char in _CHAR_NAMES:
+        return _CHAR_NAMES[char]
+    code = f"U+{ord(char):04X}"
+    if ord(char) < 0x20 or ord(char) == 0x7F:
+        return f"a control character ({code})"
+    name = unicodedata.name(char, "")
+    return f"a non-ASCII character ({code} {name})" if name else f"a non-ASCII character ({code})"
+
+
+def api_key_problem(key: str) -> str | None:
+    """What makes `key` unusable in a header, in words without the key, or None when it is fine.
+
+    >>> api_key_problem("abc\\ndef")
+    'contains a line break at character 4 of 7'
+    """
+    match = _NOT_KEY_CHAR.search(key)
+    if match is None:
+        return None
+    return f"contains {_describe_char(match.group())} at character {match.start() + 1} of {len(key)}"
+
+
+def base_url_problem(url: str) -> str | None:
+    """Why `url` cannot be a base URL (not http/https, no host), or None when it can."""
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError):
+        return "is not a valid URL"
+    if parsed.scheme not in ("http", "https"):
+        return "does not start with https:// (or http://)"
+    if not parsed.host:
+        return "has no host name"
+    return None
+
+
+def is_clear_text(url: str) -> bool:
+    """True for an `http://` URL whose host is not this machine (the key would travel in clear)."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() != "http":
+        return False
+    host = (parts.hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return True
+
+
 def mask_key(key: str | None) -> str:
-    """A key safe to show: its last four characters only (`'…wxyz'`), or `'(not set)'`."""
+    """A key safe to show: its last four characters only (`'…wxyz'`), or `'(not set)'`.
+
+    Short keys, and keys whose last four characters are not plain printable ASCII, show as `'…'`.
+    """
     if not key:
         return "(not set)"
-    return "…" + key[-4:] if len(key) >= 12 else "…"
+    tail = key[-4:]
+    return "…" + tail if len(key) >= 12 and _NOT_KEY_CHAR.search(tail) is None else "…"

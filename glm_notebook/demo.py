@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import API_KEY_ENV, BASE_URL_ENV, resolve_api_key, resolve_base_url
+from .text import strip_controls
 
 __all__ = ["run_demo", "DEFAULT_NOTEBOOK"]
 
@@ -22,7 +23,8 @@ def _terminal_client(nb: Any, **kw: Any) -> Any:
     from nbclient import NotebookClient
 
     class TerminalClient(NotebookClient):
-        """Echoes each cell's source and its outputs to the terminal as they arrive."""
+        """Echoes each cell's source and its outputs to the terminal as they arrive (their text
+        cleaned of control sequences: a model's answer must not drive the terminal)."""
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
@@ -33,12 +35,12 @@ def _terminal_client(nb: Any, **kw: Any) -> Any:
             if kind == "execute_input":
                 print(f"\n\x1b[1mIn [{content['execution_count']}]:\x1b[0m {content['code']}", flush=True)
             elif kind == "stream":
-                sys.stdout.write(content["text"])
+                sys.stdout.write(strip_controls(content["text"]))
             elif kind in ("display_data", "update_display_data"):
                 self._show_growth(content)
             elif kind == "execute_result":
                 count, plain = content["execution_count"], content["data"].get("text/plain", "")
-                print(f"\n\x1b[1mOut[{count}]:\x1b[0m {plain}")
+                print(f"\n\x1b[1mOut[{count}]:\x1b[0m {strip_controls(plain)}")
             elif kind == "error":
                 print("\n" + "\n".join(content["traceback"]))
             sys.stdout.flush()
@@ -48,7 +50,7 @@ def _terminal_client(nb: Any, **kw: Any) -> Any:
             """Print what a live pane's plain text gained; a pane that starts over (waiting →
             thinking → answer) is printed afresh, a small redraw of the tail not at all."""
             display_id = (content.get("transient") or {}).get("display_id", "")
-            text = content["data"].get("text/plain", "")
+            text = strip_controls(content["data"].get("text/plain", ""))
             printed = self.shown.get(display_id, "")
             if not printed and text:
                 sys.stdout.write("\n")
@@ -61,6 +63,15 @@ def _terminal_client(nb: Any, **kw: Any) -> Any:
             self.shown[display_id] = text
 
     return TerminalClient(nb, **kw)
+
+
+def _encrypt_transport(manager: Any) -> None:
+    """CurveZMQ-encrypt the kernel's sockets when pyzmq and the kernel spec support it
+    (jupyter_client ≥ 8.9), instead of plain TCP, which ipykernel warns about on start-up."""
+    import zmq
+
+    if zmq.has("curve") and manager.has_trait("transport_encryption"):
+        manager.transport_encryption = "auto"
 
 
 def run_demo(*, notebook: Path | None = None, out: Path = Path("artifacts/demo"), token_delay: float = 0.02) -> int:
@@ -85,6 +96,7 @@ def run_demo(*, notebook: Path | None = None, out: Path = Path("artifacts/demo")
                                   resources={"metadata": {"path": str(path.parent)}})
         client.km = client.create_kernel_manager()
         client.km.kernel_spec.argv[0] = sys.executable
+        _encrypt_transport(client.km)
         client.execute()
     finally:
         if server is not None:

@@ -3,6 +3,7 @@
 ```
 GLMError                      anything that went wrong talking to the model
 ├── MissingAPIKeyError        no key given, in ZAI_API_KEY or in %config GLM.api_key
+├── InvalidAPIKeyError        the key holds a line break, space, control or non-ASCII character
 ├── APIStatusError            the service answered with an HTTP error (status, code, message)
 │   ├── AuthenticationError   401 / codes 1000-1004: the key was rejected
 │   ├── BadRequestError       400 / codes 1210-1222, 1301: a parameter or the prompt was refused
@@ -13,13 +14,18 @@ GLMError                      anything that went wrong talking to the model
 │   └── APITimeoutError       connecting, or waiting for the next piece of the stream, timed out
 └── StreamError               the answer started but did not finish properly
     ├── ServiceStreamError    the service sent an error frame inside the stream
-    ├── ProtocolError         the reply was not the expected event stream or held invalid JSON
+    ├── ProtocolError         not the expected event stream: invalid JSON, a chunk of the wrong
+    │                         shape, an undecodable body, a reply or line over the size caps
     └── IncompleteStreamError the connection closed before the final chunk
 ```
 
 Every error carries `status` (HTTP), `code` and `server_message` (Z.ai's business code and text,
-when the service sent them) and `reply`: the partial `Reply` when any of the answer arrived.
-`str(error)` is one line for a notebook user. The API key never appears in it.
+when the service sent them: one line, control sequences removed, at most 300 characters) and
+`reply`: the partial `Reply` when any of the answer arrived. `str(error)` is one line for a
+notebook user. The API key never appears in it.
+
+`InsecureURLWarning` is warned (once per base URL) when the key would travel over plain http
+to another machine.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ if TYPE_CHECKING:
 __all__ = [
     "GLMError",
     "MissingAPIKeyError",
+    "InvalidAPIKeyError",
     "APIStatusError",
     "AuthenticationError",
     "BadRequestError",
@@ -44,6 +51,7 @@ __all__ = [
     "ServiceStreamError",
     "ProtocolError",
     "IncompleteStreamError",
+    "InsecureURLWarning",
     "RETRYABLE_CODES",
     "error_for_status",
 ]
@@ -110,6 +118,21 @@ class MissingAPIKeyError(GLMError):
         )
 
 
+class InvalidAPIKeyError(GLMError):
+    """The key cannot be sent: it holds a line break, a space, a control or non-ASCII character.
+
+    Raised before any request. The message says what is wrong and where, never the key itself
+    (at most its last four characters, as `mask_key` shows them).
+    """
+
+    def __init__(self, problem: str, shown: str = "…") -> None:
+        named = f" ({shown})" if shown not in ("…", "(not set)") else ""
+        super().__init__(
+            f"The Z.ai API key{named} {problem}. Set it again in one piece "
+            "(ZAI_API_KEY, %config GLM.api_key or api_key=...); no request was sent."
+        )
+
+
 class APIStatusError(GLMError):
     """The service answered with an HTTP error status."""
 
@@ -159,7 +182,18 @@ class APIConnectionError(GLMError):
 
 
 class APITimeoutError(APIConnectionError):
-    """Connecting, or waiting for the next piece of the stream, took too long."""
+    """Connecting, or waiting for the next piece of the stream, took too long.
+
+    `waited` is True for a read timeout: the whole timeout already went by, so it is not retried.
+    """
+
+    def __init__(self, message: str, *, waited: bool = False, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.waited = waited
+
+    @property
+    def retryable(self) -> bool:
+        return not self.waited
 
 
 class StreamError(GLMError):
@@ -184,6 +218,10 @@ class IncompleteStreamError(StreamError):
     @property
     def retryable(self) -> bool:
         return True
+
+
+class InsecureURLWarning(UserWarning):
+    """The base URL is plain http to another machine: the API key would travel unencrypted."""
 
 
 def _describe(status: int | None, code: str | None, message: str | None) -> str:

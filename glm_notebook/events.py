@@ -7,8 +7,9 @@ A stream yields, in wire order: one `StreamStart`, then `ReasoningDelta` / `Cont
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Union
+from typing import Any, Union
 
 __all__ = [
     "StreamStart",
@@ -75,16 +76,44 @@ class Usage:
     reasoning_tokens: int = 0
 
     @classmethod
-    def from_wire(cls, data: dict) -> "Usage":
-        prompt_details = data.get("prompt_tokens_details") or {}
-        completion_details = data.get("completion_tokens_details") or {}
+    def from_wire(cls, data: Any) -> "Usage":
+        """Counts from a wire `usage` object; ValueError if it is not one or a count is not a number."""
+        if type(data) is not dict:
+            raise ValueError(f"'usage' is not an object: {_short(data)}")
+        prompt_details = _details(data, "prompt_tokens_details")
+        completion_details = _details(data, "completion_tokens_details")
         return cls(
-            prompt_tokens=int(data.get("prompt_tokens") or 0),
-            completion_tokens=int(data.get("completion_tokens") or 0),
-            total_tokens=int(data.get("total_tokens") or 0),
-            cached_tokens=int(prompt_details.get("cached_tokens") or 0),
-            reasoning_tokens=int(completion_details.get("reasoning_tokens") or 0),
+            prompt_tokens=_count(data, "prompt_tokens"),
+            completion_tokens=_count(data, "completion_tokens"),
+            total_tokens=_count(data, "total_tokens"),
+            cached_tokens=_count(prompt_details, "cached_tokens"),
+            reasoning_tokens=_count(completion_details, "reasoning_tokens"),
         )
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
+def _details(data: dict, key: str) -> dict:
+    value = data.get(key)
+    if not value:
+        return {}
+    if type(value) is not dict:
+        raise ValueError(f"'usage.{key}' is not an object: {_short(value)}")
+    return value
+
+
+def _count(data: dict, key: str) -> int:
+    value = data.get(key)
+    if value is None:
+        return 0
+    if type(value) is int and value >= 0:
+        return value
+    if type(value) is float and math.isfinite(value) and value >= 0:
+        return int(value)
+    raise ValueError(f"'usage.{key}' is not a token count: {_short(value)}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +127,10 @@ class UsageReport:
 class Retrying:
     """The request failed before any answer arrived and is sent again after `delay` seconds.
 
-    `attempt` counts from 1 up to `max_retries`; `reason` is the error's one-line text.
+    `attempt` counts from 1 up to `max_retries`; `reason` says why in a few words ("rate limit
+    (code 1302)", "server error (HTTP 503)", "connection failure", "connection timeout",
+    "dropped connection", "service error (code 1234)"), to read as "retrying after {reason}
+    ({attempt}/{max_retries}) in {delay:.1f} s".
     """
 
     attempt: int

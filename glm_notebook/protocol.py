@@ -19,6 +19,7 @@ from .events import (
     Usage,
     UsageReport,
 )
+from .text import short_line
 
 __all__ = [
     "Messages",
@@ -29,7 +30,12 @@ __all__ = [
     "InvalidChunk",
     "completion_events",
     "parse_error_body",
+    "MAX_MESSAGE_CHARS",
 ]
+
+#: Longest server message (and business code) kept in an error, after folding it to one line.
+MAX_MESSAGE_CHARS = 300
+MAX_CODE_CHARS = 32
 
 #: A prompt string (one user message) or a list of `{"role", "content"}` dicts.
 Messages = Union[str, Iterable[Mapping[str, Any]]]
@@ -60,7 +66,7 @@ class StreamErrorFrame(Exception):
 
 
 class InvalidChunk(Exception):
-    """A `data:` payload that is not valid JSON or not a chunk."""
+    """A `data:` payload that is not valid JSON, or a chunk (or reply) of the wrong shape."""
 
 
 def normalize_messages(messages: Messages, system: str | None = None) -> list[dict[str, Any]]:
@@ -117,35 +123,87 @@ def build_request(
     return body
 
 
-def _tool_events(calls: list[dict[str, Any]]) -> list[Event]:
-    out: list[Event] = []
+def _snippet(data: str | bytes) -> str:
+    """A short, escaped excerpt of wire data for an error message (`repr` escapes controls)."""
+    return repr(data[:80]) + ("…" if len(data) > 80 else "")
+
+
+def _text(value: Any, what: str) -> str | None:
+    if value is None or type(value) is str:
+        return value
+    raise InvalidChunk(f"{what} is not a string")
+
+
+def _tool_events(calls: Any, events: list[Event]) -> None:
+    if type(calls) is not list:
+        raise InvalidChunk("'tool_calls' is not a list")
     for position, call in enumerate(calls):
+        if type(call) is not dict:
+            raise InvalidChunk("a tool call is not an object")
         fn = call.get("function") or {}
-        out.append(
+        if type(fn) is not dict:
+            raise InvalidChunk("a tool call's 'function' is not an object")
+        index = call.get("index")
+        if index is None:
+            index = position
+        elif type(index) is not int:
+            raise InvalidChunk("a tool call's 'index' is not an integer")
+        events.append(
             ToolCallDelta(
-                index=call.get("index", position),
-                id=call.get("id"),
-                type=call.get("type"),
-                name=fn.get("name"),
-                arguments=fn.get("arguments") or "",
+                index=index,
+                id=_text(call.get("id"), "a tool call's 'id'"),
+                type=_text(call.get("type"), "a tool call's 'type'"),
+                name=_text(fn.get("name"), "a tool name"),
+                arguments=_text(fn.get("arguments"), "a tool call's 'arguments'") or "",
             )
         )
-    return out
 
 
-def _part_events(part: Mapping[str, Any], finish_reason: str | None, events: list[Event]) -> None:
-    """Append the events of one choice's `delta` (streamed) or `message` (whole)."""
-    reasoning = part.get("reasoning_content")
-    if reasoning:
-        events.append(ReasoningDelta(reasoning))
-    content = part.get("content")
-    if content:
-        events.append(ContentDelta(content))
-    calls = part.get("tool_calls")
-    if calls:
-        events.extend(_tool_events(calls))
-    if finish_reason:
-        events.append(Finish(finish_reason))
+def _choice_events(choices: Any, part_key: str, events: list[Event]) -> None:
+    """Append the events of each choice's `delta` (streamed) or `message` (whole)."""
+    if type(choices) is not list:
+        raise InvalidChunk("'choices' is not a list")
+    for choice in choices:
+        if type(choice) is not dict:
+            raise InvalidChunk("a choice is not an object")
+        part = choice.get(part_key)
+        if part:
+            if type(part) is not dict:
+                raise InvalidChunk(f"'{part_key}' is not an object")
+            reasoning = part.get("reasoning_content")
+            if reasoning:
+                if type(reasoning) is not str:
+                    raise InvalidChunk("'reasoning_content' is not a string")
+                events.append(ReasoningDelta(reasoning))
+            content = part.get("content")
+            if content:
+                if type(content) is not str:
+                    raise InvalidChunk("'content' is not a string")
+                events.append(ContentDelta(content))
+            calls = part.get("tool_calls")
+            if calls:
+                _tool_events(calls, events)
+        finish_reason = choice.get("finish_reason")
+        if finish_reason:
+            if type(finish_reason) is not str:
+                raise InvalidChunk("'finish_reason' is not a string")
+            events.append(Finish(finish_reason))
+
+
+def _start(body: dict) -> StreamStart:
+    created = body.get("created")
+    if created is not None and type(created) is not int:
+        if type(created) is not float:
+            raise InvalidChunk("'created' is not a number")
+        created = int(created)
+    return StreamStart(_text(body.get("id"), "'id'"), _text(body.get("model"), "'model'"), created)
+
+
+def _usage_report(usage: Any) -> UsageReport:
+    try:
+        return UsageReport(Usage.from_wire(usage))
+    except ValueError as exc:
+        raise InvalidChunk(str(exc)) from None
 
 
 class ChunkDecoder:
@@ -160,58 +218,79 @@ class ChunkDecoder:
         self._loads = json.loads
 
     def decode(self, data: str) -> list[Event]:
-        """Events in one payload. Raises `StreamErrorFrame` or `InvalidChunk`."""
+        """Events in one payload. Raises `StreamErrorFrame` or `InvalidChunk` (not JSON, or a
+        chunk of the wrong shape: the message names the field and the chunk's number).
+        """
         if data == "[DONE]":
             self.done = True
             return []
         try:
             chunk = self._loads(data)
         except ValueError:
-            raise InvalidChunk(f"invalid JSON in the stream: {data[:80]!r}") from None
-        if not isinstance(chunk, dict):
-            raise InvalidChunk(f"unexpected stream data: {data[:80]!r}")
+            raise InvalidChunk(f"invalid JSON in the stream: {_snippet(data)}") from None
+        if type(chunk) is not dict:
+            raise InvalidChunk(f"unexpected stream data: {_snippet(data)}")
         if "error" in chunk:
             raise StreamErrorFrame(*_error_fields(chunk))
-        self.chunks += 1
         events: list[Event] = []
-        if not self._started:
-            self._started = True
-            events.append(StreamStart(chunk.get("id"), chunk.get("model"), chunk.get("created")))
-        for choice in chunk.get("choices") or ():
-            _part_events(choice.get("delta") or {}, choice.get("finish_reason"), events)
-        usage = chunk.get("usage")
-        if usage:
-            events.append(UsageReport(Usage.from_wire(usage)))
+        try:
+            if not self._started:
+                events.append(_start(chunk))
+                self._started = True
+            choices = chunk.get("choices")
+            if choices:
+                _choice_events(choices, "delta", events)
+            usage = chunk.get("usage")
+            if usage:
+                events.append(_usage_report(usage))
+        except InvalidChunk as exc:
+            raise InvalidChunk(f"{exc} (chunk {self.chunks + 1})") from None
+        self.chunks += 1
         return events
 
 
-def completion_events(body: Mapping[str, Any]) -> list[Event]:
-    """Events for a whole (non-streamed) completion, as if it had been streamed."""
-    events: list[Event] = [StreamStart(body.get("id"), body.get("model"), body.get("created"))]
-    for choice in body.get("choices") or ():
-        _part_events(choice.get("message") or {}, choice.get("finish_reason"), events)
+def completion_events(body: Any) -> list[Event]:
+    """Events for a whole (non-streamed) completion, as if it had been streamed.
+
+    Raises `StreamErrorFrame` for an `{"error": …}` body and `InvalidChunk` for a wrong shape.
+    """
+    if type(body) is not dict:
+        raise InvalidChunk("the reply is not a JSON object")
+    if "error" in body:
+        raise StreamErrorFrame(*_error_fields(body))
+    events: list[Event] = [_start(body)]
+    choices = body.get("choices")
+    if choices:
+        _choice_events(choices, "message", events)
     if body.get("usage"):
-        events.append(UsageReport(Usage.from_wire(body["usage"])))
+        events.append(_usage_report(body["usage"]))
     return events
 
 
 def _error_fields(body: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """Code and message of an error body, as clean single lines (server text is untrusted)."""
     err = body.get("error")
     source = err if isinstance(err, Mapping) else body
     code = source.get("code")
     message = source.get("message")
     if isinstance(err, str) and message is None:
         message = err
-    return (str(code) if code is not None else None, str(message) if message is not None else None)
+    return (
+        short_line(str(code), MAX_CODE_CHARS) if code is not None else None,
+        short_line(str(message), MAX_MESSAGE_CHARS) if message is not None else None,
+    )
 
 
 def parse_error_body(raw: bytes) -> tuple[str | None, str | None]:
-    """`(code, message)` from `{"error": {"code", "message"}}` or flat `{"code", "message"}`."""
+    """`(code, message)` from `{"error": {"code", "message"}}` or flat `{"code", "message"}`.
+
+    Other bodies (HTML, truncated JSON) give `(None, first 300 characters as one line)`.
+    """
     try:
         body = json.loads(raw)
     except ValueError:
-        text = raw.decode("utf-8", "replace").strip()
-        return None, (" ".join(text.split())[:200] or None)
+        text = short_line(raw[: MAX_MESSAGE_CHARS * 8].decode("utf-8", "replace"), MAX_MESSAGE_CHARS)
+        return None, (text or None)
     if not isinstance(body, Mapping):
         return None, None
     return _error_fields(body)

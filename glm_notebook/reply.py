@@ -20,6 +20,7 @@ from .events import (
     Usage,
     UsageReport,
 )
+from .text import short_line
 
 __all__ = ["Reply", "FINISH_REASONS"]
 
@@ -177,7 +178,8 @@ class Reply:
             return f"incomplete: {self.error}" if self.error else "incomplete"
         if self.finish_reason is None:
             return "streaming"
-        return FINISH_REASONS.get(self.finish_reason, f"finished ({self.finish_reason})")
+        known = FINISH_REASONS.get(self.finish_reason)
+        return known or f"finished ({short_line(self.finish_reason, 40)})"  # server text: cleaned
 
     def json(self) -> Any:
         """The answer parsed as JSON (for `response_format={"type": "json_object"}`)."""
@@ -198,7 +200,8 @@ class Reply:
         return self.text
 
     def __repr__(self) -> str:
-        return f"<Reply {self.model or '?'}: {len(self.text)} chars, {self.status}>"
+        model = short_line(self.model, 60) if self.model else "?"
+        return f"<Reply {model}: {len(self.text)} chars, {self.status}>"
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> tuple[dict, dict]:
         from .render.reply_view import reply_bundle

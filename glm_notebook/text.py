@@ -3,14 +3,15 @@
 `strip_controls(text)` removes terminal control sequences (ANSI CSI / OSC / other escapes, such
 as OSC 52 clipboard writes or clear-screen) and C0/C1 control characters other than newline and
 tab, so text from the model or the service can be printed to a terminal, a `%%capture`, an error
-line or a log without acting on it. `one_line(text)` also folds newlines and carriage returns.
+line or a log without acting on it. `one_line(text)` also folds newlines and carriage returns;
+`short_line(text, limit)` also cuts it to `limit` characters (for server text in error messages).
 """
 
 from __future__ import annotations
 
 import re
 
-__all__ = ["strip_controls", "one_line"]
+__all__ = ["strip_controls", "one_line", "short_line"]
 
 # ESC-introduced sequences: CSI (ESC [ … final), OSC / DCS / SOS / PM / APC (ESC ] … BEL or ST),
 # and two-character escapes; then the 8-bit CSI / OSC forms; then the remaining controls.
@@ -33,3 +34,10 @@ def strip_controls(text: str) -> str:
 def one_line(text: str) -> str:
     """`text` cleaned as by `strip_controls`, with all whitespace runs folded to one space."""
     return " ".join(strip_controls(text.replace("\r", " ")).split())
+
+
+def short_line(text: str, limit: int = 300) -> str:
+    """`one_line(text)` cut to at most `limit` characters, ending in `…` when it was cut."""
+    # Clean a generous prefix only: a megabyte of server text costs no more than a few kB.
+    line = one_line(text[: limit * 8 + 64])
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"

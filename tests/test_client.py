@@ -245,6 +245,9 @@ def test_retry_after_header_forms():
     assert _retry_after("2.5") == 2.5
     assert _retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # a date in the past: now
     assert _retry_after(None) is None and _retry_after("") is None and _retry_after("soon") is None
+    assert _retry_after("-5") == 0.0 and _retry_after("nan") is None and _retry_after("inf") == float("inf")
+    far = _retry_after("Fri, 01 Jan 2100 00:00:00 -0000")  # no zone named: read as UTC
+    assert far is not None and far > 365 * 86400
 
 
 def test_retry_after_reaches_the_error(server):

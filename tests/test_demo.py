@@ -17,7 +17,9 @@ def test_demo_streams_the_quickstart_to_the_terminal_and_saves_it(tmp_path):
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     out = done.stdout
-    assert "No ZAI_API_KEY set: using the bundled local server" in out
+    assert out.startswith("No ZAI_API_KEY set: using the bundled local server")
+    # the kernel's sockets are encrypted, so ipykernel has no plain-TCP warning to print
+    assert "without encryption" not in out + done.stderr, done.stderr
     # the answer's Markdown source streamed to the terminal, and the result line after it
     assert "## Write a poem about spring" in out and "| Measure | Value |" in out
     assert out.index("## Write a poem about spring") < out.index("<Reply glm-4.6:")
@@ -37,3 +39,23 @@ def test_demo_uses_the_configured_service_when_a_key_is_set(tmp_path, server):
     assert f"Using the real Z.ai API at {server.base_url}" in done.stdout
     assert server.api_key not in done.stdout + done.stderr
     assert (tmp_path / "quickstart.ipynb").exists()
+
+
+def test_demo_never_writes_control_sequences_from_the_model(tmp_path):
+    hostile = "\x1b]52;c;SGVsbG8=\x07\x1b[2J"
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("%load_ext glm_notebook"),
+        nbformat.v4.new_code_cell(f"evil = {hostile!r}"),
+        nbformat.v4.new_code_cell("%%glm\n[[echo]] before {evil} after"),
+    ])  # fmt: skip
+    path = tmp_path / "hostile.ipynb"
+    nbformat.write(notebook, path)
+    env = {k: v for k, v in os.environ.items() if k not in ("ZAI_API_KEY", "ZAI_BASE_URL")}
+    done = subprocess.run(
+        [sys.executable, "-m", "glm_notebook.cli", "demo", "--notebook", str(path), "--out", str(tmp_path / "out"),
+         "--token-delay", "0.001"],
+        env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "before  after" in done.stdout
+    assert "\x1b]52" not in done.stdout and "\x1b[2J" not in done.stdout and "\x07" not in done.stdout

@@ -1,10 +1,18 @@
-"""`{name}` interpolation rules for %%glm prompts."""
+"""`{name}` interpolation rules for %%glm prompts, the note about undefined names, and the API
+key never leaving in a prompt (unit tests, then a real kernel against the local server)."""
 
 from __future__ import annotations
 
 import pytest
 
-from glm_notebook.notebook.interpolate import InterpolationError, interpolate
+from glm_notebook.notebook.interpolate import (
+    InterpolationError,
+    interpolate,
+    interpolate_prompt,
+    mask_secret,
+)
+
+from .kernel_harness import Kernel
 
 
 class Thing:
@@ -50,3 +58,88 @@ def test_missing_attribute_of_a_defined_name_is_an_error() -> None:
     message = str(info.value)
     assert "{thing.sise}" in message and "'sise'" in message and "--no-interpolate" in message
     assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    "text, undefined",
+    [
+        ("Tell me about {topc}", ("topc",)),
+        ("{a} {b.c} {a} {name}", ("a", "b.c")),  # each once, in order; defined names are not noted
+        ("Hello {name}, {{literal}}", ()),
+        # code and other template syntaxes are not nagged about
+        ("Run `print({x})` and `` {y} ``", ()),
+        ("```python\nprint(f'{z}')\n```\nthen {w}", ("w",)),
+        ("~~~\n{z}\n", ()),  # an unclosed fence runs to the end
+        ('print(f"hi {who}!")', ()),
+        ('greeting = "Dear {who}".format(who=n)', ()),
+        ("echo ${HOME} and #{ruby} and %{fmt}", ()),
+        ("GET /users/{id}/posts and {id}/raw", ()),
+        ('JSON {"a": {"b": 1}} and { spaced }', ()),
+    ],
+)
+def test_undefined_names_that_look_intended_are_reported(text: str, undefined: tuple[str, ...]) -> None:
+    result = interpolate_prompt(text, NS)
+    assert result.undefined == undefined
+    assert result.text == interpolate(text, NS)
+
+
+def test_the_note_is_one_quiet_line() -> None:
+    assert interpolate_prompt("{name}", NS).notes == []
+    [note] = interpolate_prompt("{topc} and {other}", NS).notes
+    assert note == (
+        "note: {topc}, {other} are not defined; sent as written (write {{topc}} to send braces on purpose)"
+    )
+
+
+def test_mask_secret_replaces_every_occurrence() -> None:
+    assert mask_secret("a KEY b KEY", "KEY", "[hidden]") == ("a [hidden] b [hidden]", 2)
+    assert mask_secret("nothing here", "KEY", "[hidden]") == ("nothing here", 0)
+    assert mask_secret("no key set", None, "[hidden]") == ("no key set", 0)
+
+
+# -- in a real kernel ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def k(kernel: Kernel) -> Kernel:
+    run = kernel.run("%load_ext glm_notebook\nimport os")
+    assert run.error is None, run.messages
+    return kernel
+
+
+def test_a_typo_is_sent_as_written_with_one_note(k: Kernel, server) -> None:  # noqa: ANN001
+    k.run("topic = 'tides'")
+    run = k.run("%%glm -o r\n[[echo]] Explain {topc}, not {topic}, in `{code}`")
+    assert run.error is None
+    assert run.stderr == (
+        "note: {topc} is not defined; sent as written (write {{topc}} to send braces on purpose)\n"
+    )
+    assert server.records[-1].body["messages"][-1]["content"].endswith("Explain {topc}, not tides, in `{code}`")
+    clean = k.run("%%glm\n[[echo]] All {topic} here")
+    assert clean.error is None and clean.stderr == ""
+
+
+def test_the_api_key_is_never_sent_in_a_prompt(k: Kernel, server) -> None:  # noqa: ANN001
+    key = server.api_key
+    k.run("%glm reset --all")
+    run = k.run("%%glm -c leak -o leak\n[[echo]] Here is my environment: {os.environ}")
+    assert run.error is None
+    assert run.stderr == "note: the prompt held your API key; [API key hidden] was sent in its place\n"
+    sent = server.records[-1].body
+    assert key not in repr(sent) and "[API key hidden]" in sent["messages"][-1]["content"]
+    assert "ZAI_BASE_URL" in sent["messages"][-1]["content"]  # the rest of the mapping did go
+    assert key not in repr(run.outputs) and key not in k.run("print(leak.text)").stdout
+    # a system prompt (option or setting) and a later turn of the conversation are masked too
+    k.run(f"%config GLM.system = 'Key {key}'")
+    try:
+        again = k.run("%%glm -c leak -s 'Use {os.environ[ZAI_API_KEY]} and {os.environ}'\n[[echo]] again")
+        configured = k.run("%%glm\n[[echo]] plain")
+    finally:
+        k.run("%config GLM.system = None")
+    assert again.error is None and configured.error is None
+    for record in server.records[-2:]:
+        assert key not in repr(record.body)
+    assert server.records[-2].body["messages"][0]["content"].startswith("Use {os.environ[ZAI_API_KEY]} and environ(")
+    assert server.records[-1].body["messages"][0]["content"] == "Key [API key hidden]"
+    history = k.run("%glm history leak").of_type("display_data")[0]["data"]
+    assert "[API key hidden]" in history["text/plain"] and key not in repr(history)

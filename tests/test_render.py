@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html as html_module
 import random
 import re
 from html.parser import HTMLParser
@@ -19,7 +20,8 @@ from glm_notebook.render import (
     sanitize_html,
 )
 from glm_notebook.render.markdown import ALLOWED_TAGS
-from glm_notebook.render.styles import style_tag
+from glm_notebook.render.math import MATHML_ATTRIBUTES, MATHML_TAGS
+from glm_notebook.render.styles import STYLESHEET, style_tag
 from glm_notebook.reply import Reply
 
 
@@ -45,13 +47,26 @@ def parse(html: str) -> _Tags:
     return parser
 
 
+HTML_ATTRIBUTES = {"href", "title", "class", "start", "open", "style", "rel", "target", "data-lang"}
+
+
 def assert_inert(html: str) -> None:
-    """Only allow-listed tags; no event handlers; links http(s)/mailto only."""
+    """Only allow-listed tags; no event handlers; links http(s)/mailto only, in a new tab;
+    checkboxes disabled; MathML with its own short attribute list (no style, href, colours)."""
     for tag, attrs in parse(html).tags:
         assert tag in ALLOWED_TAGS, (tag, html)
+        if tag in MATHML_TAGS:
+            assert set(attrs) <= MATHML_ATTRIBUTES, (tag, attrs, html)
+            continue
+        if tag == "input":
+            assert attrs.get("type") == "checkbox" and "disabled" in attrs, html
+            assert set(attrs) <= {"type", "disabled", "checked"}, html
+            continue
+        if tag == "a":
+            assert attrs.get("target") == "_blank" and attrs.get("rel") == "noopener noreferrer"
         for name, value in attrs.items():
             assert not name.startswith("on"), (tag, name, html)
-            assert name in {"href", "title", "class", "start", "open", "style", "rel"}, (name, html)
+            assert name in HTML_ATTRIBUTES, (name, html)
             if name == "href":
                 assert re.match(r"(https?:|mailto:)", value or ""), (value, html)
             if name == "style":
@@ -91,7 +106,7 @@ def test_hostile_markdown_renders_inert(text: str) -> None:
     html = markdown_html(text)
     assert_inert(html)
     lowered = html.lower()
-    for marker in ("<img", "<script", "<svg", "<iframe", "<style", "<form", "<input", "<math"):
+    for marker in ("<img", "<script", "<svg", "<iframe", "<style", "<form", "<input", "<annotation"):
         assert marker not in lowered, html
 
 
@@ -111,10 +126,11 @@ def test_hostile_markup_stays_visible_as_text(text: str, visible: str) -> None:
 def test_images_become_links_and_relative_links_text() -> None:
     html = markdown_html("![chart](https://example.com/c.png) [home](/tree) [ok](https://a.example)")
     tags = parse(html).tags
-    assert ("a", {"href": "https://example.com/c.png", "rel": "noopener noreferrer"}) in tags
+    link = {"href": "https://example.com/c.png", "target": "_blank", "rel": "noopener noreferrer"}
+    assert ("a", link) in tags
     assert "[image: chart]" in html
     assert "[home](/tree)" in html
-    assert '<a href="https://a.example" rel="noopener noreferrer">ok</a>' in html
+    assert '<a href="https://a.example" target="_blank" rel="noopener noreferrer">ok</a>' in html
 
 
 def test_code_table_math_and_strikethrough_survive() -> None:
@@ -125,22 +141,30 @@ def test_code_table_math_and_strikethrough_survive() -> None:
         "$$\n\\int_0^1 f(x)\\,dx\n$$\n"
         "Also \\(a+b\\) and\n\\[\nE = mc^2\n\\]\n"
     )
-    assert '<pre><code class="language-python">print(\'&lt;b&gt;\')' in html
+    assert (
+        '<pre class="glm-highlight"><code class="language-python"><span class="glm-tok-nb">print</span>'
+        '(<span class="glm-tok-s1">\'&lt;b&gt;\'</span>)</code></pre>'
+    ) in html
     assert '<th style="text-align:right">a</th>' in html and "<td>2</td>" in html
-    assert '<span class="math inline mathjax_process tex2jax_process">$x^2 &lt; 3$</span>' in html
-    assert "$$\\int_0^1 f(x)\\,dx$$</div>" in html
-    assert "\\(a+b\\)</span>" in html and "\\[E = mc^2\\]</div>" in html
+    assert (
+        '<span class="glm-math glm-math-inline"><math display="inline"><mrow>'
+        "<msup><mi>x</mi><mn>2</mn></msup><mo>&lt;</mo><mn>3</mn></mrow></math></span>"
+    ) in html
+    assert html.count('<div class="glm-math glm-math-display"><math display="block">') == 2
+    assert "<mo>∫</mo>" in html and "<mi>E</mi><mo>=</mo><mi>m</mi>" in html
+    assert html.count('<span class="glm-math glm-math-inline">') == 2  # x^2 < 3, \\(a+b\\)
     assert "<s>gone</s>" in html
     assert html.startswith('<div class="glm-md mathjax_ignore tex2jax_ignore">')
+    assert "$" not in html and "\\" not in html  # no TeX left for anyone to typeset
 
 
 def test_money_is_not_math_and_unsafe_tex_is_code() -> None:
-    assert "mathjax_process" not in markdown_html("It costs $5 and $10.")
+    assert "<math" not in markdown_html("It costs $5 and $10.")
     html = markdown_html("It costs $10. Real math: $x^2$ and $ y $.")
-    assert html.count("mathjax_process") == 1 and ">$x^2$</span>" in html
+    assert html.count("<math") == 1 and "$10" in html and "$ y $" in html
     html = markdown_html("$\\href{javascript:alert(1)}{x}$")
-    assert "<code>$\\href{javascript:alert(1)}{x}$</code>" in html
-    assert "mathjax_process" not in html
+    assert '<code class="glm-tex">$\\href{javascript:alert(1)}{x}$</code>' in html
+    assert "<math" not in html
 
 
 def test_sanitizer_keeps_details_and_drops_handlers() -> None:
@@ -193,8 +217,9 @@ def test_long_code_block_is_cut_and_reopened() -> None:
     assert all(len(block) < 2000 + 200 for block in blocks)
     html = "".join(markdown_html(block) for block in blocks)
     assert html.count('<code class="language-python">') == len(blocks)
+    text = "".join(parse(html).text)
     for i in (0, 1500, 2999):
-        assert f"line_{i} = {i}" in html
+        assert f"line_{i} = {i}" in text
 
 
 def test_long_table_is_cut_with_its_header() -> None:
@@ -417,8 +442,9 @@ def test_reply_bundle() -> None:
     data, metadata = reply_bundle(make_reply("# Hi\n\n<img src=x onerror=alert(1)>", finish="length"))
     assert data["text/plain"] == "<Reply glm-4.6: 34 chars, cut short by max_tokens>"
     html = data["text/html"]
-    assert html.startswith(style_tag()) and html.count("<style") == 1
-    assert_inert(html[len(style_tag()) :])
+    assert html.startswith(style_tag()) and html.count("<style") == 1  # our constant stylesheet
+    html = html[len(style_tag()) :]  # then the sanitised reply
+    assert_inert(html)
     assert '<details class="glm-reasoning"><summary>Reasoning · 3 words · ' in html
     assert "<h1>Hi</h1>" in html and "&lt;img src=x onerror=alert(1)&gt;" in html
     assert "<strong>⚠ cut short by max_tokens</strong>" in html
@@ -452,3 +478,109 @@ def test_json_reply_is_code() -> None:
     reply = make_reply('{"a": 1}')
     reply.request["response_format"] = {"type": "json_object"}
     assert '<pre><code class="language-json">{"a": 1}</code></pre>' in reply_bundle(reply)[0]["text/html"]
+
+
+# -- code blocks, links, task lists, the stylesheet -----------------------------------------------
+
+FENCES = {
+    "python": ("def f(x):\n    return 'a'  # c\n", {"glm-tok-k", "glm-tok-nf", "glm-tok-s1", "glm-tok-c1"}),
+    "js": ("const x = [1].map((y) => y * 2); // c\n", {"glm-tok-kd", "glm-tok-mf", "glm-tok-c1"}),
+    "bash": ('for f in *.txt; do echo "$f"; done\n', {"glm-tok-k", "glm-tok-nb", "glm-tok-s2"}),
+    "sql": ("SELECT a, COUNT(*) FROM t WHERE b > 3;\n", {"glm-tok-k", "glm-tok-o", "glm-tok-mi"}),
+}
+
+
+def test_fenced_blocks_are_separate_highlighted_code_blocks() -> None:
+    text = "\n".join(f"```{lang}\n{code}```\n" for lang, (code, _) in FENCES.items())
+    html = markdown_html(text)
+    assert html.count('<div class="glm-code"') == 4
+    blocks = html.split('<div class="glm-code" ')[1:]
+    for block, (lang, (code, expected)) in zip(blocks, FENCES.items()):
+        assert block.startswith(
+            f'data-lang="{lang}"><div class="glm-code-head"><span class="glm-code-lang">{lang}</span>'
+            f'</div><pre class="glm-highlight"><code class="language-{lang}">'
+        ), block
+        classes = set(re.findall(r'<span class="(glm-tok-[a-z0-9]+)">', block))
+        assert expected <= classes, (lang, classes)
+        body = block.split('<code class="language-', 1)[1].split("</code>", 1)[0]
+        assert html_module.unescape(re.sub(r"<[^>]+>", "", body.split(">", 1)[1])) == code.rstrip("\n")
+    assert "style=" not in html
+
+
+@pytest.mark.parametrize("info", ["", "mermaid", "no such lang", "\"><img src=x>", "../../etc"])
+def test_unknown_language_is_plain_text_labelled_text(info: str) -> None:
+    html = markdown_html(f"```{info}\nx <b> = 1\n```")
+    assert '<div class="glm-code" data-lang="text">' in html
+    assert '<span class="glm-code-lang">text</span>' in html
+    assert '<code class="language-text">x &lt;b&gt; = 1</code>' in html
+    assert_inert(html)
+
+
+def test_language_is_never_guessed_and_indented_code_is_text() -> None:
+    html = markdown_html("```\ndef f(): pass\n```\n\n    import os\n")
+    assert html.count('data-lang="text"') == 2 and "glm-tok-" not in html
+
+
+def test_unclosed_fence_renders_as_a_code_block() -> None:
+    html = markdown_html("Intro\n\n```python\ndef f(")
+    assert '<div class="glm-code" data-lang="python">' in html and "glm-tok-k" in html
+
+
+def test_long_lines_stay_one_line() -> None:
+    line = "x = " + " + ".join(f"v{i}" for i in range(200))
+    html = markdown_html(f"```python\n{line}\n```")
+    body = html.split('<code class="language-python">', 1)[1].split("</code>", 1)[0]
+    assert "\n" not in body and "<br" not in body
+
+
+def test_links_open_in_a_new_tab_everywhere() -> None:
+    html = markdown_html("[a](https://a.example) <https://b.example> ![c](http://c.example/i.png)")
+    links = [attrs for tag, attrs in parse(html).tags if tag == "a"]
+    assert len(links) == 3
+    for attrs in links:
+        assert attrs["target"] == "_blank" and attrs["rel"] == "noopener noreferrer"
+    assert sanitize_html('<a href="https://x" target="_top" rel="opener">x</a>') == (
+        '<a href="https://x" target="_blank" rel="noopener noreferrer">x</a>'
+    )
+
+
+def test_task_lists_are_disabled_checkboxes() -> None:
+    html = markdown_html("- [ ] open\n- [x] done\n- [X] also done\n- plain\n")
+    assert html.count('<li class="glm-task">') == 3 and "<li>plain</li>" in html
+    boxes = [attrs for tag, attrs in parse(html).tags if tag == "input"]
+    assert boxes == [
+        {"type": "checkbox", "disabled": "disabled"},
+        {"checked": "checked", "type": "checkbox", "disabled": "disabled"},
+        {"checked": "checked", "type": "checkbox", "disabled": "disabled"},
+    ]
+    assert '<ul class="glm-tasks">' in html
+    # the sanitiser forces any input into a disabled checkbox with no name, value or handler
+    forced = parse(sanitize_html('<input type="text" name="q" value="x" checked onclick="y()">')).tags
+    assert forced == [("input", {"checked": "", "type": "checkbox", "disabled": "disabled"})]
+
+
+def test_nothing_we_emit_has_inline_style_beyond_cell_alignment() -> None:
+    html = markdown_html(SAMPLE + "\n```js\nlet a = `t${x}`;\n```\n\n- [x] t\n\n$$\\frac{a}{b}$$\n")
+    styles = re.findall(r'style="([^"]*)"', html)
+    assert styles and all(re.fullmatch(r"text-align:(left|right|center)", s) for s in styles)
+    assert_inert(html)
+
+
+def test_stylesheet_is_scoped_themed_and_small() -> None:
+    css = STYLESHEET
+    assert 1_000 < len(css.encode()) < 8_000
+    body = re.sub(r"/\*.*?\*/", "", css, flags=re.S)
+    assert "@import" not in body and "url(" not in body and "expression(" not in body
+    rules = re.findall(r"([^{}]+)\{([^{}]*)\}", body)
+    assert len(rules) > 30
+    for selectors, declarations in rules:
+        for selector in selectors.split(","):
+            assert "glm-" in selector, selector  # every rule names one of our classes
+        for colour in re.findall(r"(?:color|background)\s*:\s*([^;]+)", declarations):
+            if colour.strip() not in ("transparent", "none", "inherit"):
+                assert colour.strip().startswith("var(--jp-"), (selectors, colour)
+    for name in ("keyword", "string", "number", "comment", "def", "builtin", "operator", "meta"):
+        assert f"--jp-mirror-editor-{name}-color" in css
+    for needle in ("overflow-x:auto", "white-space:pre", "--jp-content-link-color", "--jp-cell-editor-background"):
+        assert needle in css
+    assert style_tag().startswith('<style class="glm-style">') and style_tag().endswith("</style>")

@@ -268,7 +268,7 @@ def test_tokenizer_round_trips() -> None:
 
 def test_directive_parsing() -> None:
     d = parse_directives(["cut=20,split=1-7", "message=Too_busy,flat,retry_after=1.5"])
-    assert (d.cut, d.split, d.message, d.flat, d.retry_after) == (20, (1, 7), "Too busy", True, 1.5)
+    assert (d.cut, d.split, d.message, d.flat, d.retry_after) == (20, (1, 7), "Too busy", True, "1.5")
     assert d.given == {"cut", "split", "message", "flat", "retry_after"}
     assert d.without_faults().cut is None and d.without_faults().split == (1, 7)
     assert format_directives(split=(1, 7), echo=True, crlf=False, message="a b") == "split=1-7,echo,message=a_b"
@@ -497,3 +497,125 @@ def test_replay_errors(client: httpx.Client, server: LocalServer) -> None:
     assert unauthorized.status_code == 401
     refused = post(client, server.replay_url("No.such.recording", echo=True), payload())
     assert refused.status_code == 400 and "echo" in refused.json()["error"]["message"]
+
+
+# hostile traffic (hardening directives) ------------------------------------------------------
+
+
+def test_hostile_directives_parse_and_refuse_bad_values() -> None:
+    d = parse_directives(["shape=args_obj,at=3,gzip_broken=2,big_error=10,big_json=20,long_line=30",
+                          "no_response,ansi_error,retry_after=-5"])
+    assert (d.shape, d.at, d.gzip_broken, d.big_error, d.big_json, d.long_line) == ("args_obj", 3, 2, 10, 20, 30)
+    assert d.no_response and d.ansi_error and d.retry_after == "-5"
+    assert d.without_faults().given == set()
+    for bad in ("shape=square", "big_error=0", "long_line=-1", "gzip_broken=x"):
+        with pytest.raises(DirectiveError):
+            parse_directives([bad])
+
+
+@pytest.mark.parametrize(
+    "shape, check",
+    [
+        ("choices_int", lambda c: c["choices"] == [42]),
+        ("choices_obj", lambda c: isinstance(c["choices"], dict)),
+        ("delta_str", lambda c: c["choices"][0]["delta"] == "x"),
+        ("content_int", lambda c: c["choices"][0]["delta"]["content"] == 42),
+        ("content_list", lambda c: isinstance(c["choices"][0]["delta"]["content"], list)),
+        ("finish_int", lambda c: c["choices"][0]["finish_reason"] == 7),
+        ("tool_name_int", lambda c: c["choices"][0]["delta"]["tool_calls"][0]["function"]["name"] == 42),
+        ("args_obj", lambda c: c["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"] == {"city": "Paris"}),
+    ],
+)
+def test_shape_spoils_the_chunk_at_the_position(client: httpx.Client, server: LocalServer, shape: str, check: Any) -> None:
+    chunks = chunks_of(post(client, server.url_with(shape=shape, at=2), payload()).content)
+
+    def spoiled(chunk: dict) -> bool:
+        try:
+            return bool(check(chunk))
+        except (KeyError, IndexError, TypeError):
+            return False
+
+    assert [i for i, c in enumerate(chunks) if spoiled(c)] == [2]
+
+
+@pytest.mark.parametrize("shape, usage", [("usage_str", "lots"), ("tokens_str", "many")])
+def test_usage_shapes_spoil_the_final_chunk(client: httpx.Client, server: LocalServer, shape: str, usage: str) -> None:
+    chunks = chunks_of(post(client, server.url_with(shape=shape), payload()).content)
+    final = chunks[-1]["usage"]
+    assert (final if isinstance(final, str) else final["prompt_tokens"]) == usage
+    whole = post(client, server.url_with(shape=shape), payload(stream=False)).json()
+    assert (whole["usage"] if isinstance(whole["usage"], str) else whole["usage"]["prompt_tokens"]) == usage
+
+
+def test_shape_applies_to_whole_replies(client: httpx.Client, server: LocalServer) -> None:
+    body = post(client, server.url_with(shape="content_int"), payload(stream=False)).json()
+    assert body["choices"][0]["message"]["content"] == 42
+
+
+def test_gzip_broken_is_valid_gzip_up_to_the_break(client: httpx.Client, server: LocalServer) -> None:
+    import zlib
+
+    with client.stream("POST", f"{server.url_with(gzip_broken=3)}/chat/completions", json=payload()) as r:
+        assert r.headers["content-encoding"] == "gzip"
+        raw = b"".join(r.iter_raw())
+    inflater = zlib.decompressobj(wbits=31)
+    with pytest.raises(zlib.error, match="invalid block type"):
+        inflater.decompress(raw)
+    good = zlib.decompressobj(wbits=31).decompress(raw[: raw.rindex(b"\x07\xff\xff\xff\xff")])
+    assert len(data_of(good)) == 3
+    whole = post(client, server.url_with(gzip_broken=1000), payload(stream=False))
+    assert whole.json()["choices"][0]["finish_reason"] == "stop"  # httpx inflates a valid body
+
+
+@pytest.mark.parametrize("value", ["3600", "inf", "-5", "nan", "past", "date"])
+def test_retry_after_values_are_sent_as_asked(client: httpx.Client, server: LocalServer, value: str) -> None:
+    import email.utils
+    import time
+
+    header = post(client, server.url_with(status=429, retry_after=value), payload()).headers["retry-after"]
+    if value in ("past", "date"):
+        when = email.utils.parsedate_to_datetime(header).timestamp()
+        assert (when < time.time()) == (value == "past")
+    else:
+        assert header == value
+
+
+def test_big_error_and_big_json_bodies_have_the_size_asked(client: httpx.Client, server: LocalServer) -> None:
+    error = post(client, server.url_with(big_error=200_000, status=503), payload())
+    assert error.status_code == 503 and len(error.content) == 200_000
+    assert error.json()["error"]["message"] == "x" * (200_000 - len('{"error":{"code":"500","message":""}}'))
+    reply = post(client, server.url_with(big_json=300_000), payload())
+    assert reply.headers["content-type"].startswith("application/json") and len(reply.content) == 300_000
+    assert reply.json()["choices"][0]["message"]["content"].startswith("xxx")
+
+
+def test_long_line_never_ends(client: httpx.Client, server: LocalServer) -> None:
+    raw = post(client, server.url_with(long_line=500_000, at=2), payload()).content
+    assert raw.count(b"\n\n") == 2 and not raw.endswith(b"\n")
+    tail = raw[raw.rindex(b"\n") + 1 :]
+    assert tail.startswith(b'data: {"id":') and len(tail) == 500_000 and tail.endswith(b"xxx")
+
+
+def test_no_response_sends_no_headers_until_the_client_leaves(server: LocalServer) -> None:
+    headers = {"Authorization": f"Bearer {server.api_key}"}
+    index = len(server.records)
+    with httpx.Client(headers=headers, timeout=httpx.Timeout(5.0, read=0.3)) as slow:
+        with pytest.raises(httpx.ReadTimeout):
+            post(slow, server.url_with(no_response=True), payload())
+    record = server.wait_finished(index)
+    assert record.disconnected and record.bytes_sent == 0
+
+
+def test_ansi_error_puts_escape_codes_in_error_messages(client: httpx.Client, server: LocalServer) -> None:
+    from glm_notebook.server.shapes import ANSI_MESSAGE
+
+    assert post(client, server.url_with(status=500, ansi_error=True), payload()).json()["error"]["message"] == ANSI_MESSAGE
+    frame = data_of(post(client, server.url_with(error_frame=2, ansi_error=True), payload()).content)[-1]
+    assert json.loads(frame)["error"]["message"] == ANSI_MESSAGE
+
+
+def test_long_event_sends_data_lines_without_a_blank_line(client: httpx.Client, server: LocalServer) -> None:
+    raw = post(client, server.url_with(long_event=300_000, at=1), payload()).content
+    head, _, tail = raw.partition(b"\n\n")
+    assert head.startswith(b"data: {") and len(tail) == 300_000 and b"\n\n" not in tail
+    assert tail.startswith(b"data: xxx") and tail.count(b"\n") > 1000

@@ -1,8 +1,9 @@
-"""The chat widget: its conversation model in-process, then the widget in a real kernel.
+"""The chat widget: its conversation model, the widget on a real event loop, then in a real kernel.
 
-Kernel tests read what a front end would receive: `comm_open` / `comm_msg` messages on iopub,
-whose `state` holds the widget values. Clicks and typing are sent the way a front end sends
-them (`comm_msg` on the shell channel). Everything talks to the session's local server.
+The front end (static/chat.js) talks to Python in custom widget messages; these tests send the
+same JSON it sends (`{"op": "send", "text": …}`, stop, new, restore, drop, hello) and read what
+Python sends back: in-process at the comm layer, in a kernel as `comm_msg` on iopub. Everything
+talks to the session's local server. The browser side is tested in tests/browser/test_chat_browser.py.
 
 `notebooks/chat_widget.ipynb` is checked by nbval; after changing the widget, the renderer or
 the server's answers, re-execute and save it with:
@@ -99,11 +100,58 @@ def test_markdown_export_marks_unusual_endings():
     assert Transcript().to_markdown() == ""
 
 
-# -- the widget in-process (asyncio.run, the local server) ----------------------------------------
+# -- the widget in-process (asyncio.run, the local server, a recording comm) ----------------------
+
+
+class Wire:
+    """What the widget sends to the browser, read at the comm layer: `comm.create_comm` is the
+    factory hook a kernel installs (ipykernel sets it the same way); this one records instead."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict] = []
+
+    def custom(self) -> list[dict]:
+        """The custom messages (the chat protocol), in order."""
+        return [d["content"] for d in self.sent if d.get("method") == "custom"]
+
+    def ops(self, *ops: str) -> list[dict]:
+        return [m for m in self.custom() if m["op"] in ops]
+
+    def bytes(self) -> int:
+        """Bytes of every custom message as JSON (what goes over the websocket)."""
+        return sum(len(json.dumps(m, ensure_ascii=False).encode()) for m in self.custom())
+
+    def states(self) -> list[dict]:
+        return [d["state"] for d in self.sent if d.get("method") == "update" and "state" in d]
+
+
+@pytest.fixture
+def wire():
+    import comm
+    from comm.base_comm import BaseComm
+
+    record = Wire()
+
+    class RecordingComm(BaseComm):
+        def publish_msg(self, msg_type, data=None, metadata=None, buffers=None, **keys):
+            if msg_type == "comm_msg" and isinstance(data, dict):
+                record.sent.append(json.loads(json.dumps(data)))
+
+    before = comm.create_comm
+    comm.create_comm = RecordingComm
+    try:
+        yield record
+    finally:
+        comm.create_comm = before
 
 
 def _client(server, **kw) -> GLMClient:
     return GLMClient(server.api_key, server.base_url, max_retries=0, **kw)
+
+
+def frontend(w: ChatWidget, **content) -> None:
+    """What the browser sends: a custom message with `content`, handled as the kernel would."""
+    w.widget.comm.handle_msg({"content": {"data": {"method": "custom", "content": content}}, "buffers": []})
 
 
 def test_send_needs_an_event_loop(server):
@@ -111,58 +159,109 @@ def test_send_needs_an_event_loop(server):
         ChatWidget(client=_client(server)).send("hi")
 
 
-def test_repr_is_short_and_never_shows_the_key(server):
-    w = ChatWidget(model="glm-4.6", client=_client(server))
-    assert repr(w) == "<ChatWidget glm-4.6: 0 turns, idle>"
-    assert server.api_key not in repr(w) and server.api_key not in str(w._repr_mimebundle_())
-    assert w._repr_mimebundle_()["application/vnd.jupyter.widget-view+json"]["model_id"]
+def test_repr_counts_turns_and_never_shows_the_key(server):
+    async def main():
+        w = ChatWidget(model="glm-4.6", client=_client(server))
+        assert repr(w) == "<ChatWidget glm-4.6: 0 turns, idle>"
+        first = w.send("[[delay=0.01]] one")
+        w.send("two")
+        assert repr(w) == "<ChatWidget glm-4.6: 1 turn, streaming, 1 queued>"
+        await first
+        await asyncio.sleep(0)
+        while w.busy:
+            await asyncio.sleep(0.01)
+        assert repr(w) == "<ChatWidget glm-4.6: 2 turns, idle>"
+        data, _ = w._repr_mimebundle_()
+        assert "turn" not in data["text/plain"]  # the saved copy of this line never goes stale
+        assert server.api_key not in repr(w) + json.dumps(data) + json.dumps(w._static_bundle())
+        assert data["application/vnd.jupyter.widget-view+json"]["model_id"] == w.widget.model_id
+
+    asyncio.run(main())
 
 
-def test_send_button_disables_the_input_until_the_answer_is_in(server):
+def test_a_turn_goes_out_as_pane_changes(server, wire):
     async def main():
         w = ChatWidget(client=_client(server))
-        w._input.value = "  "
-        w._send_button.click()  # nothing to send: nothing happens
-        assert w.turns == [] and w._task is None
-        w._input.value = "What is a closure?"
-        w._send_button.click()
-        assert w._input.value == "" and w._input.disabled and w._send_button.disabled
-        assert not w._stop_button.disabled and w.busy
+        frontend(w, op="send", text="[[delay=0.01]] What is a closure?")  # what Enter / Send does
+        assert w.busy and wire.states()[-1] == {"busy": True}
         reply = await w._task
-        assert reply.complete and w.turns[0].state == "done"
-        assert not (w._input.disabled or w._send_button.disabled) and w._stop_button.disabled
-        view = w._views[0]
-        assert "closure" in view.user.value and "glm-footer" in view.note.value
-        assert "<details" in view.panes[0].value  # the reasoning, collapsed
-        assert "<table>" in view.panes[1].value and "<pre><code" in view.panes[1].value
+        assert reply.complete and w.turns[0].state == "done" and not w.busy
+        [turn] = wire.ops("turn")
+        assert "closure" in turn["user_html"] and turn["user_html"].startswith('<div class="glm-md')
+        panes = wire.ops("pane")
+        assert {p["turn"] for p in panes} == {turn["id"]}
+        reasoning = [p["html"] for p in panes if p["index"] == 0]
+        assert any('<details class="glm-reasoning" open>' in r for r in reasoning)  # while thinking
+        assert reasoning[-1].startswith('<details class="glm-reasoning">')  # collapsed at the end
+        answer = [p["html"] for p in panes if p["index"] == 1]
+        assert len(answer) >= 3 and "<table>" in answer[-1]
+        [end] = wire.ops("end")
+        assert end["markdown"] == reply.text and "glm-footer" in end["note_html"]
+        assert wire.custom()[-1] == end  # nothing after the end...
+        assert wire.states()[-1] == {"busy": False}  # ...but the input's state
 
     asyncio.run(main())
 
 
-def test_stop_right_after_send_ends_the_turn_and_gives_the_prompt_back(server):
+def test_bytes_sent_grow_linearly_with_the_answer(server, wire):
+    """Every update carries the open pane only: doubling the answer doubles the bytes."""
+
+    async def run(size: int) -> tuple[int, int, int]:
+        wire.sent.clear()
+        w = ChatWidget(client=_client(server))
+        w.updates_per_second = None  # draw on every event: the worst case
+        reply = await w.send(f"[[huge={size}]] a long one")
+        assert len(reply.text) == size
+        sizes = [len(json.dumps(m).encode()) for m in wire.ops("pane")]
+        return wire.bytes(), max(sizes), len(sizes)
+
+    async def main():
+        small, large = await run(10_000), await run(40_000)
+        print(f"\nbytes sent: 10k answer {small}, 40k answer {large}")
+        assert large[2] > 3 * small[2]  # four times the text, about four times the updates...
+        assert large[0] < 5 * small[0], (small, large)  # ...and bytes: linear, not quadratic (16x)
+        assert large[1] < 3 * SEGMENT_CHARS  # no update carries the whole answer (the end
+        # message carries its Markdown once, for the copy button)
+        naive = sum(len(markdown_html("x" * n)) for n in range(0, 40_000, 6))
+        assert large[0] < naive / 5
+
+    asyncio.run(main())
+
+
+def test_sends_while_streaming_are_queued_in_order(server, wire):
     async def main():
         w = ChatWidget(client=_client(server))
-        task = w.send("[[delay=0.05]] A long story please")
-        w.stop()  # before the task even started
-        assert not w.busy and w.turns[0].state == "stopped"
-        reply = await task
-        assert reply is None or reply.stopped == "interrupted"
-        assert w.messages == [] and w._input.value == "[[delay=0.05]] A long story please"
-        assert "Stopped before the answer began" in w._views[0].note.value
-        assert not w._input.disabled and w._stop_button.disabled
+        frontend(w, op="send", text="[[delay=0.01]] First question")
+        frontend(w, op="send", text="Second question")  # typed while the first streams
+        frontend(w, op="send", text="Third question")
+        third = w.send("Fourth, from code")
+        assert w.pending == ["Second question", "Third question", "Fourth, from code"]
+        assert {"pending": ["Second question", "Third question"]} in wire.states()
+        frontend(w, op="drop", index=0, text="Third question")  # a stale ✕: nothing happens
+        frontend(w, op="drop", index=1, text="Third question")  # the ✕ on a queued prompt
+        assert w.pending == ["Second question", "Fourth, from code"]
+        reply = await third
+        assert [t.prompt for t in w.turns] == [
+            "[[delay=0.01]] First question",
+            "Second question",
+            "Fourth, from code",
+        ]
+        assert all(t.state == "done" for t in w.turns) and w.pending == []
+        assert "This is turn 3 of our conversation" in reply.text
+        assert wire.states()[-1] == {"pending": []} or wire.states()[-1] == {"busy": False}
 
     asyncio.run(main())
 
 
-def test_stop_then_send_at_once_carries_the_partial_answer(server):
+def test_stop_ends_the_answer_and_the_queue_goes_on(server, wire):
     async def main():
         w = ChatWidget(client=_client(server))
         first = w.send("[[delay=0.01]] Explain recursion")
+        second = w.send("Shorter please")
         while len(w.turns[0].answer) < 40 and not first.done():
             await asyncio.sleep(0.01)
-        w.stop()
+        frontend(w, op="stop")
         partial = w.turns[0].answer
-        second = w.send("Shorter please")  # no await needed between stop() and send()
         assert (await first).stopped == "interrupted"
         reply = await second
         assert w.messages[:2] == [
@@ -171,55 +270,137 @@ def test_stop_then_send_at_once_carries_the_partial_answer(server):
         ]
         assert 'This is turn 2 of our conversation; you first asked about "Explain recursion"' in reply.text
         assert server.records[-1].body["messages"][1] == {"role": "assistant", "content": partial}
+        notes = [m["note_html"] for m in wire.ops("end")]
+        assert "Stopped after" in notes[0] and "glm-footer" in notes[1]
 
     asyncio.run(main())
 
 
-def test_clear_while_streaming_starts_over(server):
+def test_stop_right_after_send_gives_the_prompt_back(server, wire):
+    async def main():
+        w = ChatWidget(client=_client(server))
+        task = w.send("[[delay=0.05]] A long story please")
+        w.stop()  # before the task even started
+        assert not w.busy and w.turns[0].state == "stopped"
+        reply = await task
+        assert reply is None or reply.stopped == "interrupted"
+        assert w.messages == []
+        assert wire.ops("draft") == [{"op": "draft", "text": "[[delay=0.05]] A long story please"}]
+        assert "Stopped before the answer began" in wire.ops("end")[0]["note_html"]
+
+    asyncio.run(main())
+
+
+def test_stop_while_thinking_leaves_the_reasoning_open(server, wire):
+    async def main():
+        w = ChatWidget(client=_client(server))
+        w.updates_per_second = None
+        task = w.send("[[delay=0.03]] Think first")
+        while not w.turns[0].reply or len(w.turns[0].reply.reasoning) < 20:
+            await asyncio.sleep(0.01)
+        frontend(w, op="stop")
+        await task
+        assert w.turns[0].answer == "" and w.turns[0].reply.reasoning
+        last = [p["html"] for p in wire.ops("pane") if p["index"] == 0][-1]
+        assert last.startswith('<details class="glm-reasoning" open>') and "Reasoning ·" in last
+        snapshot = w._views[0].html()
+        assert snapshot.panes[0] == last  # a reopened view and the saved transcript show it open too
+
+    asyncio.run(main())
+
+
+def test_new_conversation_can_be_restored_once(server, wire):
     async def main():
         w = ChatWidget(system="Tutor", client=_client(server))
+        await w.send("First question")
         task = w.send("[[delay=0.02]] Something long")
         await asyncio.sleep(0.05)
-        w.clear()
-        assert w.turns == [] and w._turns_box.children == () and not w.busy
-        assert not w._input.disabled and w._input.value == ""  # a cleared prompt is not restored
+        queued = w.send("Queued behind it")
+        frontend(w, op="new")  # while streaming, with a prompt queued
+        assert w.turns == [] and not w.busy and w.pending == []
+        assert await queued is None  # a dropped prompt's task gives None
         await task
         assert w.messages == [{"role": "system", "content": "Tutor"}]
-        await w.send("Fresh start")
-        assert len(w.turns) == 1 and w.turns[0].state == "done"
+        assert wire.ops("reset") and w.widget.can_restore and not wire.ops("draft")
+        frontend(w, op="restore")
+        assert [t.prompt for t in w.turns] == ["First question", "[[delay=0.02]] Something long"]
+        assert w.turns[1].state == "stopped" and not w.widget.can_restore
+        snapshot = wire.ops("snapshot")[-1]
+        assert snapshot["view"] is None and [t["id"] for t in snapshot["turns"]] == [1, 2]
+        assert not w.restore()  # only once
+        w.clear()
+        await w.send("Fresh start")  # the next prompt makes New final
+        assert not w.widget.can_restore and not w.restore()
+        assert [t.prompt for t in w.turns] == ["Fresh start"]
 
     asyncio.run(main())
 
 
-def test_a_missing_key_is_an_inline_error(server, monkeypatch):
+def test_a_view_that_opens_gets_the_whole_transcript(server, wire):
+    async def main():
+        w = ChatWidget(client=_client(server))
+        await w.send("Explain snapshots")
+        task = w.send("[[delay=0.02]] And streaming ones")
+        while len(w.turns[1].answer) < 30:
+            await asyncio.sleep(0.01)
+        frontend(w, op="hello", view="view-2")  # a page reload or a second view
+        snapshot = wire.ops("snapshot")[-1]
+        assert snapshot["view"] == "view-2"
+        done, streaming = snapshot["turns"]
+        final_panes = {p["index"]: p["html"] for p in wire.ops("pane") if p["turn"] == 1}
+        assert done["panes"] == [final_panes[i] for i in range(len(done["panes"]))]
+        assert done["ended"] and done["markdown"] == w.turns[0].answer and "glm-footer" in done["note_html"]
+        assert not streaming["ended"] and streaming["panes"][1]
+        await task
+
+    asyncio.run(main())
+
+
+def test_a_missing_key_is_an_inline_error(server, wire, monkeypatch):
     monkeypatch.delenv("ZAI_API_KEY")
 
     async def main():
         w = ChatWidget()  # makes its own client: no key anywhere
         reply = await w.send("hello")
         assert reply is None and w.turns[0].state == "error"
-        assert "ZAI_API_KEY" in w._views[0].note.value and w._input.value == "hello"
+        assert "ZAI_API_KEY" in wire.ops("end")[0]["note_html"]
+        assert wire.ops("draft") == [{"op": "draft", "text": "hello"}]
 
     asyncio.run(main())
 
 
-def test_a_long_answer_is_split_into_bounded_panes(server):
+def test_close_closes_the_client_the_widget_made(server):
     async def main():
-        w = ChatWidget(client=_client(server))
-        w.updates_per_second = None  # draw on every event: the worst case for update size
-        sizes: list[int] = []  # the size of every value sent to any pane
-        task = w.send("[[huge=50000]] a long one")
-        view = w._views[0]
+        w = ChatWidget()  # its own client, from the environment
+        await w.send("hi")
+        own = w._client
+        assert own._ahttp is not None
+        theirs = _client(server)
+        other = ChatWidget(client=theirs)
+        await other.send("hi")
+        w.close()
+        other.close()
+        await w._closing
+        assert own._ahttp is None and theirs._ahttp is not None  # a client passed in stays open
+        await theirs.aclose()
 
-        def watch_new_panes(change):
-            for pane in set(change["new"]) - set(change["old"]):
-                pane.observe(lambda c: sizes.append(len(c["new"])), "value")
+    asyncio.run(main())
 
-        view.answer.observe(watch_new_panes, "children")
-        reply = await task
-        assert len(reply.text) == 50000 and len(view.panes) > 5
-        whole = len(markdown_html(reply.text))
-        assert len(sizes) > 100 and max(sizes) < 3 * SEGMENT_CHARS < whole / 5, (max(sizes), whole)
+
+def test_static_transcript_is_sanitised_and_complete(server):
+    async def main():
+        w = ChatWidget(model="glm-4.6", client=_client(server))
+        await w.send("[[echo]] <img src=x onerror=alert(1)> **bold** [x](javascript:alert(3))")
+        await w.send("Second")
+        bundle = w._static_bundle()
+        html = bundle["text/html"]
+        assert html.startswith('<style class="glm-style">')
+        assert f'data-glm-chat="{w.widget.chat_id}"' in html and "glm-chat-static" in html
+        assert html.count('class="glm-chat-turn"') == 2 and html.count('<p class="glm-footer">') == 2
+        assert 'class="glm-chat-answer jp-RenderedHTMLCommon"' in html
+        assert "<img" not in html and "href=\"javascript" not in html and "&lt;img src=x" in html
+        assert "2 turns" in html and bundle["text/plain"].startswith("Chat with glm-4.6: 2 turns")
+        assert "**You:**\n\nSecond" in bundle["text/plain"]
 
     asyncio.run(main())
 
@@ -227,25 +408,14 @@ def test_a_long_answer_is_split_into_bounded_panes(server):
 # -- the widget in a real kernel ------------------------------------------------------------------
 
 
-def widget_values(run, model_id: str) -> list[str]:
-    """Every `value` the front end was sent for widget `model_id`, in order."""
-    values = []
-    for kind, content in run.messages:
-        if content.get("comm_id") != model_id:
-            continue
-        data = content.get("data") or {}
-        if kind == "comm_open" or data.get("method") in ("update", "echo_update"):
-            state = data.get("state") or {}
-            if "value" in state:
-                values.append(state["value"])
-    return values
-
-
-def all_states(run) -> list[dict]:
+def custom_messages(run, model_id: str) -> list[dict]:
+    """The chat protocol messages the front end was sent for widget `model_id`, in order."""
     return [
-        content["data"]["state"]
+        content["data"]["content"]
         for kind, content in run.messages
-        if kind in ("comm_open", "comm_msg") and "state" in (content.get("data") or {})
+        if kind == "comm_msg"
+        and content.get("comm_id") == model_id
+        and (content.get("data") or {}).get("method") == "custom"
     ]
 
 
@@ -256,13 +426,10 @@ def ask(kernel, expression: str):
     return json.loads(run.stdout)
 
 
-def click(kernel, model_id: str) -> None:
-    """What a front end sends when a Button is clicked."""
-    frontend(kernel, model_id, {"method": "custom", "content": {"event": "click"}})
-
-
-def frontend(kernel, model_id: str, data: dict) -> None:
+def send_from_browser(kernel, model_id: str, **content) -> None:
+    """What the front end sends (Enter, a button): a custom comm message on the shell channel."""
     client = kernel.client
+    data = {"method": "custom", "content": content}
     client.shell_channel.send(client.session.msg("comm_msg", {"comm_id": model_id, "data": data}))
 
 
@@ -273,39 +440,74 @@ def widget_kernel(kernel):
     return kernel
 
 
-def test_chat_displays_the_widget(widget_kernel):
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def test_chat_shows_one_widget_and_a_static_transcript(widget_kernel):
     run = widget_kernel.run('w = chat(model="glm-4.6", system="You are a helpful tutor")')
     assert run.error is None and run.result is None
-    [shown] = run.of_type("display_data")
-    assert shown["data"]["text/plain"] == "<ChatWidget glm-4.6: 0 turns, idle>"
-    view = shown["data"]["application/vnd.jupyter.widget-view+json"]
-    assert view["model_id"] == ask(widget_kernel, "w.widget.model_id")
+    widget, static = run.of_type("display_data")
+    assert widget["data"][WIDGET_VIEW]["model_id"] == ask(widget_kernel, "w.widget.model_id")
+    assert widget["data"]["text/plain"] == "<ChatWidget glm-4.6: live chat; the saved transcript follows>"
+    chat_id = ask(widget_kernel, "w.widget.chat_id")
+    assert static["transient"]["display_id"] == f"glm-chat-{chat_id}"
+    assert f'data-glm-chat="{chat_id}"' in static["data"]["text/html"]
+    assert static["data"]["text/plain"].startswith("Chat with glm-4.6: 0 turns")
 
 
-def test_answer_streams_into_the_transcript(widget_kernel, server):
-    run = widget_kernel.run('w = ChatWidget()\nreply = await w.send("[[delay=0.02]] Explain streaming")')
-    assert run.error is None and run.outputs == []
-    panes = ask(widget_kernel, "[p.model_id for p in w._views[-1].panes]")
-    final = ask(widget_kernel, "[p.value for p in w._views[-1].panes]")
-    answer = widget_values(run, panes[1])
-    assert len(answer) >= 4, answer  # it grew over several updates...
-    assert len(answer[1]) < len(answer[-2]) < len(answer[-1])
-    assert answer[-1] == final[1]  # ...and ended as the full answer
-    assert "Explain streaming" in final[1] and "<table>" in final[1]
-    reasoning = widget_values(run, panes[0])
-    assert any("<details class=\"glm-reasoning\" open>" in v for v in reasoning)
-    assert reasoning[-1] == final[0] and "<details class=\"glm-reasoning\">" in final[0]
-    assert "glm-footer" in ask(widget_kernel, "w._views[-1].note.value")
-    assert server.records[-1].completed
+def test_chat_as_the_last_line_shows_it_once(widget_kernel):
+    """`chat()` as a cell's value used to be displayed twice, both copies streaming."""
+    run = widget_kernel.run("chat()")
+    assert run.error is None
+    views = [c for c in run.of_type("display_data", "execute_result") if WIDGET_VIEW in c["data"]]
+    assert len(views) == 1 and run.result is None
+    assert len(run.of_type("display_data")) == 2  # the widget and its static transcript
+    again = widget_kernel.run("_")  # shown again in a later cell: a second view, on purpose
+    assert [WIDGET_VIEW in c["data"] for c in again.of_type("display_data")] == [True, False]
 
 
-def test_stop_button_mid_stream_keeps_the_partial_answer(widget_kernel, server):
-    ids = ask(widget_kernel, "(w := ChatWidget())._stop_button.model_id, w._send_button.model_id")
+def test_the_browser_sends_and_the_static_transcript_updates_at_turn_ends(widget_kernel, server):
+    run = widget_kernel.run("w = chat()")
+    display_id = run.of_type("display_data")[1]["transient"]["display_id"]
+    model_id = ask(widget_kernel, "w.widget.model_id")
+    running = widget_kernel.start("await asyncio.sleep(0.5)\nawait w._task")
+    send_from_browser(widget_kernel, model_id, op="send", text="[[delay=0.02]] Explain streaming")
+    send_from_browser(widget_kernel, model_id, op="send", text="And queues?")  # while it streams
+    run = running.wait()
+    run = widget_kernel.run("while w.busy or w.pending: await asyncio.sleep(0.05)")
+    assert run.error is None
+    assert ask(widget_kernel, "[t.state for t in w.turns], [t.prompt for t in w.turns]") == [
+        ["done", "done"],
+        ["[[delay=0.02]] Explain streaming", "And queues?"],
+    ]
+    assert "This is turn 2" in ask(widget_kernel, "w.turns[1].answer")
+    # The static transcript was updated once per turn end, never while streaming.
+    static = ask(
+        widget_kernel, f"[len(w._views), w._static_bundle()['text/html'].count('<p class=\"glm-footer\">'), {display_id!r}]"
+    )
+    assert static == [2, 2, display_id]
+
+
+def test_static_updates_reach_the_notebook_only_at_turn_ends(widget_kernel, server):
+    widget_kernel.run("w = chat()")
+    run = widget_kernel.run('await w.send("[[delay=0.01]] One")\nawait w.send("Two")')
+    assert run.error is None
+    updates = run.of_type("update_display_data")
+    assert len(updates) == 2  # one per finished turn
+    assert updates[-1]["data"]["text/html"].count('<p class="glm-footer">') == 2
+    assert "Two" in updates[-1]["data"]["text/plain"]
+    model_id = ask(widget_kernel, "w.widget.model_id")
+    assert len([m for m in custom_messages(run, model_id) if m["op"] == "pane"]) > 10
+
+
+def test_stop_from_the_browser_mid_stream_keeps_the_partial_answer(widget_kernel, server):
+    model_id = ask(widget_kernel, "(w := ChatWidget()).widget.model_id")
     first = len(server.records)
     running = widget_kernel.start('reply = await w.send("[[delay=0.05]] Tell me about stopping")')
-    # Wait until the answer (not just the reasoning) is on screen: its heading arrived.
-    running.wait_for(lambda run: any("<h2>" in str(state.get("value")) for state in all_states(run)))
-    click(widget_kernel, ids[0])  # handled while the cell is still awaiting
+    running.wait_for(
+        lambda run: any("<h2>" in m.get("html", "") for m in custom_messages(run, model_id))
+    )
+    send_from_browser(widget_kernel, model_id, op="stop")  # handled while the cell is still awaiting
     run = running.wait()
     assert run.error is None
     record = server.records[first]
@@ -316,44 +518,26 @@ def test_stop_button_mid_stream_keeps_the_partial_answer(widget_kernel, server):
         {"role": "user", "content": "[[delay=0.05]] Tell me about stopping"},
         {"role": "assistant", "content": state[2]},
     ]
-    note = ask(widget_kernel, "w._views[-1].note.value")
-    assert "Stopped after" in note and "kept" in note
-    assert ask(widget_kernel, "w._input.disabled, w._stop_button.disabled") == [False, True]
-
-    # The next turn carries the history: the server answers as turn 2.
-    run = widget_kernel.run('reply = await w.send("And what comes next?")')
-    assert run.error is None
-    text = ask(widget_kernel, "reply.text")
-    assert 'This is turn 2 of our conversation; you first asked about "Tell me about stopping"' in text
-    assert server.records[-1].body["messages"][:2] == state[3]
+    # (The end message went out under the stop message's header, not this cell's.)
+    assert "Stopped after" in ask(widget_kernel, "w._views[-1].html().note_html")
 
 
 def test_interrupting_the_kernel_stops_the_turn(widget_kernel, server):
     first = len(server.records)
     ask(widget_kernel, "(w := ChatWidget()) is not None")
+    model_id = ask(widget_kernel, "w.widget.model_id")
     running = widget_kernel.start('reply = await w.send("[[delay=0.05]] Interrupt me")')
-    running.wait_for(lambda run: any("<h2>" in str(state.get("value")) for state in all_states(run)))
+    running.wait_for(
+        lambda run: any("<h2>" in m.get("html", "") for m in custom_messages(run, model_id))
+    )
     widget_kernel.interrupt()
     run = running.wait()
     assert run.error is not None and run.error["ename"] in ("CancelledError", "KeyboardInterrupt")
     record = server.records[first]
     assert record.finished.wait(10) and record.disconnected
-    state = ask(widget_kernel, "w.turns[0].state, w.busy, w._input.disabled, w.replies[0].stopped")
+    state = ask(widget_kernel, "w.turns[0].state, w.busy, w.widget.busy, w.replies[0].stopped")
     assert state == ["stopped", False, False, "interrupted"]
     assert ask(widget_kernel, "len(w.messages)") == 2  # the partial answer is kept, as with Stop
-
-
-def test_typing_and_send_button_from_the_front_end(widget_kernel, server):
-    ids = ask(widget_kernel, "(w := ChatWidget())._input.model_id, w._send_button.model_id")
-    frontend(widget_kernel, ids[0], {"method": "update", "state": {"value": "Typed in the box"}, "buffer_paths": []})
-    click(widget_kernel, ids[1])
-    run = widget_kernel.run("await w._task")  # the turn started by the click
-    assert run.error is None
-    assert ask(widget_kernel, "w.turns[0].prompt, w.turns[0].state, w._input.value") == [
-        "Typed in the box",
-        "done",
-        "",
-    ]
 
 
 def test_error_shows_inline_and_gives_the_prompt_back(widget_kernel):
@@ -361,14 +545,12 @@ def test_error_shows_inline_and_gives_the_prompt_back(widget_kernel):
         'w = ChatWidget(client=GLMClient(max_retries=0))\nreply = await w.send("[[status=500]] Will fail")'
     )
     assert run.error is None and run.outputs == []  # no traceback: the error is in the widget
-    note = ask(widget_kernel, "w._views[-1].note.value")
-    assert re.fullmatch(r'<p class="glm-chat-error">⚠ Z\.ai error \(HTTP 500[^<\n]*</p>', note), note
-    assert ask(widget_kernel, "w._input.value, w._input.disabled, w.messages, w.turns[0].state") == [
-        "[[status=500]] Will fail",
-        False,
-        [],
-        "error",
-    ]
+    model_id = ask(widget_kernel, "w.widget.model_id")
+    messages = custom_messages(run, model_id)
+    [end] = [m for m in messages if m["op"] == "end"]
+    assert re.fullmatch(r'<p class="glm-chat-error">⚠ Z\.ai error \(HTTP 500[^<\n]*</p>', end["note_html"])
+    assert messages[-1] == {"op": "draft", "text": "[[status=500]] Will fail"}
+    assert ask(widget_kernel, "w.messages, w.turns[0].state") == [[], "error"]
 
 
 def test_kernel_stays_free_while_an_answer_streams(widget_kernel, server):
@@ -392,7 +574,6 @@ def test_two_widgets_stream_at_once(widget_kernel, server):
         'both = await asyncio.gather(a.send("[[delay=0.02]] Alpha"), b.send("[[delay=0.02]] Beta"))'
     )
 
-
     def overlap(_run):  # both requests open at the same moment
         records = server.records[first:]
         return len(records) == 2 and not any(r.finished.is_set() for r in records)
@@ -405,17 +586,20 @@ def test_two_widgets_stream_at_once(widget_kernel, server):
     ]
 
 
-def test_hostile_html_never_reaches_a_widget_unescaped(widget_kernel):
+def test_hostile_html_never_reaches_the_browser_unescaped(widget_kernel):
     prompt = "[[echo]] <img src=x onerror=alert(1)> and <script>alert(2)</script> [x](javascript:alert(3))"
-    run = widget_kernel.run(f"w = ChatWidget()\nreply = await w.send({prompt!r})")
+    run = widget_kernel.run(f"w = chat()\nreply = await w.send({prompt!r})")
     assert run.error is None
-    values = [v for state in all_states(run) for v in state.values() if isinstance(v, str)]
-    assert values, "no widget state seen"
-    for value in values:
+    model_id = ask(widget_kernel, "w.widget.model_id")
+    messages = custom_messages(run, model_id)
+    html = [v for m in messages for k, v in m.items() if k.endswith("html") and isinstance(v, str)]
+    html += [u["data"].get("text/html", "") for u in run.of_type("display_data", "update_display_data")]
+    assert len(html) > 3
+    for value in html:
         low = value.lower()
         assert "<img" not in low and "<script" not in low and 'href="javascript' not in low, value
-    final = ask(widget_kernel, "w._views[-1].panes[1].value, w._views[-1].user.value")
-    assert all("&lt;img src=x onerror=alert(1)&gt;" in v for v in final)
+    turn = next(m for m in messages if m["op"] == "turn")
+    assert "&lt;img src=x onerror=alert(1)&gt;" in turn["user_html"]
     assert ask(widget_kernel, "reply.text").startswith("<img src=x onerror=alert(1)>")
 
 
@@ -462,17 +646,17 @@ def test_the_magics_settings_apply_to_the_widget(widget_kernel, server):
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "chat_widget.ipynb"
 
 
-def test_notebook_shows_a_conversation_without_secrets():
+def test_notebook_keeps_the_conversation_without_secrets():
     # Structure (explained cells, run, no errors) is checked for every notebook in
     # test_magic_notebooks; here, what this one must show.
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     text = nbformat.writes(notebook)
     assert DOCS_KEY not in text and "test-key-" not in text
-    assert "This is turn 2 of our conversation" in text  # the history reached the model
-    widget_views = [
-        out for cell in notebook.cells for out in cell.get("outputs", [])
-        if "application/vnd.jupyter.widget-view+json" in out.get("data", {})
-    ]
-    assert [out.data["text/plain"] for out in widget_views] == ["<ChatWidget glm-4.6: 0 turns, idle>"] * 2
-    # The saved widget state (shown by nbviewer / GitHub) went through the sanitiser too.
-    assert "<img" not in json.dumps(notebook.metadata.get("widgets", {}))
+    outputs = [out for cell in notebook.cells for out in cell.get("outputs", [])]
+    views = [out for out in outputs if WIDGET_VIEW in out.get("data", {})]
+    assert len(views) == 1  # chat() shows one widget
+    # The saved notebook shows the conversation without a kernel: the static transcript.
+    [static] = [out for out in outputs if "glm-chat-static" in out.get("data", {}).get("text/html", "")]
+    html = static["data"]["text/html"]
+    assert "This is turn 2 of our conversation" in html  # the history reached the model
+    assert html.count('class="glm-chat-turn"') >= 2 and "<img" not in html

@@ -4,16 +4,27 @@ A turn is recorded only when the answer arrived whole (or ended on the service's
 `length`); a failed or interrupted cell leaves the history as it was, so running the cell again
 does not send a duplicate question. The system prompt is not stored: each cell sends its own
 (`-s` or `%config GLM.system`).
+
+`%glm history NAME` shows a `History`: in a notebook each message rendered as sanitised Markdown
+under its role, long ones collapsed; elsewhere plain text wrapped at word boundaries. Model text
+is cleaned of control sequences on the plain path and rendered safely on the HTML one.
 """
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Conversation", "Conversations", "DEFAULT_CONVERSATION"]
+from ..render.markdown import escape_text, markdown_html, sanitize_html
+from ..render.styles import style_tag
+from ..text import one_line, strip_controls
+
+__all__ = ["Conversation", "Conversations", "History", "DEFAULT_CONVERSATION"]
 
 DEFAULT_CONVERSATION = "default"
+#: Messages longer than this (characters or lines) start collapsed in the HTML view.
+LONG_CHARS, LONG_LINES = 2000, 40
 
 
 @dataclass
@@ -41,23 +52,98 @@ class Conversation:
         """Forget every turn."""
         self.messages.clear()
 
-    def transcript(self, width: int = 0) -> str:
-        """The history as plain text, one `role: content` block per message.
-
-        `width` > 0 shortens each message to that many characters.
-        """
-        if not self.messages:
-            return f"Conversation {self.name!r} is empty."
-        lines = [f"Conversation {self.name!r}: {self.turns} turn{'s' if self.turns != 1 else ''}"]
-        for message in self.messages:
-            content = str(message.get("content") or "")
-            if width and len(content) > width:
-                content = content[: width - 1] + "…"
-            lines.append(f"[{message['role']}] {content}")
-        return "\n".join(lines)
+    def history(self) -> "History":
+        """The conversation for reading (`%glm history`)."""
+        return History(self.name, tuple(self.messages))
 
     def __repr__(self) -> str:
         return f"<Conversation {self.name!r}: {self.turns} turns>"
+
+
+def _content(message: dict[str, Any]) -> str:
+    """A message's text (a string, or the text parts of a list) and its tool calls, cleaned of
+    control sequences."""
+    content = message.get("content")
+    if isinstance(content, list):
+        content = "\n".join(
+            str(part.get("text") or "") for part in content if isinstance(part, dict) and part.get("type") == "text"
+        )
+    text = strip_controls(content) if isinstance(content, str) else ""
+    calls = [
+        f"tool call: {call['function']['name']}({call['function']['arguments']})"
+        for call in message.get("tool_calls") or ()
+        if isinstance(call, dict) and isinstance(call.get("function"), dict)
+    ]
+    return "\n\n".join([text, *map(strip_controls, calls)]) if calls else text
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    """`text` wrapped at word boundaries; code blocks and indentation kept as written."""
+    lines: list[str] = []
+    fence: str | None = None
+    for line in text.splitlines() or [""]:
+        marker = line.lstrip()[:3]
+        if marker in ("```", "~~~"):
+            fence = None if fence == marker else fence or marker
+        if fence or len(line) <= width:
+            lines.append(line)
+            continue
+        body = line.lstrip()
+        indent = line[: len(line) - len(body)]
+        bullet = body[:2] if body[:2] in ("- ", "* ", "+ ") else ""
+        lines += textwrap.wrap(
+            body, width, initial_indent=indent, subsequent_indent=indent + " " * len(bullet),
+            break_long_words=False, break_on_hyphens=False,
+        )  # fmt: skip
+    return lines
+
+
+@dataclass(frozen=True)
+class History:
+    """A conversation's messages for reading: `_repr_html_` in a notebook, `repr()` as plain
+    text wrapped at `width` columns."""
+
+    name: str
+    messages: tuple[dict[str, Any], ...]
+    width: int = 88
+
+    @property
+    def turns(self) -> int:
+        return sum(1 for message in self.messages if message.get("role") == "user")
+
+    def title(self) -> str:
+        """`Conversation 'trip' · 2 turns`, or that it is empty."""
+        if not self.messages:
+            return f"Conversation {self.name!r} is empty."
+        return f"Conversation {self.name!r} · {self.turns} turn{'' if self.turns == 1 else 's'}"
+
+    def __repr__(self) -> str:
+        blocks = [self.title()]
+        for message in self.messages:
+            role = one_line(str(message.get("role", "?")))
+            rule = f"── {role} " + "─" * max(0, min(self.width, 40) - len(role) - 4)
+            blocks.append("\n".join([rule, *_wrap(_content(message), self.width)]))
+        return "\n\n".join(blocks)
+
+    def _repr_html_(self) -> str:
+        parts = [f'<div class="glm-reply glm-history"><p class="glm-history-title"><strong>{escape_text(self.title())}</strong></p>']
+        for message in self.messages:
+            role = escape_text(one_line(str(message.get("role", "?"))))
+            text = _content(message)
+            body = markdown_html(text) or '<p class="glm-empty"><em>(empty)</em></p>'
+            if len(text) > LONG_CHARS or text.count("\n") >= LONG_LINES:
+                preview = escape_text(one_line(text)[:100])
+                lines = text.count("\n") + 1
+                body = (
+                    f'<details class="glm-history-long"><summary>{preview}… '
+                    f"<small>({len(text):,} characters, {lines:,} lines)</small></summary>{body}</details>"
+                )
+            parts.append(
+                f'<div class="glm-history-message glm-history-{role}">'
+                f'<p class="glm-history-role"><strong>{role}</strong></p>{body}</div>'
+            )
+        parts.append("</div>")
+        return style_tag() + sanitize_html("".join(parts))
 
 
 class Conversations:

@@ -9,28 +9,73 @@ The rules, chosen so that code, JSON and templates pasted into a prompt survive 
   `{"a": {"b": 1}}`, `{{ jinja }}`, f-string bodies, and `{name}` when `name` is not defined.
 - A defined `name` whose attribute is missing (`{reply.txt}`) is an error naming it: that is
   almost always a typo, and sending the prompt without the value would waste a request.
+- An undefined `{name}` that reads like an intended variable is sent as written and reported in
+  `Interpolated.undefined`, so the magic can say so in one quiet line. Not reported: fields in
+  code (a Markdown code span or fenced block, a Python f-string or `.format` template on one
+  line) and parts of other template syntaxes (`${x}`, `#{x}`, `%{x}`, URL paths `/users/{id}`).
 
-`%%glm --no-interpolate` turns all of this off.
+`%%glm --no-interpolate` turns all of this off. `mask_secret` is separate: it hides the API key
+wherever it would appear in a prompt (`{os.environ}` holds it, for one).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["interpolate", "InterpolationError"]
+__all__ = ["interpolate", "interpolate_prompt", "Interpolated", "InterpolationError", "mask_secret"]
 
 _DOTTED = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"
 _FIELD = re.compile(r"\{\{(" + _DOTTED + r")\}\}|\{(" + _DOTTED + r")\}")
+# Markdown code: fenced blocks (to their closing fence or the end) and code spans.
+# Inside a Python f-string or a `str.format` template on the same line.
+_F_STRING_OPEN = re.compile(r"(?<![\w])[rR]?[fF][rR]?([\"'])[^\"'\n]*\Z")
+_FORMAT_CALL = re.compile(r"[^\n]*?[\"']\s*\.format(?:_map)?\(")
+_CODE = re.compile(r"^ {0,3}(`{3,}|~{3,})[^\n]*\n.*?(?:^ {0,3}\1[^\n]*$|\Z)|(`+)(?!`).+?(?<!`)\2(?!`)", re.M | re.S)
 
 
 class InterpolationError(ValueError):
     """A `{name.attr}` in the prompt names a variable that has no such attribute."""
 
 
-def interpolate(text: str, namespace: Mapping[str, Any]) -> str:
+@dataclass(frozen=True)
+class Interpolated:
+    """A prompt after interpolation, and the `{name}` fields left as written because `name` is
+    not defined (those that look like intended variables; see the module docstring)."""
+
+    text: str
+    undefined: tuple[str, ...] = ()
+
+    @property
+    def notes(self) -> list[str]:
+        """One quiet line about the undefined fields, or nothing."""
+        if not self.undefined:
+            return []
+        fields = ", ".join(f"{{{field}}}" for field in self.undefined)
+        verb = "is" if len(self.undefined) == 1 else "are"
+        first = self.undefined[0]
+        return [f"note: {fields} {verb} not defined; sent as written (write {{{{{first}}}}} to send braces on purpose)"]
+
+
+def _looks_intended(text: str, match: re.Match[str], code: list[tuple[int, int]]) -> bool:
+    """True when an undefined `{name}` reads like a variable meant for interpolation."""
+    start, end = match.span()
+    if any(low <= start < high for low, high in code):
+        return False
+    before = text[start - 1] if start else ""
+    after = text[end] if end < len(text) else ""
+    if before in ("$", "#", "%", "/") or after == "/":
+        return False
+    line_start = text.rfind("\n", 0, start) + 1
+    return not (_F_STRING_OPEN.search(text, line_start, start) or _FORMAT_CALL.match(text, end))
+
+
+def interpolate_prompt(text: str, namespace: Mapping[str, Any]) -> Interpolated:
     """Replace `{name}` / `{name.attr}` with values from `namespace`; see the module docstring."""
+    code = [m.span() for m in _CODE.finditer(text)] if "`" in text or "~" in text else []
+    undefined: list[str] = []
 
     def replace(match: re.Match[str]) -> str:
         escaped, field = match.group(1), match.group(2)
@@ -38,6 +83,8 @@ def interpolate(text: str, namespace: Mapping[str, Any]) -> str:
             return "{" + escaped + "}"
         root, *attributes = field.split(".")
         if root not in namespace:
+            if field not in undefined and _looks_intended(text, match, code):
+                undefined.append(field)
             return match.group(0)
         value = namespace[root]
         for attribute in attributes:
@@ -50,4 +97,16 @@ def interpolate(text: str, namespace: Mapping[str, Any]) -> str:
                 ) from None
         return str(value)
 
-    return _FIELD.sub(replace, text)
+    return Interpolated(_FIELD.sub(replace, text), tuple(undefined))
+
+
+def interpolate(text: str, namespace: Mapping[str, Any]) -> str:
+    """The text of `interpolate_prompt(text, namespace)`."""
+    return interpolate_prompt(text, namespace).text
+
+
+def mask_secret(text: str, secret: str | None, label: str) -> tuple[str, int]:
+    """`text` with every occurrence of `secret` replaced by `label`, and how many there were."""
+    if not secret or secret not in text:
+        return text, 0
+    return text.replace(secret, label), text.count(secret)

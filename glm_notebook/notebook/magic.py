@@ -29,12 +29,14 @@ from __future__ import annotations
 import keyword
 import os
 import shlex
+import sys
 from typing import Any
 
 import httpx
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments
+from IPython.display import display
 from traitlets import Bool, Float, Int, TraitError, Unicode, observe, validate
 from traitlets.config import Configurable
 
@@ -51,7 +53,7 @@ from ..config import (
 )
 from .conversations import DEFAULT_CONVERSATION, Conversation, Conversations
 from ..errors import MissingAPIKeyError
-from .interpolate import InterpolationError, interpolate
+from .interpolate import InterpolationError, interpolate_prompt, mask_secret
 from .display import LiveSink, QuietSink, Sink, run_stream, supports_live_display
 from .terminal import TextSink
 from ..render.live import DEFAULT_UPDATES_PER_SECOND
@@ -60,6 +62,8 @@ from ..render.reply_view import MAX_DISPLAY_CHARS, set_max_display_chars
 __all__ = ["GLM", "GLMMagics", "load_ipython_extension", "unload_ipython_extension"]
 
 _CONNECT_TIMEOUT = 10.0
+#: What is sent instead of the API key when a prompt would contain it.
+KEY_MASK = "[API key hidden]"
 
 
 class _MaskedStr(str):
@@ -256,14 +260,17 @@ class GLMMagics(Magics):
 
         The cell body is the prompt. `{name}` and `{name.attr}` are replaced by `str()` of
         notebook variables; `{{name}}` gives literal braces; anything else in braces (code,
-        JSON, undefined names) is sent as written. The result is a `Reply`: `str(reply)` is the
+        JSON, undefined names) is sent as written, an undefined `{name}` with a one-line note.
+        Your API key is never sent: wherever it would appear, "[API key hidden]" goes instead. The result is a `Reply`: `str(reply)` is the
         answer, `reply.reasoning`, `reply.usage`, `reply.json()` the rest. Ctrl-C / the stop
         button ends the request and keeps the partial answer.
 
         Settings: `%config GLM` (model, thinking, temperature, ...); `%glm config` shows them.
         """
         args = _parse(self.glm_cell, line)
-        prompt, system = self._prompt(args, cell)
+        prompt, system, notes = self._prompt(args, cell)
+        for note in notes:
+            print(note, file=sys.stderr)
         conversation = self.conversations[args.chat] if args.chat else None
         messages = conversation.request(prompt) if conversation else prompt
         params = self._params(args, system)
@@ -277,21 +284,32 @@ class GLMMagics(Magics):
             conversation.record(prompt, reply)
         return reply
 
-    def _prompt(self, args: Any, cell: str) -> tuple[str, str | None]:
-        """The prompt and system prompt, interpolated; usage mistakes raise `UsageError`."""
+    def _prompt(self, args: Any, cell: str) -> tuple[str, str | None, list[str]]:
+        """The prompt and system prompt, interpolated and with the API key masked, and quiet
+        notes for the user (undefined `{names}`, a masked key); usage mistakes raise `UsageError`."""
         if args.out is not None and (not args.out.isidentifier() or keyword.iskeyword(args.out)):
             raise UsageError(f"-o/--out needs a Python variable name, not {args.out!r}")
         if not cell.strip():
             raise UsageError("%%glm needs a prompt: write it in the cell below the %%glm line.")
         prompt, system = cell.strip("\n"), _first(args.system, self.settings.system)
+        notes: list[str] = []
         if args.interpolate:
             try:
-                prompt = interpolate(prompt, self.shell.user_ns)
+                expanded = interpolate_prompt(prompt, self.shell.user_ns)
+                prompt, notes = expanded.text, expanded.notes
                 if args.system is not None:
-                    system = interpolate(args.system, self.shell.user_ns)
+                    expanded = interpolate_prompt(args.system, self.shell.user_ns)
+                    system, notes = expanded.text, notes + expanded.notes
             except InterpolationError as exc:
                 raise UsageError(str(exc)) from None
-        return prompt, system
+        key = resolve_api_key(self.settings.api_key)
+        prompt, hidden = mask_secret(prompt, key, KEY_MASK)
+        if system is not None:
+            system, hidden_in_system = mask_secret(system, key, KEY_MASK)
+            hidden += hidden_in_system
+        if hidden:
+            notes.append(f"note: the prompt held your API key; {KEY_MASK} was sent in its place")
+        return prompt, system, notes
 
     def _params(self, args: Any, system: str | None) -> dict[str, Any]:
         """Request parameters: the cell's options over the configured settings."""
@@ -351,7 +369,7 @@ class GLMMagics(Magics):
         elif command == "history" and len(rest) <= 1:
             name = rest[0] if rest else DEFAULT_CONVERSATION
             found = self.conversations[name] if name in self.conversations else Conversation(name)
-            print(found.transcript(width=300))
+            display(found.history())
         elif command == "reset" and len(rest) <= 1:
             target = rest[0] if rest else DEFAULT_CONVERSATION
             names = self.conversations.reset(None if target == "--all" else target)

@@ -4,211 +4,114 @@
 from glm_notebook import chat
 
 w = chat(model="glm-4.6", system="You are a helpful tutor")  # shows the widget, returns it
-reply = await w.send("What is a monad?")  # or type in the box and press Send
+reply = await w.send("What is a monad?")  # or type in the box and press Enter
 w.messages                                # the history, ready to send again
 print(w.to_markdown())                    # the transcript as Markdown
 ```
 
-Two layers:
+Three layers:
 
-- `Transcript` and `Turn` hold the state: what was asked, what came back, what goes out as
-  history with the next prompt. No widgets, no I/O.
-- `ChatWidget` runs each turn as an asyncio task on the kernel's event loop and draws the state
-  with stock ipywidgets. The answer is a list of panes from `render.live.LiveAnswer` (reasoning,
-  then answer segments), one `HTML` widget each; only panes that changed are sent, at most
-  `UPDATES_PER_SECOND` times a second, and the last state is always drawn.
+- `chat_state.Transcript` / `Turn` hold the conversation (no widgets, no I/O);
+- this module runs each turn as an asyncio task on the kernel's event loop and renders it in
+  Python (`render.live.LiveAnswer`: finished Markdown blocks are rendered once, only the open
+  pane is re-rendered), at most `UPDATES_PER_SECOND` times a second;
+- a small anywidget front end (`static/chat.js`, `static/chat.css`, plain ES module shipped in
+  the package) that only inserts the sanitised HTML it is sent.
 
-Every value put in an `HTML` widget comes from `markdown_html` or goes through `sanitize_html`
-(the user's own text too): the widget sets `innerHTML`, where `<img onerror=…>` would run even in
-an untrusted notebook.
+The wire between them is custom widget messages. Python → browser: `{op: "turn", id,
+user_html}`, `{op: "pane", turn, index, html}` (a closed segment once, the open one replaced),
+`{op: "end", turn, note_html, markdown}`, `{op: "reset"}`, `{op: "draft", text}`, and
+`{op: "snapshot", view, turns}` for a view that (re)opens. Browser → Python: `{op: "send",
+text}`, `{op: "stop"}`, `{op: "new"}`, `{op: "restore"}`, `{op: "drop", index, text}` (a queued
+prompt), `{op: "hello", view}`. So a long chat costs the browser what changed, not the whole
+transcript on every update.
 
-How a turn that did not finish normally is kept:
-
-- **Stop** leaves the partial answer in the transcript, marked "stopped", and in the history:
-  the model is sent what the reader saw.
-- A turn that produced **no answer text** (an error, or Stop before the answer began) stays in
-  the transcript, marked, but not in the history, and its prompt goes back into the input box.
+Displayed with `chat()` (or as a cell's value) the widget is followed by a **static
+transcript** output (`div.glm-chat-static`), updated when a turn ends: the live front end hides
+it, and a notebook opened without a kernel (or exported, or on GitHub) shows it instead.
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
 
-import ipywidgets as widgets
+import anywidget
+import traitlets
 
 from ..config import DEFAULT_MODEL
 from ..errors import GLMError
-from ..render.live import LiveAnswer, PaneUpdate, Throttle
-from ..render.markdown import escape_text, markdown_html, sanitize_html
-from ..render.reply_view import footer_html
+from ..render.live import LiveAnswer, Throttle
+from ..render.styles import STYLESHEET
 from ..reply import Reply
+from .chat_html import CHAT_CSS, TurnHTML, note_html, open_reasoning, static_html, user_html
+from .chat_state import Transcript, Turn
 
 if TYPE_CHECKING:
     from ..client import GLMClient
 
-__all__ = ["ChatWidget", "chat", "Transcript", "Turn", "UPDATES_PER_SECOND"]
+__all__ = ["ChatWidget", "ChatView", "chat", "Transcript", "Turn", "UPDATES_PER_SECOND"]
 
 #: How often at most a streaming answer is redrawn.
 UPDATES_PER_SECOND = 20.0
 
+_STATIC = Path(__file__).parent / "static"
 
-# -- state --------------------------------------------------------------------------------------
 
+class ChatView(anywidget.AnyWidget):
+    """The browser side of a `ChatWidget`: transcript, input box, Send / Stop / New / Restore.
 
-@dataclass(eq=False)
-class Turn:
-    """One exchange: the prompt, and the reply as far as it got.
-
-    `state` is `"streaming"` until the turn ends, then `"done"`, `"stopped"` (Stop, or its task
-    was cancelled) or `"error"` (`error` is one line saying why).
+    It holds no conversation state of its own: the Python side sends it sanitised HTML.
     """
 
-    prompt: str
-    reply: Reply | None = None
-    error: str | None = None
-    stopped: bool = False
-    ended: bool = False
+    _esm = (_STATIC / "chat.js").read_text(encoding="utf-8")
+    _css = STYLESHEET.strip() + "\n" + CHAT_CSS
 
-    @property
-    def state(self) -> str:
-        if not self.ended:
-            return "streaming"
-        if self.error is not None:
-            return "error"
-        return "stopped" if self.stopped else "done"
-
-    @property
-    def answer(self) -> str:
-        """The answer text so far (`""` when none arrived)."""
-        return self.reply.text if self.reply is not None else ""
-
-    @property
-    def in_history(self) -> bool:
-        """Whether the turn goes out as context with later prompts: finished turns do, and
-        stopped turns with some answer text; failed turns and empty stopped turns do not."""
-        state = self.state
-        return state == "done" or (state == "stopped" and bool(self.answer))
-
-    def messages(self) -> list[dict[str, str]]:
-        """The turn as chat messages: the user's, then the assistant's."""
-        return [
-            {"role": "user", "content": self.prompt},
-            {"role": "assistant", "content": self.answer},
-        ]
+    chat_id = traitlets.Unicode("", help="Id of the static transcript output this view replaces").tag(sync=True)
+    busy = traitlets.Bool(False, help="An answer is streaming").tag(sync=True)
+    pending = traitlets.List(traitlets.Unicode(), help="Prompts queued behind the answer").tag(sync=True)
+    can_restore = traitlets.Bool(False, help="New conversation can be undone").tag(sync=True)
 
 
-class Transcript:
-    """The turns of one chat, as shown, and the history they make. No widgets, no I/O.
-
-    (Not `conversations.Conversation`, the `%%glm -c` store: a transcript also keeps the turns
-    that failed or were stopped, to show them.)
-    """
-
-    def __init__(self, system: str | None = None) -> None:
-        self.system = system
-        self.turns: list[Turn] = []
-
-    @property
-    def busy(self) -> bool:
-        """True while the last turn is still streaming."""
-        return bool(self.turns) and not self.turns[-1].ended
-
-    def history(self) -> list[dict[str, str]]:
-        """The messages that go out before the next prompt: system prompt, then kept turns."""
-        out = [{"role": "system", "content": self.system}] if self.system else []
-        for turn in self.turns:
-            if turn.in_history:
-                out.extend(turn.messages())
-        return out
-
-    def start(self, prompt: str) -> tuple[Turn, list[dict[str, str]]]:
-        """Open a turn for `prompt`; returns it and the messages to send for it."""
-        if not isinstance(prompt, str) or not prompt.strip():
-            raise ValueError("nothing to send: the prompt is empty")
-        if self.busy:
-            raise RuntimeError("an answer is still streaming: wait for it, or stop() it first")
-        request = self.history() + [{"role": "user", "content": prompt}]
-        turn = Turn(prompt)
-        self.turns.append(turn)
-        return turn, request
-
-    def clear(self) -> None:
-        """Forget every turn (the system prompt stays)."""
-        self.turns = []
-
-    def to_markdown(self) -> str:
-        """The transcript as Markdown: prompts, answers, and how unusual turns ended."""
-        parts = [f"**System:** {self.system}"] if self.system else []
-        for turn in self.turns:
-            pieces = [f"**You:**\n\n{turn.prompt}", "**Assistant:**"]
-            if turn.answer:
-                pieces.append(turn.answer)
-            note = {
-                "stopped": "*(stopped)*",
-                "error": f"*(error: {turn.error})*",
-                "streaming": "*(still streaming)*",
-            }.get(turn.state)
-            if note:
-                pieces.append(note)
-            parts.append("\n\n".join(pieces))
-        return "\n\n---\n\n".join(parts) + "\n" if parts else ""
-
-
-# -- drawing ------------------------------------------------------------------------------------
-
-_USER_LAYOUT = dict(
-    border_left="3px solid var(--jp-brand-color1, #1976d2)", padding="0 8px", margin="8px 0 4px 0"
-)
-_USER_STYLE = dict(background="var(--jp-layout-color2, #f3f5f8)")
-_ERROR_STYLE = dict(text_color="var(--jp-error-color1, #d32f2f)")
-
-
-def _note_html(turn: Turn) -> str:
-    """The line under an answer: usage and timings, or how the turn ended."""
-    state = turn.state
-    if state == "done" and turn.reply is not None:
-        return footer_html(turn.reply)
-    if state == "stopped":
-        if turn.in_history:
-            chars = len(turn.answer)
-            plural = "s" if chars != 1 else ""
-            text = f"Stopped after {chars:,} character{plural}; the partial answer is kept."
-        else:
-            text = "Stopped before the answer began; this prompt is not kept in the conversation."
-        return f'<p class="glm-chat-stopped"><small>{escape_text(text)}</small></p>'
-    if state == "error":
-        return f'<p class="glm-chat-error">⚠ {escape_text(turn.error or "error")}</p>'
-    return ""
+# -- one turn -----------------------------------------------------------------------------------
 
 
 class _TurnView:
-    """The widgets of one turn (prompt, one `HTML` per answer pane, a note line) and the
-    `LiveAnswer` that feeds them. Draws are throttled; a held-back draw happens later by itself."""
+    """One turn as the browser sees it: the `LiveAnswer` that renders it and what was sent.
 
-    def __init__(self, turn: Turn, updates_per_second: float | None) -> None:
+    Draws are throttled; a held-back draw happens later by itself. `emit` sends one message.
+    """
+
+    def __init__(
+        self, id: int, turn: Turn, updates_per_second: float | None, emit: Callable[[dict], None]
+    ) -> None:
+        self.id = id
         self.turn = turn
         self.live = LiveAnswer()
         self.throttle = Throttle(updates_per_second)
+        self.emit = emit
         self.started = False
         self.stop_requested = False
-        you = '<p class="glm-chat-role"><small><strong>You</strong></small></p>'
-        self.user = widgets.HTML(
-            sanitize_html(you + markdown_html(turn.prompt)),
-            layout=widgets.Layout(**_USER_LAYOUT),
-            style=_USER_STYLE,
-        )
-        self.panes: list[widgets.HTML] = []
-        self.answer = widgets.VBox([], layout=widgets.Layout(padding="0 8px"))
-        self.note = widgets.HTML("", layout=widgets.Layout(padding="0 8px"))
-        self.box = widgets.VBox([self.user, self.answer, self.note])
+        self.user_html = user_html(turn.prompt)
+        self.note_html = ""
+        self._reasoning_open: str | None = None  # pane 0, opened after an answerless end
         self._later: asyncio.TimerHandle | None = None
+        emit({"op": "turn", "id": id, "user_html": self.user_html})
+
+    def html(self) -> TurnHTML:
+        """The turn as it stands, for a snapshot or the static transcript."""
+        panes = self.live.panes
+        if self._reasoning_open is not None:
+            panes[0] = self._reasoning_open
+        return TurnHTML(self.id, self.user_html, panes, self.note_html, self.turn.answer, self.turn.ended)
 
     def tick(self) -> None:
         """New data arrived: draw now if the throttle allows, else make sure a draw follows."""
         if self.throttle.ready():
-            self._draw_changes()
+            self._draw()
         elif self._later is None and self.throttle.interval is not None:
             loop = asyncio.get_running_loop()
             self._later = loop.call_later(self.throttle.interval, self._draw_later)
@@ -217,30 +120,40 @@ class _TurnView:
         self._later = None
         if not self.turn.ended:
             self.throttle.ready()
-            self._draw_changes()
+            self._draw()
 
-    def _draw_changes(self, *, final: bool = False) -> None:
-        self._show(self.live.changes(final=final))
+    def _draw(self, *, final: bool = False) -> None:
+        for update in self.live.changes(final=final):
+            self._pane(update.index, update.html)
 
-    def _show(self, updates: list[PaneUpdate]) -> None:
-        for update in updates:
-            if update.index >= len(self.panes):
-                while update.index >= len(self.panes):
-                    self.panes.append(widgets.HTML(""))
-                self.answer.children = tuple(self.panes)
-            self.panes[update.index].value = update.html
+    def _pane(self, index: int, html: str) -> None:
+        self.emit({"op": "pane", "turn": self.id, "index": index, "html": html})
 
     def finish(self) -> None:
-        """Draw the final state: the whole answer, reasoning collapsed, the note line."""
+        """Draw the final state: the whole answer, the reasoning collapsed (left open when no
+        answer came), the note line, and the answer's Markdown for the copy button."""
         if self._later is not None:
             self._later.cancel()
             self._later = None
         if self.turn.reply is not None:
             self.live.sync(self.turn.reply)  # the transcript shows exactly what the history holds
-        self._draw_changes(final=True)
-        if self.turn.state == "error":
-            self.note.style.text_color = _ERROR_STYLE["text_color"]
-        self.note.value = sanitize_html(_note_html(self.turn))
+        self._draw(final=True)
+        panes = self.live.panes
+        if panes and not self.turn.answer and self.turn.state != "done":
+            opened = open_reasoning(panes[0])
+            if opened != panes[0]:
+                self._reasoning_open = opened
+                self._pane(0, opened)
+        self.note_html = note_html(self.turn)
+        self.emit({"op": "end", "turn": self.id, "note_html": self.note_html, "markdown": self.turn.answer})
+
+
+@dataclass(eq=False)
+class _Queued:
+    """A prompt sent while an answer streams; `started` gets its turn's task (None: dropped)."""
+
+    text: str
+    started: asyncio.Future = field(repr=False)
 
 
 def _default_client() -> GLMClient:
@@ -264,15 +177,18 @@ class ChatWidget:
     `model`, `system` and `**params` (`temperature=`, `thinking=`, `max_tokens=`, ...) apply to
     every turn. `client` is a `GLMClient`; by default one is made at the first send, from the
     `%config GLM` settings when the extension is loaded (key, base URL, model, timeout), else
-    from `ZAI_API_KEY` / `ZAI_BASE_URL`.
+    from `ZAI_API_KEY` / `ZAI_BASE_URL`; it is closed with the widget.
 
     - `send(text)` starts a turn and returns its `asyncio.Task` (`reply = await w.send("hi")`);
-      errors show inline in the transcript, the task's result is the `Reply` either way.
+      while an answer streams the prompt is queued and starts when the answer ends. Errors show
+      inline in the transcript; the task's result is the `Reply` either way (None if dropped).
     - `stop()` ends the streaming answer: the connection closes, the partial answer stays.
+    - `clear()` starts a new conversation (drops the queue); `restore()` undoes it once.
     - `messages` is the history, `replies` the `Reply` of each turn, `to_markdown()` the
-      transcript, `clear()` starts over.
+      transcript.
 
-    The object displays as its widget; `w.widget` is the `ipywidgets.VBox` for your own layouts.
+    The object displays as its widget plus a static transcript for kernel-less viewers;
+    `w.widget` is the `ChatView` (an anywidget) for your own layouts.
     """
 
     def __init__(
@@ -287,30 +203,18 @@ class ChatWidget:
         self.params = params
         self.updates_per_second: float | None = UPDATES_PER_SECOND
         self._client = client
+        self._own_client = client is None
         self._task: asyncio.Task[Reply | None] | None = None
-        self._view: _TurnView | None = None  # the turn that owns the input right now
+        self._view: _TurnView | None = None  # the turn streaming now
         self._views: list[_TurnView] = []
-
-        self._turns_box = widgets.VBox([])
-        self._input = widgets.Textarea(
-            placeholder="Ask something, then press Send",
-            rows=3,
-            layout=widgets.Layout(width="100%"),
-        )
-        self._send_button = _button("Send", "paper-plane", "Send the question", button_style="primary")
-        self._stop_button = _button("Stop", "stop", "Stop the answer; what arrived is kept", disabled=True)
-        self._new_button = _button("New conversation", "file", "Empty the transcript and the history")
-        self._send_button.on_click(self._on_send_click)
-        self._stop_button.on_click(lambda _button: self.stop())
-        self._new_button.on_click(lambda _button: self.clear())
-        self.widget = widgets.VBox(
-            [
-                self._turns_box,
-                self._input,
-                widgets.HBox([self._send_button, self._stop_button, self._new_button]),
-            ],
-            layout=widgets.Layout(width="100%"),
-        )
+        self._queue: list[_Queued] = []
+        self._previous: tuple[list[Turn], list[_TurnView]] | None = None  # for restore()
+        self._next_id = 0
+        self._shown_in: int | None = None  # execution count of the last display
+        self._static_id: str | None = None  # display id of the static transcript, once shown
+        self._closing: asyncio.Task[None] | None = None  # closes our own client's async pool
+        self.widget = ChatView(chat_id=uuid.uuid4().hex)
+        self.widget.on_msg(self._on_message)
 
     # -- reading ----------------------------------------------------------------------------------
 
@@ -343,6 +247,11 @@ class ChatWidget:
         """True while an answer is streaming."""
         return self._view is not None and not self._view.turn.ended
 
+    @property
+    def pending(self) -> list[str]:
+        """Prompts waiting for the current answer to end, in order."""
+        return [item.text for item in self._queue]
+
     def to_markdown(self) -> str:
         """The transcript as Markdown (prompts, answers, and how unusual turns ended)."""
         return self.transcript.to_markdown()
@@ -353,29 +262,25 @@ class ChatWidget:
         """Ask `text`; the answer streams into the transcript. Returns the turn's task.
 
         Call it on the kernel's event loop (a cell or a widget callback): the turn runs in the
-        background, so the kernel stays free; `await` the task to wait for the answer. Raises
-        `ValueError` for an empty prompt and `RuntimeError` while another answer streams.
+        background, so the kernel stays free; `await` the task to wait for the answer. While
+        another answer streams, the prompt is queued (shown as pending) and starts after it.
+        Raises `ValueError` for an empty prompt.
         """
         loop = _running_loop()
-        if self.busy:
-            raise RuntimeError("an answer is still streaming: wait for it, or stop() it first")
-        turn, request = self.transcript.start(text)
-        view = _TurnView(turn, self.updates_per_second)
-        self._views.append(view)
-        self._turns_box.children = (*self._turns_box.children, view.box)
-        self._view = view
-        self._set_streaming(True)
-        task = loop.create_task(self._run(view, request))
-        # A task cancelled before its first step never runs its own cleanup: do it here.
-        task.add_done_callback(lambda _task: self._end_turn(view, stopped=True))
-        self._task = task
-        return task
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError("nothing to send: the prompt is empty")
+        if self.busy or self._queue:
+            item = _Queued(text, loop.create_future())
+            self._queue.append(item)
+            self._sync_pending()
+            return loop.create_task(self._wait_queued(item))
+        return self._start(text)
 
     def stop(self) -> None:
         """End the streaming answer now: the partial answer stays, the connection closes.
 
-        The turn ends at once (so `send()` may follow directly); the task finishes a moment
-        later, returning the partial `Reply`.
+        The turn ends at once; the next queued prompt, if any, starts. The task finishes a
+        moment later, returning the partial `Reply`.
         """
         view, task = self._view, self._task
         if view is None or task is None or view.turn.ended:
@@ -388,23 +293,78 @@ class ChatWidget:
         # awaiting it gives the (empty) reply rather than CancelledError.
 
     def clear(self) -> None:
-        """Start a new conversation: stop the answer if one streams, empty the transcript."""
-        self.transcript.clear()
-        self._views = []
-        self._turns_box.children = ()
-        self.stop()  # after forgetting the turn, so that its prompt is not put back
+        """Start a new conversation: drop the queue, stop the answer, empty the transcript.
+
+        The old transcript is kept for one `restore()` until the next prompt is sent.
+        """
+        self._drop_queue()
+        if self.transcript.turns:
+            self._previous = (self.transcript.turns, self._views)
+        self.transcript.turns, self._views = [], []
+        self.stop()  # after moving the turn away, so that its prompt is not put back
+        self.widget.can_restore = self._previous is not None
+        self._emit({"op": "reset"})
+        self._update_static()
+
+    def restore(self) -> bool:
+        """Undo the last `clear()` if nothing was sent since; True if it did."""
+        if self._previous is None or self.transcript.turns or self.busy:
+            return False
+        self.transcript.turns, self._views = self._previous
+        self._previous = None
+        self.widget.can_restore = False
+        self._snapshot(None)
+        self._update_static()
+        return True
 
     def close(self) -> None:
-        """Stop, and close every widget (the view disappears from the notebook)."""
+        """Stop, drop the queue, close the widget (its views disappear; the static transcript
+        stays) and the client the widget made for itself."""
+        self._drop_queue()
         self.stop()
-        _close_tree(self.widget)
+        self.widget.close()
+        client, task = self._client, self._task
+        if self._own_client and client is not None:
+            client.close()
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return
+            self._closing = loop.create_task(_aclose_after(client, task))
 
-    # -- the turn ---------------------------------------------------------------------------------
+    # -- turns ------------------------------------------------------------------------------------
 
     def _get_client(self) -> GLMClient:
         if self._client is None:
             self._client = _default_client()
         return self._client
+
+    def _start(self, text: str) -> asyncio.Task[Reply | None]:
+        loop = _running_loop()
+        turn, request = self.transcript.start(text)
+        if self._previous is not None:  # a new turn: "New conversation" is final now
+            self._previous = None
+            self.widget.can_restore = False
+        self._next_id += 1
+        view = _TurnView(self._next_id, turn, self.updates_per_second, self._emit)
+        self._views.append(view)
+        self._view = view
+        self.widget.busy = True
+        task = loop.create_task(self._run(view, request))
+        # A task cancelled before its first step never runs its own cleanup: do it here.
+        task.add_done_callback(lambda _task: self._end_turn(view, stopped=True))
+        self._task = task
+        return task
+
+    async def _wait_queued(self, item: _Queued) -> Reply | None:
+        try:
+            task = await item.started
+        except asyncio.CancelledError:
+            if item in self._queue:
+                self._queue.remove(item)
+                self._sync_pending()
+            raise
+        return None if task is None else await task
 
     async def _run(self, view: _TurnView, request: list[dict[str, str]]) -> Reply | None:
         turn = view.turn
@@ -437,7 +397,8 @@ class ChatWidget:
         return turn.reply
 
     def _end_turn(self, view: _TurnView, *, stopped: bool) -> None:
-        """Mark the turn ended, draw it, give the input back. Only the first call acts."""
+        """Mark the turn ended, draw it, update the static transcript, start the next queued
+        prompt. Only the first call acts."""
         turn = view.turn
         if turn.ended:
             return
@@ -445,49 +406,130 @@ class ChatWidget:
         if turn.stopped and turn.reply is not None:
             turn.reply.finish(stopped="interrupted")  # no-op if the reply already ended
         turn.ended = True
-        view.finish()
-        if view is self._view:
+        current = view is self._view
+        if current:  # before the end message, so that the browser never shows an ended turn as busy
             self._view = None
-            self._set_streaming(False)
-            if view in self._views and not turn.in_history and not self._input.value.strip():
-                self._input.value = turn.prompt  # nothing typed is lost
+            self.widget.busy = False
+        view.finish()
+        if current and view in self._views and not turn.in_history and not self._queue:
+            self._emit({"op": "draft", "text": turn.prompt})  # back into an empty box
+        self._update_static()
+        self._start_next()
 
-    def _set_streaming(self, streaming: bool) -> None:
-        self._input.disabled = streaming
-        self._send_button.disabled = streaming
-        self._stop_button.disabled = not streaming
+    def _start_next(self) -> None:
+        while self._queue and not self.busy:
+            item = self._queue.pop(0)
+            if item.started.done():  # its awaiting task was cancelled
+                continue
+            self._sync_pending()
+            item.started.set_result(self._start(item.text))
+        self._sync_pending()
 
-    def _on_send_click(self, _button: widgets.Button) -> None:
-        text = self._input.value
-        if not text.strip() or self.busy:
+    def _drop_queue(self) -> None:
+        queue, self._queue = self._queue, []
+        for item in queue:
+            if not item.started.done():
+                item.started.set_result(None)
+        self._sync_pending()
+
+    def _sync_pending(self) -> None:
+        self.widget.pending = [item.text for item in self._queue]
+
+    # -- the browser ------------------------------------------------------------------------------
+
+    def _emit(self, message: dict[str, Any]) -> None:
+        self.widget.send(message)
+
+    def _snapshot(self, view: str | None) -> None:
+        """Send every turn as it stands (to one view that just opened, or to all)."""
+        turns = [v.html().message() for v in self._views]
+        self._emit({"op": "snapshot", "view": view, "turns": turns})
+
+    def _on_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
+        if not isinstance(content, dict):
             return
-        self._input.value = ""
-        self.send(text)
+        op = content.get("op")
+        if op == "send":
+            text = content.get("text")
+            if isinstance(text, str) and text.strip():
+                self.send(text)
+        elif op == "stop":
+            self.stop()
+        elif op == "new":
+            self.clear()
+        elif op == "restore":
+            self.restore()
+        elif op == "drop":  # the index the browser saw, checked against the text it showed
+            index = content.get("index")
+            if (
+                isinstance(index, int)
+                and 0 <= index < len(self._queue)
+                and self._queue[index].text == content.get("text")
+            ):
+                item = self._queue.pop(index)
+                if not item.started.done():
+                    item.started.set_result(None)
+                self._sync_pending()
+        elif op == "hello":
+            view = content.get("view")
+            self._snapshot(view if isinstance(view, str) else None)
 
     # -- display ----------------------------------------------------------------------------------
 
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        data = self.widget._repr_mimebundle_()
-        data["text/plain"] = repr(self)
-        return data
+    def _title(self) -> str:
+        return f"Chat with {self._model_name()}"
+
+    def _static_bundle(self) -> dict[str, str]:
+        turns = [view.html() for view in self._views]
+        html = static_html(self.widget.chat_id, turns, title=self._title())
+        count = len(turns)
+        text = f"{self._title()}: {count} turn{'' if count == 1 else 's'}\n\n{self.to_markdown()}"
+        return {"text/html": html, "text/plain": text.rstrip() + "\n"}
+
+    def _update_static(self) -> None:
+        if self._static_id is None:
+            return
+        from IPython.display import update_display
+
+        update_display(self._static_bundle(), raw=True, display_id=self._static_id)
+
+    def _ipython_display_(self) -> None:
+        """Show the widget and, below it, the static transcript; once per cell execution, so
+        `chat()` as a cell's last line does not show it twice."""
+        from IPython import get_ipython
+        from IPython.display import display
+
+        shell = get_ipython()
+        count = getattr(shell, "execution_count", None)
+        if count is not None and count == self._shown_in:
+            return
+        self._shown_in = count
+        data, metadata = self._repr_mimebundle_()
+        display(data, metadata=metadata, raw=True)
+        self._static_id = self._static_id or f"glm-chat-{self.widget.chat_id}"
+        display(self._static_bundle(), raw=True, display_id=self._static_id)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> tuple[dict, dict]:
+        data, meta = self.widget._repr_mimebundle_()
+        # What a viewer without the widget reads (nbconvert, GitHub): true whenever it is read.
+        data["text/plain"] = f"<ChatWidget {self._model_name()}: live chat; the saved transcript follows>"
+        return data, meta
+
+    def _model_name(self) -> str:
+        return self.model or getattr(self._client, "model", None) or DEFAULT_MODEL
 
     def __repr__(self) -> str:
-        model = self.model or getattr(self._client, "model", None) or DEFAULT_MODEL
         turns = len(self.transcript.turns)
         state = "streaming" if self.busy else "idle"
-        return f"<ChatWidget {model}: {turns} turn{'' if turns == 1 else 's'}, {state}>"
+        queued = f", {len(self._queue)} queued" if self._queue else ""
+        return f"<ChatWidget {self._model_name()}: {turns} turn{'' if turns == 1 else 's'}, {state}{queued}>"
 
 
-def _button(description: str, icon: str, tooltip: str, **kw: Any) -> widgets.Button:
-    return widgets.Button(
-        description=description, icon=icon, tooltip=tooltip, layout=widgets.Layout(width="auto"), **kw
-    )
-
-
-def _close_tree(widget: widgets.Widget) -> None:
-    for child in getattr(widget, "children", ()):
-        _close_tree(child)
-    widget.close()
+async def _aclose_after(client: GLMClient, task: asyncio.Task | None) -> None:
+    """Close `client`'s async pool once the last turn's task has finished."""
+    if task is not None:
+        await asyncio.gather(task, return_exceptions=True)
+    await client.aclose()
 
 
 def _running_loop() -> asyncio.AbstractEventLoop:
@@ -506,7 +548,8 @@ def chat(
     client: GLMClient | None = None,
     **params: Any,
 ) -> ChatWidget:
-    """Create a `ChatWidget`, display it, and return it: `w = chat(model="glm-4.6")`."""
+    """Create a `ChatWidget`, display it (with its static transcript), and return it:
+    `w = chat(model="glm-4.6")`. As a cell's last line it still shows once."""
     from IPython.display import display
 
     widget = ChatWidget(model=model, system=system, client=client, **params)

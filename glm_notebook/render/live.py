@@ -64,7 +64,7 @@ __all__ = [
 ]
 
 #: HTML characters of finished blocks a segment pane holds before the next pane starts.
-SEGMENT_CHARS = 4_000
+SEGMENT_CHARS = 8_000
 #: A block longer than this (source characters) is cut at the next line boundary.
 MAX_BLOCK_CHARS = 3_000
 #: A line longer than this (no newline yet) is cut where it stands.

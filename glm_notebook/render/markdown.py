@@ -4,20 +4,20 @@ Model output is untrusted: JupyterLab runs `<img onerror>` and `<script>` found 
 `text/html` *and* `text/markdown` outputs. So glm_notebook never emits model text as Markdown;
 it renders it here, in two layers:
 
-1. markdown-it-py (CommonMark + GFM tables + strikethrough) with `html=False`, so raw HTML in
-   the model's text is shown as text; links must be `http(s):` or `mailto:` (others stay text);
-   images become plain links (no remote image is fetched when the output is shown); math
-   (`$…$`, `$$…$$`, `\\(…\\)`, `\\[…\\]`) is kept as TeX, HTML-escaped, inside
-   `<span class="math …">` / `<div class="math …">` so the notebook's MathJax typesets it.
+1. markdown-it-py (CommonMark + GFM tables, strikethrough and task lists) with `html=False`, so
+   raw HTML in the model's text is shown as text; links must be `http(s):` or `mailto:` (others
+   stay text); images become plain links (no remote image is fetched when the output is shown);
+   code blocks are highlighted by Pygments into class-only spans (`highlight.code_block_html`);
+   math (`$…$`, `$$…$$`, `\\(…\\)`, `\\[…\\]`) becomes MathML on our side through an
+   allow-list of TeX commands, or is shown as its source (`math.math_html`).
 2. nh3 with an explicit allow-list over the whole fragment (our own markup included): no
    scripts, styles, event handlers, iframes, forms or images; `class` only from a known set;
-   links get `rel="noopener noreferrer"`.
+   MathML elements and attributes from `math.MATHML_TAGS` with checked values; task-list
+   checkboxes forced disabled; links get `target="_blank" rel="noopener noreferrer"`.
 
-MathJax in JupyterLab typesets any `$…$` it finds in an HTML output. The fragment therefore sits
-in a `mathjax_ignore` container and only our math elements carry `mathjax_process`: a stray
-dollar in prose ("it costs $5 and $10") stays text. TeX that could make links or load code
-(`\\href`, `\\url`, `\\require`, `\\class`, `\\style`, `\\cssId`, `\\data`, `\\html`) is shown as
-code instead of being typeset.
+Nothing we emit is left for MathJax: the fragment sits in a `mathjax_ignore tex2jax_ignore`
+container, so a stray dollar in prose ("it costs $5 and $10") stays text and TeX that MathJax
+would turn into CSS or links (`\\unicode`, `\\style`, `\\href`, …) never reaches it.
 
 ```python
 >>> markdown_html("Hi <img src=x onerror=alert(1)> **there**")
@@ -35,53 +35,74 @@ from typing import Any
 import nh3
 from markdown_it import MarkdownIt
 from markdown_it.rules_block import StateBlock
+from markdown_it.rules_core import StateCore
 from markdown_it.rules_inline import StateInline
 from markdown_it.token import Token
 from mdit_py_plugins.dollarmath import dollarmath_plugin
-from mdit_py_plugins.dollarmath.index import math_block_dollar
+from mdit_py_plugins.dollarmath.index import math_block_dollar, math_inline_dollar
+from mdit_py_plugins.tasklists import tasklists_plugin
 
-__all__ = ["markdown_html", "escape_text", "sanitize_html", "ALLOWED_TAGS", "LINK_SCHEMES"]
+from .highlight import code_block_html
+from .math import MATHML_ATTRIBUTES, MATHML_TAGS, math_html, mathml_attribute
 
-#: Tags that survive sanitising. No img, no form controls, no embedding, no style.
-ALLOWED_TAGS = frozenset(
+__all__ = [
+    "markdown_html",
+    "escape_text",
+    "sanitize_html",
+    "code_block_html",
+    "ALLOWED_TAGS",
+    "HTML_TAGS",
+    "LINK_SCHEMES",
+]
+
+#: HTML tags that survive sanitising. No img, no forms (only disabled checkboxes), no embedding.
+HTML_TAGS = frozenset(
     {
         "a", "abbr", "b", "blockquote", "br", "code", "del", "details", "div", "em",
-        "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "kbd", "li", "ol", "p", "pre", "s",
-        "small", "span", "strong", "sub", "summary", "sup", "table", "tbody", "td", "th",
+        "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "input", "kbd", "li", "ol", "p", "pre",
+        "s", "small", "span", "strong", "sub", "summary", "sup", "table", "tbody", "td", "th",
         "thead", "tr", "ul",
     }
 )  # fmt: skip
+
+#: Every tag that survives sanitising: `HTML_TAGS` and the MathML elements of `math.MATHML_TAGS`.
+ALLOWED_TAGS = HTML_TAGS | MATHML_TAGS
 
 #: URL schemes a link may use; everything else (javascript:, data:, vbscript:, relative) is dropped.
 LINK_SCHEMES = frozenset({"http", "https", "mailto"})
 
 _ATTRIBUTES = {
     "a": {"href", "title"},
-    "ol": {"start"},
+    "ol": {"start", "class"},
     "details": {"open", "class"},
     "th": {"style"},
     "td": {"style"},
-    **{tag: {"class"} for tag in ("code", "span", "div", "summary", "p", "small", "pre")},
+    "input": {"checked"},
+    "div": {"class", "data-lang"},
+    **{tag: {"class"} for tag in ("code", "span", "summary", "p", "small", "pre", "li", "ul")},
+    **{tag: set(MATHML_ATTRIBUTES) for tag in MATHML_TAGS},
+}
+_FORCED = {
+    "a": {"target": "_blank"},
+    "input": {"type": "checkbox", "disabled": "disabled"},
 }
 
-_MATH_CLASSES = {"math", "inline", "display", "mathjax_process", "tex2jax_process"}
 _CONTAINER_CLASSES = {"mathjax_ignore", "tex2jax_ignore"}
-_LANGUAGE_CLASS = re.compile(r"language-[A-Za-z0-9_+#.\-]{1,40}")
+_LANGUAGE_CLASS = re.compile(r"language-[a-z0-9_+#.\-]{1,40}")
+_LANGUAGE = re.compile(r"[a-z0-9_+#.\-]{1,40}")
 _LINK_OK = re.compile(r"(?i)(?:https?:|mailto:)")
-_UNSAFE_TEX = re.compile(r"\\(?:href|url|require|class|style|cssId|data|html)(?![A-Za-z])")
-
-_MATH_INLINE_CLASS = "math inline mathjax_process tex2jax_process"
-_MATH_DISPLAY_CLASS = "math display mathjax_process tex2jax_process"
 _CONTAINER_OPEN = '<div class="glm-md mathjax_ignore tex2jax_ignore">'
 
 
 def _class_ok(tag: str, name: str) -> bool:
     if tag == "code":
-        return bool(_LANGUAGE_CLASS.fullmatch(name))
-    return name.startswith("glm-") or name in _MATH_CLASSES or name in _CONTAINER_CLASSES
+        return name == "glm-tex" or bool(_LANGUAGE_CLASS.fullmatch(name))
+    return name.startswith("glm-") or name in _CONTAINER_CLASSES
 
 
 def _filter_attribute(tag: str, attribute: str, value: str) -> str | None:
+    if tag in MATHML_TAGS:
+        return mathml_attribute(attribute, value)
     if attribute == "class":
         kept = [name for name in value.split() if _class_ok(tag, name)]
         return " ".join(kept) or None
@@ -91,6 +112,8 @@ def _filter_attribute(tag: str, attribute: str, value: str) -> str | None:
         return f"text-align:{match.group(1)}" if match else None
     if attribute == "href":
         return value if _LINK_OK.match(value.strip()) else None
+    if attribute == "data-lang":
+        return value if _LANGUAGE.fullmatch(value) else None
     return value
 
 
@@ -101,6 +124,7 @@ _CLEANER = nh3.Cleaner(
     attribute_filter=_filter_attribute,
     strip_comments=True,
     link_rel="noopener noreferrer",
+    set_tag_attribute_values=_FORCED,
     url_schemes=set(LINK_SCHEMES),
     url_relative="deny",
 )
@@ -116,17 +140,7 @@ def escape_text(text: str) -> str:
     return html.escape(text, quote=True)
 
 
-# -- math ---------------------------------------------------------------------------------------
-
-
-def _math_html(tex: str, opener: str, closer: str, display: bool) -> str:
-    tex = tex.strip()
-    source = escape_text(f"{opener}{tex}{closer}")
-    if _UNSAFE_TEX.search(tex):
-        return f"<code>{source}</code>"
-    if display:
-        return f'<div class="{_MATH_DISPLAY_CLASS}">{source}</div>\n'
-    return f'<span class="{_MATH_INLINE_CLASS}">{source}</span>'
+# -- math and code ------------------------------------------------------------------------------
 
 
 _DELIMITERS = {"$": ("$", "$"), "$$": ("$$", "$$"), "\\(": ("\\(", "\\)"), "\\[": ("\\[", "\\]")}
@@ -135,15 +149,36 @@ _DELIMITERS = {"$": ("$", "$"), "$$": ("$$", "$$"), "\\(": ("\\(", "\\)"), "\\["
 def _render_math_inline(self: Any, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
     token = tokens[idx]
     opener, closer = _DELIMITERS.get(token.markup, ("$", "$"))
-    # Display math written inside a paragraph stays a span (a div inside <p> is invalid HTML);
-    # MathJax still typesets `$$…$$` / `\[…\]` as display math.
-    return _math_html(token.content, opener, closer, display=False)
+    # Display math written inside a paragraph stays a span (a div inside <p> is invalid HTML).
+    display = token.type == "math_inline_double"
+    source = f"{opener}{token.content.strip()}{closer}"
+    return math_html(token.content, display=display, block=False, source=source)
 
 
 def _render_math_block(self: Any, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
     token = tokens[idx]
     opener, closer = _DELIMITERS.get(token.markup, ("$$", "$$"))
-    return _math_html(token.content, opener, closer, display=True)
+    source = f"{opener}{token.content.strip()}{closer}"
+    return math_html(token.content, display=True, block=True, source=source)
+
+
+def _render_fence(self: Any, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
+    token = tokens[idx]
+    return code_block_html(token.content, token.info)
+
+
+def _render_code_block(self: Any, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
+    return code_block_html(tokens[idx].content, None)
+
+
+def _task_classes(state: StateCore) -> None:
+    """Our class names on task lists (`li.glm-task`, `ul.glm-tasks`) instead of the plugin's."""
+    for token in state.tokens:
+        kind = token.attrGet("class")
+        if kind == "task-list-item":
+            token.attrSet("class", "glm-task")
+        elif kind == "contains-task-list":
+            token.attrSet("class", "glm-tasks")
 
 
 def _paren_math_inline(state: StateInline, silent: bool) -> bool:
@@ -198,6 +233,26 @@ def _bracket_math_block(state: StateBlock, start: int, end: int, silent: bool) -
     return True
 
 
+_MONEY = re.compile(r"\$\d[\d,.]*[.,;:!?]?\s")
+_PROSE_WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}")
+
+
+def _not_money(rule: Any) -> Any:
+    """Inline `$…$` that reads as prose is not math: an amount followed by words
+    ("costs $10. Use `$x$`") or anything with a backtick in it."""
+
+    def guarded(state: StateInline, silent: bool) -> bool:
+        start = state.pos
+        if not rule(state, True):
+            return False
+        span, state.pos = state.src[start : state.pos], start
+        if "`" in span or (_MONEY.match(span) and _PROSE_WORD.search(span)):
+            return False
+        return rule(state, silent)
+
+    return guarded
+
+
 def _probe_safely(rule: Any) -> Any:
     """Make a block rule honour `silent` (dollarmath's pushes tokens even when only probed,
     which matters once it may end a paragraph)."""
@@ -232,6 +287,8 @@ def _render_image(self: Any, tokens: Sequence[Token], idx: int, options: Any, en
 def _parser() -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
     md.enable(["table", "strikethrough"])
+    md.use(tasklists_plugin)
+    md.core.ruler.after("github-tasklists", "glm_task_classes", _task_classes)
     md.use(
         dollarmath_plugin,
         allow_labels=False,
@@ -254,11 +311,14 @@ def _parser() -> MarkdownIt:
         _bracket_math_block,
         {"alt": ["paragraph", "reference", "blockquote", "list"]},
     )
+    md.inline.ruler.at("math_inline", _not_money(math_inline_dollar(False, False, True)))
     md.inline.ruler.before("escape", "math_inline_paren", _paren_math_inline)
     md.add_render_rule("math_inline", _render_math_inline)
     md.add_render_rule("math_inline_double", _render_math_inline)
     md.add_render_rule("math_block", _render_math_block)
     md.add_render_rule("image", _render_image)
+    md.add_render_rule("fence", _render_fence)
+    md.add_render_rule("code_block", _render_code_block)
     md.validateLink = _validate_link  # type: ignore[method-assign]
     return md
 

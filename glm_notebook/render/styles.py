@@ -1,9 +1,13 @@
 """The stylesheet every glm_notebook surface shares (`%%glm` output, final view, chat, export).
 
-All rules are scoped under `.glm-md` / `.glm-reply` / `.glm-chat` so nothing leaks into the
-notebook, and colours come from JupyterLab's CSS variables with fallbacks, so light and dark
-themes, Notebook 7, VS Code and nbconvert HTML all read well. Our own constant: it is appended
-after sanitising, never built from model text.
+Every selector names one of our own classes (`.glm-md …`, `details.glm-reasoning`,
+`.glm-footer`, `.glm-status`), so nothing leaks into the notebook; colours come from JupyterLab's
+CSS variables with fallbacks (`var(--jp-…, #…)`; code tokens use the CodeMirror editor's
+`--jp-mirror-editor-*-color`), so light and dark themes, Notebook 7, VS Code and nbconvert HTML
+all read well. What it sets: code blocks (`div.glm-code`: editor background, small muted
+language label, horizontal scroll, no wrapping) and their token colours, links, inline code,
+quotes, tables, a 1.5 line height, headings, display math, task lists, the muted reasoning and
+footer. Our own constant: it is appended after sanitising, never built from model text.
 """
 
 from __future__ import annotations
@@ -12,8 +16,69 @@ __all__ = ["STYLESHEET", "style_tag"]
 
 #: The CSS text (no `<style>` wrapper).
 STYLESHEET = """
-.glm-reply .glm-seg { display: flow-root; padding-bottom: calc(0.5em + 1px); }
-.glm-reply .glm-seg:last-of-type { padding-bottom: 1px; }
+.glm-md{line-height:1.5}
+.glm-md p,.glm-md li{line-height:inherit}
+.glm-md>:first-child{margin-top:0}
+.glm-md p{margin:0 0 .6em}
+.glm-md h1,.glm-md h2,.glm-md h3,.glm-md h4,.glm-md h5,.glm-md h6{line-height:1.25;margin:1em 0 .45em;font-weight:600}
+.glm-md h1{font-size:1.6em}.glm-md h2{font-size:1.35em}.glm-md h3{font-size:1.15em}
+.glm-md h4,.glm-md h5,.glm-md h6{font-size:1em}
+.glm-md ul,.glm-md ol{margin:.3em 0 .7em;padding-left:1.8em}
+.glm-md li>p{margin:.2em 0}
+.glm-md a{color:var(--jp-content-link-color,#1976d2);text-decoration:none}
+.glm-md a:hover{text-decoration:underline}
+.glm-md :not(pre)>code{background:var(--jp-layout-color2,#eee);border-radius:3px;padding:.1em .35em;font-family:var(--jp-code-font-family,monospace);font-size:.9em}
+.glm-md blockquote{margin:.6em 0;padding:.1em 1em;border-left:4px solid var(--jp-border-color1,#bdbdbd);color:var(--jp-content-font-color2,#616161);background:none}
+.glm-md table{border-collapse:collapse;margin:.6em 0 .9em;display:block;overflow-x:auto;max-width:100%}
+.glm-md th,.glm-md td{border:1px solid var(--jp-border-color1,#bdbdbd);padding:.3em .7em}
+.glm-md th{background:var(--jp-layout-color2,#eee);font-weight:600}
+.glm-md hr{border:0;border-top:1px solid var(--jp-border-color1,#bdbdbd);margin:1em 0}
+.glm-md .glm-tasks{list-style:none;padding-left:.6em}
+.glm-md li.glm-task>input,.glm-md li.glm-task>p>input{margin:0 .45em 0 0;vertical-align:middle}
+.glm-md .glm-code{margin:.5em 0 .9em;border:1px solid var(--jp-border-color2,#e0e0e0);border-radius:6px;background:var(--jp-cell-editor-background,#f5f5f5);overflow:hidden}
+.glm-md .glm-code-head{display:flex;align-items:center;gap:.6em;padding:.2em .8em;border-bottom:1px solid var(--jp-border-color2,#e0e0e0);font:.75em/1.5 var(--jp-ui-font-family,system-ui,sans-serif);color:var(--jp-ui-font-color2,#757575)}
+.glm-md .glm-code-lang{flex:1;text-transform:lowercase;letter-spacing:.03em}
+.glm-md .glm-copy{font:inherit;color:inherit;background:none;border:1px solid var(--jp-border-color2,#e0e0e0);border-radius:3px;padding:0 .5em;cursor:pointer}
+.glm-md pre.glm-highlight{margin:0;padding:.65em .9em;background:transparent;border:0;overflow-x:auto;white-space:pre;word-wrap:normal;overflow-wrap:normal;font-family:var(--jp-code-font-family,monospace);font-size:var(--jp-code-font-size,13px);line-height:var(--jp-code-line-height,1.4);color:var(--jp-content-font-color1,#212121)}
+.glm-md pre.glm-highlight code{background:none;padding:0;border:0;font:inherit;white-space:inherit;color:inherit}
+.glm-md [class^="glm-tok-k"],.glm-md .glm-tok-ow{color:var(--jp-mirror-editor-keyword-color,#008000);font-weight:bold}
+.glm-md [class^="glm-tok-s"],.glm-md .glm-tok-dl{color:var(--jp-mirror-editor-string-color,#ba2121)}
+.glm-md .glm-tok-sr,.glm-md .glm-tok-ss,.glm-md .glm-tok-se,.glm-md .glm-tok-si{color:var(--jp-mirror-editor-string-2-color,#708)}
+.glm-md [class^="glm-tok-m"],.glm-md .glm-tok-il{color:var(--jp-mirror-editor-number-color,#080)}
+.glm-md [class^="glm-tok-c"],.glm-md .glm-tok-go{color:var(--jp-mirror-editor-comment-color,#408080);font-style:italic}
+.glm-md .glm-tok-cp,.glm-md .glm-tok-cpf,.glm-md .glm-tok-nd,.glm-md .glm-tok-gp{color:var(--jp-mirror-editor-meta-color,#a2f);font-style:normal}
+.glm-md .glm-tok-o{color:var(--jp-mirror-editor-operator-color,#a2f);font-weight:bold}
+.glm-md .glm-tok-nf,.glm-md .glm-tok-fm,.glm-md .glm-tok-nc{color:var(--jp-mirror-editor-def-color,#00f)}
+.glm-md .glm-tok-nb,.glm-md .glm-tok-bp,.glm-md .glm-tok-ne{color:var(--jp-mirror-editor-builtin-color,#008000)}
+.glm-md .glm-tok-nv,.glm-md .glm-tok-vc,.glm-md .glm-tok-vg,.glm-md .glm-tok-vi,.glm-md .glm-tok-vm{color:var(--jp-mirror-editor-variable-2-color,#05a)}
+.glm-md .glm-tok-no,.glm-md .glm-tok-kc{color:var(--jp-mirror-editor-atom-color,#88f)}
+.glm-md .glm-tok-na,.glm-md .glm-tok-py{color:var(--jp-mirror-editor-attribute-color,#00c)}
+.glm-md .glm-tok-nt{color:var(--jp-mirror-editor-tag-color,#170)}
+.glm-md .glm-tok-gh,.glm-md .glm-tok-gu{color:var(--jp-mirror-editor-header-color,blue);font-weight:bold}
+.glm-md .glm-tok-gd,.glm-md .glm-tok-err{color:var(--jp-mirror-editor-error-color,#f00)}
+.glm-md .glm-tok-gi{color:var(--jp-mirror-editor-quote-color,#090)}
+.glm-md .glm-tok-ge{font-style:italic}.glm-md .glm-tok-gs{font-weight:bold}
+.glm-md .glm-math-display{display:block;margin:.6em 0;overflow-x:auto;overflow-y:hidden;text-align:center}
+.glm-md .glm-math math{font-family:"STIX Two Math","Latin Modern Math","Cambria Math","Noto Sans Math",math;font-size:1.1em}
+.glm-md code.glm-tex{white-space:pre-wrap}
+details.glm-reasoning{margin:0 0 .8em;padding:.1em 0 .1em .8em;border-left:3px solid var(--jp-border-color2,#e0e0e0);color:var(--jp-ui-font-color2,#757575);font-size:.9em}
+details.glm-reasoning>summary{cursor:pointer;color:var(--jp-ui-font-color2,#757575);font-size:.95em}
+details.glm-reasoning .glm-md{color:inherit;font-size:inherit}
+.glm-status{color:var(--jp-ui-font-color2,#757575);font-size:.9em}
+.glm-footer{margin:.6em 0 0;font-size:.85em;color:var(--jp-ui-font-color2,#757575)}
+.glm-footer small{font-size:inherit}
+details.glm-tool{margin:.3em 0;padding:.1em 0 .1em .8em;border-left:3px solid var(--jp-brand-color2,#90caf9)}
+details.glm-tool>summary{cursor:pointer;font-family:var(--jp-code-font-family,monospace);font-size:.9em}
+.glm-tool-running>summary,.glm-tool-pending>summary{color:var(--jp-ui-font-color2,#757575)}
+details.glm-tool-error{border-left-color:var(--jp-error-color1,#c62828)}
+.glm-tool-error>summary{color:var(--jp-error-color1,#c62828)}
+.glm-tool-declined>summary,.glm-tool-skipped>summary,.glm-tool-note{color:var(--jp-warn-color1,#b26a00)}
+details.glm-tool pre{overflow-x:auto;white-space:pre;background:var(--jp-cell-editor-background,#f5f5f5);padding:.4em .6em;border-radius:3px;font-size:.85em}
+.glm-history-message{margin:.4em 0 .8em;padding-left:.8em;border-left:3px solid var(--jp-border-color2,#e0e0e0)}
+.glm-history-user{border-left-color:var(--jp-brand-color1,#1976d2)}
+.glm-history-role{margin:0 0 .2em;font-size:.85em;color:var(--jp-ui-font-color2,#757575);text-transform:capitalize}
+.glm-reply .glm-seg{display:flow-root;padding-bottom:calc(.5em + 1px)}
+.glm-reply .glm-seg:last-of-type{padding-bottom:1px}
 """
 
 

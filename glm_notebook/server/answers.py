@@ -37,6 +37,7 @@ class Answer:
     content: str
     fine_slices: bool = False
     """True: content goes out in 4-8 character slices (the `huge` directive) instead of words."""
+    finish_reason: str = "stop"
 
     def tokens(self) -> list[tuple[str, str]]:
         """(`reasoning_content` | `content`, text) pairs in stream order; one pair = one chunk."""

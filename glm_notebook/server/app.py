@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import math
 import threading
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -18,9 +19,12 @@ from starlette.routing import Route
 from .answers import count_prompt_words, derive_answer, message_text
 from .directives import DirectiveError, Directives, extract_directives, parse_directives
 from .errors import ApiError
+from .faults import big_error_steps, big_json_steps, gzip_steps, retry_after_header
 from .records import RequestLog, RequestRecord
 from .replay import REPLAY_KEYS, default_recordings_dir, load_recording, replay_steps
+from .shapes import ANSI_MESSAGE, wrong_shape
 from .steps import Step, body_steps, stream_steps
+from .tools import ToolAnswer, extract_tool_directives, loop_turn, tool_answer
 from .transport import PacedResponse, Splitter, quiet_deliberate_aborts
 from .validation import parse_json, validate_chat_request
 from .wire import (
@@ -94,21 +98,25 @@ def _parse(texts: list[str]) -> Directives:
 def _delivery(d: Directives) -> dict[str, Any]:
     return {
         "splitter": Splitter(*d.split, d.seed) if d.split else None,
-        "header_delay": d.stall_headers or 0.0,
+        "header_delay": math.inf if d.no_response else d.stall_headers or 0.0,
     }
 
 
 def _error_response(
     error: ApiError, record: RequestRecord, directives: Directives | None = None
 ) -> PacedResponse:
-    body = dumps(error_payload(error.code, error.message, flat=error.flat)).encode()
-    headers = [("content-type", JSON_CONTENT_TYPE), ("content-length", str(len(body)))]
-    if error.retry_after is not None:
-        value = error.retry_after
-        headers.append(("retry-after", str(int(value)) if value == int(value) else str(value)))
     d = directives or Directives()
-    return PacedResponse(body_steps(body, d, chunks=0), record=record, status_code=error.status,
-                         headers=headers, **_delivery(d))
+    headers = [("content-type", JSON_CONTENT_TYPE)]
+    if error.retry_after is not None:
+        headers.append(("retry-after", retry_after_header(error.retry_after)))
+    steps: Iterable[Step]
+    if d.big_error:
+        steps = big_error_steps(error.code, d.big_error)
+    else:
+        body = dumps(error_payload(error.code, error.message, flat=error.flat)).encode()
+        headers.append(("content-length", str(len(body))))
+        steps = body_steps(body, d, chunks=0)
+    return PacedResponse(steps, record=record, status_code=error.status, headers=headers, **_delivery(d))
 
 
 def _chat_reply(state: ServerState, request: Request, record: RequestRecord) -> Response:
@@ -116,7 +124,8 @@ def _chat_reply(state: ServerState, request: Request, record: RequestRecord) -> 
     chat = validate_chat_request(record.body)
     record.stream = chat.stream
     users = [m for m in chat.messages if m.get("role") == "user"]
-    _, groups = extract_directives(message_text(users[-1].get("content"))) if users else ("", [])
+    prompt, calls = extract_tool_directives(message_text(users[-1].get("content")) if users else "")
+    _, groups = extract_directives(prompt)
     directives = _parse([request.path_params.get("directives", ""), *groups])
     record.directives = directives
     d = state.admit(directives)
@@ -125,24 +134,29 @@ def _chat_reply(state: ServerState, request: Request, record: RequestRecord) -> 
         headers = [("content-type", HTML_CONTENT_TYPE), ("content-length", str(len(HTML_ERROR_PAGE)))]
         return PacedResponse(body_steps(HTML_ERROR_PAGE, d, chunks=0), record=record,
                              status_code=d.status or 200, headers=headers, **_delivery(d))
-    if d.status is not None and d.status != 200:
-        error = ApiError(d.status, d.code, d.message, flat=d.flat, retry_after=d.retry_after)
+    if d.big_error or (d.status is not None and d.status != 200):
+        message = ANSI_MESSAGE if d.ansi_error else d.message
+        error = ApiError(d.status or 500, d.code, message, flat=d.flat, retry_after=d.retry_after)
         return _error_response(error, record, d)
 
-    answer = derive_answer(chat.messages, thinking=chat.thinking, json_mode=chat.json_mode,
-                           echo=d.echo, huge=d.huge, unicode_sample=d.u2028)
+    answer = tool_answer(chat.messages, chat.body, calls, thinking=chat.thinking, rounds=d.tool_rounds) or \
+        derive_answer(chat.messages, thinking=chat.thinking, json_mode=chat.json_mode,
+                      echo=d.echo, huge=d.huge, unicode_sample=d.u2028)
     tokens = answer.tokens()
-    finish = "stop"
+    finish = answer.finish_reason
     if chat.max_tokens is not None and len(tokens) > chat.max_tokens:
         tokens, finish = tokens[: chat.max_tokens], "length"
     finish = d.finish or finish
     reasoning = [text for kind, text in tokens if kind == "reasoning_content"]
     content = [text for kind, text in tokens if kind == "content"]
-    usage = usage_payload(count_prompt_words(chat.messages) + 8, len(reasoning), len(content))
+    usage = usage_payload(count_prompt_words(chat.messages) + 8, len(reasoning), len(tokens) - len(reasoning))
     identity = Identity.for_body(chat.body, chat.model, with_object=not d.no_object)
 
     steps: Iterable[Step]
-    if chat.stream:
+    if d.big_json:
+        steps = big_json_steps(identity, d.big_json)
+        headers = [("content-type", JSON_CONTENT_TYPE)]
+    elif chat.stream:
         delay = d.delay if d.delay is not None else state.config.token_delay
         steps = stream_steps(tokens, identity=identity, finish_reason=finish, usage=usage,
                              directives=d, delay=delay)
@@ -151,10 +165,18 @@ def _chat_reply(state: ServerState, request: Request, record: RequestRecord) -> 
         request_id = chat.body.get("request_id")
         payload = completion_payload(identity, content="".join(content), reasoning="".join(reasoning),
                                      finish_reason=finish, usage=usage,
-                                     request_id=request_id if isinstance(request_id, str) else None)
+                                     request_id=request_id if isinstance(request_id, str) else None,
+                                     tool_calls=answer.tool_calls if isinstance(answer, ToolAnswer) else None)
+        if d.shape:
+            payload = wrong_shape(payload, d.shape, "message")
         body = dumps(payload).encode()
         steps = body_steps(body, d)
-        headers = [("content-type", JSON_CONTENT_TYPE), ("content-length", str(len(body)))]
+        headers = [("content-type", JSON_CONTENT_TYPE)]
+        if d.gzip_broken is None:
+            headers.append(("content-length", str(len(body))))
+    if d.gzip_broken is not None:
+        steps = gzip_steps(steps, d.gzip_broken)
+        headers.append(("content-encoding", "gzip"))
     return PacedResponse(steps, record=record, headers=headers, **_delivery(d))
 
 
@@ -167,6 +189,8 @@ def _replay_reply(state: ServerState, request: Request, record: RequestRecord) -
         raise ApiError(400, "1214", f"Directive(s) not supported with replay: {', '.join(refused)}")
     name = request.path_params["name"]
     recording = load_recording(state.config.recordings_dir, name)
+    if recording is None:  # a recorded tool loop: NAME.0, NAME.1, … by the request's turn
+        recording = load_recording(state.config.recordings_dir, f"{name}.{loop_turn(record.body)}")
     if recording is None:
         raise ApiError(404, "1222", f"Recording {name!r} not found")
     d = state.admit(directives)

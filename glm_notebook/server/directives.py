@@ -7,7 +7,9 @@ Later sources override earlier ones (path first, then groups in order). Unknown 
 values raise `DirectiveError` (the server answers 400 / 1214 naming the key).
 
 Faults (positions N count delta chunks; past the last delta they apply before the final chunk):
-  status=N [code=S] [message=TEXT (_ = space)] [retry_after=S] [flat]   error reply instead
+  status=N [code=S] [message=TEXT (_ = space)] [retry_after=V] [flat]   error reply instead
+               V is sent as the Retry-After header as written (3600, 0.5, -5, inf, nan, soon),
+               except `past` / `date`: an HTTP date a day ago / a day ahead
   content_type=html                    `text/html` proxy page (status 200 unless `status` given)
   times=K                              only the first K requests with this directive text
                                        get the faults; later ones are served normally
@@ -17,6 +19,17 @@ Faults (positions N count delta chunks; past the last delta they apply before th
   bad_json=N   a frame cut mid-field with the next frame glued on, then go on
   finish=R     finish_reason of the final chunk
   stall=S [at=N]   sleep S seconds after N chunks;  stall_headers=S  sleep before the headers
+  no_response  accept the request and never send the headers (until the client leaves)
+Hostile traffic (hardening tests; see `shapes.py` and `faults.py`):
+  shape=KIND [at=N]   chunk N (or the whole JSON reply) in a wrong shape: choices_int,
+               choices_obj, delta_str, content_int, content_list, finish_int, tool_name_int,
+               args_obj; usage_str, tokens_str spoil the final chunk's usage
+  gzip_broken=N    `Content-Encoding: gzip`, valid for N chunks, then bytes no inflater accepts
+  big_error=N  an error reply (status `status`, else 500) whose JSON body is N bytes
+  big_json=N   a 200 JSON reply (also to a stream request) of N bytes
+  long_line=N [at=N]   after N chunks, one `data:` line of N bytes that never ends, then the end
+  long_event=N [at=N]  after N chunks, N bytes of short `data:` lines with no blank line
+  ansi_error   error messages (status errors, error frames) carry escape codes, CR and LF
 Shape and pace:
   delay=S      seconds between chunks;   split=A-B [seed=S]  body in A..B-byte ASGI messages
   huge=N       N characters of Markdown in 4-8 character chunks
@@ -24,6 +37,8 @@ Shape and pace:
   echo         content = the prompt without directive groups; reasoning "Echoing the prompt."
   crlf, comments, no_object, null_finish   SSE/JSON framing variants
   tag=TEXT     ignored; makes a directive text unique (separate `times` counters)
+Tools (see server/tools.py): [[tool=NAME]] / [[tool=NAME,args=JSON]] groups (their own syntax,
+  JSON may hold commas) call NAME;  tool_rounds=N  asks for tools in N steps before answering
 """
 
 from __future__ import annotations
@@ -34,6 +49,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, fields, replace
 from typing import Any
 from urllib.parse import quote
+
+from .shapes import SHAPES
 
 __all__ = [
     "Directives",
@@ -51,10 +68,13 @@ _ITEM = r"[a-z][a-z0-9_]*(?:\s*=[^,\[\]]*)?"
 # `[[see this]]` stay ordinary text while `[[stauts=500]]` is rejected as an unknown key.
 _GROUP = re.compile(r"\[\[\s*(" + _ITEM + r"(?:\s*,\s*" + _ITEM + r")*)\s*\]\]")
 
-_INTS = {"status", "times", "cut", "end", "error_frame", "bad_json", "at", "huge", "seed"}
-_FLOATS = {"retry_after", "stall", "stall_headers", "delay"}
-_STRINGS = {"code", "message", "finish", "content_type", "tag"}
-_FLAGS = {"flat", "error_event", "u2028", "echo", "crlf", "comments", "no_object", "null_finish"}
+_INTS = {"status", "times", "cut", "end", "error_frame", "bad_json", "at", "huge", "seed",
+         "gzip_broken", "big_error", "big_json", "long_line", "long_event", "tool_rounds"}
+_FLOATS = {"stall", "stall_headers", "delay"}
+_STRINGS = {"code", "message", "finish", "content_type", "tag", "retry_after", "shape"}
+_FLAGS = {"flat", "error_event", "u2028", "echo", "crlf", "comments", "no_object", "null_finish",
+          "no_response", "ansi_error"}
+_SIZES = {"huge", "big_error", "big_json", "long_line", "long_event"}
 _TRUE = {"", "1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -63,7 +83,9 @@ DIRECTIVE_KEYS: frozenset[str] = frozenset(_INTS | _FLOATS | _STRINGS | _FLAGS |
 
 FAULT_KEYS: frozenset[str] = frozenset(
     {"status", "code", "message", "retry_after", "flat", "content_type", "cut", "end",
-     "error_frame", "error_event", "bad_json", "finish", "stall", "at", "stall_headers"}
+     "error_frame", "error_event", "bad_json", "finish", "stall", "at", "stall_headers",
+     "no_response", "shape", "gzip_broken", "big_error", "big_json", "long_line", "long_event",
+     "ansi_error"}
 )
 """Keys that make a request fail or misbehave; `times=K` switches them off after K requests."""
 
@@ -79,7 +101,7 @@ class Directives:
     status: int | None = None
     code: str | None = None
     message: str | None = None
-    retry_after: float | None = None
+    retry_after: str | None = None
     flat: bool = False
     times: int | None = None
     content_type: str | None = None
@@ -92,6 +114,14 @@ class Directives:
     stall: float | None = None
     at: int = 0
     stall_headers: float | None = None
+    no_response: bool = False
+    shape: str | None = None
+    gzip_broken: int | None = None
+    big_error: int | None = None
+    big_json: int | None = None
+    long_line: int | None = None
+    long_event: int | None = None
+    ansi_error: bool = False
     delay: float | None = None
     split: tuple[int, int] | None = None
     seed: int = 0
@@ -103,6 +133,7 @@ class Directives:
     no_object: bool = False
     null_finish: bool = False
     tag: str | None = None
+    tool_rounds: int | None = None
     source: str = ""
     """The directive text as received (groups joined by `,`): the key of the `times` counter."""
     given: frozenset[str] = frozenset()
@@ -136,7 +167,7 @@ def _convert(key: str, raw: str) -> Any:
                 raise ValueError("must not be negative")
             if key == "status" and not 200 <= number <= 599:
                 raise ValueError("must be an HTTP status between 200 and 599")
-            if key == "huge" and number < 1:
+            if key in _SIZES and number < 1:
                 raise ValueError("must be at least 1")
             return number
         if key in _FLOATS:
@@ -152,6 +183,8 @@ def _convert(key: str, raw: str) -> Any:
             return pair
         if key == "message":
             return value.replace("_", " ")
+        if key == "shape" and value not in SHAPES:
+            raise ValueError(f"expected one of {', '.join(sorted(SHAPES))}")
         if key == "content_type" and value.lower() != "html":
             raise ValueError("only content_type=html is supported")
         return value.lower() if key == "content_type" else value

@@ -45,7 +45,7 @@ class ApiError(Exception):
         message: str | None = None,
         *,
         flat: bool = False,
-        retry_after: float | None = None,
+        retry_after: str | None = None,
     ) -> None:
         self.status = status
         self.code = code or default_code(status)

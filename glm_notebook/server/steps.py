@@ -7,9 +7,12 @@ from dataclasses import dataclass
 from typing import Any, Union
 
 from .directives import Directives
+from .shapes import ANSI_MESSAGE, USAGE_SHAPES, wrong_shape
 from .wire import DONE, Identity, broken_frame, delta_chunk, dumps, error_payload, final_chunk, sse_frame
 
-__all__ = ["Emit", "Pause", "Abort", "Step", "stream_steps", "body_steps"]
+__all__ = ["Emit", "Pause", "Abort", "Step", "stream_steps", "body_steps", "padded_steps"]
+
+_PIECE = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +59,10 @@ def stream_steps(
         return None if value is None else min(value, count)
 
     stall_at = position(d.at) if d.stall else None
+    line_at = position(d.at) if d.long_line or d.long_event else None
+    shape_at = None
+    if d.shape:
+        shape_at = count if d.shape in USAGE_SHAPES else position(d.at)
     cut_at, end_at = position(d.cut), position(d.end)
     error_at, bad_at = position(d.error_frame), position(d.bad_json)
     frames = 0
@@ -85,20 +92,34 @@ def stream_steps(
         if i == end_at:
             return
         if i == error_at:
-            error = error_payload(d.code or "1234", d.message or "Network error, please try again later")
+            message = d.message or "Network error, please try again later"
+            error = error_payload(d.code or "1234", ANSI_MESSAGE if d.ansi_error else message)
             yield Emit(frame(dumps(error), "error" if d.error_event else None))
             return
         if i == bad_at:
             yield Emit(broken_frame(identity))
+        if i == line_at and d.long_line:
+            head = f'data: {{"id":"{identity.id}","choices":[{{"index":0,"delta":{{"content":"'
+            yield from padded_steps(head.encode(), d.long_line)
+            return
+        if i == line_at and d.long_event:
+            yield from _data_lines(d.long_event)
+            return
         if i == count:
             break
         if i and delay:
             yield Pause(delay)
         field, text = tokens[i]
-        yield Emit(frame(dumps(delta_chunk(identity, field, text, null_finish=d.null_finish))), chunks=1)
+        chunk = delta_chunk(identity, field, text, null_finish=d.null_finish)
+        if i == shape_at:
+            chunk = wrong_shape(chunk, d.shape or "")
+        yield Emit(frame(dumps(chunk)), chunks=1)
     if count and delay:
         yield Pause(delay)
-    yield Emit(frame(dumps(final_chunk(identity, finish_reason, usage))), chunks=1)
+    final = final_chunk(identity, finish_reason, usage)
+    if shape_at == count:
+        final = wrong_shape(final, d.shape or "")
+    yield Emit(frame(dumps(final)), chunks=1)
     yield Emit(frame(DONE))
 
 
@@ -108,3 +129,27 @@ def body_steps(body: bytes, directives: Directives, *, chunks: int = 1) -> list[
     if directives.cut is not None:
         return [*steps, Emit(body[: directives.cut]), Abort()]
     return [*steps, Emit(body, chunks=chunks)]
+
+
+def padded_steps(head: bytes, size: int, tail: bytes = b"") -> Iterator[Step]:
+    """`head`, then `x` bytes, then `tail`: `size` bytes in all, sent in 64 KiB pieces."""
+    yield Emit(head)
+    filler = b"x" * _PIECE
+    left = max(0, size - len(head) - len(tail))
+    while left > 0:
+        piece = filler if left >= _PIECE else filler[:left]
+        left -= len(piece)
+        yield Emit(piece)
+    if tail:
+        yield Emit(tail)
+
+
+def _data_lines(size: int) -> Iterator[Step]:
+    """`size` bytes of `data: xxx` lines with no blank line between them, in 64 KiB pieces."""
+    line = b"data: " + b"x" * 58 + b"\n"
+    piece = line * (_PIECE // len(line))
+    left = size
+    while left > 0:
+        part = piece if left >= len(piece) else piece[:left]
+        left -= len(part)
+        yield Emit(part)

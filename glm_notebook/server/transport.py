@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import random
 from collections.abc import Iterable
 from typing import Any
@@ -127,7 +128,9 @@ class PacedResponse(Response):
                 self._record.bytes_sent += len(piece)
 
     async def _deliver(self, send: Send) -> str:
-        if self._header_delay:
+        if self._header_delay == math.inf:
+            await anyio.sleep_forever()  # `no_response`: until the client goes away
+        elif self._header_delay:
             await anyio.sleep(self._header_delay)
         start: dict[str, Any] = {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
         await send(start)

@@ -75,9 +75,11 @@ def usage_payload(prompt_tokens: int, reasoning_tokens: int, content_tokens: int
     }
 
 
-def delta_chunk(identity: Identity, field: str, text: str, *, null_finish: bool = False) -> dict[str, Any]:
-    """An intermediate chunk carrying `field` (`reasoning_content` or `content`)."""
-    choice: dict[str, Any] = {"index": 0, "delta": {"role": "assistant", field: text}}
+def delta_chunk(identity: Identity, field: str, text: Any, *, null_finish: bool = False) -> dict[str, Any]:
+    """An intermediate chunk carrying `field` (`reasoning_content`, `content` or `tool_calls`)."""
+    # A `tool_calls` chunk carries a list of call pieces and no role, as in real traffic.
+    delta = {"tool_calls": text} if field == "tool_calls" else {"role": "assistant", field: text}
+    choice: dict[str, Any] = {"index": 0, "delta": delta}
     if null_finish:
         choice["finish_reason"] = None
     return {**identity.head("chat.completion.chunk"), "choices": [choice]}
@@ -97,12 +99,15 @@ def completion_payload(
     finish_reason: str,
     usage: dict[str, Any],
     request_id: str | None = None,
+    tool_calls: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """A non-streamed reply, keys ordered like the recorded service replies."""
     message: dict[str, Any] = {"content": content}
     if reasoning:
         message["reasoning_content"] = reasoning
     message["role"] = "assistant"
+    if tool_calls:
+        message["tool_calls"] = tool_calls
     payload: dict[str, Any] = {
         "choices": [{"finish_reason": finish_reason, "index": 0, "message": message}],
         "created": identity.created,

@@ -1,20 +1,33 @@
-"""Real JupyterLab in headless Chromium: the harness of the browser tests.
+"""Real JupyterLab and Notebook 7 in headless Chromium: the harness of the browser tests.
 
 One of each per session: a local GLM server (the project's `server` fixture when
 `tests/fixtures.py` has one, else our own), a JupyterLab on 127.0.0.1 whose kernels inherit
 `ZAI_BASE_URL` / `ZAI_API_KEY`, and a Chromium profile (Debian's `/usr/bin/chromium`, driven by
-Playwright's sync API). Per test: a fresh page wrapped in `Lab` (fixture `lab`), whose notebooks
-are written into the server's temp root dir; a screenshot of every test is saved to
-`artifacts/browser/<test>.png` and the test's kernels are shut down afterwards.
+Playwright's sync API). Per test: a fresh page wrapped in `Lab`, whose notebooks are written into
+the server's temp root dir; a screenshot of every test is saved to `artifacts/browser/<test>.png`
+and the test's kernels are shut down afterwards.
+
+Fixtures:
+- `lab`: a page on JupyterLab, light theme.
+- `app`: the same `Lab` helper, parametrised over every front end: `lab-light`, `lab-dark`,
+  `nb7-light`, `nb7-dark` (`app.kind`, `app.theme`). Each variant's server starts when a test
+  first needs it (3-5 s); pytest groups the tests by variant and stops a server before the next.
+- `beacon`: a loopback HTTP server that records every request (`beacon.url`, `beacon.hits`).
+`Lab` also records every request of its page (`requests`, `foreign_requests()`), reads the theme
+and WCAG contrast of text (`theme_info()`, `contrast()`), records layout (`record_layout()` /
+`layout()`: an element's height and the notebook scroller's scrollTop on every animation frame,
+DOM mutation and scroll event) and crops screenshots to an element (`shot()`).
 
 Run alone:
 
     .venv/bin/python -m pytest tests/browser -m browser
 
 What the tests read from the product's DOM (keep these stable, or update the tests): in `%%glm`
-outputs `details.glm-reasoning` (reasoning), `.glm-status` (the waiting line), `.math` (TeX for
-MathJax); in the chat widget `.glm-footer` / `.glm-chat-stopped` / `.glm-chat-error` (how a turn
-ended). Everything else is JupyterLab's own DOM, text content, or `window.jupyterapp`.
+outputs `details.glm-reasoning` (reasoning), `.glm-status` (the waiting line), `.glm-math`
+(MathML); in the chat widget `.glm-footer` / `.glm-chat-stopped` / `.glm-chat-error` (how a turn
+ended). Everything else is JupyterLab's own DOM, text content, or `window.jupyterapp` (also
+exposed by Notebook 7, whose notebook DOM is JupyterLab's: same selectors, same scroller
+`.jp-WindowedPanel-outer`).
 
 Without `/usr/bin/chromium` (or `$GLM_TEST_CHROMIUM`) the tests are skipped, unless `CI` is set:
 then they fail.
@@ -29,10 +42,12 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -56,6 +71,8 @@ LAB_TOKEN = "glm-browser-test-token"
 LAB_START_TIMEOUT = 90.0
 KERNEL_TIMEOUT = 60.0
 OWN_API_KEY = "glm-browser-test-key"
+THEMES = {"light": "JupyterLab Light", "dark": "JupyterLab Dark"}
+FRONTEND_KINDS = ("lab", "nb7")
 
 
 # -- skip / fail when there is no browser -------------------------------------------------------
@@ -119,6 +136,8 @@ class JupyterLabServer:
     root: Path
     pid: int
     log: Path
+    kind: str = "lab"  # "lab" (JupyterLab) or "nb7" (Notebook 7)
+    theme: str = "light"  # "light" or "dark"
 
     def api(self, method: str, path: str, body: Any = None, timeout: float = 10.0) -> Any:
         data = None if body is None else json.dumps(body).encode()
@@ -145,8 +164,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _write_lab_home(home: Path) -> dict[str, str]:
-    """Private Jupyter dirs: the venv's Python as the only `python3` kernel, no news, no updates."""
+def _write_lab_home(home: Path, theme: str = "light") -> dict[str, str]:
+    """Private Jupyter dirs: the venv's Python as the only `python3` kernel, no news, no updates,
+    and the JupyterLab theme `theme` ("light" or "dark"; Notebook 7 reads the same settings)."""
     dirs = {
         "JUPYTER_CONFIG_DIR": home / "config",
         "JUPYTER_DATA_DIR": home / "data",
@@ -174,28 +194,34 @@ def _write_lab_home(home: Path) -> dict[str, str]:
     (notif / "notification.jupyterlab-settings").write_text(
         json.dumps({"fetchNews": "false", "checkForUpdates": False})
     )
+    (notif / "themes.jupyterlab-settings").write_text(json.dumps({"theme": THEMES[theme]}))
     return {k: str(v) for k, v in dirs.items()}
 
 
-@pytest.fixture(scope="session")
-def jupyter_lab(
-    chromium_path: str, glm_endpoint: GLMEndpoint, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[JupyterLabServer]:
-    home = tmp_path_factory.mktemp("lab-home")
-    root = tmp_path_factory.mktemp("lab-root")
+def start_jupyter(
+    kind: str, theme: str, endpoint: GLMEndpoint, home: Path, root: Path
+) -> tuple[JupyterLabServer, subprocess.Popen]:
+    """Start JupyterLab (`kind="lab"`) or Notebook 7 (`"nb7"`) on 127.0.0.1 and wait for it.
+
+    Its kernels inherit `ZAI_BASE_URL` / `ZAI_API_KEY` of `endpoint`; `home` holds its private
+    Jupyter dirs (theme `theme`), `root` its notebooks. Stop it with `_stop_lab`.
+    """
+    if kind not in FRONTEND_KINDS or theme not in THEMES:
+        raise ValueError(f"unknown front end {kind!r} / theme {theme!r}")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "JPY_"))}
-    env.update(_write_lab_home(home))
+    env.update(_write_lab_home(home, theme))
     env.update(
-        ZAI_BASE_URL=glm_endpoint.base_url,
-        ZAI_API_KEY=glm_endpoint.api_key,
+        ZAI_BASE_URL=endpoint.base_url,
+        ZAI_API_KEY=endpoint.api_key,
         PYTHONUNBUFFERED="1",
         # our private data dir (with the venv-python kernelspec) before the venv's share/jupyter
         JUPYTER_PREFER_ENV_PATH="0",
     )
     port = _free_port()
-    log = home / "jupyterlab.log"
+    log = home / f"{kind}-{theme}.log"
+    app = "LabApp" if kind == "lab" else "JupyterNotebookApp"
     cmd = [
-        sys.executable, "-m", "jupyterlab",
+        sys.executable, "-m", "jupyterlab" if kind == "lab" else "notebook",
         "--ServerApp.ip=127.0.0.1",
         f"--ServerApp.port={port}",
         "--ServerApp.port_retries=0",
@@ -203,26 +229,41 @@ def jupyter_lab(
         f"--ServerApp.root_dir={root}",
         "--ServerApp.allow_root=True",
         "--ServerApp.open_browser=False",
-        "--LabApp.expose_app_in_browser=True",
-        "--LabApp.news_url=None",
-        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        f"--{app}.expose_app_in_browser=True",
         "--LanguageServerManager.autodetect=False",
     ]  # fmt: skip
+    if kind == "lab":
+        cmd += ["--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT)
-    lab = JupyterLabServer(f"http://127.0.0.1:{port}", LAB_TOKEN, root, proc.pid, log)
+    lab = JupyterLabServer(f"http://127.0.0.1:{port}", LAB_TOKEN, root, proc.pid, log, kind, theme)
     try:
         deadline = time.monotonic() + LAB_START_TIMEOUT
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"JupyterLab exited with {proc.returncode}:\n{lab.log_tail()}")
+                raise RuntimeError(f"{kind} exited with {proc.returncode}:\n{lab.log_tail()}")
             try:
                 lab.api("GET", "/api/status", timeout=2)
                 break
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"JupyterLab did not answer /api/status:\n{lab.log_tail()}")
+                    raise RuntimeError(f"{kind} did not answer /api/status:\n{lab.log_tail()}")
                 time.sleep(0.25)
+    except BaseException:
+        _stop_lab(lab, proc)
+        raise
+    return lab, proc
+
+
+@pytest.fixture(scope="session")
+def jupyter_lab(
+    chromium_path: str, glm_endpoint: GLMEndpoint, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[JupyterLabServer]:
+    """JupyterLab, light theme: the server of the `lab` fixture and of `app[lab-light]`."""
+    home = tmp_path_factory.mktemp("lab-home")
+    root = tmp_path_factory.mktemp("lab-root")
+    lab, proc = start_jupyter("lab", "light", glm_endpoint, home, root)
+    try:
         yield lab
     finally:
         _stop_lab(lab, proc)
@@ -277,6 +318,113 @@ window.__glmt = {
       outputs: c.model.type === 'code' ? c.model.outputs.length : 0,
     }));
   },
+  // The element that scrolls the notebook: `.jp-WindowedPanel-outer` in JupyterLab 4 and in
+  // Notebook 7 alike; else the nearest scrollable ancestor of the first cell.
+  scroller(path) {
+    const p = this.panel(path);
+    if (!p) return null;
+    const outer = p.node.querySelector('.jp-WindowedPanel-outer');
+    if (outer) return outer;
+    for (let n = p.node.querySelector('.jp-Cell'); n; n = n.parentElement) {
+      const o = getComputedStyle(n).overflowY;
+      if ((o === 'auto' || o === 'scroll') && n.scrollHeight > n.clientHeight) return n;
+    }
+    return document.scrollingElement;
+  },
+  theme() {
+    const b = document.body;
+    const c0 = getComputedStyle(b).getPropertyValue('--jp-layout-color0').trim();
+    return {name: b.dataset.jpThemeName || null, light: b.dataset.jpThemeLight === 'true',
+            layoutColor0: c0, layoutRGB: this.rgba(c0)};
+  },
+  // Layout recorders: `name` -> the element's height and the scroller's scrollTop, sampled on
+  // every animation frame (a row only when something changed; `frames` counts them all), in a
+  // MutationObserver on the element (reading the size there forces layout, where the browser
+  // clamps scrollTop) and on every scroll event of the scroller.
+  recorders: {},
+  recordLayout(name, el, scroller) {
+    this.stopLayout(name);
+    const t0 = performance.now();
+    const rec = {series: [], frames: 0, raf: 0, last: '', el, scroller};
+    const sample = (src) => {
+      const r = el.getBoundingClientRect();
+      const row = {t: performance.now() - t0, src, height: r.height, top: r.top,
+                   connected: el.isConnected,
+                   scrollTop: scroller ? scroller.scrollTop : null,
+                   scrollHeight: scroller ? scroller.scrollHeight : null};
+      const key = [row.height, row.top, row.connected, row.scrollTop, row.scrollHeight].join();
+      if (src === 'frame' && key === rec.last) return;
+      rec.last = key;
+      rec.series.push(row);
+    };
+    const frame = () => { rec.frames += 1; sample('frame'); rec.raf = requestAnimationFrame(frame); };
+    rec.observer = new MutationObserver(() => sample('mutation'));
+    rec.observer.observe(el, {childList: true, subtree: true, characterData: true, attributes: true});
+    rec.onScroll = () => sample('scroll');
+    if (scroller) scroller.addEventListener('scroll', rec.onScroll, {passive: true});
+    sample('start');
+    rec.raf = requestAnimationFrame(frame);
+    this.recorders[name] = rec;
+  },
+  layoutSeries(name) {
+    const rec = this.recorders[name];
+    return rec ? {series: rec.series, frames: rec.frames} : null;
+  },
+  stopLayout(name) {
+    const rec = this.recorders[name];
+    if (!rec) return null;
+    cancelAnimationFrame(rec.raf);
+    rec.observer.disconnect();
+    if (rec.scroller) rec.scroller.removeEventListener('scroll', rec.onScroll);
+    delete this.recorders[name];
+    return {series: rec.series, frames: rec.frames};
+  },
+  // WCAG contrast of the text of every visible element under `root` that has text of its own
+  // (or of those matching `selector`) against its effective background: translucent colours and
+  // backgrounds are composited over what is beneath them (white under everything), and CSS
+  // opacity between the text and its background fades the text. Returns the rows.
+  rgba(css) {
+    const c = this._ctx || (this._ctx = Object.assign(document.createElement('canvas'), {width: 1, height: 1})
+      .getContext('2d', {willReadFrequently: true}));
+    c.clearRect(0, 0, 1, 1);
+    c.fillStyle = '#000'; c.fillStyle = css; c.fillRect(0, 0, 1, 1);
+    const d = c.getImageData(0, 0, 1, 1).data;
+    return [d[0], d[1], d[2], d[3] / 255];
+  },
+  contrast(root, selector) {
+    const over = (top, under) => [0, 1, 2].map(i => top[i] * top[3] + under[i] * (1 - top[3]));
+    const lum = (c) => { const [r, g, b] = c.map(v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+                         return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+    // the colour under `el`'s text, and the opacity of the elements between (`opacity: .6`
+    // mutes the text against that background)
+    const background = (el) => {
+      const layers = [];
+      let opacity = 1;
+      for (let n = el; n; n = n.parentElement) {
+        const style = getComputedStyle(n);
+        const bg = this.rgba(style.backgroundColor);
+        if (bg[3] > 0) { layers.push(bg); if (bg[3] >= 1) break; }
+        opacity *= Number(style.opacity);
+      }
+      let under = [255, 255, 255];
+      for (const l of layers.reverse()) under = over(l, under);
+      return [under, opacity];
+    };
+    const els = selector ? [...root.querySelectorAll(selector)] : [root, ...root.querySelectorAll('*')];
+    const rows = [];
+    for (const el of els) {
+      const own = [...el.childNodes].some(n => n.nodeType === 3 && n.data.trim());
+      if (!own || !el.checkVisibility()) continue;
+      const [bg, opacity] = background(el);
+      const color = this.rgba(getComputedStyle(el).color);
+      const fg = over([...color.slice(0, 3), color[3] * opacity], bg);
+      const [a, b] = [lum(fg), lum(bg)].sort((x, y) => y - x);
+      rows.push({tag: el.tagName.toLowerCase(), cls: el.getAttribute('class') || '',
+                 text: el.textContent.trim().slice(0, 40), color: fg.map(Math.round),
+                 background: bg.map(Math.round), ratio: (a + 0.05) / (b + 0.05)});
+    }
+    return rows;
+  },
 };
 """
 
@@ -301,8 +449,21 @@ def browser_context(chromium_path: str, tmp_path_factory: pytest.TempPathFactory
             ctx.close()
 
 
+@dataclass(frozen=True)
+class PageRequest:
+    """A request the page made (`method` is "WEBSOCKET" for a websocket)."""
+
+    method: str
+    url: str
+    resource_type: str
+
+
 class Lab:
-    """One browser page on the session's JupyterLab, with notebook helpers."""
+    """One browser page on a JupyterLab or Notebook 7 server, with notebook helpers.
+
+    `kind` ("lab" / "nb7") and `theme` ("light" / "dark") come from the server. Every request
+    the page makes is in `requests` (see `foreign_requests`).
+    """
 
     def __init__(self, page: Any, server: JupyterLabServer, name: str) -> None:
         self.page = page
@@ -310,9 +471,29 @@ class Lab:
         self.name = name
         self.path: str | None = None
         self.console: list[str] = []
+        self.requests: list[PageRequest] = []
         self.shots = 0
+        self.layout_frames = 0  # animation frames seen by the last `layout()` read
         page.on("console", lambda m: self.console.append(f"{m.type}: {m.text}"))
         page.on("pageerror", lambda e: self.console.append(f"pageerror: {e}"))
+        page.on("request", lambda r: self.requests.append(PageRequest(r.method, r.url, r.resource_type)))
+        page.on("websocket", lambda ws: self.requests.append(PageRequest("WEBSOCKET", ws.url, "websocket")))
+
+    @property
+    def kind(self) -> str:
+        return self.server.kind
+
+    @property
+    def theme(self) -> str:
+        return self.server.theme
+
+    def foreign_requests(self) -> list[PageRequest]:
+        """Requests to anywhere but the Jupyter server (data:, blob: and about: URLs aside)."""
+        origins = (self.server.url + "/", self.server.url.replace("http", "ws", 1) + "/")
+        return [
+            r for r in self.requests
+            if not r.url.startswith(origins) and not r.url.startswith(("data:", "blob:", "about:"))
+        ]  # fmt: skip
 
     # -- notebooks on disk --------------------------------------------------------------------
 
@@ -338,15 +519,23 @@ class Lab:
 
     # -- opening and the kernel ---------------------------------------------------------------
 
+    def url_for(self, path: str) -> str:
+        """The page of notebook `path`: `/lab/tree/…?reset` (fresh workspace) or `/notebooks/…`."""
+        if self.kind == "nb7":
+            return f"{self.server.url}/notebooks/{path}?token={self.server.token}"
+        return f"{self.server.url}/lab/tree/{path}?reset&token={self.server.token}"
+
     def open(self, path: str, *, wait_kernel: bool = True) -> None:
-        """Open `path` in a fresh workspace (`?reset`) and wait for its kernel to be idle."""
+        """Open `path`, wait for the server's theme to apply and its kernel to be idle."""
         self.path = path
-        url = f"{self.server.url}/lab/tree/{path}?reset&token={self.server.token}"
-        self.page.goto(url, wait_until="domcontentloaded")
+        self.page.goto(self.url_for(path), wait_until="domcontentloaded")
         self.page.wait_for_function(
             "p => { const w = window.__glmt.panel(p); return !!(w && w.context.isReady); }",
             arg=path,
             timeout=KERNEL_TIMEOUT * 1000,
+        )
+        self.page.wait_for_function(
+            "name => document.body.dataset.jpThemeName === name", arg=THEMES[self.theme], timeout=20_000
         )
         if wait_kernel:
             self.wait_kernel_idle()
@@ -441,6 +630,14 @@ class Lab:
 
     # -- the DOM ------------------------------------------------------------------------------
 
+    def show_cell(self, index: int) -> None:
+        """Scroll cell `index` into view. Cells far off screen are not laid out (JupyterLab's
+        windowing): their text reads as "" and their size as 0 until shown."""
+        self.page.evaluate(
+            "([p, i]) => window.__glmt.panel(p).content.scrollToItem(i, 'start')", [self.path, index]
+        )
+        self.cell(index).wait_for(state="visible")
+
     def cell(self, index: int) -> Any:
         return self.page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell").nth(index)
 
@@ -462,19 +659,73 @@ class Lab:
         self.page.screenshot(path=str(path), full_page=False)
         return path
 
+    def shot(self, target: Any, path: Path | str) -> Path:
+        """Screenshot of one element (a Locator, e.g. `cell(1)` or `output(1)`) into `path`.
+        The page grows taller first if the element would not fit (JupyterLab's layout is fixed
+        to the window: what lies outside it is not painted)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        target.scroll_into_view_if_needed()
+        size, box = self.page.viewport_size, target.bounding_box()
+        if box and box["height"] + 300 > size["height"]:
+            self.page.set_viewport_size({"width": size["width"], "height": int(box["height"]) + 300})
+            self.page.wait_for_timeout(300)  # JupyterLab lays out again on resize
+            target.scroll_into_view_if_needed()
+        target.screenshot(path=str(path), animations="disabled", caret="hide")
+        return path
+
+    # -- what the page looks like -------------------------------------------------------------
+
+    def theme_info(self) -> dict:
+        """`{"name", "light", "layoutColor0", "layoutRGB"}` of the page: which theme applies."""
+        return self.page.evaluate("() => window.__glmt.theme()")
+
+    def contrast(self, root: Any, selector: str | None = None) -> list[dict]:
+        """WCAG contrast rows (`tag`, `cls`, `text`, `color`, `background`, `ratio`) of every
+        visible element with text of its own under `root` (a Locator), or of those matching
+        `selector`."""
+        return self.page.evaluate(
+            "([el, sel]) => window.__glmt.contrast(el, sel)", [root.element_handle(), selector]
+        )
+
+    def scroller(self) -> Any:
+        """The element that scrolls the notebook (`.jp-WindowedPanel-outer`, Lab and Notebook 7)."""
+        return self.page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-WindowedPanel-outer").first
+
+    def scroll_top(self) -> float:
+        return self.page.evaluate("p => window.__glmt.scroller(p).scrollTop", self.path)
+
+    def record_layout(self, target: Any, name: str = "layout", scroller: Any = None) -> None:
+        """Start recording `target`'s height and top and the scroller's scrollTop/scrollHeight on
+        every animation frame (changes only), every DOM mutation under `target` and every scroll
+        event. `scroller` (a Locator) defaults to the notebook's scroller; read with `layout`."""
+        scroll = scroller.element_handle() if scroller is not None else None
+        self.page.evaluate(
+            """([name, el, sc, p]) => window.__glmt.recordLayout(name, el, sc || window.__glmt.scroller(p))""",
+            [name, target.element_handle(), scroll, self.path],
+        )
+
+    def layout(self, name: str = "layout", *, stop: bool = True) -> list[dict]:
+        """The rows recorded so far (`t` ms, `src` "start"/"frame"/"mutation"/"scroll", `height`,
+        `top`, `connected`, `scrollTop`, `scrollHeight`); `stop=False` keeps recording."""
+        fn = "stopLayout" if stop else "layoutSeries"
+        got = self.page.evaluate(f"n => window.__glmt.{fn}(n)", name)
+        if got is None:
+            raise AssertionError(f"no layout recorder named {name!r} is running")
+        self.layout_frames = got["frames"]
+        return got["series"]
+
 
 def _test_name(node: pytest.Item) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", node.name).strip("_")[:80]
 
 
-@pytest.fixture
-def lab(
-    browser_context: Any, jupyter_lab: JupyterLabServer, request: pytest.FixtureRequest
-) -> Iterator[Lab]:
-    """A fresh page on the session's JupyterLab; screenshot and kernel shutdown afterwards."""
+@contextmanager
+def _page_on(browser_context: Any, server: JupyterLabServer, name: str) -> Iterator[Lab]:
+    """A fresh page on `server` wrapped in `Lab`; screenshot, console log, kernels shut down after."""
     page = browser_context.new_page()
     page.set_default_timeout(30_000)
-    helper = Lab(page, jupyter_lab, _test_name(request.node))
+    helper = Lab(page, server, name)
     try:
         yield helper
     finally:
@@ -486,7 +737,111 @@ def lab(
             ARTIFACTS.mkdir(parents=True, exist_ok=True)
             (ARTIFACTS / f"{helper.name}-console.log").write_text("\n".join(helper.console) + "\n")
         page.close()
-        _shutdown_sessions(jupyter_lab)
+        _shutdown_sessions(server)
+
+
+@pytest.fixture
+def lab(
+    browser_context: Any, jupyter_lab: JupyterLabServer, request: pytest.FixtureRequest
+) -> Iterator[Lab]:
+    """A fresh page on the session's JupyterLab; screenshot and kernel shutdown afterwards."""
+    with _page_on(browser_context, jupyter_lab, _test_name(request.node)) as helper:
+        yield helper
+
+
+# -- every front end: JupyterLab and Notebook 7, light and dark -----------------------------------
+
+FRONTENDS = [("lab", "light"), ("lab", "dark"), ("nb7", "light"), ("nb7", "dark")]
+
+
+@pytest.fixture(scope="session", params=FRONTENDS, ids=[f"{k}-{t}" for k, t in FRONTENDS])
+def frontend(
+    request: pytest.FixtureRequest,
+    chromium_path: str,
+    glm_endpoint: GLMEndpoint,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[JupyterLabServer]:
+    """One server per variant, started when a test first needs it. Lab-light is `jupyter_lab`;
+    pytest groups the tests by variant and stops a variant's server before starting the next."""
+    kind, theme = request.param
+    if (kind, theme) == ("lab", "light"):
+        yield request.getfixturevalue("jupyter_lab")
+        return
+    home = tmp_path_factory.mktemp(f"{kind}-{theme}-home")
+    root = tmp_path_factory.mktemp(f"{kind}-{theme}-root")
+    server, proc = start_jupyter(kind, theme, glm_endpoint, home, root)
+    try:
+        yield server
+    finally:
+        _stop_lab(server, proc)
+
+
+@pytest.fixture
+def app(browser_context: Any, frontend: JupyterLabServer, request: pytest.FixtureRequest) -> Iterator[Lab]:
+    """Like `lab`, once per front end: JupyterLab and Notebook 7, each light and dark
+    (ids `lab-light`, `lab-dark`, `nb7-light`, `nb7-dark`; `app.kind`, `app.theme`)."""
+    with _page_on(browser_context, frontend, _test_name(request.node)) as helper:
+        yield helper
+
+
+# -- a loopback beacon --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BeaconHit:
+    method: str
+    path: str
+    headers: dict[str, str]
+
+
+class Beacon:
+    """A tiny HTTP server on 127.0.0.1 that answers everything with 204 and records it: point
+    hostile content at `url` and assert that `hits` stays empty."""
+
+    def __init__(self, lifetime: float = 600.0) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        hits: list[BeaconHit] = []
+        self.hits = hits
+
+        class Handler(BaseHTTPRequestHandler):
+            def _record(self) -> None:
+                hits.append(BeaconHit(self.command, self.path, dict(self.headers.items())))
+                self.send_response(204)
+                self.send_header("Access-Control-Allow-Origin", "*")
+                self.end_headers()
+
+            do_GET = do_POST = do_HEAD = do_OPTIONS = do_PUT = do_DELETE = _record
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="beacon", daemon=True)
+        self._thread.start()
+        # stops itself if nobody does (a test killed mid-way)
+        self._timer = threading.Timer(lifetime, self.stop)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def stop(self) -> None:
+        self._timer.cancel()
+        if self._thread.is_alive():
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._thread.join(timeout=5)
+
+
+@pytest.fixture
+def beacon() -> Iterator[Beacon]:
+    """A loopback beacon (`beacon.url`, `beacon.hits`), stopped after the test."""
+    b = Beacon()
+    try:
+        yield b
+    finally:
+        b.stop()
 
 
 def _shutdown_sessions(lab: JupyterLabServer) -> None:

@@ -1,4 +1,4 @@
-"""What a person sees in JupyterLab: `%%glm` and the chat widget, asserted from the DOM.
+"""What a person sees in JupyterLab: `%%glm` output, asserted from the DOM (the chat widget: test_chat_browser.py).
 
 Every test drives the session's real JupyterLab in headless Chromium (see conftest.py) against
 the local GLM server, whose prompt directives (`[[delay=…]]`, `[[echo]]`, `[[huge=…]]`) make the
@@ -23,7 +23,7 @@ LOAD = "%load_ext glm_notebook"
 # -- reading the DOM ----------------------------------------------------------------------------
 
 # Text of `root` as rendered, without reasoning (`<details>`), the "waiting" line (`.glm-status`),
-# math (`.math`, `mjx-container`: MathJax replaces the TeX asynchronously) or anything hidden.
+# math (`.glm-math`: MathML, `mjx-container`) or anything hidden.
 JS_ANSWER_TEXT = r"""
 (root) => {
   if (!root) return '';
@@ -31,7 +31,7 @@ JS_ANSWER_TEXT = r"""
   const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
   for (let n = walker.nextNode(); n; n = walker.nextNode()) {
     const el = n.parentElement;
-    if (!el || el.closest('details, .glm-status, .math, mjx-container, .MathJax, script, style, textarea, button')) continue;
+    if (!el || el.closest('details, .glm-status, .glm-math, mjx-container, .MathJax, script, style, textarea, button')) continue;
     if (!el.checkVisibility()) continue;
     parts.push(n.data);
   }
@@ -152,10 +152,8 @@ def test_glm_streams_in_place_with_collapsible_reasoning(lab):
     assert "def answer_explain_streaming_in" in out.locator("pre code:visible").inner_text()
     assert out.locator("table:visible").count() == 1
     assert out.locator("table:visible td").filter(has_text=re.compile(r"^\s*Words\s*$")).count() == 1
-    lab.page.wait_for_function(
-        "el => el.querySelectorAll('mjx-container').length >= 2", arg=out.element_handle(), timeout=15_000
-    )
-    display_math = out.locator("mjx-container[display='true']")
+    assert out.locator(".glm-math math").count() >= 2, "the formulas are not rendered as MathML"
+    display_math = out.locator(".glm-math-display math[display='block']")
     assert display_math.count() == 1, "the $$…$$ formula is not typeset as display math"
 
     reasoning.locator("summary").click()
@@ -231,76 +229,7 @@ def test_bad_key_shows_one_short_line_without_the_key(lab):
         assert key not in lab.output_html(i), f"the API key appears in cell {i}'s output"
 
 
-# -- 4. the chat widget ---------------------------------------------------------------------------
-
-
-def _widget(lab, index: int = 0):
-    return lab.output(index).locator(".jupyter-widgets.widget-vbox").first
-
-
-# How a chat turn ends on screen: its footer, its "stopped" line or its error line.
-TURN_END = ".glm-footer, .glm-chat-stopped, .glm-chat-error"
-
-
-def _wait_turns_ended(lab, widget, count: int, timeout: float = 30.0) -> None:
-    lab.page.wait_for_function(
-        "([el, sel, n]) => [...el.querySelectorAll(sel)].filter(e => e.checkVisibility()).length >= n",
-        arg=[widget.element_handle(), TURN_END, count],
-        timeout=timeout * 1000,
-    )
-
-
-def _widget_words(lab, index: int = 0) -> int:
-    handle = _widget(lab, index).element_handle()
-    return words(lab.page.evaluate(JS_ANSWER_TEXT, handle))
-
-
-def test_chat_widget_streams_stops_and_keeps_history(lab):
-    path = lab.write_notebook(["from glm_notebook import chat\nw = chat()"])
-    lab.open(path)
-    lab.run_all_and_wait(timeout=60)
-    widget = _widget(lab)
-    box = widget.locator("textarea")
-    send = widget.get_by_role("button", name="Send")
-    stop = widget.get_by_role("button", name="Stop")
-    box.wait_for(state="visible", timeout=20_000)
-    base = _widget_words(lab)
-
-    box.fill("[[delay=0.1]] Tell me about monads")
-    send.click()
-    counts = [base]
-    deadline = time.monotonic() + 30
-    while counts[-1] < base + 25 and time.monotonic() < deadline:
-        time.sleep(0.15)
-        counts.append(_widget_words(lab))
-    print(f"\nwidget words while streaming: {counts}")
-    assert counts[-1] >= base + 25, f"the answer did not stream into the widget: {counts}"
-    assert len(set(counts)) >= 3, f"the answer arrived in one piece, not streamed: {counts}"
-    assert box.is_disabled(), "the input box is enabled while an answer streams"
-
-    stop.click()
-    _wait_turns_ended(lab, widget, 1, timeout=10)
-    assert re.search(r"stopped", widget.inner_text(), re.I), "no 'stopped' mark after Stop"
-    time.sleep(0.5)
-    halted = _widget_words(lab)
-    time.sleep(1.5)
-    assert _widget_words(lab) == halted, "the answer kept growing after Stop"
-    text = widget.inner_text()
-    assert "sum of the first" not in text, "the whole answer arrived: Stop came too late"
-    lab.screenshot("stopped")
-
-    box.wait_for(state="visible")
-    lab.page.wait_for_function("el => !el.disabled", arg=box.element_handle(), timeout=10_000)
-    box.fill("And what about functors?")
-    send.click()
-    _wait_turns_ended(lab, widget, 2)
-    text = widget.inner_text()
-    assert "This is turn 2 of our conversation" in text, f"the second answer ignored the history: {text!r}"
-    assert 'you first asked about "Tell me about monads"' in text
-    lab.page.wait_for_function("el => !el.disabled", arg=box.element_handle(), timeout=30_000)
-    assert send.is_enabled()
-    assert stop.is_disabled()
-    lab.screenshot("second-turn")
+# -- 4. the chat widget: tests/browser/test_chat_browser.py ----------------------------------------
 
 
 # -- 5. hostile model output --------------------------------------------------------------------
@@ -351,21 +280,6 @@ def test_hostile_output_in_magic_and_after_save_and_reopen(lab):
     lab.output(1).locator("text=onerror").first.wait_for(timeout=15_000)
     _assert_harmless(lab, lab.output(1), "saved and reopened %%glm output")
     lab.screenshot("reopened")
-
-
-def test_hostile_output_in_chat_widget(lab):
-    path = lab.write_notebook(["from glm_notebook import chat\nw = chat()"])
-    lab.open(path)
-    lab.run_all_and_wait(timeout=60)
-    widget = _widget(lab)
-    widget.locator("textarea").fill("[[echo]] " + HOSTILE)
-    widget.get_by_role("button", name="Send").click()
-    _wait_turns_ended(lab, widget, 1)
-    lab.page.wait_for_function(
-        "el => !el.disabled", arg=widget.locator("textarea").element_handle(), timeout=30_000
-    )
-    _assert_harmless(lab, widget, "chat widget")
-    lab.screenshot("widget")
 
 
 # -- 6. a long answer stays fast ----------------------------------------------------------------

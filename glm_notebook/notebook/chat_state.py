@@ -1,0 +1,117 @@
+"""The state of a chat: what was asked, what came back, what goes out as history. No widgets, no I/O.
+
+`Transcript` holds the `Turn`s of one chat as shown (failed and stopped turns too) and builds the
+history sent with the next prompt. How a turn that did not finish normally is kept:
+
+- **Stop** leaves the partial answer in the transcript, marked "stopped", and in the history:
+  the model is sent what the reader saw.
+- A turn that produced **no answer text** (an error, or Stop before the answer began) stays in
+  the transcript, marked, but not in the history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..reply import Reply
+
+__all__ = ["Transcript", "Turn"]
+
+
+@dataclass(eq=False)
+class Turn:
+    """One exchange: the prompt, and the reply as far as it got.
+
+    `state` is `"streaming"` until the turn ends, then `"done"`, `"stopped"` (Stop, or its task
+    was cancelled) or `"error"` (`error` is one line saying why).
+    """
+
+    prompt: str
+    reply: Reply | None = None
+    error: str | None = None
+    stopped: bool = False
+    ended: bool = False
+
+    @property
+    def state(self) -> str:
+        if not self.ended:
+            return "streaming"
+        if self.error is not None:
+            return "error"
+        return "stopped" if self.stopped else "done"
+
+    @property
+    def answer(self) -> str:
+        """The answer text so far (`""` when none arrived)."""
+        return self.reply.text if self.reply is not None else ""
+
+    @property
+    def in_history(self) -> bool:
+        """Whether the turn goes out as context with later prompts: finished turns do, and
+        stopped turns with some answer text; failed turns and empty stopped turns do not."""
+        state = self.state
+        return state == "done" or (state == "stopped" and bool(self.answer))
+
+    def messages(self) -> list[dict[str, str]]:
+        """The turn as chat messages: the user's, then the assistant's."""
+        return [
+            {"role": "user", "content": self.prompt},
+            {"role": "assistant", "content": self.answer},
+        ]
+
+
+class Transcript:
+    """The turns of one chat, as shown, and the history they make. No widgets, no I/O.
+
+    (Not `conversations.Conversation`, the `%%glm -c` store: a transcript also keeps the turns
+    that failed or were stopped, to show them.)
+    """
+
+    def __init__(self, system: str | None = None) -> None:
+        self.system = system
+        self.turns: list[Turn] = []
+
+    @property
+    def busy(self) -> bool:
+        """True while the last turn is still streaming."""
+        return bool(self.turns) and not self.turns[-1].ended
+
+    def history(self) -> list[dict[str, str]]:
+        """The messages that go out before the next prompt: system prompt, then kept turns."""
+        out = [{"role": "system", "content": self.system}] if self.system else []
+        for turn in self.turns:
+            if turn.in_history:
+                out.extend(turn.messages())
+        return out
+
+    def start(self, prompt: str) -> tuple[Turn, list[dict[str, str]]]:
+        """Open a turn for `prompt`; returns it and the messages to send for it."""
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise ValueError("nothing to send: the prompt is empty")
+        if self.busy:
+            raise RuntimeError("an answer is still streaming: wait for it, or stop() it first")
+        request = self.history() + [{"role": "user", "content": prompt}]
+        turn = Turn(prompt)
+        self.turns.append(turn)
+        return turn, request
+
+    def clear(self) -> None:
+        """Forget every turn (the system prompt stays)."""
+        self.turns = []
+
+    def to_markdown(self) -> str:
+        """The transcript as Markdown: prompts, answers, and how unusual turns ended."""
+        parts = [f"**System:** {self.system}"] if self.system else []
+        for turn in self.turns:
+            pieces = [f"**You:**\n\n{turn.prompt}", "**Assistant:**"]
+            if turn.answer:
+                pieces.append(turn.answer)
+            note = {
+                "stopped": "*(stopped)*",
+                "error": f"*(error: {turn.error})*",
+                "streaming": "*(still streaming)*",
+            }.get(turn.state)
+            if note:
+                pieces.append(note)
+            parts.append("\n\n".join(pieces))
+        return "\n\n---\n\n".join(parts) + "\n" if parts else ""

@@ -1,0 +1,304 @@
+// The chat front end (anywidget ES module, no build step). It renders nothing itself: the
+// kernel sends sanitised HTML (glm_notebook.render) and this file only inserts it, adds copy
+// buttons, opens links in a new tab, keeps the input usable and follows the answer.
+//
+// Kernel -> browser (custom messages): turn, pane, end, reset, draft, snapshot.
+// Browser -> kernel: hello (a view opened: send me everything), send, stop, new, restore, drop.
+// Synced traits: busy, pending (queued prompts), can_restore, chat_id.
+
+const FOLLOW_SLACK = 32; // px from the bottom that still count as "at the end"
+
+function h(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function button(className, label, title) {
+  const b = h("button", className, label);
+  b.type = "button";
+  if (title) b.title = title;
+  return b;
+}
+
+async function copyText(text) {
+  try {
+    await navigator.clipboard.writeText(text);
+    return true;
+  } catch {
+    const area = h("textarea");
+    area.value = text;
+    area.style.cssText = "position:fixed;top:0;left:0;opacity:0";
+    document.body.append(area);
+    area.select();
+    let ok = false;
+    try {
+      ok = document.execCommand("copy");
+    } catch {
+      ok = false;
+    }
+    area.remove();
+    return ok;
+  }
+}
+
+function copyButton(className, label, title, getText) {
+  const b = button(className, label, title);
+  b.addEventListener("click", async (event) => {
+    event.stopPropagation();
+    const ok = await copyText(getText());
+    b.textContent = ok ? "Copied" : "Copy failed";
+    b.classList.add("glm-copied");
+    setTimeout(() => {
+      b.textContent = label;
+      b.classList.remove("glm-copied");
+    }, 1500);
+  });
+  return b;
+}
+
+// Every link opens a new tab without access to this page; every code block gets a copy button.
+function decorate(root) {
+  for (const a of root.querySelectorAll("a")) {
+    a.target = "_blank";
+    a.rel = "noopener noreferrer";
+  }
+  for (const block of root.querySelectorAll(".glm-code")) {
+    const head = block.querySelector(".glm-code-head");
+    if (!head || head.querySelector(".glm-copy")) continue;
+    const code = block.querySelector("pre code") || block.querySelector("pre");
+    head.append(copyButton("glm-copy", "Copy", "Copy this code", () => (code ? code.textContent : "")));
+  }
+}
+
+// The static transcript output (for kernel-less viewers) is hidden while a live view runs.
+const hidden = (globalThis.__glmChatHidden ??= new Map());
+
+function hideStatic(id) {
+  if (!/^[0-9a-f]+$/.test(id)) return () => {};
+  let entry = hidden.get(id);
+  if (!entry) {
+    const style = h("style", "glm-chat-hide");
+    const sel = `.glm-chat-static[data-glm-chat="${id}"]`;
+    style.textContent =
+      `.jp-OutputArea-child:has(${sel}), .output_area:has(${sel}), ${sel} { display: none !important; }`;
+    document.head.append(style);
+    entry = { style, count: 0 };
+    hidden.set(id, entry);
+  }
+  entry.count += 1;
+  return () => {
+    entry.count -= 1;
+    if (entry.count <= 0) {
+      entry.style.remove();
+      hidden.delete(id);
+    }
+  };
+}
+
+function render({ model, el }) {
+  const viewId = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+  const root = h("div", "glm-chat");
+  root.setAttribute("data-lm-suppress-shortcuts", "true");
+  const transcript = h("div", "glm-chat-transcript");
+  transcript.setAttribute("role", "log");
+  const empty = h("p", "glm-chat-empty", "Ask something to start the conversation.");
+  const pendingBox = h("div", "glm-chat-queue");
+  transcript.append(empty, pendingBox);
+  const jump = button("glm-chat-jump", "↓ Follow the answer", "Scroll to the end and follow it");
+  const input = h("textarea", "glm-chat-input");
+  input.rows = 2;
+  input.placeholder = "Ask something…  (Enter sends, Shift+Enter adds a line)";
+  input.setAttribute("aria-label", "Message");
+  const send = button("glm-chat-send", "Send", "Send (Enter); while an answer streams, it is queued");
+  const stop = button("glm-chat-stop", "Stop", "Stop the answer; what arrived is kept");
+  const fresh = button("glm-chat-new", "New conversation", "Start over (Restore brings this one back)");
+  const restore = button("glm-chat-restore", "Restore", "Bring back the conversation you just cleared");
+  const buttons = h("div", "glm-chat-buttons");
+  buttons.append(send, stop, fresh, restore);
+  const bar = h("div", "glm-chat-bar");
+  bar.append(input, buttons);
+  const frame = h("div", "glm-chat-frame");
+  frame.append(transcript, jump);
+  root.append(frame, bar);
+  el.append(root);
+
+  const turns = new Map(); // id -> {node, answer, panes, note, actions}
+  let follow = true;
+  let lastTop = 0;
+  let unhide = null;
+
+  const atEnd = () => transcript.scrollHeight - transcript.scrollTop - transcript.clientHeight < FOLLOW_SLACK;
+  const toEnd = () => {
+    transcript.scrollTop = transcript.scrollHeight;
+    lastTop = transcript.scrollTop;
+  };
+  const syncJump = () => {
+    jump.hidden = follow || !model.get("busy");
+  };
+  transcript.addEventListener("scroll", () => {
+    if (atEnd()) follow = true;
+    else if (transcript.scrollTop < lastTop - 1) follow = false; // the reader scrolled up
+    lastTop = transcript.scrollTop;
+    syncJump();
+  });
+  jump.addEventListener("click", () => {
+    follow = true;
+    toEnd();
+    syncJump();
+  });
+
+  const addTurn = (id, userHtml) => {
+    const node = h("div", "glm-chat-turn glm-chat-streaming");
+    const user = h("div", "glm-chat-user");
+    user.innerHTML = userHtml;
+    decorate(user);
+    const answer = h("div", "glm-chat-answer jp-RenderedHTMLCommon");
+    const note = h("div", "glm-chat-note");
+    const actions = h("div", "glm-chat-actions");
+    node.append(user, answer, note, actions);
+    transcript.insertBefore(node, pendingBox);
+    const turn = { node, answer, panes: [], note, actions };
+    turns.set(id, turn);
+    empty.hidden = true;
+    return turn;
+  };
+
+  const setPane = (turn, index, html) => {
+    while (turn.panes.length <= index) {
+      const pane = h("div", "glm-chat-pane");
+      turn.answer.append(pane);
+      turn.panes.push(pane);
+    }
+    const pane = turn.panes[index];
+    pane.innerHTML = html;
+    decorate(pane);
+  };
+
+  const endTurn = (turn, noteHtml, markdown) => {
+    turn.node.classList.remove("glm-chat-streaming");
+    turn.note.innerHTML = noteHtml;
+    decorate(turn.note);
+    if (markdown && !turn.actions.querySelector(".glm-copy-answer")) {
+      turn.actions.append(copyButton("glm-copy-answer", "Copy answer", "Copy the answer as Markdown", () => markdown));
+    }
+  };
+
+  const reset = () => {
+    for (const turn of turns.values()) turn.node.remove();
+    turns.clear();
+    empty.hidden = false;
+  };
+
+  const onMessage = (msg) => {
+    if (!msg || typeof msg !== "object") return;
+    if (!unhide) unhide = hideStatic(String(model.get("chat_id") || ""));
+    switch (msg.op) {
+      case "snapshot": {
+        if (msg.view && msg.view !== viewId) return;
+        reset();
+        for (const t of msg.turns) {
+          const turn = addTurn(t.id, t.user_html);
+          t.panes.forEach((html, index) => setPane(turn, index, html));
+          if (t.ended) endTurn(turn, t.note_html, t.markdown);
+        }
+        follow = true;
+        break;
+      }
+      case "turn":
+        addTurn(msg.id, msg.user_html);
+        follow = true;
+        break;
+      case "pane": {
+        const turn = turns.get(msg.turn);
+        if (turn) setPane(turn, msg.index, msg.html);
+        break;
+      }
+      case "end": {
+        const turn = turns.get(msg.turn);
+        if (turn) endTurn(turn, msg.note_html, msg.markdown);
+        break;
+      }
+      case "reset":
+        reset();
+        break;
+      case "draft":
+        if (!input.value.trim()) input.value = msg.text;
+        break;
+      default:
+        return;
+    }
+    if (follow) toEnd();
+    syncState();
+  };
+
+  const syncState = () => {
+    const busy = !!model.get("busy");
+    stop.disabled = !busy;
+    fresh.disabled = turns.size === 0 && !busy;
+    restore.hidden = !model.get("can_restore");
+    root.classList.toggle("glm-chat-busy", busy);
+    const pending = model.get("pending") || [];
+    pendingBox.replaceChildren(
+      ...pending.map((text, index) => {
+        const item = h("div", "glm-chat-turn glm-chat-pending");
+        const user = h("div", "glm-chat-user", text);
+        const label = h("small", "glm-chat-pending-label", "queued: starts when the answer ends ");
+        const drop = button("glm-chat-drop", "✕", "Remove from the queue");
+        drop.addEventListener("click", () => model.send({ op: "drop", index, text }));
+        label.append(drop);
+        item.append(user, label);
+        return item;
+      }),
+    );
+    if (pending.length) empty.hidden = true;
+    syncJump();
+  };
+
+  const doSend = () => {
+    const text = input.value;
+    if (!text.trim()) return;
+    model.send({ op: "send", text });
+    input.value = "";
+    follow = true;
+    toEnd();
+  };
+
+  input.addEventListener("keydown", (event) => {
+    if (event.key !== "Enter" || event.isComposing) return;
+    event.stopPropagation(); // never "run cell" from here
+    event.preventDefault();
+    if (event.shiftKey || event.altKey) {
+      // A new line, inserted here: JupyterLab cancels the browser's own line break (its
+      // beforeinput) inside outputs.
+      if (!document.execCommand("insertText", false, "\n")) {
+        input.setRangeText("\n", input.selectionStart, input.selectionEnd, "end");
+      }
+      return;
+    }
+    doSend();
+  });
+  send.addEventListener("click", doSend);
+  stop.addEventListener("click", () => model.send({ op: "stop" }));
+  fresh.addEventListener("click", () => model.send({ op: "new" }));
+  restore.addEventListener("click", () => model.send({ op: "restore" }));
+
+  const onChange = () => syncState();
+  model.on("msg:custom", onMessage);
+  model.on("change:busy", onChange);
+  model.on("change:pending", onChange);
+  model.on("change:can_restore", onChange);
+  syncState();
+  model.send({ op: "hello", view: viewId });
+
+  return () => {
+    model.off("msg:custom", onMessage);
+    model.off("change:busy", onChange);
+    model.off("change:pending", onChange);
+    model.off("change:can_restore", onChange);
+    if (unhide) unhide();
+  };
+}
+
+export default { render };

@@ -1,0 +1,108 @@
+"""Code blocks: syntax highlighting by Pygments into class-only token spans, no inline styles.
+
+`code_block_html(code, language)` returns the shared code-block structure:
+
+```html
+<div class="glm-code" data-lang="python">
+  <div class="glm-code-head"><span class="glm-code-lang">python</span></div>
+  <pre class="glm-highlight"><code class="language-python"><span class="glm-tok-k">def</span> …</code></pre>
+</div>
+```
+
+Token classes are Pygments' short names prefixed with `glm-tok-` (`glm-tok-k` keyword,
+`glm-tok-s2` string, …); `styles.STYLESHEET` colours them with JupyterLab's editor variables.
+The language is taken as written (lower-cased) and never guessed: an unknown or missing
+language gives plain escaped text labelled `text`. Lexers are cached per language name.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from functools import lru_cache
+
+from pygments.lexer import Lexer
+from pygments.lexers import get_lexer_by_name
+from pygments.token import STANDARD_TYPES, _TokenType
+from pygments.util import ClassNotFound
+
+__all__ = ["code_block_html", "highlight", "normalize_language", "TOKEN_CLASS_PREFIX", "PLAIN"]
+
+#: Prefix of every token class (`glm-tok-k`, `glm-tok-s2`, …).
+TOKEN_CLASS_PREFIX = "glm-tok-"
+#: The label of a block without a known language.
+PLAIN = "text"
+
+_LANGUAGE = re.compile(r"[a-z0-9_+#.\-]{1,40}")
+_NO_SPAN = {"", "w", "n", "p"}  # plain text, whitespace, names and punctuation: no span
+
+
+def normalize_language(info: str | None) -> str:
+    """The language name of a fence's info string (`"Python {linenos}"` → `"python"`),
+    or `"text"` when it is missing, malformed or has no lexer."""
+    words = (info or "").split(maxsplit=1)
+    word = words[0].strip("{}.").lower() if words else ""
+    if not _LANGUAGE.fullmatch(word) or _lexer(word) is None:
+        return PLAIN
+    return word
+
+
+@lru_cache(maxsize=256)
+def _lexer(language: str) -> Lexer | None:
+    if language == PLAIN:
+        return None
+    try:
+        return get_lexer_by_name(language, stripnl=False, ensurenl=True)
+    except ClassNotFound:
+        return None
+
+
+@lru_cache(maxsize=512)
+def _token_class(ttype: _TokenType) -> str:
+    while ttype not in STANDARD_TYPES:
+        ttype = ttype.parent
+    return STANDARD_TYPES[ttype]
+
+
+def highlight(code: str, language: str) -> str:
+    """`code` as escaped HTML with `<span class="glm-tok-…">` around tokens (plain escaped text
+    if `language` has no lexer)."""
+    lexer = _lexer(language)
+    if lexer is None:
+        return html.escape(code, quote=False)
+    tokens = [(_token_class(ttype), value) for ttype, value in lexer.get_tokens(code)]
+    if tokens and not code.endswith("\n") and tokens[-1][1].endswith("\n"):
+        tokens[-1] = (tokens[-1][0], tokens[-1][1][:-1])  # the newline Pygments added
+    parts: list[str] = []
+    current, run = "", []  # neighbouring tokens of the same class share one span
+    for name, value in tokens:
+        if name in _NO_SPAN:
+            name = ""
+        if name != current and run:
+            parts.append(_span(current, "".join(run)))
+            run = []
+        current = name
+        run.append(value)
+    if run:
+        parts.append(_span(current, "".join(run)))
+    return "".join(parts)
+
+
+def _span(name: str, text: str) -> str:
+    escaped = html.escape(text, quote=False)
+    return f'<span class="{TOKEN_CLASS_PREFIX}{name}">{escaped}</span>' if name else escaped
+
+
+def code_block_html(code: str, language: str | None) -> str:
+    """A whole code block (`div.glm-code`), highlighted if `language` names a lexer.
+
+    `language` is a fence's info string or a language name; the block's trailing newline is
+    dropped (the `pre` adds its own spacing).
+    """
+    lang = normalize_language(language)
+    body = highlight(code[:-1] if code.endswith("\n") else code, lang)
+    return (
+        f'<div class="glm-code" data-lang="{lang}">'
+        f'<div class="glm-code-head"><span class="glm-code-lang">{lang}</span></div>'
+        f'<pre class="glm-highlight"><code class="language-{lang}">{body}</code></pre></div>\n'
+    )

@@ -1,0 +1,223 @@
+"""HTML of a tool loop: each call as a collapsed line, the steps' reasoning, the final answer.
+
+Shared classes: a call is `details.glm-tool` whose `summary` reads
+`weather(location="Florence") → 18 °C, clear` (shortened); inside, the full arguments and
+result (`pre.glm-tool-args`, `pre.glm-tool-result`, each capped at `MAX_DETAIL` characters).
+States: `.glm-tool-pending` (arguments still streaming), `.glm-tool-running`, `.glm-tool-error`
+(the summary says "error:" in words), `.glm-tool-declined`, `.glm-tool-skipped` (not run). A
+step's reasoning is a collapsed `details.glm-reasoning`; notes are `p.glm-tool-note`.
+Arguments and results are untrusted text: escaped, then the whole fragment is sanitised.
+
+For a live display, `ToolTrace` folds the loop's events and renders the steps that are over
+once each (their HTML is cached) and the current step's calls on each redraw:
+`trace.closed_html() + <live view of stream.reply.final> + trace.current_html()`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..events import ToolCallDelta
+from ..text import one_line
+from ..tool_reply import StepStarted, ToolCall, ToolCallFinished, ToolCallStarted, ToolReply, shorten
+from .markdown import escape_text, markdown_html, sanitize_html
+from .reply_view import footer_html, reasoning_summary, reply_metadata
+
+__all__ = [
+    "MAX_DETAIL",
+    "tool_call_html",
+    "pending_call_html",
+    "step_html",
+    "tool_reply_html",
+    "calls_phrase",
+    "tool_reply_bundle",
+    "ToolTrace",
+]
+
+MAX_DETAIL = 4000
+"""At most this many characters of arguments or result inside a call's details."""
+
+_SUMMARY_LIMIT = 100
+_STATE_CLASS = {
+    "running": "glm-tool-running",
+    "error": "glm-tool-error",
+    "cancelled": "glm-tool-error",
+    "declined": "glm-tool-declined",
+    "not_run": "glm-tool-skipped",
+}
+
+
+def _capped(text: str) -> str:
+    if len(text) <= MAX_DETAIL:
+        return text
+    return f"{text[:MAX_DETAIL]}… ({len(text) - MAX_DETAIL:,} more characters)"
+
+
+def _pretty_arguments(arguments: str) -> str:
+    try:
+        return json.dumps(json.loads(arguments), indent=2, ensure_ascii=False)
+    except ValueError:
+        return arguments
+
+
+def _outcome(call: ToolCall) -> str:
+    if call.status == "running":
+        return "running…"
+    if call.status == "cancelled":
+        return f"error: {call.error or 'interrupted'}"
+    if call.error:
+        return f"error: {call.error}"
+    if call.status == "declined":
+        return "declined"
+    if call.status == "not_run":
+        return "not run (step limit)"
+    return one_line(call.result or "")
+
+
+def tool_call_html(call: ToolCall) -> str:
+    """One call as `details.glm-tool`: `name(args) → result` summary, full text inside."""
+    state = _STATE_CLASS.get(call.status, "glm-tool-ok")
+    summary = shorten(f"{call.signature(60)} → {_outcome(call)}", _SUMMARY_LIMIT)
+    timing = (
+        f' <span class="glm-time">{call.seconds:.2f} s</span>' if call.seconds is not None else ""
+    )
+    body = [f'<pre class="glm-tool-args"><code>{escape_text(_capped(_pretty_arguments(call.arguments)))}</code></pre>']
+    if call.status != "running":
+        shown = call.error if call.error else (call.result or "")
+        body.append(f'<pre class="glm-tool-result"><code>{escape_text(_capped(shown))}</code></pre>')
+    return sanitize_html(
+        f'<details class="glm-tool {state}"><summary>{escape_text(summary)}{timing}</summary>'
+        f'{"".join(body)}</details>'
+    )
+
+
+def pending_call_html(name: str, arguments: str) -> str:
+    """A call whose arguments are still streaming: `name(partial arguments…`."""
+    text = shorten(f"{name or '…'}({arguments[: _SUMMARY_LIMIT * 2]}", _SUMMARY_LIMIT)
+    text = text if text.endswith("…") else text + "…"
+    return sanitize_html(
+        f'<details class="glm-tool glm-tool-pending"><summary>{escape_text(text)}</summary></details>'
+    )
+
+
+def _reasoning_html(text: str, seconds: float | None) -> str:
+    if not text.strip():
+        return ""
+    return (
+        f'<details class="glm-reasoning"><summary>{reasoning_summary(len(text.split()), seconds)}</summary>'
+        f"{markdown_html(text)}</details>"
+    )
+
+
+def step_html(step: Any) -> str:
+    """A finished tool step: its reasoning (collapsed), its short text, its calls."""
+    reply = step.reply
+    parts = [_reasoning_html(reply.reasoning, reply.reasoning_seconds)]
+    if reply.text.strip():
+        parts.append(markdown_html(reply.text))
+    parts += [tool_call_html(call) for call in step.calls]
+    return sanitize_html(f'<div class="glm-tool-step">{"".join(parts)}</div>')
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count:,} {word}{'' if count == 1 else 's'}"
+
+
+def calls_phrase(calls: list[ToolCall]) -> str:
+    """`3 tool calls (1 failed, 1 declined)` for the footer."""
+    counts = {"failed": 0, "declined": 0, "not run": 0, "cancelled": 0}
+    for call in calls:
+        key = {"error": "failed", "not_run": "not run"}.get(call.status, call.status)
+        if key in counts:
+            counts[key] += 1
+    extras = ", ".join(f"{n} {word}" for word, n in counts.items() if n)
+    return _plural(len(calls), "tool call") + (f" ({extras})" if extras else "")
+
+
+def tool_reply_html(reply: ToolReply) -> str:
+    """The whole loop: every tool step, the final answer, a footer with summed tokens and calls."""
+    steps = reply.steps
+    tool_steps = steps if reply.stopped == "max_steps" or reply.tool_calls else steps[:-1]
+    pieces = ['<div class="glm-reply mathjax_ignore tex2jax_ignore">']
+    pieces += [step_html(step) for step in tool_steps]
+    if len(tool_steps) < len(steps):
+        final = reply.final
+        pieces.append(_reasoning_html(final.reasoning, final.reasoning_seconds))
+        if final.text.strip():
+            pieces.append(markdown_html(final.text))
+    if reply.note:
+        pieces.append(f'<p class="glm-tool-note">{escape_text(reply.note)}</p>')
+    footer = footer_html(reply).replace("</small></p>", f" · {calls_phrase(reply.calls)}</small></p>", 1)
+    pieces += [footer, "</div>"]
+    return sanitize_html("".join(pieces))
+
+
+def tool_reply_bundle(
+    reply: ToolReply, include: Any = None, exclude: Any = None
+) -> tuple[dict[str, str], dict[str, Any]]:
+    """`(data, metadata)` for `ToolReply._repr_mimebundle_`."""
+    data = {"text/plain": repr(reply)}
+    wanted = (include is None or "text/html" in include) and not (exclude and "text/html" in exclude)
+    if wanted:
+        data["text/html"] = tool_reply_html(reply)
+    meta = reply_metadata(reply)
+    meta["tool_calls"] = [
+        {"step": c.step, "name": c.name, "status": c.status,
+         "seconds": None if c.seconds is None else round(c.seconds, 3)}
+        for c in reply.calls
+    ]  # fmt: skip
+    return data, {"glm_notebook": meta}
+
+
+class ToolTrace:
+    """Folds a tool loop's events into HTML for a live display (no I/O).
+
+    `apply(event)` takes every event of `ToolStream`/`AsyncToolStream`; `closed_html()` is the
+    steps that are over (each rendered once), `current_html()` the current step's calls: pending
+    ones with their arguments as they stream in, then running, then finished.
+    """
+
+    def __init__(self, reply: ToolReply) -> None:
+        self.reply = reply
+        self._pending: dict[int, list[str]] = {}
+        self._closed: list[str] = []
+        self._calls: dict[int, tuple[str, str]] = {}  # index → (status, HTML) of this step
+
+    def apply(self, event: Any) -> None:
+        kind = type(event)
+        if kind is StepStarted:
+            self._pending.clear()
+            self._calls.clear()
+            done = self.reply.steps[: max(0, event.step - 1)]
+            for step in done[len(self._closed) :]:
+                self._closed.append(step_html(step))
+        elif kind is ToolCallDelta:
+            name_args = self._pending.setdefault(event.index, ["", ""])
+            if event.name:
+                name_args[0] = event.name if not name_args[0] else name_args[0]
+            name_args[1] += event.arguments
+        elif kind in (ToolCallStarted, ToolCallFinished):
+            self._pending.pop(event.call.index, None)
+
+    def closed_html(self) -> str:
+        return "".join(self._closed)
+
+    def current_html(self) -> str:
+        if not self.reply.steps or len(self._closed) >= len(self.reply.steps):
+            return ""
+        calls = self.reply.steps[-1].calls
+        known = {call.index for call in calls}
+        parts = [self._call_html(call) for call in calls]
+        parts += [
+            pending_call_html(name, args)
+            for index, (name, args) in sorted(self._pending.items())
+            if index not in known
+        ]
+        return "".join(parts)
+
+    def _call_html(self, call: ToolCall) -> str:
+        cached = self._calls.get(call.index)
+        if cached is None or cached[0] != call.status:
+            cached = self._calls[call.index] = (call.status, tool_call_html(call))
+        return cached[1]

@@ -1,0 +1,327 @@
+"""What a tool loop produces: its events, each call's record, and the `ToolReply`. No I/O here.
+
+A tool loop (`client.stream(..., tools=[fn])`) yields, for each step (one request to the model):
+`StepStarted(step, reply)`, that request's own stream events (`ReasoningDelta`, `ContentDelta`,
+`ToolCallDelta` with the argument fragments as they arrive, `Finish`, ...), then for each call
+the model asked for `ToolCallStarted(call)` and `ToolCallFinished(call)`; `StepLimit` when
+`max_steps` ends the loop while the model still wants tools.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+from .events import Usage
+from .reply import Reply
+from .text import one_line
+
+__all__ = [
+    "ToolCall",
+    "ToolStep",
+    "ToolReply",
+    "StepStarted",
+    "ToolCallStarted",
+    "ToolCallFinished",
+    "StepLimit",
+    "ToolEvent",
+    "CALL_STATUSES",
+    "call_signature",
+    "shorten",
+]
+
+#: Call statuses: "running" → "ok" | "error" | "declined" | "not_run" | "cancelled".
+CALL_STATUSES = ("running", "ok", "error", "declined", "not_run", "cancelled")
+
+
+def shorten(text: str, limit: int) -> str:
+    """`text` on one line, cut to `limit` characters with `…`."""
+    text = one_line(text)
+    return text if len(text) <= limit else text[: max(0, limit - 1)].rstrip() + "…"
+
+
+def call_signature(name: str, arguments: str, limit: int = 80) -> str:
+    """`weather(location="Florence")` from a name and the JSON arguments (shortened)."""
+    try:
+        args = json.loads(arguments) if arguments.strip() else {}
+    except ValueError:
+        args = None
+    if isinstance(args, dict):
+        inner = ", ".join(
+            f"{key}={json.dumps(value, ensure_ascii=False)}" for key, value in args.items()
+        )
+    else:
+        inner = arguments
+    return shorten(f"{name}({inner})", limit)
+
+
+@dataclass(eq=False)
+class ToolCall:
+    """One call the model asked for: what was called, with what, what came back, how long it took.
+
+    `arguments` is the JSON text as the model sent it; `value` the Python return value; `result`
+    the text sent back to the model (for an error: `Error: ValueError: …`); `error` the error
+    in one line (type and message) or None; `status` one of running, ok, error, declined,
+    not_run (the step limit came first), cancelled (interrupted while running).
+    """
+
+    step: int
+    index: int
+    id: str | None
+    name: str
+    arguments: str
+    status: str = "running"
+    value: Any = field(default=None, repr=False)
+    result: str | None = None
+    error: str | None = None
+    seconds: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def args(self) -> dict[str, Any] | None:
+        """The arguments parsed from JSON, or None when they are not a JSON object."""
+        try:
+            value = json.loads(self.arguments) if self.arguments.strip() else {}
+        except ValueError:
+            return None
+        return value if isinstance(value, dict) else None
+
+    def signature(self, limit: int = 80) -> str:
+        """`weather(location="Florence")`, shortened to `limit` characters."""
+        return call_signature(self.name, self.arguments, limit)
+
+    def summary(self, limit: int = 120) -> str:
+        """One line: `weather(location="Florence") → 18 °C, clear` (or `→ error: …`)."""
+        head = self.signature(min(60, limit))
+        if self.status == "running":
+            return f"{head} …"
+        outcome = f"error: {self.error}" if self.error else (self.result or "")
+        return shorten(f"{head} → {outcome}", limit)
+
+    def message(self) -> dict[str, Any]:
+        """The `tool` message that carries the result back to the model."""
+        return {"role": "tool", "tool_call_id": self.id, "content": self.result or ""}
+
+
+@dataclass(eq=False)
+class ToolStep:
+    """One request to the model and the calls it asked for (none on the last step)."""
+
+    step: int
+    reply: Reply
+    calls: list[ToolCall] = field(default_factory=list)
+
+
+# -- events -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StepStarted:
+    """Request number `step` (from 1) is about to be sent; `reply` is its `Reply`, still empty,
+    which the events up to the next `StepStarted` fill (a display can render it live)."""
+
+    step: int
+    reply: Reply = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallStarted:
+    """A call is about to run (`call.status == "running"`); `call` is the live record."""
+
+    call: ToolCall
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallFinished:
+    """A call ended: `call.status` is ok, error, declined, not_run or cancelled."""
+
+    call: ToolCall
+
+
+@dataclass(frozen=True, slots=True)
+class StepLimit:
+    """The loop stopped after `max_steps` requests while the model still asked for tools."""
+
+    max_steps: int
+    note: str
+
+
+ToolEvent = Union[StepStarted, ToolCallStarted, ToolCallFinished, StepLimit]
+
+
+def _sum_usage(usages: list[Usage]) -> Usage | None:
+    if not usages:
+        return None
+    return Usage(
+        prompt_tokens=sum(u.prompt_tokens for u in usages),
+        completion_tokens=sum(u.completion_tokens for u in usages),
+        total_tokens=sum(u.total_tokens for u in usages),
+        cached_tokens=sum(u.cached_tokens for u in usages),
+        reasoning_tokens=sum(u.reasoning_tokens for u in usages),
+    )
+
+
+@dataclass(eq=False)
+class ToolReply:
+    """The result of a tool loop: every step, every call, the final answer, the whole history.
+
+    Reads like a `Reply`: `text`, `reasoning`, `finish_reason`, `model` … are those of the last
+    step; `usage` is summed over all requests; `elapsed` spans the whole loop. `steps` holds
+    each request's `Reply` and its `ToolCall`s, `calls` all calls in order. `messages` is the
+    conversation as sent plus every assistant and tool message of the loop and the final
+    answer, ready to send again; `new_messages` only what the loop added. `stopped` is
+    "max_steps", "interrupted", "stopped" or "error" when the loop did not end by itself.
+    """
+
+    messages: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    steps: list[ToolStep] = field(default_factory=list)
+    max_steps: int = 10
+    stopped: str | None = None
+    error: str | None = None
+    note: str | None = None
+    start: int = field(default=0, repr=False)
+    started_at: float = field(default_factory=time.perf_counter, repr=False)
+    ended_at: float | None = field(default=None, repr=False)
+
+    # -- the last step ------------------------------------------------------------------------
+
+    @property
+    def final(self) -> Reply:
+        """The `Reply` of the last request (an empty one before the first)."""
+        return self.steps[-1].reply if self.steps else Reply()
+
+    @property
+    def text(self) -> str:
+        return self.final.text
+
+    @property
+    def reasoning(self) -> str:
+        return self.final.reasoning
+
+    @property
+    def reasoning_seconds(self) -> float | None:
+        return self.final.reasoning_seconds
+
+    @property
+    def finish_reason(self) -> str | None:
+        return self.final.finish_reason
+
+    @property
+    def tool_calls(self) -> list[dict[str, Any]]:
+        """Wire tool calls of the last step (empty when the loop ended with an answer)."""
+        return self.final.tool_calls
+
+    @property
+    def model(self) -> str | None:
+        return self.final.model
+
+    @property
+    def id(self) -> str | None:
+        return self.final.id
+
+    @property
+    def created(self) -> int | None:
+        return self.final.created
+
+    @property
+    def request(self) -> dict[str, Any]:
+        return self.final.request
+
+    @property
+    def chunks(self) -> int:
+        return sum(s.reply.chunks for s in self.steps)
+
+    @property
+    def done(self) -> bool:
+        return self.final.done
+
+    # -- the whole loop -----------------------------------------------------------------------
+
+    @property
+    def calls(self) -> list[ToolCall]:
+        """Every call of every step, in order."""
+        return [call for s in self.steps for call in s.calls]
+
+    @property
+    def usage(self) -> Usage | None:
+        """Token counts summed over every request of the loop."""
+        return _sum_usage([s.reply.usage for s in self.steps if s.reply.usage is not None])
+
+    @property
+    def new_messages(self) -> list[dict[str, Any]]:
+        """The assistant and tool messages the loop added (and the final answer)."""
+        return self.messages[self.start :]
+
+    @property
+    def complete(self) -> bool:
+        return self.stopped is None and self.final.complete
+
+    @property
+    def ttft(self) -> float | None:
+        """Seconds from the start of the loop to the first token of its first request."""
+        for s in self.steps:
+            if s.reply.first_token_at is not None:
+                return s.reply.first_token_at - self.started_at
+        return None
+
+    @property
+    def elapsed(self) -> float | None:
+        return None if self.ended_at is None else self.ended_at - self.started_at
+
+    @property
+    def tokens_per_second(self) -> float | None:
+        """Completion tokens per second of generation, over all requests."""
+        usage, span = self.usage, 0.0
+        for s in self.steps:
+            r = s.reply
+            if r.first_token_at is not None and r.ended_at is not None:
+                span += r.ended_at - r.first_token_at
+        if usage is None or span <= 0:
+            return None
+        return usage.completion_tokens / span
+
+    @property
+    def status(self) -> str:
+        """One short phrase: how the loop ended."""
+        if self.stopped == "max_steps":
+            return f"stopped after {self.max_steps} steps (max_steps)"
+        if self.stopped is not None and self.stopped != "error":
+            return self.stopped
+        if self.stopped == "error":
+            return f"incomplete: {self.error}" if self.error else "incomplete"
+        return self.final.status
+
+    def finish(self, *, stopped: str | None = None, error: str | None = None, note: str | None = None) -> None:
+        """Mark the end of the loop; only the first call counts."""
+        if self.ended_at is not None:
+            return
+        self.ended_at = time.perf_counter()
+        self.stopped, self.error, self.note = stopped, error, note
+
+    def json(self) -> Any:
+        """The final answer parsed as JSON."""
+        return self.final.json()
+
+    def message(self) -> dict[str, Any]:
+        """The final assistant message."""
+        return self.final.message()
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        calls = len(self.calls)
+        return (
+            f"<ToolReply {self.model or '?'}: {len(self.steps)} step{'s' * (len(self.steps) != 1)}, "
+            f"{calls} tool call{'s' * (calls != 1)}, {len(self.text)} chars, {self.status}>"
+        )
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> tuple[dict, dict]:
+        from .render.tool_view import tool_reply_bundle
+
+        return tool_reply_bundle(self, include=include, exclude=exclude)

@@ -1,0 +1,304 @@
+"""The chat widget as a person uses it: real JupyterLab in headless Chromium (see conftest.py).
+
+Keys (Enter sends, Shift+Enter is a new line), typing and queueing while an answer streams,
+following the answer and not fighting a reader who scrolls up, a bounded transcript with the
+input in view, links and copy buttons, the same look as `%%glm` output, one widget for
+`chat()` as a cell's last line, and the conversation still visible after save, kernel shutdown
+and reopen (the static transcript). Screenshots go to artifacts/browser/.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+CHAT = "from glm_notebook import chat\nw = chat()"
+LIVE = ".glm-chat:not(.glm-chat-static)"
+TURN_END = ".glm-footer, .glm-chat-stopped, .glm-chat-error"
+
+
+def _chat(lab, index: int = 0):
+    chat = lab.output(index).locator(LIVE)
+    chat.locator("textarea.glm-chat-input").wait_for(state="visible", timeout=30_000)
+    return chat
+
+
+def _wait_ended(lab, chat, count: int, timeout: float = 60.0) -> None:
+    lab.page.wait_for_function(
+        "([el, sel, n]) => el.querySelectorAll(sel).length >= n",
+        arg=[chat.element_handle(), TURN_END, count],
+        timeout=timeout * 1000,
+    )
+
+
+def _scroll(chat) -> dict:
+    return chat.locator(".glm-chat-transcript").evaluate(
+        "t => ({top: t.scrollTop, height: t.scrollHeight, client: t.clientHeight,"
+        " gap: t.scrollHeight - t.scrollTop - t.clientHeight})"
+    )
+
+
+def test_keys_queue_autoscroll_and_a_bounded_transcript(lab):
+    path = lab.write_notebook([CHAT])
+    lab.open(path)
+    lab.run_all_and_wait(timeout=60)
+    chat = _chat(lab)
+    out = lab.output(0)
+    assert out.locator(LIVE).count() == 1
+    assert not out.locator(".glm-chat-static").is_visible(), "the static copy shows beside the live chat"
+    box = chat.locator("textarea.glm-chat-input")
+    count = lab.cells()[0]["count"]
+
+    # Shift+Enter: a new line, nothing sent, no cell run.
+    box.click()
+    box.type("line one")
+    box.press("Shift+Enter")
+    box.type("line two")
+    assert box.input_value() == "line one\nline two"
+    assert chat.locator(".glm-chat-turn").count() == 0 and lab.cells()[0]["count"] == count
+
+    # Enter sends; the box stays usable while the answer streams.
+    box.fill("[[huge=7000,delay=0.01]] A long answer please")
+    box.press("Enter")
+    chat.locator(".glm-chat-turn").first.wait_for()
+    assert box.input_value() == "" and box.is_enabled()
+    lab.page.wait_for_function(
+        "t => t.scrollHeight > t.clientHeight + 200",
+        arg=chat.locator(".glm-chat-transcript").element_handle(),
+        timeout=30_000,
+    )
+    box.type("[[delay=0.01]] And a short one")  # typed while streaming
+    box.press("Enter")
+    pending = chat.locator(".glm-chat-pending")
+    pending.wait_for()
+    assert "And a short one" in pending.inner_text() and box.input_value() == ""
+    lab.screenshot("streaming-queued")
+
+    # It follows the answer...
+    gaps = []
+    for _ in range(5):
+        time.sleep(0.3)
+        gaps.append(_scroll(chat)["gap"])
+    assert max(gaps) < 40, f"the transcript did not follow the answer: gaps {gaps}"
+    # ...until the reader scrolls up; then it stays where the reader is.
+    chat.locator(".glm-chat-transcript").hover()
+    lab.page.mouse.wheel(0, -600)
+    time.sleep(0.3)
+    before = _scroll(chat)
+    time.sleep(1.5)
+    after = _scroll(chat)
+    assert after["height"] > before["height"], "the answer stopped growing: the test proves nothing"
+    assert abs(after["top"] - before["top"]) < 2 and after["gap"] > 100, (before, after)
+    assert chat.locator("button.glm-chat-jump").is_visible()
+    lab.screenshot("scrolled-up")
+
+    # Bounded: the transcript scrolls, the input stays in view.
+    size = _scroll(chat)
+    assert size["client"] <= 600 and size["height"] > size["client"]
+    box.scroll_into_view_if_needed()
+    rect = box.bounding_box()
+    viewport = lab.page.viewport_size
+    assert rect and rect["y"] + rect["height"] <= viewport["height"], rect
+
+    _wait_ended(lab, chat, 2)
+    text = chat.inner_text()
+    assert "This is turn 2 of our conversation" in text  # the queued prompt ran after the first
+    assert chat.locator(".glm-chat-pending").count() == 0
+    assert chat.locator("button.glm-copy-answer").count() == 2
+    assert chat.locator("button.glm-chat-stop").is_disabled()  # busy went off before the end
+    lab.screenshot("done")
+
+
+MARKDOWN = (
+    "A paragraph with a [link](https://example.com/docs) and `inline code`.\n\n"
+    "> A quoted line.\n\n"
+    "| Name | Value |\n|---|---|\n| alpha | 1 |\n| beta | 2 |\n\n"
+    "```python\nprint('hi')\n```\n\n"
+    "Math: $E = mc^2$ and\n\n$$\\sum_{i=1}^{n} i$$\n"
+)
+
+JS_STYLES = r"""
+(root) => {
+  const css = (sel, prop) => {
+    const el = root.querySelector(sel);
+    return el ? getComputedStyle(el)[prop] : null;
+  };
+  return {
+    lineHeight: css('.glm-md p', 'lineHeight'),
+    fontSize: css('.glm-md p', 'fontSize'),
+    codeBackground: css('.glm-md p code', 'backgroundColor'),
+    linkColor: css('.glm-md a', 'color'),
+    quoteBorder: css('.glm-md blockquote', 'borderLeftWidth') + ' ' + css('.glm-md blockquote', 'borderLeftStyle'),
+    cellBorder: css('.glm-md td', 'borderBottomWidth') + ' ' + css('.glm-md td', 'borderBottomStyle'),
+    math: root.querySelectorAll('.glm-md math').length,
+  };
+}
+"""
+
+
+def test_the_chat_renders_like_glm_output(lab):
+    send = f"w = chat()\nawait w.send({('[[echo]] ' + MARKDOWN)!r})"
+    path = lab.write_notebook(
+        ["%load_ext glm_notebook", "%%glm\n[[echo]] " + MARKDOWN, "from glm_notebook import chat\n" + send]
+    )
+    lab.open(path)
+    lab.run_all_and_wait(timeout=90)
+    chat = _chat(lab, 2)
+    _wait_ended(lab, chat, 1)
+    answer = chat.locator(".glm-chat-answer").first
+    magic = lab.output(1).locator(".glm-reply, .jp-OutputArea-output").last
+    ours = answer.evaluate(JS_STYLES)
+    theirs = magic.evaluate(JS_STYLES)
+    print(f"\nchat: {ours}\n%%glm: {theirs}")
+    assert ours == theirs, f"the chat renders differently from %%glm output:\n{ours}\n{theirs}"
+    assert ours["math"] >= 2, "math is not rendered as MathML"
+    assert float(ours["lineHeight"].rstrip("px")) < 2 * float(ours["fontSize"].rstrip("px"))
+
+    links = chat.locator("a")
+    assert links.count() >= 1
+    for i in range(links.count()):
+        link = links.nth(i)
+        assert link.get_attribute("target") == "_blank", link.evaluate("a => a.outerHTML")
+        assert link.get_attribute("rel") == "noopener noreferrer"
+    blocks = chat.locator(".glm-code")
+    assert blocks.count() >= 1
+    assert chat.locator(".glm-code .glm-code-head button.glm-copy").count() == blocks.count()
+    assert answer.evaluate("a => a.classList.contains('jp-RenderedHTMLCommon')")
+    chat.scroll_into_view_if_needed()
+    lab.screenshot("styles")
+
+
+def test_chat_as_last_line_shows_once_and_survives_save_shutdown_reopen(lab):
+    path = lab.write_notebook(["from glm_notebook import chat\nchat(model='glm-4.6')"])
+    lab.open(path)
+    lab.run_all_and_wait(timeout=60)
+    out = lab.output(0)
+    chat = _chat(lab)
+    assert out.locator(LIVE).count() == 1, "chat() as the last line shows more than one widget"
+    box = chat.locator("textarea.glm-chat-input")
+    box.fill("Explain persistence")
+    box.press("Enter")
+    _wait_ended(lab, chat, 1)
+    box.fill("And after a restart?")
+    box.press("Enter")
+    _wait_ended(lab, chat, 2)
+    time.sleep(0.5)  # the static transcript's update arrives after the end message
+    assert not out.locator(".glm-chat-static").is_visible()
+    lab.save()
+    saved = lab.read_notebook()
+    static = [o for o in saved.cells[0].outputs if "glm-chat-static" in o.get("data", {}).get("text/html", "")]
+    assert static and "This is turn 2" in static[0]["data"]["text/html"]
+
+    # A reload with the kernel alive: the new view asks for the whole transcript.
+    lab.reopen()
+    chat = _chat(lab)
+    lab.page.wait_for_function(
+        "el => el.querySelectorAll('.glm-chat-turn .glm-footer').length === 2", arg=chat.element_handle()
+    )
+    assert "This is turn 2 of our conversation" in chat.inner_text()
+    assert not lab.output(0).locator(".glm-chat-static").is_visible()
+    lab.screenshot("reloaded")
+
+    # Shut the kernel down and open the notebook again: the widget's model is gone.
+    for session in lab.server.api("GET", "/api/sessions") or []:
+        lab.server.api("DELETE", f"/api/sessions/{session['id']}")
+    lab.open(path, wait_kernel=False)
+    shown = lab.output(0).locator(".glm-chat-static")
+    shown.wait_for(state="visible", timeout=30_000)
+    text = shown.inner_text()
+    assert "Explain persistence" in text and "This is turn 2 of our conversation" in text
+    assert re.search(r"2 turns", text)
+    assert shown.locator(".glm-chat-answer").count() == 2 and shown.locator("table").count() == 2
+    lab.screenshot("reopened")
+
+
+# Text of `root` as rendered, without reasoning, status lines, math, buttons or the input.
+JS_ANSWER_WORDS = r"""
+(root) => {
+  const parts = [];
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    const el = n.parentElement;
+    if (!el || el.closest('details, .glm-status, .glm-math, math, .glm-chat-user, textarea, button')) continue;
+    if (el.checkVisibility()) parts.push(n.data);
+  }
+  return (parts.join(' ').match(/\w+/g) || []).length;
+}
+"""
+
+
+def test_stop_keeps_the_partial_answer_and_the_history(lab):
+    path = lab.write_notebook([CHAT])
+    lab.open(path)
+    lab.run_all_and_wait(timeout=60)
+    chat = _chat(lab)
+    box = chat.locator("textarea.glm-chat-input")
+    words = lambda: chat.evaluate(JS_ANSWER_WORDS)  # noqa: E731
+
+    box.fill("[[delay=0.1]] Tell me about monads")
+    box.press("Enter")
+    counts = [words()]
+    deadline = time.monotonic() + 30
+    while counts[-1] < 25 and time.monotonic() < deadline:
+        time.sleep(0.15)
+        counts.append(words())
+    assert counts[-1] >= 25 and len(set(counts)) >= 3, f"the answer did not stream: {counts}"
+    assert box.is_enabled() and chat.locator("button.glm-chat-stop").is_enabled()
+
+    chat.locator("button.glm-chat-stop").click()
+    _wait_ended(lab, chat, 1, timeout=10)
+    assert re.search(r"stopped", chat.inner_text(), re.I), "no 'stopped' mark after Stop"
+    halted = words()
+    time.sleep(1.5)
+    assert words() == halted, "the answer kept growing after Stop"
+    assert "sum of the first" not in chat.inner_text(), "the whole answer arrived: Stop came too late"
+    lab.screenshot("stopped")
+
+    box.fill("And what about functors?")
+    box.press("Enter")
+    _wait_ended(lab, chat, 2)
+    text = chat.inner_text()
+    assert "This is turn 2 of our conversation" in text and 'you first asked about "Tell me about monads"' in text
+    assert chat.locator("button.glm-chat-stop").is_disabled()
+
+    # New conversation, then Restore brings it back.
+    chat.locator("button.glm-chat-new").click()
+    lab.page.wait_for_function("el => !el.querySelector('.glm-chat-turn')", arg=chat.element_handle())
+    restore = chat.locator("button.glm-chat-restore")
+    restore.wait_for(state="visible")
+    restore.click()
+    lab.page.wait_for_function(
+        "el => el.querySelectorAll('.glm-chat-turn').length === 2", arg=chat.element_handle()
+    )
+    assert not restore.is_visible()
+    assert "This is turn 2 of our conversation" in chat.inner_text()
+    lab.screenshot("restored")
+
+
+HOSTILE = (
+    '<img src=x onerror="window.__pwned_img=1"> '
+    "<script>window.__pwned_script=1</script> "
+    '<svg onload="window.__pwned_svg=1"> '
+    '<a href="javascript:window.__pwned_a=1">x</a> '
+    '<iframe srcdoc="<script>parent.__pwned_iframe=1</script>">'
+)
+
+
+def test_hostile_output_stays_text_in_the_chat(lab):
+    path = lab.write_notebook([CHAT])
+    lab.open(path)
+    lab.run_all_and_wait(timeout=60)
+    chat = _chat(lab)
+    chat.locator("textarea.glm-chat-input").fill("[[echo]] " + HOSTILE)
+    chat.locator("textarea.glm-chat-input").press("Enter")
+    _wait_ended(lab, chat, 1)
+    time.sleep(1.0)  # onerror / onload fire asynchronously
+    flags = lab.page.evaluate("() => Object.keys(window).filter(k => k.startsWith('__pwned'))")
+    assert not flags, f"hostile model output ran script: {flags}"
+    assert chat.locator("a[href^='javascript:' i], script, iframe, svg, img").count() == 0
+    text = chat.inner_text()
+    assert text.count("onerror") == 2 and text.count("<script>window.__pwned_script") == 2  # as text

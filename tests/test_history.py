@@ -1,0 +1,82 @@
+"""`%glm history`: a readable view of a `%%glm -c` conversation, HTML in a notebook and wrapped
+plain text elsewhere, with model text rendered safely / cleaned of control sequences."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from glm_notebook.events import ContentDelta
+from glm_notebook.notebook.conversations import LONG_CHARS, Conversation
+from glm_notebook.render.styles import style_tag
+from glm_notebook.reply import Reply
+
+from .kernel_harness import Kernel
+from .test_render import assert_inert, parse
+
+SENTENCE = "walk through the old town, stop for pastries, then take the tram up the hill"
+HOSTILE = "\x1b]52;c;SGVsbG8=\x07\x1b[2J<img src=x onerror=alert(1)>"
+
+
+def conversation(answer: str) -> Conversation:
+    found = Conversation("trip")
+    reply = Reply()
+    reply.apply(ContentDelta(answer))
+    found.record("Plan a day in **Lisbon**", reply)
+    return found
+
+
+def test_plain_text_wraps_at_word_boundaries_and_keeps_code() -> None:
+    code = "x = 1  # " + "a long comment " * 10
+    text = repr(conversation(f"## Plan\n\n- {SENTENCE} {SENTENCE}\n\n```python\n{code}\n```\n{HOSTILE}").history())
+    lines = text.splitlines()
+    assert lines[0] == "Conversation 'trip' · 1 turn"
+    assert lines[2].startswith("── user ") and lines[3] == "Plan a day in **Lisbon**"
+    assert lines[5].startswith("── assistant ")
+    prose = [line for line in lines if "old town" in line or "tram" in line]
+    assert len(prose) >= 2 and all(len(line) <= 88 for line in prose)
+    words = " ".join(line.strip() for line in lines[lines.index("## Plan") + 2 :][:3]).split()
+    assert " ".join(words).startswith(f"- {SENTENCE} {SENTENCE}")  # no word was cut
+    assert code.rstrip() in text  # code is never re-wrapped
+    assert "\x1b" not in text and "\x07" not in text and "SGVsbG8" not in text
+
+
+def test_html_renders_each_message_and_collapses_long_ones() -> None:
+    long_answer = f"# Long\n\n{SENTENCE}.\n\n" * (LONG_CHARS // len(SENTENCE) + 1) + "The end."
+    html = conversation(long_answer + HOSTILE).history()._repr_html_()
+    assert html.startswith(style_tag())
+    assert_inert(html.removeprefix(style_tag()))
+    assert '<p class="glm-history-role"><strong>user</strong></p>' in html
+    assert "<strong>Lisbon</strong>" in html  # the prompt is rendered Markdown too
+    tree = parse(html)
+    assert "The end." in "".join(tree.text)  # the whole message is there: collapsed, not cut
+    assert re.search(r'<details class="glm-history-long"><summary>.*\(\d[\d,]* characters, \d+ lines\)', html)
+    assert "SGVsbG8" not in html and "\x1b" not in html
+
+
+def test_empty_conversation() -> None:
+    history = Conversation("nothing").history()
+    assert repr(history) == "Conversation 'nothing' is empty."
+    assert "<strong>Conversation 'nothing' is empty.</strong>" in history._repr_html_()
+
+
+@pytest.fixture(scope="module")
+def k(kernel: Kernel) -> Kernel:
+    run = kernel.run("%load_ext glm_notebook")
+    assert run.error is None, run.messages
+    return kernel
+
+
+def test_history_in_a_kernel_is_one_display_with_html_and_text(k: Kernel) -> None:
+    k.run("%glm reset --all")
+    k.run(f"evil = {HOSTILE!r}")
+    first = k.run("%%glm -c trip\n[[echo]] Plan a day in Lisbon {evil} please")
+    assert first.error is None
+    run = k.run("%glm history trip")
+    assert run.error is None and [kind for kind, _ in run.messages] == ["display_data"]
+    data = run.messages[0][1]["data"]
+    assert data["text/plain"].startswith("Conversation 'trip' · 1 turn\n\n── user ")
+    assert "\nPlan a day in Lisbon <img src=x onerror=alert(1)> please" in data["text/plain"]
+    assert "\x1b" not in repr(run.outputs) and "SGVsbG8" not in repr(run.outputs)
+    assert_inert(data["text/html"].removeprefix(style_tag()))

@@ -1,0 +1,218 @@
+"""Functions as tools: schemas from type hints and docstrings, arguments back into Python."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from typing import Annotated, Literal, Optional
+
+import pydantic
+import pytest
+from typing_extensions import TypedDict
+
+from glm_notebook import Tool, ToolArgumentsError, tool
+from glm_notebook.tools import ToolSet, result_text, runs_tools
+
+
+class Unit(enum.Enum):
+    C = "celsius"
+    F = "fahrenheit"
+
+
+@dataclasses.dataclass
+class Point:
+    x: int
+    y: int = 0
+
+
+class Window(TypedDict):
+    start: str
+    days: int
+
+
+class Filter(pydantic.BaseModel):
+    tag: str
+    limit: int = 10
+
+
+def everything(
+    text: str,
+    count: int,
+    ratio: float,
+    flag: bool,
+    mode: Literal["fast", "slow"],
+    unit: Unit,
+    tags: list[str],
+    weights: dict[str, float],
+    note: Optional[str] = None,
+    point: Optional[Point] = None,
+    window: Optional[Window] = None,
+    filter: Optional[Filter] = None,
+    loose=3,
+):
+    """Exercise every supported type.
+
+    Longer explanation that stays in the description.
+
+    Args:
+        text: some text
+        count: how many
+    """
+
+
+def test_the_recorded_weather_schema_comes_from_a_plain_function():
+    def weather(location: str) -> str:
+        """Get weather information for a location
+
+        location: the city
+        """
+
+    assert tool(weather).schema() == {
+        "type": "function",
+        "function": {
+            "name": "weather",
+            "description": "Get weather information for a location",
+            "parameters": {
+                "properties": {"location": {"description": "the city", "type": "string"}},
+                "required": ["location"],
+                "type": "object",
+            },
+        },
+    }
+
+
+def test_every_type_of_the_list_has_a_schema():
+    t = tool(everything)
+    assert t.description == "Exercise every supported type.\n\nLonger explanation that stays in the description."
+    props = t.parameters["properties"]
+    assert props["text"] == {"description": "some text", "type": "string"}
+    assert props["count"] == {"description": "how many", "type": "integer"}
+    assert props["ratio"] == {"type": "number"} and props["flag"] == {"type": "boolean"}
+    assert props["mode"] == {"enum": ["fast", "slow"], "type": "string"}
+    assert props["unit"] == {"enum": ["celsius", "fahrenheit"], "type": "string"}
+    assert props["tags"] == {"items": {"type": "string"}, "type": "array"}
+    assert props["weights"] == {"additionalProperties": {"type": "number"}, "type": "object"}
+    assert props["note"] == {"anyOf": [{"type": "string"}, {"type": "null"}], "default": None}
+    point = props["point"]["anyOf"][0]
+    assert point["properties"] == {"x": {"type": "integer"}, "y": {"default": 0, "type": "integer"}}
+    assert props["window"]["anyOf"][0]["required"] == ["start", "days"]
+    assert props["filter"]["anyOf"][0]["properties"]["limit"] == {"default": 10, "type": "integer"}
+    assert props["loose"] == {"default": 3}
+    assert t.parameters["required"] == ["text", "count", "ratio", "flag", "mode", "unit", "tags", "weights"]
+    assert "$defs" not in t.parameters and "title" not in str(t.parameters)
+
+
+def test_arguments_are_validated_and_converted_back():
+    args, kwargs = tool(everything).bind(
+        '{"text":"a","count":"2","ratio":1,"flag":true,"mode":"slow","unit":"celsius","tags":["x"],'
+        '"weights":{"w":0.5},"point":{"x":1},"window":{"start":"mon","days":2},"filter":{"tag":"t"}}'
+    )
+    assert args == []
+    assert kwargs["count"] == 2 and kwargs["unit"] is Unit.C and kwargs["point"] == Point(1, 0)
+    assert kwargs["filter"] == Filter(tag="t") and kwargs["window"] == {"start": "mon", "days": 2}
+    assert kwargs["note"] is None and kwargs["loose"] == 3
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        ('{"text": "a"', "not valid JSON"),
+        ("[1, 2]", "must be a JSON object"),
+        ('{"text": 5}', "text: Input should be a valid string"),
+        ('{"text": "a"}', "count: Field required"),
+    ],
+)
+def test_bad_arguments_say_what_is_wrong(arguments, message):
+    with pytest.raises(ToolArgumentsError, match=message):
+        tool(everything).bind(arguments)
+
+
+def test_docstring_styles_numpy_and_sphinx_and_annotated_fields():
+    def numpy_style(a: int) -> int:
+        """Double it.
+
+        Parameters
+        ----------
+        a : int
+            the number
+        """
+
+    def sphinx_style(a: int, b: Annotated[int, pydantic.Field(description="from Field", ge=0)] = 1) -> int:
+        """Add.
+
+        :param a: first
+        """
+
+    assert tool(numpy_style).parameters["properties"]["a"]["description"] == "the number"
+    props = tool(sphinx_style).parameters["properties"]
+    assert props["a"]["description"] == "first"
+    assert props["b"] == {"default": 1, "description": "from Field", "minimum": 0, "type": "integer"}
+
+
+def test_decorator_names_positional_only_and_kwargs():
+    @tool(name="lookup", description="Find a thing")
+    def find(key: str, /, *, exact: bool = False, **extra: str) -> str:
+        return f"{key}:{exact}:{sorted(extra)}"
+
+    assert isinstance(find, Tool) and find.name == "lookup" and find.description == "Find a thing"
+    args, kwargs = find.bind('{"key": "k", "exact": true, "other": "x"}')
+    assert find(*args, **kwargs) == "k:True:['other']"
+
+
+def test_refusals_are_clear():
+    with pytest.raises(ValueError, match="not a valid tool name"):
+        tool(lambda x: x)
+
+    class Opaque:
+        pass
+
+    def needs(thing: Opaque) -> None: ...
+
+    with pytest.raises(TypeError, match="tool needs: a parameter type has no JSON schema"):
+        tool(needs)
+
+
+class Node(pydantic.BaseModel):
+    name: str
+    children: list[Node] = []
+
+
+def test_a_recursive_type_keeps_its_definitions():
+    def walk(root: Node) -> int: ...
+
+    schema = tool(walk).parameters
+    assert "$defs" in schema and schema["properties"]["root"] == {"$ref": "#/$defs/Node"}
+
+
+def test_raw_dicts_pass_through_untouched_and_do_not_start_the_loop():
+    raw = {"type": "function", "function": {"name": "raw", "parameters": {"type": "object"}, "strict": False}}
+    assert not runs_tools([raw]) and runs_tools([raw, everything]) and not runs_tools(None)
+    tools = ToolSet([raw, everything])
+    assert tools.wire[0] is raw and tools.raw_names == {"raw"} and list(tools.callable) == ["everything"]
+    with pytest.raises(ValueError, match="two tools are named"):
+        ToolSet([everything, everything])
+
+
+def test_results_become_text():
+    assert result_text("18 °C") == "18 °C"
+    assert result_text({"t": "18 °C", "n": [1, 2]}) == '{"t": "18 °C", "n": [1, 2]}'
+    assert result_text(5) == "5" and result_text(None) == "null" and result_text(True) == "true"
+    assert result_text(Point(1, 2)) == '{"x": 1, "y": 2}'
+    assert result_text(Filter(tag="a")) == '{"tag": "a", "limit": 10}'
+    assert result_text(Unit.C) == "Unit.C"
+
+
+def test_a_functions_tool_is_built_once_and_does_not_keep_it_alive():
+    import gc
+    import weakref
+
+    def once(a: int) -> int:
+        """Once."""
+        return a
+
+    first, second = tool(once), tool(once)
+    assert first is not second and first._model is second._model and second(2) == 2
+    ref = weakref.ref(once)
+    del once, first, second
+    gc.collect()
+    assert ref() is None
