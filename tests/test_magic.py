@@ -127,18 +127,23 @@ def test_retry_notice_in_the_status_line(k: Kernel) -> None:
         "from glm_notebook.events import Retrying\n"
         "sink = LiveSink(updates_per_second=20, waiting='Waiting for glm-4.6…')\n"
         "sink.start()\n"
-        "sink.event(Retrying(1, 2, 1.5, 'rate limit reached (HTTP 429, code 1302):\\n try later'))\n"
+        "sink.event(Retrying(1, 2, 1.5, 'rate limit (code 1302)\\n\\x1b[2J'))\n"
         "import time; time.sleep(0.3)\n"
         "sink.finish(None, failed=True)\n"
     )
     assert run.error is None
     shown = [visible(html) for _, html in updates(run)]
     assert shown[0] == "Waiting for glm-4.6…"
-    assert any(
-        "Waiting for glm-4.6… retrying (1/2) in 1.5 s after: rate limit reached (HTTP 429, code 1302): try later"
-        == text for text in shown
-    ), shown
+    assert "Waiting for glm-4.6… retrying after rate limit (code 1302) (1/2) in 1.5 s" in shown, shown
     assert len(run.outputs) == 1 and run.clear_pending  # the next output replaces the pane
+
+
+def test_a_real_retry_shows_in_the_status_line(k: Kernel) -> None:
+    run = glm(k, "Busy first [[status=429,code=1302,times=1,tag=display-retry]]")
+    assert run.error is None
+    shown = [visible(html) for _, html in updates(run)]
+    assert any(re.search(r"retrying after rate limit \(code 1302\) \(1/\d\) in \d+\.\d s", t) for t in shown), shown
+    assert [out["output_type"] for out in run.outputs] == ["execute_result"]
 
 
 def test_updates_respect_the_rate_cap(k: Kernel, server) -> None:  # noqa: ANN001

@@ -175,8 +175,8 @@ class LiveSink:
                 self._dirty = True
             elif isinstance(event, Retrying):
                 self._notice = (
-                    f"retrying ({event.attempt}/{event.max_retries}) in {event.delay:.1f} s after: "
-                    f"{one_line(event.reason)[:160]}"
+                    f"retrying after {one_line(event.reason)[:160]} "
+                    f"({event.attempt}/{event.max_retries}) in {event.delay:.1f} s"
                 )
                 self._last_data = self.clock() + event.delay
                 self._dirty = True
