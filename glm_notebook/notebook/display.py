@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import GLMError
 from ..events import ContentDelta, ReasoningDelta, Retrying
-from ..render.live import LiveAnswer, Throttle
+from ..render.live import NOTEBOOK_SEGMENT_CHARS, LiveAnswer, Throttle
 from ..render.markdown import escape_text
 from ..render.reply_view import MAX_DISPLAY_CHARS, REPLY_OPEN
 from ..render.styles import style_tag
@@ -143,7 +143,9 @@ class LiveSink:
         # Live, at most the beginning the final view will show (two thirds of `max_chars`): the
         # final view then holds all of it and more, so it is never shorter.
         self.shown_limit = None if max_chars is None else max_chars * 2 // 3
-        self.live = LiveAnswer(language=language, waiting=None, max_chars=self.shown_limit)
+        self.live = LiveAnswer(
+            language=language, waiting=None, max_chars=self.shown_limit, segment_chars=NOTEBOOK_SEGMENT_CHARS
+        )
         self.throttle = Throttle(updates_per_second, clock=clock)
         self.waiting = waiting
         self.clock = clock

@@ -57,6 +57,7 @@ __all__ = [
     "BlockSplitter",
     "Throttle",
     "SEGMENT_CHARS",
+    "NOTEBOOK_SEGMENT_CHARS",
     "MAX_BLOCK_CHARS",
     "MAX_LINE_CHARS",
     "REASONING_TAIL_CHARS",
@@ -64,7 +65,10 @@ __all__ = [
 ]
 
 #: HTML characters of finished blocks a segment pane holds before the next pane starts.
-SEGMENT_CHARS = 8_000
+SEGMENT_CHARS = 4_000
+#: The same for the `%%glm` output, whose panes are notebook outputs: fewer, larger panes keep a
+#: long answer to a bounded number of outputs; `answer_segments` (the final view) uses it too.
+NOTEBOOK_SEGMENT_CHARS = 8_000
 #: A block longer than this (source characters) is cut at the next line boundary.
 MAX_BLOCK_CHARS = 3_000
 #: A line longer than this (no newline yet) is cut where it stands.
@@ -348,10 +352,12 @@ def _pane(inner: str) -> str:
     return f"{_CONTAINER_OPEN}{inner}{_CONTAINER_CLOSE}" if inner else ""
 
 
-def answer_segments(text: str, *, language: str | None = None) -> list[str]:
+def answer_segments(
+    text: str, *, language: str | None = None, segment_chars: int = NOTEBOOK_SEGMENT_CHARS
+) -> list[str]:
     """`text` rendered exactly as the live answer panes show it once the stream ended: one HTML
     fragment per pane. The final view is built from these, so it flows like the live view."""
-    live = LiveAnswer(waiting=None, language=language)
+    live = LiveAnswer(waiting=None, language=language, segment_chars=segment_chars)
     live.feed_content(text)
     live.changes(final=True)
     return [html for html in live.panes[1:] if html]
