@@ -57,6 +57,8 @@ class Reply:
     replayed_at: str | None = None
     value: Any = field(default=None, repr=False)
     """The validated structured answer when the request had `schema=` (see `structured.py`)."""
+    notes: list[str] = field(default_factory=list, repr=False)
+    """Short notes from whoever asked (e.g. `%%glm`'s "{topc} is not defined"), shown with it."""
     started_at: float = field(default_factory=time.perf_counter, repr=False)
     first_token_at: float | None = field(default=None, repr=False)
     ended_at: float | None = field(default=None, repr=False)

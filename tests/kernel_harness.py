@@ -1,7 +1,8 @@
 """A real IPython kernel driven over ZeroMQ, for tests that need to see what a notebook sees.
 
 `Kernel.run(code)` executes a cell and returns a `CellRun` with every iopub message in order
-and the outputs folded the way nbclient saves them (display updates applied).
+(with its header, whose `date` the kernel stamped when sending) and the outputs folded the way
+nbclient saves them (display updates and `clear_output(wait=True)` applied).
 """
 
 from __future__ import annotations
@@ -23,17 +24,23 @@ class CellRun:
 
     messages: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     times: list[float] = field(default_factory=list)
+    headers: list[dict[str, Any]] = field(default_factory=list)
     outputs: list[dict[str, Any]] = field(default_factory=list)
     error: dict[str, Any] | None = None
     result: dict[str, Any] | None = None
     stdout: str = ""
     stderr: str = ""
+    clear_pending: bool = False
 
     def of_type(self, *types: str) -> list[dict[str, Any]]:
         return [content for kind, content in self.messages if kind in types]
 
     def fold(self, kind: str, content: dict[str, Any]) -> None:
-        """Apply one iopub message to `outputs` the way nbclient does."""
+        """Apply one iopub message to `outputs` the way nbclient does (`clear_output(wait=True)`
+        clears when the next output arrives)."""
+        if self.clear_pending and kind in ("stream", "display_data", "execute_result", "error"):
+            self.outputs.clear()
+            self.clear_pending = False
         if kind == "stream":
             name = content["name"]
             if name == "stdout":
@@ -55,7 +62,10 @@ class CellRun:
                 if out.get("display_id") == display_id:
                     out["data"], out["metadata"] = content["data"], content["metadata"]
         elif kind == "clear_output":
-            self.outputs.clear()
+            if content.get("wait"):
+                self.clear_pending = True
+            else:
+                self.outputs.clear()
         elif kind == "error":
             self.error = content
             self.outputs.append({"output_type": "error", **content})
@@ -93,6 +103,7 @@ class Running:
                 continue
             self.run.messages.append((kind, content))
             self.run.times.append(time.monotonic())
+            self.run.headers.append(msg["header"])
             self.run.fold(kind, content)
 
     def wait_for(self, predicate, timeout: float = 60) -> None:
@@ -113,12 +124,13 @@ class Running:
 
 
 class Kernel:
-    """A fresh IPython kernel on this venv's Python, with the given environment."""
+    """A fresh IPython kernel on this venv's Python, with the given environment (and working
+    directory: a kernel imports from it first)."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], cwd: str | None = None) -> None:
         self.manager = KernelManager(kernel_name="python3")
         self.manager.kernel_spec.argv[0] = sys.executable
-        self.manager.start_kernel(env=env)
+        self.manager.start_kernel(env=env, **({"cwd": cwd} if cwd else {}))
         self.client = self.manager.client()
         self.client.start_channels()
         self.client.wait_for_ready(timeout=60)

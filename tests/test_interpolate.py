@@ -110,21 +110,24 @@ def k(kernel: Kernel) -> Kernel:
 def test_a_typo_is_sent_as_written_with_one_note(k: Kernel, server) -> None:  # noqa: ANN001
     k.run("topic = 'tides'")
     run = k.run("%%glm -o r\n[[echo]] Explain {topc}, not {topic}, in `{code}`")
-    assert run.error is None
-    assert run.stderr == (
-        "note: {topc} is not defined; sent as written (write {{topc}} to send braces on purpose)\n"
-    )
+    assert run.error is None and run.stderr == ""  # the live view is replaced: the result says it
+    [result] = run.of_type("execute_result")
+    assert (
+        '<p class="glm-note">note: {topc} is not defined; sent as written (write {{topc}} to send '
+        "braces on purpose)</p>"
+    ) in result["data"]["text/html"]
     assert server.records[-1].body["messages"][-1]["content"].endswith("Explain {topc}, not tides, in `{code}`")
     clean = k.run("%%glm\n[[echo]] All {topic} here")
-    assert clean.error is None and clean.stderr == ""
+    assert clean.error is None and 'class="glm-note"' not in clean.of_type("execute_result")[0]["data"]["text/html"]
 
 
 def test_the_api_key_is_never_sent_in_a_prompt(k: Kernel, server) -> None:  # noqa: ANN001
     key = server.api_key
     k.run("%glm reset --all")
     run = k.run("%%glm -c leak -o leak\n[[echo]] Here is my environment: {os.environ}")
-    assert run.error is None
-    assert run.stderr == "note: the prompt held your API key; [API key hidden] was sent in its place\n"
+    assert run.error is None and run.stderr == ""
+    [result] = run.of_type("execute_result")
+    assert "note: the prompt held your API key; [API key hidden] was sent in its place" in result["data"]["text/html"]
     sent = server.records[-1].body
     assert key not in repr(sent) and "[API key hidden]" in sent["messages"][-1]["content"]
     assert "ZAI_BASE_URL" in sent["messages"][-1]["content"]  # the rest of the mapping did go

@@ -12,7 +12,6 @@ from glm_notebook.render.styles import style_tag
 from .kernel_harness import CellRun, Kernel
 from .test_render import HOSTILE, assert_inert, parse
 
-PLACEHOLDER = {"output_type": "display_data", "data": {"text/plain": ""}, "metadata": {}}
 NOTE = "This note comes from the local GLM test server"
 
 
@@ -41,7 +40,7 @@ def updates(run: CellRun) -> list[tuple[str, str]]:
 
 
 def visible(html: str) -> str:
-    return "".join(parse(html).text)
+    return "".join(parse(html.replace(style_tag(), "")).text)
 
 
 def one_line(run: CellRun) -> str:
@@ -66,15 +65,85 @@ def test_answer_grows_in_place_then_one_copy_remains(k: Kernel) -> None:
     lengths = [len(visible(html)) for display_id, html in updates(run) if display_id == answer_pane]
     assert len(lengths) >= 3
     assert lengths[0] < lengths[len(lengths) // 2] < lengths[-1]
-    # Saved outputs: every pane back to the placeholder, then the Reply once.
-    *panes, result = run.outputs
-    assert panes and all({key: out[key] for key in PLACEHOLDER} == PLACEHOLDER for out in panes)
+    # Every pane starts with no data at all: nbval (which keeps the first display_data of each
+    # output and ignores updates and clears) compares nothing for them.
+    assert displays and all(content["data"] == {} for content in displays)
+    # The end: one clear that waits for the next output, then the Reply; nothing in between.
+    kinds = [kind for kind, _ in run.messages]
+    assert kinds[-2:] == ["clear_output", "execute_result"], kinds[-5:]
+    assert run.messages[-2][1]["wait"] is True
+    # Saved outputs: the Reply once, and nothing else.
+    [result] = run.outputs
     assert result["output_type"] == "execute_result"
     assert re.fullmatch(r"<Reply glm-4.6: \d+ chars, finished>", result["data"]["text/plain"])
     assert saved_text(run).count(NOTE) == 1
-    # What nbval sees first for each display is that same placeholder.
-    assert all(content["data"] == {"text/plain": ""} for content in displays)
     assert result["metadata"]["glm_notebook"]["params"]["thinking"] == {"type": "enabled"}
+
+
+def test_final_view_and_live_panes_are_never_typeset_and_carry_one_stylesheet(k: Kernel) -> None:
+    run = glm(k, "Typeset $x$ please [[delay=0.005]]", line="-m glm-$x$")
+    assert run.error is None
+    final = run.result["text/html"]
+    assert final.count('<style class="glm-style">') == 1
+    root = re.search(r"<div class=\"glm-reply[^\"]*\"", final)
+    assert root and "mathjax_ignore" in root.group(0) and "tex2jax_ignore" in root.group(0)
+    # the model name (a server string) sits inside that root, in the footer
+    assert final.index(root.group(0)) < final.index("glm-$x$") < final.rindex("</div>")
+    panes: dict[str, str] = {}
+    for display_id, html in updates(run):
+        assert html.count('<style class="glm-style">') <= 1
+        assert html.startswith(('<div class="glm-reply glm-live mathjax_ignore tex2jax_ignore">',
+                                '<div class="glm-reply glm-live mathjax_ignore tex2jax_ignore"><style'))
+        panes[display_id] = html
+    first = run.of_type("display_data")[0]["transient"]["display_id"]
+    assert '<style class="glm-style">' in panes[first]
+    assert all('<style class="glm-style">' not in html for pane, html in panes.items() if pane != first)
+
+
+def test_status_line_follows_the_stream_and_shows_silence(k: Kernel) -> None:
+    # Rate cap 2/s and a fast stream: the end of the answer is held back when the server goes
+    # silent (stall before the final chunk). The ticker must draw it within one interval, long
+    # before the stream goes on, and then say that no data came for a while. (The harness keeps
+    # only messages whose parent is this cell: the ticker thread's draws must carry it.)
+    k.run("%config GLM.updates_per_second = 2")
+    try:
+        run = glm(k, "[[echo,delay=0.003,stall=4.5,at=100000]] " + "words " * 150 + "zebrafinale")
+    finally:
+        k.run("%config GLM.updates_per_second = 20")
+    assert run.error is None
+    clear_at = [kind for kind, _ in run.messages].index("clear_output")
+    before_end = [html_of(c) for kind, c in run.messages[:clear_at] if kind == "update_display_data"]
+    whole = [i for i, html in enumerate(before_end) if "zebrafinale" in visible(html)]
+    assert whole, "the held-back end of the answer was not drawn while the server was silent"
+    silence = [i for i, html in enumerate(before_end) if re.search(r"no data for \d+ s", visible(html))]
+    assert silence and silence[0] > whole[0], before_end[-1][-300:]
+    statuses = [re.findall(r'<p class="glm-status"><small>(.*?)</small>', html) for html in before_end]
+    assert any("receiving… " in s[0] for s in statuses if s)
+
+
+def test_retry_notice_in_the_status_line(k: Kernel) -> None:
+    run = k.run(
+        "from glm_notebook.notebook.display import LiveSink\n"
+        "from glm_notebook.events import Retrying\n"
+        "sink = LiveSink(updates_per_second=20, waiting='Waiting for glm-4.6…')\n"
+        "sink.start()\n"
+        "sink.event(Retrying(1, 2, 1.5, 'rate limit (code 1302)\\n\\x1b[2J'))\n"
+        "import time; time.sleep(0.3)\n"
+        "sink.finish(None, failed=True)\n"
+    )
+    assert run.error is None
+    shown = [visible(html) for _, html in updates(run)]
+    assert shown[0] == "Waiting for glm-4.6…"
+    assert "Waiting for glm-4.6… retrying after rate limit (code 1302) (1/2) in 1.5 s" in shown, shown
+    assert len(run.outputs) == 1 and run.clear_pending  # the next output replaces the pane
+
+
+def test_a_real_retry_shows_in_the_status_line(k: Kernel) -> None:
+    run = glm(k, "Busy first [[status=429,code=1302,times=1,tag=display-retry]]")
+    assert run.error is None
+    shown = [visible(html) for _, html in updates(run)]
+    assert any(re.search(r"retrying after rate limit \(code 1302\) \(1/\d\) in \d+\.\d s", t) for t in shown), shown
+    assert [out["output_type"] for out in run.outputs] == ["execute_result"]
 
 
 def test_updates_respect_the_rate_cap(k: Kernel, server) -> None:  # noqa: ANN001
@@ -222,8 +291,14 @@ def test_broken_stream_keeps_the_partial_answer(k: Kernel) -> None:
     run = glm(k, "Break off [[cut=80]]", line="-o part")
     line = one_line(run)
     assert run.error["ename"] == "IncompleteStreamError" and "partial answer is kept" in line
-    shown = [out for out in run.outputs if out["output_type"] == "display_data" and "text/html" in out["data"]]
-    assert len(shown) == 1 and "⚠ incomplete" in shown[0]["data"]["text/html"]
+    # the panes are replaced by the partial Reply, then the error line: nothing else stays
+    assert [out["output_type"] for out in run.outputs] == ["display_data", "error"]
+    footer = re.search(r'<p class="glm-footer">.*?</p>', run.outputs[0]["data"]["text/html"]).group(0)
+    # the footer says "incomplete"; the sentence of what happened is said once, on the error line
+    assert "⚠ incomplete" in footer and "⚠ incomplete</strong> ·" in footer
+    sentence = run.error["evalue"]
+    shown = run.outputs[0]["data"]
+    assert sentence and sentence not in shown["text/html"]
     check = k.run("print(part.stopped, part.complete, len(part.text) > 0)")
     assert check.stdout.split() == ["error", "False", "True"]
 
@@ -284,8 +359,8 @@ def test_interrupt_while_streaming(k: Kernel, server) -> None:  # noqa: ANN001
     line = one_line(run)
     assert run.error["ename"] == "GLMInterrupted" and "KeyboardInterrupt" in line
     assert "partial answer" in line
-    partial = [out for out in run.outputs if "text/html" in out.get("data", {})]
-    assert len(partial) == 1 and "⚠ interrupted" in partial[0]["data"]["text/html"]
+    assert [out["output_type"] for out in run.outputs] == ["display_data", "error"]
+    assert "⚠ interrupted" in run.outputs[0]["data"]["text/html"]
     check = k.run("print(cut_short.stopped, len(cut_short.text) > 0, cut_short.complete)")
     assert check.stdout.split() == ["interrupted", "True", "False"]
     assert _disconnected(server)
@@ -302,7 +377,7 @@ def test_interrupt_while_connecting(k: Kernel, server, directive: str) -> None: 
     assert took < 10
     line = one_line(run)
     assert run.error["ename"] == "GLMInterrupted" and "before the answer started" in line
-    assert all(out["data"] == {"text/plain": ""} for out in run.outputs if out["output_type"] == "display_data")
+    assert [out["output_type"] for out in run.outputs] == ["error"]  # the waiting pane is gone
     assert _disconnected(server)
 
 
@@ -316,7 +391,8 @@ def test_hostile_output_is_never_sent_raw(k: Kernel) -> None:
     htmls = [html_of(content) for _, content in run.messages if html_of(content)]
     assert len(htmls) > 3
     for html in htmls:
-        html = html.removeprefix(style_tag())  # our own constant stylesheet
+        assert html.count(style_tag()) <= 1
+        html = html.replace(style_tag(), "")  # our own constant stylesheet
         assert_inert(html)  # MathML allowed: only allow-listed elements and attributes
         assert not re.search(r"<(img|script|svg|iframe|style|form|input)\b", html, re.I), html
     assert "&lt;img src=x onerror=alert(1)&gt;" in run.result["text/html"]

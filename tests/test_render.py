@@ -383,15 +383,21 @@ def test_reasoning_shows_tail_then_collapses() -> None:
     updates = {u.index: u.html for u in live.changes()}
     assert updates[0].startswith('<details class="glm-reasoning"><summary>Reasoning · 400 words · ')
     assert '<span class="glm-time">3.2 s</span>' in updates[0]
-    assert "thought 0 " in updates[0]  # the whole reasoning, collapsed
+    # collapsed, and still only its tail while streaming (more reasoning may be interleaved)
+    assert "thought 199" in updates[0] and "thought 0 " not in updates[0]
     assert "The answer." in updates[1]
+    final = {u.index: u.html for u in live.changes(final=True)}
+    assert "thought 0 " in final[0]  # the whole reasoning once the stream ended
 
 
 def test_json_language_renders_code() -> None:
     live = LiveAnswer(language="json")
     live.feed_content('{"a": "<b>"}')
     html = live.changes(final=True)[-1].html
-    assert html == '<pre><code class="language-json">{&quot;a&quot;: &quot;&lt;b&gt;&quot;}</code></pre>'
+    assert html == (
+        '<div class="glm-md mathjax_ignore tex2jax_ignore">'
+        '<pre><code class="language-json">{&quot;a&quot;: &quot;&lt;b&gt;&quot;}</code></pre></div>'
+    )
 
 
 def test_sync_reads_a_reply() -> None:
@@ -436,8 +442,8 @@ def test_reply_bundle() -> None:
     data, metadata = reply_bundle(make_reply("# Hi\n\n<img src=x onerror=alert(1)>", finish="length"))
     assert data["text/plain"] == "<Reply glm-4.6: 34 chars, cut short by max_tokens>"
     html = data["text/html"]
-    assert html.startswith(style_tag())  # our constant stylesheet, then the sanitised reply
-    html = html[len(style_tag()) :]
+    assert html.startswith(style_tag()) and html.count("<style") == 1  # our constant stylesheet
+    html = html[len(style_tag()) :]  # then the sanitised reply
     assert_inert(html)
     assert '<details class="glm-reasoning"><summary>Reasoning · 3 words · ' in html
     assert "<h1>Hi</h1>" in html and "&lt;img src=x onerror=alert(1)&gt;" in html

@@ -1,24 +1,43 @@
 """Showing a streaming answer where the `%%glm` cell runs: notebook displays or plain text.
 
-Notebook (a Jupyter kernel): each `LiveAnswer` pane is one display created with a tiny fixed
-placeholder bundle and `display_id=True`, then updated in place (at most `updates_per_second`
-times a second). When the stream ends every pane is updated back to that same placeholder and
-the magic returns the `Reply`, whose own bundle is the final view. Why: nbval keeps the *first*
-`display_data` of each output and ignores updates, while nbclient saves the *final* state;
-both then see placeholder + one `execute_result`, and the saved notebook holds the answer once.
-If the stream fails or is interrupted, the partial `Reply` is shown as one more display (marked
-incomplete / interrupted) before the error is raised, so what arrived stays on screen.
+Notebook (a Jupyter kernel): each `LiveAnswer` pane is one display created with **empty data**
+(`{}`, `display_id=True`) and updated in place (at most `updates_per_second` times a second).
+Pane 0 carries the stylesheet and the reasoning; the last pane ends with a quiet status line
+(`p.glm-status`, where the final footer will be) that says what is happening: waiting,
+"retrying after … (1/2) in 1.5 s", "no data for 12 s…", how much arrived.
+
+When the stream ends the sink sends `clear_output(wait=True)`; the next output, the `Reply`'s
+`execute_result` (its bundle is the final view), then replaces every pane in one frontend step,
+so the output area never collapses in between and the reader's scroll position stays put.
+Why this passes strict nbval: nbval ignores `clear_output` and updates and keeps the first
+`display_data` of each output, whose data `{}` compares as nothing; nbclient and JupyterLab
+apply the clear, so the saved notebook holds the `Reply` once. If the stream fails or is
+interrupted, the clear is followed by the partial `Reply` (marked incomplete / interrupted) as a
+display, then the one-line error.
+
+Because `%%glm` streams on the kernel's main thread, which blocks while the server is silent, a
+small daemon thread (`_Ticker`) draws text the rate cap held back within one interval and keeps
+the status line current; all drawing happens under one lock, in the cell's context (parent
+header), and stops before the end.
 
 Terminal IPython and other plain frontends: `terminal.TextSink` writes the answer to stdout.
 """
 
 from __future__ import annotations
 
+import contextvars
+import math
+import threading
+import time
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import GLMError
-from ..events import ContentDelta, ReasoningDelta
-from ..render.live import LiveAnswer, PaneUpdate, Throttle
+from ..events import ContentDelta, ReasoningDelta, Retrying
+from ..render.live import NOTEBOOK_SEGMENT_CHARS, LiveAnswer, Throttle
+from ..render.markdown import escape_text
+from ..render.reply_view import MAX_DISPLAY_CHARS, REPLY_OPEN
+from ..render.styles import style_tag
+from ..text import one_line
 
 if TYPE_CHECKING:
     from ..client import GLMClient
@@ -26,7 +45,8 @@ if TYPE_CHECKING:
     from ..reply import Reply
 
 __all__ = [
-    "PLACEHOLDER",
+    "EMPTY",
+    "SILENCE_SECONDS",
     "GLMInterrupted",
     "Sink",
     "LiveSink",
@@ -37,8 +57,11 @@ __all__ = [
 
 _VISIBLE = (ContentDelta, ReasoningDelta)
 
-#: What every live pane starts as and ends as (see the module docstring).
-PLACEHOLDER: dict[str, str] = {"text/plain": ""}
+#: What every live pane starts as: no data at all (see the module docstring).
+EMPTY: dict[str, str] = {}
+#: Seconds without data before the status line says so.
+SILENCE_SECONDS = 3.0
+_PANE_OPEN = REPLY_OPEN.replace('class="glm-reply', 'class="glm-reply glm-live', 1)
 
 
 class GLMInterrupted(KeyboardInterrupt):
@@ -95,8 +118,18 @@ def _show_partial(reply: "Reply | None") -> None:
         display(reply)
 
 
+def _clear_on_next_output() -> None:
+    from IPython.display import clear_output
+
+    clear_output(wait=True)
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
 class LiveSink:
-    """Notebook panes updated in place from a `LiveAnswer`, throttled."""
+    """Notebook panes updated in place from a `LiveAnswer`, throttled, with a status line."""
 
     def __init__(
         self,
@@ -104,43 +137,144 @@ class LiveSink:
         updates_per_second: float | None,
         language: str | None = None,
         waiting: str = "Waiting for the model…",
+        max_chars: int | None = MAX_DISPLAY_CHARS,
+        clock: Any = time.monotonic,
     ) -> None:
-        self.live = LiveAnswer(language=language, waiting=waiting)
-        self.throttle = Throttle(updates_per_second)
+        # Live, at most the beginning the final view will show (two thirds of `max_chars`): the
+        # final view then holds all of it and more, so it is never shorter.
+        self.shown_limit = None if max_chars is None else max_chars * 2 // 3
+        self.live = LiveAnswer(
+            language=language, waiting=None, max_chars=self.shown_limit, segment_chars=NOTEBOOK_SEGMENT_CHARS
+        )
+        self.throttle = Throttle(updates_per_second, clock=clock)
+        self.waiting = waiting
+        self.clock = clock
         self._handles: list[Any] = []
+        self._html: dict[int, tuple[str, str]] = {0: ("", "")}  # pane -> (LiveAnswer HTML, text)
+        self._sent_status = ""
+        self._last_pane = 0
+        self._lock = threading.Lock()
+        self._dirty = False
+        self._last_data = clock()
+        self._notice = ""  # a retry in progress
+        self._ticker: _Ticker | None = None
+
+    # -- Sink -----------------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._show(self.live.changes())
+        with self._lock:
+            self._draw()
+        interval = self.throttle.interval
+        if interval is not None and math.isfinite(interval):
+            self._ticker = _Ticker(self, period=min(max(interval, 0.05), 0.5))
 
     def event(self, event: "Event") -> None:
-        if isinstance(event, _VISIBLE):  # only text counts against the rate cap
-            self.live.apply(event)
+        with self._lock:
+            if isinstance(event, _VISIBLE):  # only text counts against the rate cap
+                self.live.apply(event)
+                self._last_data = self.clock()
+                self._notice = ""
+                self._dirty = True
+            elif isinstance(event, Retrying):
+                self._notice = (
+                    f"retrying after {one_line(event.reason)[:160]} "
+                    f"({event.attempt}/{event.max_retries}) in {event.delay:.1f} s"
+                )
+                self._last_data = self.clock() + event.delay
+                self._dirty = True
+            else:
+                return
             if self.throttle.ready():
-                self._show(self.live.changes())
+                self._draw()
 
     def finish(self, reply: "Reply | None", failed: bool) -> None:
-        # Draw the final state, which creates every pane the whole answer needs, even those the
-        # throttle never drew, so the number of outputs depends on the answer only, not on timing
-        # (nbval compares them); then put every pane back to the placeholder. The Reply itself
-        # is the final view.
-        self._show(self.live.changes(final=True))
-        for handle in self._handles:
-            handle.update(PLACEHOLDER, raw=True)
+        if self._ticker is not None:
+            self._ticker.stop()
+        # The next output (the Reply's execute_result, or the partial Reply / the error) replaces
+        # every pane in one step: nothing collapses in between.
+        _clear_on_next_output()
         if failed:
             _show_partial(reply)
+
+    # -- drawing (under the lock) ---------------------------------------------------------------
+
+    def tick(self) -> None:
+        """From the ticker: draw held-back text once the interval passed; keep the status current."""
+        with self._lock:
+            silent = self.clock() - self._last_data
+            if silent >= SILENCE_SECONDS and self._status() != self._sent_status:
+                self._dirty = True
+            if self._dirty and self.throttle.ready():
+                self._draw()
+
+    def _status(self) -> str:
+        """The status line's text now."""
+        live = self.live
+        silent = self.clock() - self._last_data
+        quiet = f"no data for {int(silent)} s…" if silent >= SILENCE_SECONDS else ""
+        if self._notice:
+            return f"{self.waiting} {self._notice}" + (f" · {quiet}" if quiet else "")
+        if not live.content_chars:
+            if live.reasoning_words:
+                return f"thinking… {quiet}".strip()
+            return f"{self.waiting} {quiet}".strip()
+        shown = f"receiving… {_count(live.content_chars, 'character')}"
+        if live.capped:
+            shown += (
+                f" · the live view stops at {self.shown_limit:,}; the result will show the beginning"
+                " and the end"
+            )
+        return f"{shown} · {quiet}" if quiet else shown
+
+    def _draw(self) -> None:
+        self._dirty = False
+        changed = set()
+        for update in self.live.changes():
+            self._html[update.index] = (update.html, update.text)
+            changed.add(update.index)
+        last = max(self._html)
+        status = self._status()
+        if status != self._sent_status or last != self._last_pane:
+            changed |= {self._last_pane, last}
+        self._sent_status, self._last_pane = status, last
+        for index in sorted(changed):
+            html, text = self._html[index]
+            if index == 0:
+                html = style_tag() + html
+            if index == last:
+                html += f'<p class="glm-status"><small>{escape_text(status)}</small></p>'
+                text = f"{text}\n{status}" if text else status
+            self._pane(index).update({"text/html": f"{_PANE_OPEN}{html}</div>", "text/plain": text}, raw=True)
 
     def _pane(self, index: int) -> Any:
         """The display of pane `index`, creating it and the panes before it (in order)."""
         from IPython.display import display
 
         while len(self._handles) <= index:
-            self._handles.append(display(PLACEHOLDER, raw=True, display_id=True))
+            self._handles.append(display(EMPTY, raw=True, display_id=True))
         return self._handles[index]
 
-    def _show(self, updates: list[PaneUpdate]) -> None:
-        for update in updates:
-            bundle = {"text/html": update.html, "text/plain": update.text} if update.html else PLACEHOLDER
-            self._pane(update.index).update(bundle, raw=True)
+
+class _Ticker:
+    """A daemon thread calling `sink.tick()` every `period` seconds until `stop()`, in the
+    context of the thread that made it (so ipykernel sends its outputs to the same cell)."""
+
+    def __init__(self, sink: LiveSink, period: float) -> None:
+        self._sink = sink
+        self._period = period
+        self._stopped = threading.Event()
+        context = contextvars.copy_context()
+        self._thread = threading.Thread(target=context.run, args=(self._run,), daemon=True, name="glm-live-ticker")
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stopped.wait(self._period):
+            self._sink.tick()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
 
 
 class QuietSink:
@@ -158,10 +292,15 @@ class QuietSink:
 
 
 def run_stream(
-    client: "GLMClient", messages: Any, params: dict[str, Any], sink: Sink
+    client: "GLMClient",
+    messages: Any,
+    params: dict[str, Any],
+    sink: Sink,
+    notes: "list[str] | None" = None,
 ) -> tuple["Reply | None", BaseException | None]:
     """Stream one request into `sink`. Returns `(reply, error)`: the reply as far as it got
     (None if the request never started) and the `GLMError` / `GLMInterrupted` to raise, if any.
+    `notes` go into the reply (`Reply.notes`), so its final view shows them.
     """
     stream = None
     reply: Reply | None = None
@@ -169,6 +308,7 @@ def run_stream(
     try:
         sink.start()
         stream = client.stream(messages, **params)
+        stream.reply.notes.extend(notes or ())
         with stream:
             for event in stream:
                 sink.event(event)

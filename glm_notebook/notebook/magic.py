@@ -37,7 +37,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
-from traitlets import Bool, Float, Int, TraitError, Unicode, validate
+from traitlets import Bool, Float, Int, TraitError, Unicode, observe, validate
 from traitlets.config import Configurable
 
 from ..client import GLMClient
@@ -59,6 +59,7 @@ from .replay_magic import replay_command, replay_for, replay_state
 from .display import LiveSink, QuietSink, Sink, run_stream, supports_live_display
 from .terminal import TextSink
 from ..render.live import DEFAULT_UPDATES_PER_SECOND
+from ..render.reply_view import MAX_DISPLAY_CHARS, set_max_display_chars
 
 __all__ = ["GLM", "GLMMagics", "load_ipython_extension", "unload_ipython_extension"]
 
@@ -119,7 +120,15 @@ class GLM(Configurable):
     ).tag(config=True)
     updates_per_second = Float(
         DEFAULT_UPDATES_PER_SECOND,
-        help="Most redraws per second while an answer streams; 0 draws only the first and final state.",
+        help="Most redraws per second while an answer streams; 0 draws only the first state "
+        "(then the result).",
+    ).tag(config=True)
+    max_display_chars = Int(
+        MAX_DISPLAY_CHARS,
+        allow_none=True,
+        help="Longest answer (and reasoning) shown whole, in characters. Past it the live view "
+        "stops growing and the result shows the beginning and the end with a note; str(reply) "
+        "always holds everything. None: no limit (a multi-megabyte answer can freeze the browser).",
     ).tag(config=True)
     timeout = Float(
         120.0,
@@ -197,6 +206,17 @@ class GLM(Configurable):
         if value not in allowed:
             raise TraitError(f"GLM.{name} must be one of {', '.join(allowed)}, not {proposal['value']!r}")
         return "auto" if value == "on" else value
+
+    @validate("max_display_chars")
+    def _check_display_chars(self, proposal: Any) -> Any:
+        value = proposal["value"]
+        if value is not None and value < 1_000:
+            raise TraitError(f"GLM.max_display_chars must be at least 1000 (or None), not {value}")
+        return value
+
+    @observe("max_display_chars")
+    def _display_chars_changed(self, change: Any) -> None:
+        set_max_display_chars(change["new"])
 
     @validate("timeout", "updates_per_second")
     def _check_positive(self, proposal: Any) -> Any:
@@ -285,13 +305,15 @@ class GLMMagics(Magics):
         if args.map_over is not None:
             return self._map_cell(args, cell)
         prompt, system, notes = self._prompt(args, cell)
-        for note in notes:
-            print(note, file=sys.stderr)
         conversation = self.conversations[args.chat] if args.chat else None
         messages = conversation.request(prompt) if conversation else prompt
         params = self._params(args, system)
         client = self._client_for_cell()
-        reply, error = run_stream(client, messages, params, self._sink(args, params["model"]))
+        sink = self._sink(args, params["model"])
+        if isinstance(sink, TextSink):  # a live view is replaced by the result, which shows them
+            for note in notes:
+                print(note, file=sys.stderr)
+        reply, error = run_stream(client, messages, params, sink, notes)
         if args.out and reply is not None:
             self.shell.user_ns[args.out] = reply
         if error is not None:
@@ -371,6 +393,7 @@ class GLMMagics(Magics):
             updates_per_second=self.settings.updates_per_second,
             language="json" if args.json else None,
             waiting=f"Waiting for {model}…",
+            max_chars=self.settings.max_display_chars,
         )
 
     def _client_for_cell(self) -> GLMClient:
@@ -444,12 +467,18 @@ class GLMMagics(Magics):
             ("max_tokens", settings.max_tokens, ""),
             ("system", settings.system, ""),
             ("updates_per_second", settings.updates_per_second, ""),
+            ("max_display_chars", settings.max_display_chars, ""),
             ("timeout", settings.timeout, ""),
             ("max_retries", settings.max_retries, ""),
         ]
         lines = ["GLM settings (change with %config GLM.<name> = value):"]
         for name, value, source in rows:
-            shown = str(value) if value is not None else "(none)" if name == "system" else "(model default)"
+            shown = (
+                str(value) if value is not None
+                else "(none)" if name == "system"
+                else "(no limit)" if name == "max_display_chars"
+                else "(model default)"
+            )  # fmt: skip
             lines.append(f"  {name:<19} {shown}" + (f"   [{source}]" if source else ""))
         return "\n".join(lines)
 

@@ -20,7 +20,9 @@ Re-rendering and re-sending the whole answer on every delta costs O(n²) over a 
   its newline, and an unclosed math opener (`$`, `$$`, `\\(`, `\\[`) is held back until it
   closes, so raw TeX never flashes up and then jumps.
 - Reasoning is visible while the model thinks (its last `reasoning_chars` only), then collapses
-  into `<details><summary>Reasoning · N words · 3.2 s</summary>…</details>` when the answer starts.
+  into `<details><summary>Reasoning · N words · 3.2 s</summary>…</details>` when the answer starts
+  (still its tail only until the final draw, as some servers interleave more reasoning).
+- `max_chars` stops rendering past that many answer characters (the rest is only counted).
 
 ```python
 live = LiveAnswer()
@@ -51,9 +53,11 @@ from .reply_view import reasoning_summary
 __all__ = [
     "LiveAnswer",
     "PaneUpdate",
+    "answer_segments",
     "BlockSplitter",
     "Throttle",
     "SEGMENT_CHARS",
+    "NOTEBOOK_SEGMENT_CHARS",
     "MAX_BLOCK_CHARS",
     "MAX_LINE_CHARS",
     "REASONING_TAIL_CHARS",
@@ -62,6 +66,9 @@ __all__ = [
 
 #: HTML characters of finished blocks a segment pane holds before the next pane starts.
 SEGMENT_CHARS = 4_000
+#: The same for the `%%glm` output, whose panes are notebook outputs: fewer, larger panes keep a
+#: long answer to a bounded number of outputs; `answer_segments` (the final view) uses it too.
+NOTEBOOK_SEGMENT_CHARS = 8_000
 #: A block longer than this (source characters) is cut at the next line boundary.
 MAX_BLOCK_CHARS = 3_000
 #: A line longer than this (no newline yet) is cut where it stands.
@@ -336,6 +343,26 @@ def _unclosed_math(text: str, start: int) -> int | None:
     return None if opened is None else opened[0]
 
 
+_CONTAINER_OPEN = '<div class="glm-md mathjax_ignore tex2jax_ignore">'
+_CONTAINER_CLOSE = "</div>"
+
+
+def _pane(inner: str) -> str:
+    """Blocks of one pane in one `div.glm-md` (nothing for nothing)."""
+    return f"{_CONTAINER_OPEN}{inner}{_CONTAINER_CLOSE}" if inner else ""
+
+
+def answer_segments(
+    text: str, *, language: str | None = None, segment_chars: int = NOTEBOOK_SEGMENT_CHARS
+) -> list[str]:
+    """`text` rendered exactly as the live answer panes show it once the stream ended: one HTML
+    fragment per pane. The final view is built from these, so it flows like the live view."""
+    live = LiveAnswer(waiting=None, language=language, segment_chars=segment_chars)
+    live.feed_content(text)
+    live.changes(final=True)
+    return [html for html in live.panes[1:] if html]
+
+
 def _count_words(text: str, inside_word: bool) -> tuple[int, bool]:
     """Words starting in non-empty `text`, given whether the text before ended inside a word;
     and whether `text` ends inside a word."""
@@ -356,7 +383,10 @@ class LiveAnswer:
     Pane 0: a waiting line, then the reasoning (open while the model thinks, collapsed once the
     answer starts), or `""` if there was no reasoning. Panes 1..k: the answer, one segment each.
     `language="json"` shows the answer as a code block of that language instead of Markdown.
-    All HTML comes from `markdown_html` or is escaped here, so it is safe to show.
+    `max_chars` caps the answer shown: past it, text is counted (`content_chars`, `capped`) but
+    no longer rendered, so panes, bytes and memory stay bounded however long the answer gets.
+    Reasoning that keeps arriving after the answer began is shown by its bounded tail until
+    `changes(final=True)`. All HTML comes from `markdown_html` or is escaped here: safe to show.
     """
 
     def __init__(
@@ -367,9 +397,11 @@ class LiveAnswer:
         max_block: int = MAX_BLOCK_CHARS,
         language: str | None = None,
         waiting: str | None = "Waiting for the model…",
+        max_chars: int | None = None,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.segment_chars = segment_chars
+        self.max_chars = max_chars
         self.reasoning_chars = reasoning_chars
         self.language = language
         self.waiting = waiting
@@ -379,6 +411,7 @@ class LiveAnswer:
         self._sources: list[list[str]] = []  # their Markdown source, per segment
         self._segment_size = 0
         self._content_chars = 0
+        self._shown_chars = 0
         self._tail_dirty = False
         self._closed_segments: list[int] = []  # segments closed since the last changes()
         self._reasoning: list[str] = []
@@ -436,11 +469,26 @@ class LiveAnswer:
             if self._thinking_since is not None:
                 self._thinking_seconds = self.clock() - self._thinking_since
         self._content_chars += len(text)
+        if self.max_chars is not None:
+            text = text[: max(0, self.max_chars - self._shown_chars)]
+            if not text:
+                return  # past the cap: counted, not shown
+        self._shown_chars += len(text)
         for block in self._splitter.feed(text):
             self._add_block(block)
         self._tail_dirty = True
 
     # -- output -------------------------------------------------------------------------------
+
+    @property
+    def content_chars(self) -> int:
+        """Characters of answer received so far."""
+        return self._content_chars
+
+    @property
+    def capped(self) -> bool:
+        """True once the answer passed `max_chars`: the rest is counted but not shown."""
+        return self._content_chars > self._shown_chars
 
     @property
     def reasoning_words(self) -> int:
@@ -472,7 +520,7 @@ class LiveAnswer:
             self._reasoning_dirty = False
             fresh[0] = self._reasoning_html()
         for segment in self._closed_segments:
-            fresh[segment + 1] = ("".join(self._segments[segment]), "".join(self._sources[segment]))
+            fresh[segment + 1] = (_pane("".join(self._segments[segment])), "".join(self._sources[segment]))
         self._closed_segments.clear()
         if self._tail_dirty:
             self._tail_dirty = False
@@ -489,7 +537,7 @@ class LiveAnswer:
                     self._sources.append([])
                 last = len(self._segments) - 1
                 fresh[last + 1] = (
-                    "".join(self._segments[last]) + tail,
+                    _pane("".join(self._segments[last]) + tail),
                     "".join(self._sources[last]) + (source if tail else ""),
                 )
         updates = []
@@ -504,6 +552,8 @@ class LiveAnswer:
     # -- internals ----------------------------------------------------------------------------
 
     def _render(self, source: str) -> str:
+        """One block's HTML, without the `div.glm-md` container (`_pane` adds one per pane, so
+        the blocks of a pane flow exactly as they do in the final view)."""
         if not source.strip():
             return ""
         if self.language is not None:
@@ -511,7 +561,10 @@ class LiveAnswer:
                 f'<pre><code class="language-{escape_text(self.language)}">'
                 f"{escape_text(source)}</code></pre>"
             )
-        return markdown_html(source)
+        html = markdown_html(source)
+        if html.startswith(_CONTAINER_OPEN) and html.endswith(_CONTAINER_CLOSE):
+            return html[len(_CONTAINER_OPEN) : -len(_CONTAINER_CLOSE)]
+        return html
 
     def _add_block(self, source: str) -> None:
         html = self._render(source)
@@ -538,10 +591,25 @@ class LiveAnswer:
             if seconds is None and self._thinking_since is not None:
                 seconds = self.clock() - self._thinking_since
             summary = reasoning_summary(self._reasoning_words, seconds)
-            body = markdown_html("".join(self._reasoning))
+            if self._finished:
+                body = markdown_html("".join(self._reasoning))
+            else:
+                # Some servers keep sending reasoning after the answer began: while streaming,
+                # the collapsed body is the bounded tail, so a redraw never re-sends it all.
+                body = self._reasoning_tail_html()
             html = f'<details class="glm-reasoning"><summary>{summary}</summary>{body}</details>'
             return html, html_module.unescape(_TAG.sub("", summary))
         words = f"{self._reasoning_words:,} word{'s' if self._reasoning_words != 1 else ''}"
+        html = (
+            f'<details class="glm-reasoning" open><summary>Thinking · {words}</summary>'
+            f"{self._reasoning_tail_html()}</details>"
+        )
+        tail, cut = self._reasoning_tail_text()
+        return html, f"Thinking…\n{'…' if cut else ''}{tail}"
+
+    def _reasoning_tail_text(self) -> tuple[str, bool]:
+        """The last `reasoning_chars` of reasoning (from a line start if one is near), and
+        whether anything before it is left out."""
         tail = self._reasoning_tail
         cut = len(tail) > self.reasoning_chars or self._reasoning_chars_total > len(tail)
         if len(tail) > self.reasoning_chars:
@@ -550,9 +618,9 @@ class LiveAnswer:
             newline = tail.find("\n")
             if 0 <= newline < len(tail) // 2:
                 tail = tail[newline + 1 :]
+        return tail, cut
+
+    def _reasoning_tail_html(self) -> str:
+        tail, cut = self._reasoning_tail_text()
         ellipsis = '<p class="glm-ellipsis">…</p>' if cut else ""
-        html = (
-            f'<details class="glm-reasoning" open><summary>Thinking · {words}</summary>'
-            f"{ellipsis}{markdown_html(BlockSplitter.safe_prefix(tail))}</details>"
-        )
-        return html, f"Thinking…\n{'…' if cut else ''}{tail}"
+        return ellipsis + markdown_html(BlockSplitter.safe_prefix(tail))

@@ -10,6 +10,14 @@
 - metadata `{"glm_notebook": {...}}`: model, request parameters (never the key), request id,
   usage, finish reason, status and timings — provenance for whoever reads the notebook later.
 
+The answer is laid out in the same segments as the live panes (`live.answer_segments`), each in
+a `div.glm-seg`, so that the final view is never shorter than the live view it replaces. The
+HTML sits in one `div.glm-reply` marked `mathjax_ignore tex2jax_ignore` (server strings in
+the footer are never typeset), preceded by the shared `<style class="glm-style">`. An answer (or
+reasoning) longer than `max_display_chars()` (default `MAX_DISPLAY_CHARS`; the magic's
+`GLM.max_display_chars` sets it) shows its beginning and its end around a note saying how many
+characters are not shown; `str(reply)` always keeps everything.
+
 Timing figures sit in `<span class="glm-time">` / `<span class="glm-rate">` so that
 `tests/nbval_sanitize.cfg` can blank exactly them and keep everything else strict.
 """
@@ -17,6 +25,7 @@ Timing figures sit in `<span class="glm-time">` / `<span class="glm-rate">` so t
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any
 
 from ..reply import FINISH_REASONS
@@ -30,7 +39,74 @@ __all__ = [
     "footer_html",
     "reasoning_summary",
     "format_seconds",
+    "clip_text",
+    "max_display_chars",
+    "set_max_display_chars",
+    "MAX_DISPLAY_CHARS",
+    "REPLY_OPEN",
 ]
+
+#: Default for the longest answer (and reasoning) shown whole in a final view, in characters.
+MAX_DISPLAY_CHARS = 200_000
+#: How every final view (and every live pane, with `glm-live` added) opens.
+REPLY_OPEN = '<div class="glm-reply mathjax_ignore tex2jax_ignore">'
+
+_limit: list[int | None] = [MAX_DISPLAY_CHARS]
+_FENCE_LINE = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})", re.M)
+
+
+def max_display_chars() -> int | None:
+    """The current display limit (None: no limit)."""
+    return _limit[0]
+
+
+def set_max_display_chars(limit: int | None) -> None:
+    """Set the display limit for every final view shown from now on (None: no limit)."""
+    _limit[0] = limit
+
+
+def clip_text(text: str, limit: int | None) -> tuple[str, str, int]:
+    """`(head, tail, omitted)`: `text` whole (`tail == ""`, `omitted == 0`) if it fits in
+    `limit`, else about two thirds of the limit from the start and one third from the end,
+    cut at paragraph (else line) boundaries, with a code fence the cut left open reopened in
+    the tail."""
+    if limit is None or len(text) <= limit:
+        return text, "", 0
+    head_end = limit * 2 // 3
+    cut = text.rfind("\n\n", head_end // 2, head_end)
+    if cut < 0:
+        cut = text.rfind("\n", head_end // 2, head_end)
+    head_end = cut + 1 if cut >= 0 else head_end
+    tail_start = len(text) - (limit - head_end)
+    cut = text.find("\n\n", tail_start, tail_start + (len(text) - tail_start) // 2)
+    if cut < 0:
+        cut = text.find("\n", tail_start, tail_start + (len(text) - tail_start) // 2)
+    tail_start = cut + 1 if cut >= 0 else tail_start
+    tail = text[tail_start:].lstrip("\n")
+    fences = _FENCE_LINE.findall(text, 0, tail_start)
+    if len(fences) % 2:  # the tail starts inside a code block: reopen it
+        tail = f"{fences[-1]}\n{tail}"
+    return text[:head_end], tail, tail_start - head_end
+
+
+def _clipped_note(omitted: int, what: str) -> str:
+    return (
+        f'<p class="glm-clipped"><em>… {omitted:,} characters of the {what} not shown; the full '
+        "text is <code>str(reply)</code>: <code>Out[n]</code>, <code>_</code> or the "
+        "<code>-o</code> variable.</em></p>"
+    )
+
+
+#: One live pane's worth of the final view. The stylesheet gives `.glm-seg` the space a live
+#: pane's output wrapper takes, so the final view is never shorter than the panes it replaces.
+_SEGMENT = '<div class="glm-seg">{}</div>'
+
+
+def _markdown_clipped(text: str, what: str) -> str:
+    head, tail, omitted = clip_text(text, max_display_chars())
+    if not omitted:
+        return markdown_html(text)
+    return markdown_html(head) + _clipped_note(omitted, what) + markdown_html(tail)
 
 #: Endings the footer need not call out.
 _QUIET_STATUSES = {FINISH_REASONS["stop"], FINISH_REASONS["tool_calls"]}
@@ -61,15 +137,21 @@ def reasoning_summary(words: int, seconds: float | None) -> str:
 
 
 def _answer_html(reply: Any) -> str:
+    from .live import answer_segments  # (live imports this module)
+
     text = reply.text
     if not text.strip():
         if reply.tool_calls:
             return ""
         return '<p class="glm-empty"><em>(no answer text)</em></p>'
     fmt = (reply.request or {}).get("response_format") or {}
-    if isinstance(fmt, dict) and fmt.get("type") == "json_object":
-        return f'<pre><code class="language-json">{escape_text(text)}</code></pre>'
-    return markdown_html(text)
+    language = "json" if isinstance(fmt, dict) and fmt.get("type") == "json_object" else None
+    head, tail, omitted = clip_text(text, max_display_chars())
+    pieces = [_SEGMENT.format(html) for html in answer_segments(head, language=language)]
+    if omitted:
+        pieces.append(_clipped_note(omitted, "answer"))
+        pieces += [_SEGMENT.format(html) for html in answer_segments(tail, language=language)]
+    return "".join(pieces)
 
 
 def _tool_calls_html(reply: Any) -> str:
@@ -88,7 +170,8 @@ def _tool_calls_html(reply: Any) -> str:
 def footer_html(reply: Any) -> str:
     """One line under the answer: how it ended, model, tokens, timings."""
     parts: list[str] = []
-    status = reply.status
+    # A broken stream says "incomplete" here; the error line under the output says why (once).
+    status = "incomplete" if reply.stopped == "error" else reply.status
     if status not in _QUIET_STATUSES:
         parts.append(f"<strong>⚠ {escape_text(status)}</strong>")
     parts.append(escape_text(reply.model or "unknown model"))
@@ -117,17 +200,21 @@ def footer_html(reply: Any) -> str:
 
 
 def reply_html(reply: Any) -> str:
-    """The whole reply as one sanitised HTML fragment."""
-    pieces = ['<div class="glm-reply">']
+    """The whole reply as one HTML fragment: the stylesheet, then one sanitised `div.glm-reply`."""
+    pieces = [REPLY_OPEN]
     reasoning = reply.reasoning
     if reasoning.strip():
         summary = reasoning_summary(len(reasoning.split()), reply.reasoning_seconds)
         pieces.append(
-            f'<details class="glm-reasoning"><summary>{summary}</summary>'
-            f"{markdown_html(reasoning)}</details>"
+            _SEGMENT.format(
+                f'<details class="glm-reasoning"><summary>{summary}</summary>'
+                f"{_markdown_clipped(reasoning, 'reasoning')}</details>"
+            )
         )
-    pieces += [_answer_html(reply), _tool_calls_html(reply), footer_html(reply), "</div>"]
-    # The Markdown parts are clean already; this pass covers our own markup too.
+    notes = "".join(f'<p class="glm-note">{escape_text(note)}</p>' for note in getattr(reply, "notes", ()))
+    pieces += [_answer_html(reply), _tool_calls_html(reply), notes, footer_html(reply), "</div>"]
+    # The Markdown parts are clean already; this pass covers our own markup too. The stylesheet
+    # is our constant, added after it.
     return style_tag() + sanitize_html("".join(pieces))
 
 

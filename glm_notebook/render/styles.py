@@ -67,6 +67,7 @@ details.glm-reasoning .glm-md{color:inherit;font-size:inherit}
 .glm-status{color:var(--jp-ui-font-color2,#757575);font-size:.9em}
 .glm-footer{margin:.6em 0 0;font-size:.85em;color:var(--jp-ui-font-color2,#757575)}
 .glm-footer small{font-size:inherit}
+.glm-reply .glm-note{margin:.3em 0 0;font-size:.85em;font-style:italic;color:var(--jp-ui-font-color2,#757575)}
 details.glm-tool{margin:.3em 0;padding:.1em 0 .1em .8em;border-left:3px solid var(--jp-brand-color2,#90caf9)}
 details.glm-tool>summary{cursor:pointer;font-family:var(--jp-code-font-family,monospace);font-size:.9em}
 .glm-tool-running>summary,.glm-tool-pending>summary{color:var(--jp-ui-font-color2,#757575)}
@@ -77,6 +78,8 @@ details.glm-tool pre{overflow-x:auto;white-space:pre;background:var(--jp-cell-ed
 .glm-history-message{margin:.4em 0 .8em;padding-left:.8em;border-left:3px solid var(--jp-border-color2,#e0e0e0)}
 .glm-history-user{border-left-color:var(--jp-brand-color1,#1976d2)}
 .glm-history-role{margin:0 0 .2em;font-size:.85em;color:var(--jp-ui-font-color2,#757575);text-transform:capitalize}
+.glm-reply .glm-seg{display:flow-root;padding-bottom:calc(.5em + 1px)}
+.glm-reply .glm-seg:last-of-type{padding-bottom:1px}
 """
 
 

@@ -1,0 +1,133 @@
+"""What a huge `%%glm` answer costs the notebook (issue 13): this checkout next to a baseline tree.
+
+For each answer size, a fresh real kernel (jupyter_client) runs `%%glm [[huge=N]]` against the
+local server and we read its iopub messages: wall time of the cell, the kernel's memory (RSS
+before, peak after), the number of messages, the peak messages and bytes in any one second (by
+the kernel's send times; Jupyter Server drops output past 1,000 messages/s or 1 MB/s), the outputs
+the cell leaves (folded as nbclient saves them) and their size in the saved notebook. Then the
+bytes sent when 200k characters of reasoning keep arriving after the answer began (redraw every
+1,000 characters).
+
+    .venv/bin/python benchmarks/bench_huge.py                        # this checkout only
+    .venv/bin/python benchmarks/bench_huge.py --baseline /work/main  # before/after ratios
+    .venv/bin/python benchmarks/bench_huge.py --sizes 100000,1000000,5000000
+
+Figures are printed, not asserted (the machine is shared; compare ratios from the same run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from glm_notebook.server import LocalServer, ServerConfig  # noqa: E402
+from tests.kernel_harness import CellRun, Kernel  # noqa: E402
+
+INTERLEAVED = r"""
+from glm_notebook.events import ContentDelta, ReasoningDelta
+from glm_notebook.render.live import LiveAnswer
+live = LiveAnswer()
+live.apply(ContentDelta("The answer begins.\n\n"))
+sent = total = 0
+piece = "reasoning goes on and on. " * 4
+while total < 200_000:
+    live.apply(ReasoningDelta(piece))
+    total += len(piece)
+    if total % 1_000 < len(piece):
+        sent += sum(len(u.html) for u in live.changes())
+print(sent)
+"""
+
+
+def peaks(run: CellRun) -> tuple[int, int]:
+    stamps = []
+    for header, (_, content) in zip(run.headers, run.messages):
+        date = header["date"]
+        when = date if isinstance(date, datetime) else datetime.fromisoformat(str(date))
+        stamps.append((when.timestamp(), len(json.dumps(content))))
+    top_messages = top_bytes = start = window = 0
+    for end, (t, size) in enumerate(stamps):
+        window += size
+        while stamps[start][0] <= t - 1.0:
+            window -= stamps[start][1]
+            start += 1
+        top_messages = max(top_messages, end - start + 1)
+        top_bytes = max(top_bytes, window)
+    return top_messages, top_bytes
+
+
+def measure(tree: Path, server: LocalServer, size: int) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(tree), ZAI_BASE_URL=server.base_url, ZAI_API_KEY=server.api_key)
+    kernel = Kernel(env, cwd=str(tree))  # (a kernel imports from its working directory first)
+    try:
+        kernel.run("%load_ext glm_notebook\nimport psutil, os\n_p = psutil.Process(os.getpid())")
+        before = int(kernel.run("print(_p.memory_info().rss)").stdout)
+        kernel.run("import resource")
+        t0 = time.monotonic()
+        run = kernel.run(f"%%glm -o big\n[[huge={size}]] Write a lot", timeout=1800)
+        seconds = time.monotonic() - t0
+        peak_rss = int(kernel.run("print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)").stdout)
+        top_messages, top_bytes = peaks(run)
+        return {
+            "s": seconds,
+            "rss0": before / 1e6,
+            "rss": peak_rss / 1e6,
+            "msgs": len(run.messages),
+            "msg/s": top_messages,
+            "B/s": top_bytes,
+            "outputs": len(run.outputs),
+            "saved": len(json.dumps(run.outputs)),
+            "kinds": dict(Counter(kind for kind, _ in run.messages)),
+            "error": run.error and run.error.get("ename"),
+        }
+    finally:
+        kernel.shutdown()
+
+
+def interleaved(tree: Path) -> int:
+    out = subprocess.run(
+        [sys.executable, "-c", INTERLEAVED], env=dict(os.environ, PYTHONPATH=str(tree)),
+        cwd=tree, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return int(out.stdout)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--baseline", type=Path, help="another checkout to compare with (e.g. main)")
+    parser.add_argument("--sizes", default="100000,1000000", help="answer sizes, comma-separated")
+    args = parser.parse_args()
+    trees = [("this", REPO)] + ([("baseline", args.baseline)] if args.baseline else [])
+    server = LocalServer(ServerConfig(api_key="bench-key-0000")).start()
+    try:
+        print(f"{'answer':>9} {'tree':>8} | {'time s':>7} {'rss MB':>13} {'msgs':>6} {'msg/s':>6} "
+              f"{'bytes/s':>10} {'outputs':>7} {'saved bytes':>12}")  # fmt: skip
+        for size in map(int, args.sizes.split(",")):
+            rows = {name: measure(tree, server, size) for name, tree in trees}
+            for name, r in rows.items():
+                print(f"{size:>9,} {name:>8} | {r['s']:>7.1f} {r['rss0']:>5.0f} → {r['rss']:>5.0f} "
+                      f"{r['msgs']:>6,} {r['msg/s']:>6,} {r['B/s']:>10,} {r['outputs']:>7,} "
+                      f"{r['saved']:>12,}" + (f"  error: {r['error']}" if r["error"] else ""))  # fmt: skip
+            if len(rows) == 2:
+                a, b = rows["this"], rows["baseline"]
+                print(f"{'':>9} {'ratio':>8} | {a['s'] / b['s']:>7.2f} {'':>5}   {a['rss'] / b['rss']:>5.2f} "
+                      f"{a['msgs'] / b['msgs']:>6.2f} {a['msg/s'] / b['msg/s']:>6.2f} {a['B/s'] / b['B/s']:>10.2f} "
+                      f"{a['outputs'] / b['outputs']:>7.3f} {a['saved'] / b['saved']:>12.3f}")  # fmt: skip
+        for name, tree in trees:
+            print(f"interleaved reasoning (200k chars, redraw every 1k), {name}: {interleaved(tree):,} bytes sent")
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,169 @@
+"""Huge answers (issue 13): bounded outputs, message rates, saved size, and the clipped final view.
+
+Kernel-level tests read the iopub messages of a real kernel streaming from the local server
+(`[[huge=N]]`: N characters of Markdown in 4-8 character chunks, as fast as the client reads).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from datetime import datetime
+
+import pytest
+
+from glm_notebook.events import ContentDelta, ReasoningDelta
+from glm_notebook.render.live import LiveAnswer
+from glm_notebook.render.reply_view import clip_text, reply_html, set_max_display_chars
+from glm_notebook.reply import Reply
+
+from .kernel_harness import CellRun, Kernel
+
+#: Jupyter Server's default `iopub_msg_rate_limit` (messages per second).
+IOPUB_MSG_RATE_LIMIT = 1000
+#: Jupyter Server's default `iopub_data_rate_limit` (bytes per second).
+IOPUB_DATA_RATE_LIMIT = 1_000_000
+
+
+@pytest.fixture(scope="module")
+def k(kernel: Kernel) -> Kernel:
+    assert kernel.run("%load_ext glm_notebook").error is None
+    return kernel
+
+
+def per_second(run: CellRun) -> tuple[int, int]:
+    """Peak messages and peak bytes in any 1-second window, by the kernel's own send times."""
+    stamps = []
+    for header, (_, content) in zip(run.headers, run.messages):
+        date = header["date"]
+        when = date if isinstance(date, datetime) else datetime.fromisoformat(str(date))
+        stamps.append((when.timestamp(), len(json.dumps(content))))
+    peak_messages = peak_bytes = 0
+    start = 0
+    window_bytes = 0
+    for end, (t, size) in enumerate(stamps):
+        window_bytes += size
+        while stamps[start][0] <= t - 1.0:
+            window_bytes -= stamps[start][1]
+            start += 1
+        peak_messages = max(peak_messages, end - start + 1)
+        peak_bytes = max(peak_bytes, window_bytes)
+    return peak_messages, peak_bytes
+
+
+# -- kernel level -------------------------------------------------------------------------------
+
+
+def test_a_megabyte_answer_leaves_one_output_and_stays_under_the_rate_limits(k: Kernel) -> None:
+    run = k.run("%%glm -o big\n[[huge=1000000]] Write a megabyte", timeout=300)
+    assert run.error is None
+    # One output left, whatever the size: the Reply.
+    assert [out["output_type"] for out in run.outputs] == ["execute_result"]
+    kinds = Counter(kind for kind, _ in run.messages)
+    panes = kinds["display_data"]
+    assert panes <= 100, kinds  # the live view stops growing at two thirds of max_display_chars
+    assert kinds["clear_output"] == 1
+    peak_messages, peak_bytes = per_second(run)
+    print(f"\n1 MB answer: {kinds}, peak {peak_messages} messages/s, {peak_bytes:,} bytes/s")
+    assert peak_messages < IOPUB_MSG_RATE_LIMIT / 4, peak_messages
+    assert peak_bytes < IOPUB_DATA_RATE_LIMIT, peak_bytes
+    # The saved cell: proportional to the answer with a small constant (here: clipped).
+    saved = len(json.dumps(run.outputs))
+    assert saved <= 2 * 1_000_000 + 50_000, saved
+    html = run.result["text/html"]
+    note = re.search(r"… ([\d,]+) characters of the answer not shown", html)
+    assert note and "<code>str(reply)</code>" in html
+    omitted = int(note.group(1).replace(",", ""))
+    assert 790_000 <= omitted <= 810_000
+    check = k.run("print(len(str(big)), big.text.count('## Section'))")
+    length, sections = map(int, check.stdout.split())
+    assert length == 1_000_000
+    # the beginning and the end are shown, the middle is not
+    assert "<h2>Section 1</h2>" in html and f"<h2>Section {sections}</h2>" in html
+    assert f"<h2>Section {sections // 2}</h2>" not in html
+    status = [c for kind, c in run.messages if kind == "update_display_data"][-1]["data"]["text/html"]
+    assert "the live view stops at 133,333" in status
+
+
+def test_display_limit_is_a_setting(k: Kernel) -> None:
+    k.run("%config GLM.max_display_chars = 5000")
+    try:
+        run = k.run("%%glm\n[[huge=30000]] Medium answer")
+        assert run.error is None
+        assert "characters of the answer not shown" in run.result["text/html"]
+        assert len(run.of_type("display_data")) <= 4
+        assert "max_display_chars   5000" in k.run("%glm config").stdout
+        # a Reply shown again later follows the setting too
+        again = k.run("_")
+        assert "characters of the answer not shown" in again.result["text/html"]
+        k.run("%config GLM.max_display_chars = None")
+        whole = k.run("_")
+        assert "not shown" not in whole.result["text/html"]
+        bad = k.run("%config GLM.max_display_chars = 10")
+        assert bad.error is not None or "at least 1000" in bad.stderr
+    finally:
+        k.run("%config GLM.max_display_chars = 200000")
+
+
+# -- without a kernel ---------------------------------------------------------------------------
+
+
+def test_interleaved_reasoning_redraws_stay_bounded() -> None:
+    """Some servers keep sending reasoning after the answer began: each redraw must not re-send
+    the whole reasoning (200k characters: 134 MB were sent before)."""
+    live = LiveAnswer()
+    live.apply(ContentDelta("The answer begins.\n\n"))
+    sent = largest = 0
+    piece = "reasoning goes on and on. " * 4
+    total = 0
+    while total < 200_000:
+        live.apply(ReasoningDelta(piece))
+        total += len(piece)
+        if total % 1_000 < len(piece):  # a redraw every ~1,000 characters (a 20/s cap)
+            for update in live.changes():
+                sent += len(update.html)
+                largest = max(largest, len(update.html))
+    assert largest < 10_000, largest
+    assert sent < 3_000_000, sent
+    final = live.changes(final=True)
+    assert sum(len(u.html) for u in final if u.index == 0) > 200_000  # all of it, once, at the end
+
+
+def test_live_view_stops_at_max_chars() -> None:
+    live = LiveAnswer(max_chars=10_000)
+    text = "".join(f"Paragraph {i}: " + "words " * 30 + "\n\n" for i in range(1_000))
+    for i in range(0, len(text), 7):
+        live.apply(ContentDelta(text[i : i + 7]))
+        live.changes()
+    assert live.capped and live.content_chars == len(text)
+    shown = "".join(live.panes)
+    assert "Paragraph 40:" in shown and "Paragraph 100:" not in shown
+    assert len(live.panes) <= 5
+
+
+def test_clip_keeps_beginning_and_end_and_reopens_a_cut_code_block() -> None:
+    text = "Intro\n\n```python\n" + "".join(f"line_{i} = {i}\n" for i in range(20_000)) + "```\n\nThe end.\n"
+    head, tail, omitted = clip_text(text, 30_000)
+    assert head.startswith("Intro") and tail.endswith("The end.\n")
+    assert len(head) + len(tail) <= 30_000 + 20
+    assert len(text) - 30_000 <= omitted <= len(text) - 29_000
+    assert tail.startswith("```\nline_")  # the code block cut open is reopened
+    assert clip_text("short", 30_000) == ("short", "", 0)
+    assert clip_text("x" * 50_000, None) == ("x" * 50_000, "", 0)
+
+
+def test_final_view_clips_at_the_limit_and_str_keeps_everything() -> None:
+    reply = Reply(model="glm-4.6")
+    text = "".join(f"## Part {i}\n\nBody of part {i}.\n\n" for i in range(20_000))
+    reply.apply(ContentDelta(text))
+    reply.finish()
+    set_max_display_chars(20_000)
+    try:
+        html = reply_html(reply)
+    finally:
+        set_max_display_chars(200_000)
+    assert "<h2>Part 0</h2>" in html and "<h2>Part 19999</h2>" in html and "<h2>Part 10000</h2>" not in html
+    assert re.search(r"… [\d,]+ characters of the answer not shown", html)
+    assert len(html) < 60_000
+    assert str(reply) == text
