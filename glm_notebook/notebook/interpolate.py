@@ -3,7 +3,12 @@
 The rules, chosen so that code, JSON and templates pasted into a prompt survive untouched:
 
 - `{name}` or `{name.attr.attr}`, where `name` is a variable of the notebook, becomes
-  `str(value)` (attributes looked up with `getattr`; nothing is called, indexed or evaluated).
+  `summarize(value)` (attributes looked up with `getattr`; nothing is called or evaluated):
+  `str(value)` capped, a DataFrame's shape, dtypes and head/tail rows, or the object's own
+  `_repr_llm_()` (see `glm_notebook.summaries`). `{name!full}` sends all of it (capped higher).
+- History: `{In[3]}` / `{Out[3]}` are cell 3's code / result, `{_}` the last result, `{Err}` /
+  `{Err[7]}` the last (cell 7's) exception as plain text (see `notebook.context`). Indexing is
+  allowed on these names only, by a number; a missing entry is an error naming it.
 - `{{name}}` (the same form, doubled) becomes the literal text `{name}`.
 - Everything else passes through as written: `{ name }`, `{1}`, `{x + 1}`, `{f(x)}`, JSON such as
   `{"a": {"b": 1}}`, `{{ jinja }}`, f-string bodies, and `{name}` when `name` is not defined.
@@ -25,10 +30,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..summaries import summarize
+
 __all__ = ["interpolate", "interpolate_prompt", "Interpolated", "InterpolationError", "mask_secret"]
 
 _DOTTED = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"
-_FIELD = re.compile(r"\{\{(" + _DOTTED + r")\}\}|\{(" + _DOTTED + r")\}")
+_SPEC = _DOTTED + r"(?:\[-?\d+\])?(?:!full)?"
+_FIELD = re.compile(r"\{\{(" + _SPEC + r")\}\}|\{(" + _SPEC + r")\}")
+_PARTS = re.compile(r"(" + _DOTTED + r")(?:\[(-?\d+)\])?(!full)?\Z")
+#: The names that `{name[N]}` may index: the shell's history and the error log.
+INDEXABLE = frozenset({"In", "Out", "Err", "_ih", "_oh"})
+_HISTORY_GAPS = {
+    "In": "there is no cell {cell} yet",
+    "_ih": "there is no cell {cell} yet",
+    "Out": "cell {cell} left no result in Out",
+    "_oh": "cell {cell} left no result in Out",
+}
 # Markdown code: fenced blocks (to their closing fence or the end) and code spans.
 # Inside a Python f-string or a `str.format` template on the same line.
 _F_STRING_OPEN = re.compile(r"(?<![\w])[rR]?[fF][rR]?([\"'])[^\"'\n]*\Z")
@@ -78,24 +95,32 @@ def interpolate_prompt(text: str, namespace: Mapping[str, Any]) -> Interpolated:
     undefined: list[str] = []
 
     def replace(match: re.Match[str]) -> str:
-        escaped, field = match.group(1), match.group(2)
+        escaped, spec = match.group(1), match.group(2)
         if escaped is not None:
             return "{" + escaped + "}"
+        field, index, full = _PARTS.match(spec).groups()  # type: ignore[union-attr]
         root, *attributes = field.split(".")
+        if index is not None and (root not in INDEXABLE or attributes):
+            return match.group(0)  # `{n[0]}`: not ours, sent as written
         if root not in namespace:
             if field not in undefined and _looks_intended(text, match, code):
                 undefined.append(field)
             return match.group(0)
         value = namespace[root]
-        for attribute in attributes:
-            try:
+        try:
+            if index is not None:
+                value = value[int(index)]
+            for attribute in attributes:
                 value = getattr(value, attribute)
-            except AttributeError:
-                raise InterpolationError(
-                    f"{{{field}}}: {type(value).__name__!r} object has no attribute {attribute!r}; "
-                    f"write {{{{{field}}}}} for literal braces, or use %%glm --no-interpolate"
-                ) from None
-        return str(value)
+            return summarize(value, full=bool(full), name=field)
+        except AttributeError as exc:
+            raise InterpolationError(
+                f"{{{spec}}}: {type(value).__name__!r} object has no attribute {exc.name!r}; "
+                f"write {{{{{spec}}}}} for literal braces, or use %%glm --no-interpolate"
+            ) from None
+        except (LookupError, TypeError) as exc:
+            reason = _HISTORY_GAPS.get(root, "{error}").format(cell=index, error=exc.args[0] if exc.args else exc)
+            raise InterpolationError(f"{{{spec}}}: {reason}") from None
 
     return Interpolated(_FIELD.sub(replace, text), tuple(undefined))
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import keyword
 import os
+from collections import ChainMap
 import shlex
 import sys
 from typing import Any
@@ -51,6 +52,8 @@ from ..config import (
     resolve_api_key,
     resolve_base_url,
 )
+from .code_out import CODE_MODES, send_code
+from .context import fix_prompt, install_error_log, uninstall_error_log
 from .conversations import DEFAULT_CONVERSATION, Conversation, Conversations
 from ..errors import MissingAPIKeyError
 from .interpolate import InterpolationError, interpolate_prompt, mask_secret
@@ -200,6 +203,8 @@ class GLMMagics(Magics):
         super().__init__(shell)
         self.settings = settings if settings is not None else GLM(parent=shell)
         self.conversations = Conversations()
+        self.errors = install_error_log(shell)
+        self._active_chat: str | None = None
         self._client: GLMClient | None = None
         self._client_settings: tuple[Any, ...] | None = None
 
@@ -231,6 +236,16 @@ class GLMMagics(Magics):
     )  # fmt: skip
     @argument("--quiet", action="store_true", help="No live display; show only the result.")
     @argument(
+        "--code", nargs="?", const="below", default=None, choices=CODE_MODES,
+        help="Put the answer's code into a new cell below (--code replace: into this cell).",
+    )  # fmt: skip
+    @argument("-f", "--format", choices=("text", "code"), default=None, help="-f code is --code.")
+    @argument(
+        "--fix", action="store_true",
+        help="Send the last error (cell, traceback, values) and ask for a corrected cell; "
+        "the cell body adds your own words.",
+    )  # fmt: skip
+    @argument(
         "--no-interpolate", dest="interpolate", action="store_false",
         help="Send the cell exactly as written (no {name} substitution).",
     )  # fmt: skip
@@ -248,7 +263,15 @@ class GLMMagics(Magics):
         Settings: `%config GLM` (model, thinking, temperature, ...); `%glm config` shows them.
         """
         args = _parse(self.glm_cell, line)
+        error_record = self.errors.last() if args.fix else None
+        if args.fix:
+            if error_record is None:
+                print("Nothing to fix: no cell has raised an exception since %load_ext glm_notebook.")
+                return None
+            args.chat = args.chat or self._active_chat
         prompt, system, notes = self._prompt(args, cell)
+        if error_record is not None:
+            prompt = fix_prompt(error_record, prompt)
         for note in notes:
             print(note, file=sys.stderr)
         conversation = self.conversations[args.chat] if args.chat else None
@@ -262,6 +285,10 @@ class GLMMagics(Magics):
             raise error
         if conversation is not None:
             conversation.record(prompt, reply)
+            self._active_chat = args.chat
+        code_mode = args.code or ("below" if args.format == "code" else None)
+        if code_mode and reply is not None:
+            print(send_code(self.shell, reply.text, code_mode))
         return reply
 
     def _prompt(self, args: Any, cell: str) -> tuple[str, str | None, list[str]]:
@@ -269,16 +296,17 @@ class GLMMagics(Magics):
         notes for the user (undefined `{names}`, a masked key); usage mistakes raise `UsageError`."""
         if args.out is not None and (not args.out.isidentifier() or keyword.iskeyword(args.out)):
             raise UsageError(f"-o/--out needs a Python variable name, not {args.out!r}")
-        if not cell.strip():
+        if not cell.strip() and not args.fix:
             raise UsageError("%%glm needs a prompt: write it in the cell below the %%glm line.")
         prompt, system = cell.strip("\n"), _first(args.system, self.settings.system)
         notes: list[str] = []
         if args.interpolate:
             try:
-                expanded = interpolate_prompt(prompt, self.shell.user_ns)
+                namespace = ChainMap(self.shell.user_ns, {"Err": self.errors})
+                expanded = interpolate_prompt(prompt, namespace)
                 prompt, notes = expanded.text, expanded.notes
                 if args.system is not None:
-                    expanded = interpolate_prompt(args.system, self.shell.user_ns)
+                    expanded = interpolate_prompt(args.system, namespace)
                     system, notes = expanded.text, notes + expanded.notes
             except InterpolationError as exc:
                 raise UsageError(str(exc)) from None
@@ -333,16 +361,20 @@ class GLMMagics(Magics):
 
     @no_var_expand
     @line_magic("glm")
-    def glm_line(self, line: str) -> None:
-        """`%glm config` · `%glm history [NAME]` · `%glm reset [NAME | --all]`
+    def glm_line(self, line: str) -> Any:
+        """`%glm config` · `%glm history [NAME]` · `%glm reset [NAME | --all]` · `%glm fix [WORDS]`
 
         config   the effective settings (API key masked) and where they come from
         history  the messages of conversation NAME (default 'default'), continued with %%glm -c NAME
         reset    forget conversation NAME (default 'default'), or every conversation with --all
+        fix      send the last error and ask for an explanation and a corrected cell (WORDS
+                 are added to the request; %%glm --fix [options] takes options, e.g. --code)
 
         To ask a question, use the cell magic: %%glm on the first line, the prompt below.
         """
         command, *rest = line.split() or ["help"]
+        if command == "fix":
+            return self.glm_cell("--fix", line.strip()[len("fix") :])
         if command == "config" and not rest:
             print(self.config_text())
         elif command == "history" and len(rest) <= 1:
@@ -352,6 +384,8 @@ class GLMMagics(Magics):
         elif command == "reset" and len(rest) <= 1:
             target = rest[0] if rest else DEFAULT_CONVERSATION
             names = self.conversations.reset(None if target == "--all" else target)
+            if self._active_chat in names:
+                self._active_chat = None
             print(f"Forgot {', '.join(repr(n) for n in names) or 'no conversations'}.")
         elif command in ("help", "-h", "--help") and not rest:
             print(self.glm_line.__doc__)
@@ -409,3 +443,4 @@ def unload_ipython_extension(ipython: Any) -> None:
     """Remove `%%glm` / `%glm` (the settings stay, so a reload keeps them)."""
     for kind in ("line", "cell"):
         ipython.magics_manager.magics[kind].pop("glm", None)
+    uninstall_error_log(ipython)

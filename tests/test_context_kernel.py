@@ -1,0 +1,128 @@
+"""Notebook things in, code out, in a real kernel against the local server: `{df}` summaries,
+`_repr_llm_`, capped values, `{In[n]}` / `{Out[n]}` / `{_}` / `{Err}`, `--code` (the
+`set_next_input` payload), `%glm fix` after a real exception."""
+
+from __future__ import annotations
+
+import pytest
+
+from .kernel_harness import CellRun, Kernel, Running
+
+
+@pytest.fixture(scope="module")
+def k(kernel: Kernel) -> Kernel:
+    run = kernel.run("%load_ext glm_notebook")
+    assert run.error is None and not run.messages, run.messages
+    return kernel
+
+
+def sent(server) -> str:  # noqa: ANN001
+    """The last user message the server received, without a leading `[[echo]] `."""
+    return server.records[-1].body["messages"][-1]["content"].removeprefix("[[echo]] ")
+
+
+def run_with_reply(k: Kernel, code: str) -> tuple[CellRun, dict]:
+    """Run `code`; also return the execute_reply's content (where payloads travel)."""
+    msg_id = k.client.execute(code, allow_stdin=False)
+    run = Running(k, msg_id).wait()
+    while True:
+        reply = k.client.get_shell_msg(timeout=30)
+        if reply["parent_header"].get("msg_id") == msg_id:
+            return run, reply["content"]
+
+
+def test_dataframe_is_sent_as_a_bounded_summary(k: Kernel, server) -> None:  # noqa: ANN001
+    k.run("import pandas as pd\ndf = pd.DataFrame({'city': ['Lisbon', 'Porto'] * 500, 'n': range(1000)})")
+    run = k.run("%%glm -o r\n[[echo]] Look at {df}")
+    assert run.error is None, run.messages
+    text = sent(server)
+    assert text.startswith("Look at pandas DataFrame: 1,000 rows × 2 columns\nColumns (dtype): city (")
+    assert "| 4 | Lisbon | 4 |\n| … | … | … |\n| 995 | Porto | 995 |" in text
+    assert "| 500 |" not in text and len(text) < 1000
+    full = k.run("%%glm\n[[echo]] {df!full}")
+    assert full.error is None and "| 500 | Lisbon | 500 |" in sent(server)
+
+
+def test_repr_llm_and_long_values_are_capped(k: Kernel, server) -> None:  # noqa: ANN001
+    k.run("class Doc:\n    def _repr_llm_(self):\n        return 'a short summary'\n    def __str__(self):\n        return 'x' * 10**6\n"
+          "doc = Doc()\nlong = 'y' * 50_000")  # fmt: skip
+    assert k.run("%%glm\n[[echo]] {doc}").error is None
+    assert sent(server) == "a short summary"
+    assert k.run("%%glm\n[[echo]] {long}").error is None
+    text = sent(server)
+    assert text.endswith("[… cut after 20,000 of 50,000 characters; write {long!full} to send more]")
+    assert k.run("%%glm\n[[echo]] {long!full}").error is None and sent(server) == "y" * 50_000
+
+
+def test_history_fields(k: Kernel, server) -> None:  # noqa: ANN001
+    first = k.run("40 + 2")
+    count = first.of_type("execute_result")[0]["execution_count"]
+    assert k.run(f"%%glm\n[[echo]] code {{In[{count}]}} gave {{Out[{count}]}}").error is None
+    assert sent(server) == "code 40 + 2 gave 42"
+    k.run("'last value'")
+    assert k.run("%%glm\n[[echo]] {_}").error is None and sent(server) == "last value"
+    missing = k.run("%%glm\n[[echo]] {Out[9999]}")
+    assert "UsageError" in missing.stderr + str(missing.error) and "{Out[9999]}: cell 9999 left no result in Out" in missing.stderr
+
+
+def test_err_holds_the_last_exception_as_plain_text(k: Kernel, server) -> None:  # noqa: ANN001
+    k.run("%colors Linux")  # coloured tracebacks in the kernel: none of it may reach the prompt
+    failed = k.run("import json\ndef parse(s):\n    return json.loads(s)\nraw = '{bad'\nparse(raw)")
+    assert failed.error is not None and failed.error["ename"] == "JSONDecodeError"
+    assert k.run("%%glm\n[[echo]] {Err}").error is None
+    text = sent(server)
+    assert "\x1b" not in text
+    assert text.startswith("In [") and "parse(raw)\n```" in text
+    assert 'File "cell", line 5, in <module>\n    parse(raw)' in text
+    assert "frame(s) in library code left out" in text
+    assert text.rstrip("`\n").endswith("json.decoder.JSONDecodeError: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)")
+    cell = int(text[len("In [") : text.index("]")])
+    assert k.run(f"%%glm\n[[echo]] {{Err[{cell}]}}").error is None and sent(server) == text
+
+
+def test_code_goes_into_a_new_cell(k: Kernel) -> None:
+    run, reply = run_with_reply(k, "%%glm --code -o answer\nWrite a word counter")
+    assert run.error is None, run.messages
+    assert run.stdout == "code inserted below\n"
+    [payload] = reply["payload"]
+    assert payload["source"] == "set_next_input" and payload["replace"] is False
+    assert payload["text"].startswith("def answer_write_a_word(text: str) -> int:")
+    assert "```" not in payload["text"]
+    assert k.run("print(answer.code == " + repr(payload["text"]) + ")").stdout == "True\n"
+    run, reply = run_with_reply(k, "%%glm -f code --code replace\nWrite a word counter")
+    assert run.stdout == "code replaced this cell\n" and reply["payload"][0]["replace"] is True
+    run, reply = run_with_reply(k, "%%glm --code\n[[echo]] no code here")
+    assert run.stdout == "no code block in the answer: nothing inserted\n" and reply["payload"] == []
+
+
+def test_glm_fix_after_a_real_exception(k: Kernel, server) -> None:  # noqa: ANN001
+    k.run("%glm reset --all")
+    k.run("items = [3, 1, 2]\ntotal = 0")
+    k.run("mean = sum(items) / total")
+    run, reply = run_with_reply(k, "%glm fix please keep it short")
+    assert run.error is None, run.messages
+    text = sent(server)
+    assert text.startswith("This notebook cell failed. Explain the cause")
+    assert "mean = sum(items) / total\n```" in text and "ZeroDivisionError: division by zero" in text
+    assert "Values used on the failing line `mean = sum(items) / total`:\n- items = [3, 1, 2] (list)\n- total = 0 (int)" in text
+    assert text.endswith("please keep it short")
+    assert run.result is not None  # the answer streams and stays as the result
+    chat = k.run("%%glm -c debug\n[[echo]] hello")
+    assert chat.error is None
+    k.run("1 / 0")
+    run, reply = run_with_reply(k, "%%glm --fix --code\nUse a guard.")
+    assert run.error is None and run.stdout.endswith("code inserted below\n")
+    assert [m["role"] for m in server.records[-1].body["messages"]] == ["user", "assistant", "user"]
+    assert reply["payload"][0]["source"] == "set_next_input"
+
+
+def test_fix_without_an_error_says_so(kernel: Kernel) -> None:
+    fresh = Kernel(dict(__import__("os").environ))
+    try:
+        fresh.run("%load_ext glm_notebook")
+        run = fresh.run("%glm fix")
+        assert run.error is None and run.stdout == "Nothing to fix: no cell has raised an exception since %load_ext glm_notebook.\n"
+        err = fresh.run("%%glm\n{Err}")
+        assert "{Err}: no cell has raised an exception yet" in err.stderr
+    finally:
+        fresh.shutdown()
