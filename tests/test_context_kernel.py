@@ -126,3 +126,70 @@ def test_fix_without_an_error_says_so(kernel: Kernel) -> None:
         assert "{Err}: no cell has raised an exception yet" in err.stderr
     finally:
         fresh.shutdown()
+
+
+# -- images -----------------------------------------------------------------------------------
+
+
+def image_urls(server) -> list[str]:  # noqa: ANN001
+    content = server.records[-1].body["messages"][-1]["content"]
+    return [part["image_url"]["url"] for part in content if part["type"] == "image_url"]
+
+
+def test_figure_becomes_an_image_part_in_place_and_never_base64_in_the_notebook(k: Kernel, server) -> None:  # noqa: ANN001
+    setup = k.run(
+        "import matplotlib.pyplot as plt\n"
+        "fig, ax = plt.subplots(figsize=(4, 3), dpi=50)\n"
+        "ax.plot([1, 3, 2]);"
+    )
+    assert setup.error is None, setup.messages
+    run = k.run("%%glm -m glm-4.6v -o seen\nWhat does {fig} show? Be brief.")
+    assert run.error is None, run.messages
+    content = server.records[-1].body["messages"][-1]["content"]
+    assert [p["type"] for p in content] == ["text", "image_url", "text"]
+    assert content[0]["text"] == "What does " and content[2]["text"] == " show? Be brief."
+    url = content[1]["image_url"]["url"]
+    assert url.startswith("data:image/png;base64,")
+    text = k.run("print(seen.text)").stdout
+    assert text.startswith("I see 1 image(s):\n\n- Image 1: PNG, ")
+    placeholder = run.stderr.strip().removeprefix("note: sent with ")
+    assert placeholder.startswith("[image ") and placeholder.endswith(" PNG]") and placeholder[7:-5] in text
+    blob = url.split(",", 1)[1]
+    assert blob[100:200] not in repr(run.outputs) and len(repr(run.outputs)) < 60_000
+
+
+def test_pil_image_path_and_plot_options(k: Kernel, server, tmp_path) -> None:  # noqa: ANN001
+    path = tmp_path / "dot.png"
+    assert k.run("import matplotlib.pyplot as plt\nplt.figure(figsize=(2, 2), dpi=50)\nplt.plot([0, 1]);").error is None
+    k.run(f"from PIL import Image\nimg = Image.new('RGB', (64, 32), 'red')\nimg.save({str(path)!r})")
+    run = k.run(f"%%glm -m glm-4.5v --image {path} --plot\nCompare {{img}} with these")
+    assert run.error is None, run.messages
+    content = server.records[-1].body["messages"][-1]["content"]
+    assert [p["type"] for p in content] == ["text", "image_url", "text", "image_url", "image_url"]
+    assert "[image 64×32 PNG] [image 64×32 PNG] [image " in run.stderr
+    missing = k.run(f"%%glm -m glm-4.5v --image {tmp_path / 'nope.png'}\nLook")
+    assert "UsageError" in missing.stderr and "--image" in missing.stderr and "cannot read" in missing.stderr
+
+
+def test_big_image_is_downscaled_and_says_so(k: Kernel, server) -> None:  # noqa: ANN001
+    k.run("import numpy as np\nwide = np.zeros((50, 7000, 3), dtype=np.uint8)")
+    run = k.run("%%glm -m glm-4.6v\nDescribe {wide}")
+    assert run.error is None, run.messages
+    assert "note: image downscaled from 7000×50 to 6000×43 to fit the service's limits" in run.stderr
+    assert server.records[-1].status == 200 and len(image_urls(server)) == 1
+
+
+def test_text_model_with_an_image_is_one_line_naming_a_vision_model(k: Kernel, server) -> None:  # noqa: ANN001
+    before = len(server.records)
+    run = k.run("%%glm -m glm-4.6\nWhat is {img}?")
+    assert run.error is None and "UsageError: glm-4.6 cannot see images: ask a vision model, e.g. %%glm -m glm-4.6v" in run.stderr
+    assert run.stderr.count("\n") == 1 and len(server.records) == before
+
+
+def test_conversation_history_shows_placeholders(k: Kernel) -> None:
+    k.run("%glm reset looks\nfrom PIL import Image\nimg = Image.new('RGB', (64, 32), 'red')")
+    assert k.run("%%glm -m glm-4.6v -c looks\nWhat is {img}?").error is None
+    history = k.run("%glm history looks")
+    shown = repr(history.outputs)
+    assert "What is [image 64×32 PNG]?" in shown
+    assert "base64" not in shown

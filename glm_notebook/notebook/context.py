@@ -10,16 +10,32 @@ nothing holds on to frames or values. `{Err}` is the last one, `{Err[7]}` the on
 from __future__ import annotations
 
 import ast
+import os
 import re
 import reprlib
+import sys
 import traceback
+from collections.abc import Iterable
+from pathlib import Path
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
+from IPython.core.error import UsageError
+
+from ..content import ImageError, ImagePart, image_part
 from ..text import strip_controls
 
-__all__ = ["ErrorLog", "ErrorRecord", "record_error", "fix_prompt", "install_error_log", "uninstall_error_log"]
+__all__ = [
+    "ErrorLog",
+    "ErrorRecord",
+    "FigureTracker",
+    "attached_images",
+    "record_error",
+    "fix_prompt",
+    "install_error_log",
+    "uninstall_error_log",
+]
 
 #: Most traceback frames kept from library code below the cell (the innermost ones).
 LIBRARY_FRAMES = 2
@@ -200,7 +216,59 @@ def install_error_log(shell: Any) -> ErrorLog:
 
 
 def uninstall_error_log(shell: Any) -> None:
-    """Unregister every `ErrorLog` hook from `shell`."""
-    for callback in list(shell.events.callbacks["post_run_cell"]):
-        if isinstance(getattr(callback, "__self__", None), ErrorLog):
-            shell.events.unregister("post_run_cell", callback)
+    """Unregister the `ErrorLog` and `FigureTracker` hooks from `shell`."""
+    for event, cls in (("post_run_cell", ErrorLog), ("post_execute", FigureTracker)):
+        for callback in list(shell.events.callbacks[event]):
+            if isinstance(getattr(callback, "__self__", None), cls):
+                shell.events.unregister(event, callback)
+
+
+class FigureTracker:
+    """The current matplotlib figure for `%%glm --plot`: the open one, else the last one open
+    at the end of a cell (the inline backend closes figures once they are shown)."""
+
+    def __init__(self) -> None:
+        self.last: Any = None
+
+    def post_execute(self) -> None:
+        """IPython `post_execute` hook: remember the active figure, if pyplot has one open."""
+        pyplot = sys.modules.get("matplotlib.pyplot")
+        if pyplot is not None and pyplot.get_fignums():
+            self.last = pyplot.gcf()
+
+    def current(self) -> Any:
+        """The figure `--plot` sends, or None."""
+        pyplot = sys.modules.get("matplotlib.pyplot")
+        if pyplot is not None and pyplot.get_fignums():
+            return pyplot.gcf()
+        return self.last
+
+    @classmethod
+    def install(cls, shell: Any) -> "FigureTracker":
+        """The shell's tracker, registering its hook the first time (idempotent)."""
+        for callback in shell.events.callbacks["post_execute"]:
+            if isinstance(getattr(callback, "__self__", None), cls):
+                return callback.__self__
+        tracker = cls()
+        shell.events.register("post_execute", tracker.post_execute)
+        return tracker
+
+
+def attached_images(paths: Iterable[str], plot: bool, figures: FigureTracker) -> list[ImagePart]:
+    """The image parts of `--image PATH` (each) and `--plot`; mistakes raise `UsageError`."""
+    parts = []
+    for path in paths:
+        try:
+            parts.append(image_part(_path(path)))
+        except ImageError as exc:
+            raise UsageError(f"--image {path}: {exc}") from None
+    if plot:
+        figure = figures.current()
+        if figure is None:
+            raise UsageError("--plot: no matplotlib figure yet; draw one, or keep it (fig = plt.gcf()) and write {fig}")
+        parts.append(image_part(figure))
+    return parts
+
+
+def _path(text: str) -> Path:
+    return Path(os.path.expanduser(text))

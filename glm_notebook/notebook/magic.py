@@ -53,7 +53,8 @@ from ..config import (
     resolve_base_url,
 )
 from .code_out import CODE_MODES, send_code
-from .context import fix_prompt, install_error_log, uninstall_error_log
+from ..content import VISION_MODEL, image_placeholder, is_vision_model
+from .context import FigureTracker, attached_images, fix_prompt, install_error_log, uninstall_error_log
 from .conversations import DEFAULT_CONVERSATION, Conversation, Conversations
 from ..errors import MissingAPIKeyError
 from .interpolate import InterpolationError, interpolate_prompt, mask_secret
@@ -204,6 +205,7 @@ class GLMMagics(Magics):
         self.settings = settings if settings is not None else GLM(parent=shell)
         self.conversations = Conversations()
         self.errors = install_error_log(shell)
+        self.figures = FigureTracker.install(shell)
         self._active_chat: str | None = None
         self._client: GLMClient | None = None
         self._client_settings: tuple[Any, ...] | None = None
@@ -235,6 +237,11 @@ class GLMMagics(Magics):
         help=f"Continue conversation NAME (default {DEFAULT_CONVERSATION!r}) across cells.",
     )  # fmt: skip
     @argument("--quiet", action="store_true", help="No live display; show only the result.")
+    @argument(
+        "--image", action="append", metavar="PATH",
+        help="Send the PNG/JPEG file PATH after the prompt (repeatable; for vision models).",
+    )  # fmt: skip
+    @argument("--plot", action="store_true", help="Send the current matplotlib figure after the prompt.")
     @argument(
         "--code", nargs="?", const="below", default=None, choices=CODE_MODES,
         help="Put the answer's code into a new cell below (--code replace: into this cell).",
@@ -271,11 +278,20 @@ class GLMMagics(Magics):
             args.chat = args.chat or self._active_chat
         prompt, system, notes = self._prompt(args, cell)
         if error_record is not None:
-            prompt = fix_prompt(error_record, prompt)
+            prompt = (
+                fix_prompt(error_record, prompt) if isinstance(prompt, str)
+                else [{"type": "text", "text": fix_prompt(error_record)}, *prompt]
+            )  # fmt: skip
+        model = args.model or self.settings.model
+        if not isinstance(prompt, str) and not is_vision_model(model):
+            raise UsageError(f"{model} cannot see images: ask a vision model, e.g. %%glm -m {VISION_MODEL}")
         for note in notes:
             print(note, file=sys.stderr)
         conversation = self.conversations[args.chat] if args.chat else None
-        messages = conversation.request(prompt) if conversation else prompt
+        if conversation is not None:
+            messages: Any = conversation.request(prompt)
+        else:
+            messages = prompt if isinstance(prompt, str) else [{"role": "user", "content": prompt}]
         params = self._params(args, system)
         client = self._client_for_cell()
         reply, error = run_stream(client, messages, params, self._sink(args, params["model"]))
@@ -291,20 +307,22 @@ class GLMMagics(Magics):
             print(send_code(self.shell, reply.text, code_mode))
         return reply
 
-    def _prompt(self, args: Any, cell: str) -> tuple[str, str | None, list[str]]:
-        """The prompt and system prompt, interpolated and with the API key masked, and quiet
-        notes for the user (undefined `{names}`, a masked key); usage mistakes raise `UsageError`."""
+    def _prompt(self, args: Any, cell: str) -> tuple[str | list[dict[str, Any]], str | None, list[str]]:
+        """The prompt (text, or text and image parts in order) and system prompt, interpolated
+        and with the API key masked, and quiet notes for the user (undefined `{names}`, a masked
+        key, resized images); usage mistakes raise `UsageError`."""
         if args.out is not None and (not args.out.isidentifier() or keyword.iskeyword(args.out)):
             raise UsageError(f"-o/--out needs a Python variable name, not {args.out!r}")
         if not cell.strip() and not args.fix:
             raise UsageError("%%glm needs a prompt: write it in the cell below the %%glm line.")
         prompt, system = cell.strip("\n"), _first(args.system, self.settings.system)
         notes: list[str] = []
+        parts: tuple[dict[str, Any], ...] = ()
         if args.interpolate:
             try:
                 namespace = ChainMap(self.shell.user_ns, {"Err": self.errors})
-                expanded = interpolate_prompt(prompt, namespace)
-                prompt, notes = expanded.text, expanded.notes
+                expanded = interpolate_prompt(prompt, namespace, images=True)
+                prompt, notes, parts = expanded.text, expanded.notes, expanded.parts
                 if args.system is not None:
                     expanded = interpolate_prompt(args.system, namespace)
                     system, notes = expanded.text, notes + expanded.notes
@@ -317,7 +335,18 @@ class GLMMagics(Magics):
             hidden += hidden_in_system
         if hidden:
             notes.append(f"note: the prompt held your API key; {KEY_MASK} was sent in its place")
-        return prompt, system, notes
+        extra = attached_images(args.image or (), args.plot, self.figures)
+        if not parts and not extra:
+            return prompt, system, notes
+        content = [
+            {"type": "text", "text": mask_secret(part["text"], key, KEY_MASK)[0]} if part["type"] == "text" else part
+            for part in (parts or ({"type": "text", "text": prompt},))
+            if part["type"] != "text" or part["text"].strip()
+        ] + list(extra)
+        notes += [f"note: {part.note}" for part in extra if part.note]
+        shown = " ".join(image_placeholder(p) for p in content if p["type"] == "image_url")
+        notes.append(f"note: sent with {shown}")
+        return content, system, notes
 
     def _params(self, args: Any, system: str | None) -> dict[str, Any]:
         """Request parameters: the cell's options over the configured settings."""
