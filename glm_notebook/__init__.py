@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from .client import AsyncStream, GLMClient, Stream
+from .content import ImageError, ImagePart, content_parts, image_part
 from .errors import (
     APIConnectionError,
     APIStatusError,
@@ -43,6 +44,7 @@ from .events import (
     UsageReport,
 )
 from .reply import Reply
+from .summaries import summarize
 from .tool_reply import (
     StepLimit,
     StepStarted,
@@ -62,6 +64,11 @@ __all__ = [
     "Stream",
     "AsyncStream",
     "Reply",
+    "image_part",
+    "content_parts",
+    "ImagePart",
+    "ImageError",
+    "summarize",
     "Event",
     "StreamStart",
     "ReasoningDelta",
