@@ -43,3 +43,30 @@ def test_code_goes_into_a_new_cell_below_or_replaces_the_cell(lab) -> None:  # n
     )
     sources = lab.page.evaluate(SOURCES, lab.path)
     assert sources[1].startswith("def answer_write_a_word(text: str) -> int:")
+
+
+CHAT = "from glm_notebook import chat\nw = chat()"
+LIVE = ".glm-chat:not(.glm-chat-static)"
+
+
+def test_chat_code_block_inserts_a_cell_below_the_chat(lab) -> None:  # noqa: ANN001
+    path = lab.write_notebook([CHAT, "print('after')"])
+    lab.open(path)
+    lab.run_all_and_wait(timeout=60)
+    chat = lab.output(0).locator(LIVE)
+    box = chat.locator("textarea.glm-chat-input")
+    box.wait_for(state="visible", timeout=30_000)
+    box.fill("Write a word counter")
+    box.press("Enter")
+    chat.locator(".glm-footer").wait_for(timeout=60_000)
+    block = chat.locator(".glm-chat-answer .glm-code[data-lang=python]").first
+    assert block.locator(".glm-code-head button.glm-copy").count() == 1
+    insert = block.locator(".glm-code-head button.glm-insert")
+    assert insert.inner_text() == "Insert"
+    insert.click()
+    lab.page.wait_for_function("p => window.__glmt.panel(p).content.widgets.length === 3", arg=lab.path)
+    sources = lab.page.evaluate(SOURCES, lab.path)
+    assert sources[0] == CHAT and sources[2] == "print('after')"
+    assert sources[1].startswith("def answer_write_a_word(text: str) -> int:") and "```" not in sources[1]
+    assert insert.inner_text() == "Inserted"
+    lab.screenshot("chat-inserted")
