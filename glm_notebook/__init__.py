@@ -3,7 +3,8 @@
 - `%load_ext glm_notebook` then `%%glm` cells stream answers in place;
 - `chat()` shows a chat widget;
 - `GLMClient` is the plain sync/async Python API under both; `tools=[fn]` runs Python
-  functions the model calls.
+  functions the model calls; `image_part(obj)` / `content_parts([...])` build image messages
+  for vision models, `summarize(value)` is what a `{value}` in a prompt sends.
 
 Importing this package does not import IPython or ipywidgets.
 """

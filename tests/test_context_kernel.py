@@ -193,3 +193,17 @@ def test_conversation_history_shows_placeholders(k: Kernel) -> None:
     shown = repr(history.outputs)
     assert "What is [image 64×32 PNG]?" in shown
     assert "base64" not in shown
+
+
+def test_err_of_a_syntax_error_and_of_a_function_called_by_the_cell(k: Kernel, server) -> None:  # noqa: ANN001
+    k.run("def broken(:\n    pass")
+    assert k.run("%%glm\n[[echo]] {Err}").error is None
+    text = sent(server)
+    assert "def broken(:" in text and "SyntaxError: " in text and "\x1b" not in text
+    k.run("def halve(values):\n    return [v / 2 for v in values]\n\ndata = [4, 'x']\nhalf = halve(data)")
+    k.run("%glm fix")
+    text = sent(server)
+    assert "TypeError: unsupported operand type(s) for /: 'str' and 'int'" in text
+    assert 'File "cell", line 5, in <module>\n    half = halve(data)' in text
+    assert 'File "cell", line 2, in <listcomp>' in text or 'File "cell", line 2, in halve' in text
+    assert "Values used on the failing line `return [v / 2 for v in values]`:\n- v = 'x' (str)\n- values = [4, 'x'] (list)" in text

@@ -106,21 +106,23 @@ def _names(line: str) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def _cell_frame(tb: TracebackType | None) -> Any:
-    """The innermost traceback frame that runs cell code."""
-    found = None
+def _cell_frames(tb: TracebackType | None) -> list[Any]:
+    """The traceback's frames that run cell code, outermost first."""
+    frames = []
     while tb is not None:
         if _is_cell(tb.tb_frame.f_code.co_filename):
-            found = tb.tb_frame
+            frames.append(tb.tb_frame)
         tb = tb.tb_next
-    return found
+    return frames
 
 
 def _variables(error: BaseException, line: str) -> tuple[tuple[str, str], ...]:
-    frame = _cell_frame(error.__traceback__)
-    if frame is None or not line:
+    """Short reprs of the names `line` reads, looked up from the innermost cell frame outwards
+    (a comprehension's loop variable, then the function's arguments, then the notebook's)."""
+    frames = _cell_frames(error.__traceback__)
+    if not frames or not line:
         return ()
-    scopes = (frame.f_locals, frame.f_globals)
+    scopes = [frame.f_locals for frame in reversed(frames)] + [frames[-1].f_globals]
     shown = []
     for name in _names(line):
         scope = next((s for s in scopes if name in s), None)

@@ -260,9 +260,14 @@ class GLMMagics(Magics):
     def glm_cell(self, line: str, cell: str) -> Any:
         """Ask a GLM model; the answer streams into the output and becomes the cell's result.
 
-        The cell body is the prompt. `{name}` and `{name.attr}` are replaced by `str()` of
-        notebook variables; `{{name}}` gives literal braces; anything else in braces (code,
+        The cell body is the prompt. `{name}` and `{name.attr}` are replaced by notebook
+        variables: `str()` capped, a DataFrame's shape, dtypes and first/last rows, an object's
+        `_repr_llm_()`; `{name!full}` sends all of it. `{In[3]}`, `{Out[3]}`, `{_}`, `{Err}`,
+        `{Err[7]}`: cells' code and results, the last (cell 7's) exception. An image (Figure,
+        PIL Image, NumPy image, PNG/JPEG bytes or Path) is sent as an image, in place, to vision
+        models (-m glm-4.6v). `{{name}}` gives literal braces; anything else in braces (code,
         JSON, undefined names) is sent as written, an undefined `{name}` with a one-line note.
+        `--code` puts the answer's code in a new cell; `--fix` / `%glm fix` ask to fix the last error.
         Your API key is never sent: wherever it would appear, "[API key hidden]" goes instead. The result is a `Reply`: `str(reply)` is the
         answer, `reply.reasoning`, `reply.usage`, `reply.json()` the rest. Ctrl-C / the stop
         button ends the request and keeps the partial answer.
