@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from .kernel_harness import CellRun, Kernel, Running
@@ -116,8 +118,8 @@ def test_glm_fix_after_a_real_exception(k: Kernel, server) -> None:  # noqa: ANN
     assert reply["payload"][0]["source"] == "set_next_input"
 
 
-def test_fix_without_an_error_says_so(kernel: Kernel) -> None:
-    fresh = Kernel(dict(__import__("os").environ))
+def test_fix_without_an_error_says_so() -> None:
+    fresh = Kernel(dict(os.environ))
     try:
         fresh.run("%load_ext glm_notebook")
         run = fresh.run("%glm fix")
@@ -207,3 +209,17 @@ def test_err_of_a_syntax_error_and_of_a_function_called_by_the_cell(k: Kernel, s
     assert 'File "cell", line 5, in <module>\n    half = halve(data)' in text
     assert 'File "cell", line 2, in <listcomp>' in text or 'File "cell", line 2, in halve' in text
     assert "Values used on the failing line `return [v / 2 for v in values]`:\n- v = 'x' (str)\n- values = [4, 'x'] (list)" in text
+
+
+def test_code_is_shown_to_copy_where_cells_cannot_be_inserted() -> None:
+    vscode = Kernel({**os.environ, "VSCODE_PID": "4242"})
+    try:
+        assert vscode.run("%load_ext glm_notebook").error is None
+        run, reply = run_with_reply(vscode, "%%glm --code\nWrite a word counter")
+        assert run.error is None and reply["payload"] == []
+        assert run.stdout == "this front end cannot insert cells: copy the code above (also in reply.code)\n"
+        [block] = [c for c in run.of_type("display_data") if "text/html" in c["data"] and "glm-code" in c["data"]["text/html"]]
+        assert block["data"]["text/plain"].startswith("def answer_write_a_word(text: str) -> int:")
+        assert '<div class="glm-code" data-lang="python">' in block["data"]["text/html"]
+    finally:
+        vscode.shutdown()

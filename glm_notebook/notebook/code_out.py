@@ -2,8 +2,9 @@
 
 The kernel asks the front end through IPython's `set_next_input` (a `set_next_input` payload on
 the execute reply): JupyterLab, Notebook 7 and classic Notebook insert a cell below, or replace
-the current one with `replace=True`. Front ends that ignore the payload (VS Code, Colab) get the
-code shown as a block to copy instead; either way it stays in `reply.code` (and `Out`, `-o`).
+the current one with `replace=True`; terminal IPython puts it at the next prompt. Front ends that
+ignore the payload (VS Code, Colab) get the code shown as a block to copy instead; either way it
+stays in `reply.code` (and `Out`, `-o`).
 """
 
 from __future__ import annotations
@@ -52,4 +53,6 @@ def send_code(shell: Any, text: str, mode: str) -> str:
         display(_CodeBlock(code))
         return "this front end cannot insert cells: copy the code above (also in reply.code)"
     shell.set_next_input(code, replace=mode == "replace")
+    if type(shell).__name__ == "TerminalInteractiveShell":
+        return "code placed at the next prompt (also in reply.code)"
     return "code replaced this cell" if mode == "replace" else "code inserted below"
