@@ -66,11 +66,29 @@ def _frame_rows(frame: Any) -> tuple[list[Any], list[list[Any]]]:
     return header, rows
 
 
+def _full_table(frame: Any) -> str:
+    """Every row as Markdown, stopping once `FULL_CAP` characters are reached (with a note), so
+    a million-row frame costs no more than the rows that fit."""
+    header = [frame.index.name or ""] + [str(c) for c in frame.columns]
+    lines = markdown_table(header, [], cell_cap=None).split("\n")
+    size = sum(len(line) + 1 for line in lines)
+    rows = zip(frame.index, frame.itertuples(index=False, name=None))
+    for shown, (index, values) in enumerate(rows):
+        line = markdown_table(header, [[index, *values]], cell_cap=None).split("\n", 2)[2]
+        if size + len(line) > FULL_CAP - 2_000:  # room for the lines above the table
+            lines.append(f"[… {shown:,} of {len(frame):,} rows sent; the rest would pass the {FULL_CAP:,}-character limit]")
+            break
+        lines.append(line)
+        size += len(line) + 1
+    return "\n".join(lines)
+
+
 def _table(frame: Any, *, full: bool) -> str:
     """A DataFrame (or a Series made into one) as Markdown: all rows, or head and tail."""
-    count = len(frame)
-    cap = None if full else CELL_CAP
-    if full or count <= 2 * EDGE_ROWS:
+    if full:
+        return _full_table(frame)
+    cap = CELL_CAP
+    if len(frame) <= 2 * EDGE_ROWS:
         header, rows = _frame_rows(frame)
         return markdown_table(header, rows, cell_cap=cap)
     header, head = _frame_rows(frame.head(EDGE_ROWS))

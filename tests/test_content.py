@@ -199,6 +199,8 @@ def test_summaries() -> None:
         "|  | name | n |\n|---|---|---|\n| 0 | a\\|b | 1 |\n| 1 | " + "x" * 59 + "… | 2 |"
     )
     assert "x" * 100 in summarize(frame, full=True)
+    big = summarize(pd.DataFrame({"n": range(1_000_000)}), full=True)
+    assert big.endswith("| 12232 | 12232 |\n[… 12,233 of 1,000,000 rows sent; the rest would pass the 200,000-character limit]")
     series = summarize(pd.Series(range(20), name="k"))
     assert series.startswith("pandas Series 'k': 20 values, dtype int64") and "| … | … |" in series
     assert summarize("y" * (TEXT_CAP + 5), name="doc").endswith(
