@@ -5,7 +5,6 @@ the client's 1210 fallback between data URL and bare Base64, value summaries, co
 from __future__ import annotations
 
 import asyncio
-import base64
 import io
 import subprocess
 import sys

@@ -426,7 +426,7 @@ class GLMMagics(Magics):
         else:
             raise UsageError(
                 f"%glm {line.strip()!r} is not a %glm command (config, history [NAME], reset "
-                "[NAME | --all]); to ask the model, use %%glm (two %) with the prompt in the cell."
+                "[NAME | --all], fix [WORDS]); to ask the model, use %%glm (two %) with the prompt in the cell."
             )
 
     def config_text(self) -> str:
