@@ -154,8 +154,8 @@ def _pillow() -> Any:
     return Image
 
 
-def _encoded(obj: Any, kind: str) -> bytes:
-    """The object as the bytes of an image file."""
+def _encoded(obj: Any, kind: str) -> Any:
+    """The object as the bytes of an image file, or (PIL images, arrays) as a PIL image."""
     if kind == "bytes":
         return bytes(obj)
     if kind == "path":
@@ -174,10 +174,7 @@ def _encoded(obj: Any, kind: str) -> bytes:
             array = np.clip(array * scale, 0, 255).astype(np.uint8)
         obj = _pillow().fromarray(array)
     if kind in ("pil", "array"):
-        buffer = io.BytesIO()
-        image = obj if obj.mode in ("RGB", "RGBA", "L", "LA", "P") else obj.convert("RGBA")
-        image.save(buffer, format="PNG")
-        return buffer.getvalue()
+        return obj if obj.mode in ("RGB", "RGBA", "L", "LA", "P") else obj.convert("RGBA")
     for method in ("_repr_png_", "_repr_jpeg_"):  # IPython Image and friends
         render = getattr(obj, method, None)
         data = render() if callable(render) else None
@@ -190,25 +187,33 @@ def _encoded(obj: Any, kind: str) -> bytes:
     raise ImageError(f"{type(obj).__name__} holds no PNG or JPEG data")
 
 
-def _fit(data: bytes) -> tuple[bytes, str, int, int, str]:
-    """Bytes within the limits: (data, mime, width, height, note on what was changed)."""
-    header = image_header(data)
-    if header and header[1] <= MAX_SIDE and header[2] <= MAX_SIDE and len(data) <= MAX_BYTES:
-        return data, *header, ""
-    Image = _pillow()
-    try:
-        image = Image.open(io.BytesIO(data))
-        image.load()
-    except Exception as exc:  # Pillow raises many kinds for bad data
-        raise ImageError(f"not an image Pillow can read ({type(exc).__name__})") from None
+def _fit(source: Any) -> tuple[bytes, str, int, int, str]:
+    """Image bytes (or a PIL image) within the limits: (data, mime, width, height, note on what
+    was changed)."""
+    if isinstance(source, bytes):
+        header = image_header(source)
+        if header and header[1] <= MAX_SIDE and header[2] <= MAX_SIDE and len(source) <= MAX_BYTES:
+            return source, *header, ""
+        pillow = _pillow()
+        try:
+            image = pillow.open(io.BytesIO(source))
+            image.load()
+        except Exception as exc:  # Pillow raises many kinds for bad data
+            raise ImageError(f"not an image Pillow can read ({type(exc).__name__})") from None
+        converted = header is None
+    else:
+        image, converted = source, False
     original = image.size
     changes = []
     if max(original) > MAX_SIDE:
+        image = image.copy()
         image.thumbnail((MAX_SIDE, MAX_SIDE))
         changes.append(f"downscaled from {original[0]}×{original[1]} to {image.size[0]}×{image.size[1]}")
     out, mime = _save(image, "PNG"), "image/png"
-    if header is None:
+    if converted:
         changes.append(f"converted from {image.format or 'its format'} to PNG")
+    if not changes and len(out) <= MAX_BYTES:
+        return out, mime, image.size[0], image.size[1], ""
     while len(out) > MAX_BYTES:
         if mime == "image/png":
             out, mime = _save(image.convert("RGB"), "JPEG"), "image/jpeg"
@@ -226,7 +231,7 @@ def _fit(data: bytes) -> tuple[bytes, str, int, int, str]:
 
 def _save(image: Any, fmt: str) -> bytes:
     buffer = io.BytesIO()
-    image.save(buffer, format=fmt, **({"quality": 85} if fmt == "JPEG" else {"optimize": True}))
+    image.save(buffer, format=fmt, **({"quality": 85} if fmt == "JPEG" else {}))
     return buffer.getvalue()
 
 
