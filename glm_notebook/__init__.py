@@ -3,7 +3,8 @@
 - `%load_ext glm_notebook` then `%%glm` cells stream answers in place;
 - `chat()` shows a chat widget;
 - `GLMClient` is the plain sync/async Python API under both; `tools=[fn]` runs Python
-  functions the model calls.
+  functions the model calls; `image_part(obj)` / `content_parts([...])` build image messages
+  for vision models, `summarize(value)` is what a `{value}` in a prompt sends.
 
 Importing this package does not import IPython or ipywidgets.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from .client import AsyncStream, GLMClient, Stream
+from .content import ImageError, ImagePart, content_parts, image_part
 from .errors import (
     APIConnectionError,
     APIStatusError,
@@ -48,6 +50,7 @@ from .results import ItemResult, MapResults
 from .replay import Replay, ReplayMissError
 from .reply import Reply
 from .structured import SchemaError
+from .summaries import summarize
 from .tool_reply import (
     StepLimit,
     StepStarted,
@@ -73,6 +76,11 @@ __all__ = [
     "MapResults",
     "ItemResult",
     "Batch",
+    "image_part",
+    "content_parts",
+    "ImagePart",
+    "ImageError",
+    "summarize",
     "Event",
     "StreamStart",
     "ReasoningDelta",

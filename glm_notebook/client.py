@@ -57,6 +57,7 @@ from .errors import (
     ServiceStreamError,
     error_for_status,
 )
+from .content import switch_image_form
 from .events import Event, Retrying
 from .protocol import (
     ChunkDecoder,
@@ -139,6 +140,8 @@ class GLMClient:
         self.replay = replay if isinstance(replay, Replay) or replay is None else Replay(replay)
         self._http: httpx.Client | None = None
         self._ahttp: httpx.AsyncClient | None = None
+        # Models that took images only as bare Base64 (after a 1210 on the data URL form).
+        self._bare_image_models: set[str] = set()
 
     def __repr__(self) -> str:
         return (
@@ -166,6 +169,8 @@ class GLMClient:
                     stacklevel=3,
                 )
         body = build_request(messages, model=model or self.model, **params)
+        if body["model"] in self._bare_image_models:
+            switch_image_form(body["messages"], bare=True)
         return _Call(self, f"{url}/chat/completions", body)
 
     def _check_key(self) -> None:
@@ -350,6 +355,7 @@ class _Call:
         self.answered = False
         self.encoding = ""
         self.attempt = 0
+        self.images_switched = False
 
     def check_status(self, response: httpx.Response, raw: bytes) -> None:
         code, message = parse_error_body(raw)
@@ -491,6 +497,22 @@ class _Call:
             error.reply = self.reply
         # Its frames (the attempt's locals hold the response, whose request holds the key) go.
         return error.with_traceback(None)
+
+    def switch_images(self, error: GLMError) -> bool:
+        """After a 1210 about an image, send the images once more in the other form (bare
+        Base64 / data URL) and remember the form that worked for this model. True: retry now."""
+        if self.delivered or self.images_switched or getattr(error, "code", None) != "1210":
+            return False
+        message = (getattr(error, "message", "") or "").lower()
+        if "image" not in message and "图片" not in message:
+            return False
+        model = self.body["model"]
+        bare = model not in self.client._bare_image_models
+        if not switch_image_form(self.body["messages"], bare=bare):
+            return False
+        self.images_switched = True
+        (self.client._bare_image_models.add if bare else self.client._bare_image_models.discard)(model)
+        return True
 
     def reset_for_retry(self) -> None:
         self.decoder = ChunkDecoder()
@@ -727,6 +749,9 @@ def _run(call: _Call) -> Iterator[Event]:
                 error = call.map_error(exc)
             except GLMError as exc:
                 error = exc
+            if call.switch_images(error):
+                call.reset_for_retry()
+                continue
             delay = call.retry_delay(error)
             if delay is None:
                 raise call.fail(error)
@@ -791,6 +816,9 @@ async def _arun(call: _Call) -> AsyncIterator[Event]:
                 error = exc
             finally:
                 await attempt.aclose()  # closes the response at once, also on cancellation
+            if call.switch_images(error):
+                call.reset_for_retry()
+                continue
             delay = call.retry_delay(error)
             if delay is None:
                 raise call.fail(error)

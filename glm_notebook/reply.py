@@ -187,6 +187,13 @@ class Reply:
         known = FINISH_REASONS.get(self.finish_reason)
         return known or f"finished ({short_line(self.finish_reason, 40)})"  # server text: cleaned
 
+    @property
+    def code(self) -> str:
+        """The answer's Python code blocks (else all its code blocks), fences stripped."""
+        from .codeblocks import answer_code
+
+        return answer_code(self.text)
+
     def json(self) -> Any:
         """The answer parsed as JSON (for `response_format={"type": "json_object"}`)."""
         text = self.text.strip()

@@ -16,6 +16,7 @@ import textwrap
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..content import image_placeholder
 from ..render.markdown import escape_text, markdown_html, sanitize_html
 from ..render.styles import style_tag
 from ..text import one_line, strip_controls
@@ -61,12 +62,14 @@ class Conversation:
 
 
 def _content(message: dict[str, Any]) -> str:
-    """A message's text (a string, or the text parts of a list) and its tool calls, cleaned of
-    control sequences."""
+    """A message's text (a string, or the text parts of a list, images as `[image W×H PNG]`) and
+    its tool calls, cleaned of control sequences."""
     content = message.get("content")
     if isinstance(content, list):
-        content = "\n".join(
-            str(part.get("text") or "") for part in content if isinstance(part, dict) and part.get("type") == "text"
+        parts = [p for p in content if isinstance(p, dict) and p.get("type") in ("text", "image_url")]
+        glue = "" if any(p["type"] == "image_url" for p in parts) else "\n"  # images sit inline
+        content = glue.join(
+            str(p.get("text") or "") if p["type"] == "text" else image_placeholder(p) for p in parts
         )
     text = strip_controls(content) if isinstance(content, str) else ""
     calls = [

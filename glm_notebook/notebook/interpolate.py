@@ -3,7 +3,16 @@
 The rules, chosen so that code, JSON and templates pasted into a prompt survive untouched:
 
 - `{name}` or `{name.attr.attr}`, where `name` is a variable of the notebook, becomes
-  `str(value)` (attributes looked up with `getattr`; nothing is called, indexed or evaluated).
+  `summarize(value)` (attributes looked up with `getattr`; nothing is called or evaluated):
+  `str(value)` capped, a DataFrame's shape, dtypes and head/tail rows, or the object's own
+  `_repr_llm_()` (see `glm_notebook.summaries`). `{name!full}` sends all of it (capped higher).
+- History: `{In[3]}` / `{Out[3]}` are cell 3's code / result, `{_}` the last result, `{Err}` /
+  `{Err[7]}` the last (cell 7's) exception as plain text (see `notebook.context`). Indexing is
+  allowed on these names only, by a number; a missing entry is an error naming it.
+- With `images=True`, a value that is an image (a matplotlib Figure, PIL Image, NumPy image
+  array, IPython Image, PNG/JPEG bytes or a Path to one) becomes an image content part at its
+  place: `Interpolated.parts` then holds text and image parts in order, and `text` shows each
+  image as a placeholder such as `[image 640×480 PNG]`.
 - `{{name}}` (the same form, doubled) becomes the literal text `{name}`.
 - Everything else passes through as written: `{ name }`, `{1}`, `{x + 1}`, `{f(x)}`, JSON such as
   `{"a": {"b": 1}}`, `{{ jinja }}`, f-string bodies, and `{name}` when `name` is not defined.
@@ -25,10 +34,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..content import ImageError, image_part, is_image
+from ..summaries import summarize
+
 __all__ = ["interpolate", "interpolate_prompt", "Interpolated", "InterpolationError", "mask_secret"]
 
 _DOTTED = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"
-_FIELD = re.compile(r"\{\{(" + _DOTTED + r")\}\}|\{(" + _DOTTED + r")\}")
+_SPEC = _DOTTED + r"(?:\[-?\d+\])?(?:!full)?"
+_FIELD = re.compile(r"\{\{(" + _SPEC + r")\}\}|\{(" + _SPEC + r")\}")
+_PARTS = re.compile(r"(" + _DOTTED + r")(?:\[(-?\d+)\])?(!full)?\Z")
+#: The names that `{name[N]}` may index: the shell's history and the error log.
+INDEXABLE = frozenset({"In", "Out", "Err", "_ih", "_oh"})
+_HISTORY_GAPS = {
+    "In": "there is no cell {cell} yet",
+    "_ih": "there is no cell {cell} yet",
+    "Out": "cell {cell} left no result in Out",
+    "_oh": "cell {cell} left no result in Out",
+}
 # Markdown code: fenced blocks (to their closing fence or the end) and code spans.
 # Inside a Python f-string or a `str.format` template on the same line.
 _F_STRING_OPEN = re.compile(r"(?<![\w])[rR]?[fF][rR]?([\"'])[^\"'\n]*\Z")
@@ -47,16 +69,22 @@ class Interpolated:
 
     text: str
     undefined: tuple[str, ...] = ()
+    parts: tuple[dict[str, Any], ...] = ()
+    """Text and image content parts in order, when the prompt holds images; else empty."""
+    image_notes: tuple[str, ...] = ()
 
     @property
     def notes(self) -> list[str]:
         """One quiet line about the undefined fields, or nothing."""
         if not self.undefined:
-            return []
+            return list(self.image_notes)
         fields = ", ".join(f"{{{field}}}" for field in self.undefined)
         verb = "is" if len(self.undefined) == 1 else "are"
         first = self.undefined[0]
-        return [f"note: {fields} {verb} not defined; sent as written (write {{{{{first}}}}} to send braces on purpose)"]
+        return [
+            f"note: {fields} {verb} not defined; sent as written (write {{{{{first}}}}} to send braces on purpose)",
+            *self.image_notes,
+        ]
 
 
 def _looks_intended(text: str, match: re.Match[str], code: list[tuple[int, int]]) -> bool:
@@ -72,32 +100,61 @@ def _looks_intended(text: str, match: re.Match[str], code: list[tuple[int, int]]
     return not (_F_STRING_OPEN.search(text, line_start, start) or _FORMAT_CALL.match(text, end))
 
 
-def interpolate_prompt(text: str, namespace: Mapping[str, Any]) -> Interpolated:
+_MARK = "\x00image\x00"
+
+
+def interpolate_prompt(text: str, namespace: Mapping[str, Any], *, images: bool = False) -> Interpolated:
     """Replace `{name}` / `{name.attr}` with values from `namespace`; see the module docstring."""
     code = [m.span() for m in _CODE.finditer(text)] if "`" in text or "~" in text else []
     undefined: list[str] = []
+    found: list[Any] = []
 
     def replace(match: re.Match[str]) -> str:
-        escaped, field = match.group(1), match.group(2)
+        escaped, spec = match.group(1), match.group(2)
         if escaped is not None:
             return "{" + escaped + "}"
+        field, index, full = _PARTS.match(spec).groups()  # type: ignore[union-attr]
         root, *attributes = field.split(".")
+        if index is not None and (root not in INDEXABLE or attributes):
+            return match.group(0)  # `{n[0]}`: not ours, sent as written
         if root not in namespace:
             if field not in undefined and _looks_intended(text, match, code):
                 undefined.append(field)
             return match.group(0)
         value = namespace[root]
-        for attribute in attributes:
-            try:
+        try:
+            if index is not None:
+                value = value[int(index)]
+            for attribute in attributes:
                 value = getattr(value, attribute)
-            except AttributeError:
-                raise InterpolationError(
-                    f"{{{field}}}: {type(value).__name__!r} object has no attribute {attribute!r}; "
-                    f"write {{{{{field}}}}} for literal braces, or use %%glm --no-interpolate"
-                ) from None
-        return str(value)
+            if images and is_image(value):
+                found.append(image_part(value))
+                return _MARK
+            return summarize(value, full=bool(full), name=field)
+        except ImageError as exc:
+            raise InterpolationError(f"{{{spec}}}: {exc}") from None
+        except AttributeError as exc:
+            raise InterpolationError(
+                f"{{{spec}}}: {type(value).__name__!r} object has no attribute {exc.name!r}; "
+                f"write {{{{{spec}}}}} for literal braces, or use %%glm --no-interpolate"
+            ) from None
+        except (LookupError, TypeError) as exc:
+            reason = _HISTORY_GAPS.get(root, "{error}").format(cell=index, error=exc.args[0] if exc.args else exc)
+            raise InterpolationError(f"{{{spec}}}: {reason}") from None
 
-    return Interpolated(_FIELD.sub(replace, text), tuple(undefined))
+    expanded = _FIELD.sub(replace, text)
+    if not found:
+        return Interpolated(expanded, tuple(undefined))
+    pieces = expanded.split(_MARK)
+    parts: list[dict[str, Any]] = []
+    for index, piece in enumerate(pieces):
+        if piece.strip():
+            parts.append({"type": "text", "text": piece})
+        if index < len(found):
+            parts.append(found[index])
+    shown = "".join(piece + (found[i].placeholder if i < len(found) else "") for i, piece in enumerate(pieces))
+    notes = tuple(f"note: {part.note}" for part in found if part.note)
+    return Interpolated(shown, tuple(undefined), tuple(parts), notes)
 
 
 def interpolate(text: str, namespace: Mapping[str, Any]) -> str:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import keyword
 import os
+from collections import ChainMap
 import shlex
 import sys
 from typing import Any
@@ -51,6 +52,9 @@ from ..config import (
     resolve_api_key,
     resolve_base_url,
 )
+from .code_out import CODE_MODES, send_code
+from ..content import VISION_MODEL, image_placeholder, is_vision_model
+from .context import FigureTracker, attached_images, fix_prompt, install_error_log, uninstall_error_log
 from .conversations import DEFAULT_CONVERSATION, Conversation, Conversations
 from ..errors import MissingAPIKeyError
 from ..replay import MODES as REPLAY_MODES, PACES as REPLAY_PACES
@@ -248,6 +252,9 @@ class GLMMagics(Magics):
         super().__init__(shell)
         self.settings = settings if settings is not None else GLM(parent=shell)
         self.conversations = Conversations()
+        self.errors = install_error_log(shell)
+        self.figures = FigureTracker.install(shell)
+        self._active_chat: str | None = None
         self._client: GLMClient | None = None
         self._client_settings: tuple[Any, ...] | None = None
 
@@ -279,6 +286,21 @@ class GLMMagics(Magics):
     )  # fmt: skip
     @argument("--quiet", action="store_true", help="No live display; show only the result.")
     @argument(
+        "--image", action="append", metavar="PATH",
+        help="Send the PNG/JPEG file PATH after the prompt (repeatable; for vision models).",
+    )  # fmt: skip
+    @argument("--plot", action="store_true", help="Send the current matplotlib figure after the prompt.")
+    @argument(
+        "--code", nargs="?", const="below", default=None, choices=CODE_MODES,
+        help="Put the answer's code into a new cell below (--code replace: into this cell).",
+    )  # fmt: skip
+    @argument("-f", "--format", choices=("text", "code"), default=None, help="-f code is --code.")
+    @argument(
+        "--fix", action="store_true",
+        help="Send the last error (cell, traceback, values) and ask for a corrected cell; "
+        "the cell body adds your own words.",
+    )  # fmt: skip
+    @argument(
         "--no-interpolate", dest="interpolate", action="store_false",
         help="Send the cell exactly as written (no {name} substitution).",
     )  # fmt: skip
@@ -292,9 +314,14 @@ class GLMMagics(Magics):
     def glm_cell(self, line: str, cell: str) -> Any:
         """Ask a GLM model; the answer streams into the output and becomes the cell's result.
 
-        The cell body is the prompt. `{name}` and `{name.attr}` are replaced by `str()` of
-        notebook variables; `{{name}}` gives literal braces; anything else in braces (code,
+        The cell body is the prompt. `{name}` and `{name.attr}` are replaced by notebook
+        variables: `str()` capped, a DataFrame's shape, dtypes and first/last rows, an object's
+        `_repr_llm_()`; `{name!full}` sends all of it. `{In[3]}`, `{Out[3]}`, `{_}`, `{Err}`,
+        `{Err[7]}`: cells' code and results, the last (cell 7's) exception. An image (Figure,
+        PIL Image, NumPy image, PNG/JPEG bytes or Path) is sent as an image, in place, to vision
+        models (-m glm-4.6v). `{{name}}` gives literal braces; anything else in braces (code,
         JSON, undefined names) is sent as written, an undefined `{name}` with a one-line note.
+        `--code` puts the answer's code in a new cell; `--fix` / `%glm fix` ask to fix the last error.
         Your API key is never sent: wherever it would appear, "[API key hidden]" goes instead. The result is a `Reply`: `str(reply)` is the
         answer, `reply.reasoning`, `reply.usage`, `reply.json()` the rest. Ctrl-C / the stop
         button ends the request and keeps the partial answer.
@@ -304,9 +331,26 @@ class GLMMagics(Magics):
         args = _parse(self.glm_cell, line)
         if args.map_over is not None:
             return self._map_cell(args, cell)
+        error_record = self.errors.last() if args.fix else None
+        if args.fix:
+            if error_record is None:
+                print("Nothing to fix: no cell has raised an exception since %load_ext glm_notebook.")
+                return None
+            args.chat = args.chat or self._active_chat
         prompt, system, notes = self._prompt(args, cell)
+        if error_record is not None:
+            prompt = (
+                fix_prompt(error_record, prompt) if isinstance(prompt, str)
+                else [{"type": "text", "text": fix_prompt(error_record)}, *prompt]
+            )  # fmt: skip
+        model = args.model or self.settings.model
+        if not isinstance(prompt, str) and not is_vision_model(model):
+            raise UsageError(f"{model} cannot see images: ask a vision model, e.g. %%glm -m {VISION_MODEL}")
         conversation = self.conversations[args.chat] if args.chat else None
-        messages = conversation.request(prompt) if conversation else prompt
+        if conversation is not None:
+            messages: Any = conversation.request(prompt)
+        else:
+            messages = prompt if isinstance(prompt, str) else [{"role": "user", "content": prompt}]
         params = self._params(args, system)
         client = self._client_for_cell()
         sink = self._sink(args, params["model"])
@@ -320,6 +364,14 @@ class GLMMagics(Magics):
             raise error
         if conversation is not None:
             conversation.record(prompt, reply)
+            self._active_chat = args.chat
+        code_mode = args.code or ("below" if args.format == "code" else None)
+        if code_mode and reply is not None:
+            message = send_code(self.shell, reply.text, code_mode)
+            if isinstance(sink, TextSink):
+                print(message)
+            else:  # printed now, it would arrive between the live view and the result
+                reply.notes.append(message)
         return reply
 
     def _map_cell(self, args: Any, cell: str) -> Any:
@@ -343,21 +395,24 @@ class GLMMagics(Magics):
             self.shell.user_ns[args.out] = results
         return results
 
-    def _prompt(self, args: Any, cell: str) -> tuple[str, str | None, list[str]]:
-        """The prompt and system prompt, interpolated and with the API key masked, and quiet
-        notes for the user (undefined `{names}`, a masked key); usage mistakes raise `UsageError`."""
+    def _prompt(self, args: Any, cell: str) -> tuple[str | list[dict[str, Any]], str | None, list[str]]:
+        """The prompt (text, or text and image parts in order) and system prompt, interpolated
+        and with the API key masked, and quiet notes for the user (undefined `{names}`, a masked
+        key, resized images); usage mistakes raise `UsageError`."""
         if args.out is not None and (not args.out.isidentifier() or keyword.iskeyword(args.out)):
             raise UsageError(f"-o/--out needs a Python variable name, not {args.out!r}")
-        if not cell.strip():
+        if not cell.strip() and not args.fix:
             raise UsageError("%%glm needs a prompt: write it in the cell below the %%glm line.")
         prompt, system = cell.strip("\n"), _first(args.system, self.settings.system)
         notes: list[str] = []
+        parts: tuple[dict[str, Any], ...] = ()
         if args.interpolate:
             try:
-                expanded = interpolate_prompt(prompt, self.shell.user_ns)
-                prompt, notes = expanded.text, expanded.notes
+                namespace = ChainMap(self.shell.user_ns, {"Err": self.errors})
+                expanded = interpolate_prompt(prompt, namespace, images=True)
+                prompt, notes, parts = expanded.text, expanded.notes, expanded.parts
                 if args.system is not None:
-                    expanded = interpolate_prompt(args.system, self.shell.user_ns)
+                    expanded = interpolate_prompt(args.system, namespace)
                     system, notes = expanded.text, notes + expanded.notes
             except InterpolationError as exc:
                 raise UsageError(str(exc)) from None
@@ -368,7 +423,18 @@ class GLMMagics(Magics):
             hidden += hidden_in_system
         if hidden:
             notes.append(f"note: the prompt held your API key; {KEY_MASK} was sent in its place")
-        return prompt, system, notes
+        extra = attached_images(args.image or (), args.plot, self.figures)
+        if not parts and not extra:
+            return prompt, system, notes
+        content = [
+            {"type": "text", "text": mask_secret(part["text"], key, KEY_MASK)[0]} if part["type"] == "text" else part
+            for part in (parts or ({"type": "text", "text": prompt},))
+            if part["type"] != "text" or part["text"].strip()
+        ] + list(extra)
+        notes += [f"note: {part.note}" for part in extra if part.note]
+        shown = " ".join(image_placeholder(p) for p in content if p["type"] == "image_url")
+        notes.append(f"note: sent with {shown}")
+        return content, system, notes
 
     def _params(self, args: Any, system: str | None) -> dict[str, Any]:
         """Request parameters: the cell's options over the configured settings."""
@@ -413,17 +479,22 @@ class GLMMagics(Magics):
 
     @no_var_expand
     @line_magic("glm")
-    def glm_line(self, line: str) -> None:
-        """`%glm config` · `%glm history [NAME]` · `%glm reset [NAME | --all]` · `%glm replay …`
+    def glm_line(self, line: str) -> Any:
+        """`%glm config` · `%glm history [NAME]` · `%glm reset [NAME | --all]` · `%glm fix [WORDS]` ·
+        `%glm replay …`
 
         config   the effective settings (API key masked) and where they come from
         history  the messages of conversation NAME (default 'default'), continued with %%glm -c NAME
         reset    forget conversation NAME (default 'default'), or every conversation with --all
         replay   on|auto|record|replay|off [instant] · status · prune: record answers and replay them
+        fix      send the last error and ask for an explanation and a corrected cell (WORDS
+                 are added to the request; %%glm --fix [options] takes options, e.g. --code)
 
         To ask a question, use the cell magic: %%glm on the first line, the prompt below.
         """
         command, *rest = line.split() or ["help"]
+        if command == "fix":
+            return self.glm_cell("--fix", line.strip()[len("fix") :])
         if command == "config" and not rest:
             print(self.config_text())
         elif command == "history" and len(rest) <= 1:
@@ -433,6 +504,8 @@ class GLMMagics(Magics):
         elif command == "reset" and len(rest) <= 1:
             target = rest[0] if rest else DEFAULT_CONVERSATION
             names = self.conversations.reset(None if target == "--all" else target)
+            if self._active_chat in names:
+                self._active_chat = None
             print(f"Forgot {', '.join(repr(n) for n in names) or 'no conversations'}.")
         elif command == "replay":
             print(replay_command(self.settings, self.shell, rest))
@@ -441,7 +514,7 @@ class GLMMagics(Magics):
         else:
             raise UsageError(
                 f"%glm {line.strip()!r} is not a %glm command (config, history [NAME], reset "
-                "[NAME | --all], replay …); to ask the model, use %%glm (two %) with the prompt in the cell."
+                "[NAME | --all], fix [WORDS], replay …); to ask the model, use %%glm (two %) with the prompt in the cell."
             )
 
     def config_text(self) -> str:
@@ -498,3 +571,4 @@ def unload_ipython_extension(ipython: Any) -> None:
     """Remove `%%glm` / `%glm` (the settings stay, so a reload keeps them)."""
     for kind in ("line", "cell"):
         ipython.magics_manager.magics[kind].pop("glm", None)
+    uninstall_error_log(ipython)

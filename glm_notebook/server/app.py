@@ -29,6 +29,7 @@ from .shapes import ANSI_MESSAGE, wrong_shape
 from .steps import Step, body_steps, stream_steps
 from .tools import ToolAnswer, extract_tool_directives, loop_turn, tool_answer
 from .transport import PacedResponse, Splitter, quiet_deliberate_aborts
+from .vision import check_images, image_answer
 from .validation import parse_json, validate_chat_request
 from .wire import (
     HTML_CONTENT_TYPE,
@@ -65,6 +66,8 @@ class ServerConfig:
     """The `Retry-After` of those 429s (None: no header)."""
     batch_line_delay: float = 0.0
     """Seconds before each line of a batch is answered (see `batches.py`)."""
+    bare_image_models: tuple[str, ...] = ()
+    """Vision models that refuse data-URL images with 1210 and take bare Base64 (see vision.py)."""
 
 
 class ServerState:
@@ -136,6 +139,7 @@ def _error_response(
 def _chat_reply(state: ServerState, request: Request, record: RequestRecord) -> Response:
     _check_auth(request.headers.get("authorization"), state.config.api_key)
     chat = validate_chat_request(record.body)
+    check_images(chat.model, chat.messages, state.config.bare_image_models)
     record.stream = chat.stream
     users = [m for m in chat.messages if m.get("role") == "user"]
     prompt, calls = extract_tool_directives(message_text(users[-1].get("content")) if users else "")
@@ -154,6 +158,7 @@ def _chat_reply(state: ServerState, request: Request, record: RequestRecord) -> 
         return _error_response(error, record, d)
 
     answer = tool_answer(chat.messages, chat.body, calls, thinking=chat.thinking, rounds=d.tool_rounds) or \
+        (None if d.echo else image_answer(chat.messages, thinking=chat.thinking)) or \
         derive_answer(chat.messages, thinking=chat.thinking, json_mode=chat.json_mode,
                       echo=d.echo, huge=d.huge, unicode_sample=d.u2028)
     tokens = answer.tokens()

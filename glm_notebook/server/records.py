@@ -19,8 +19,9 @@ class RequestRecord:
 
     index: int
     path: str
-    body: Any = None
-    """The parsed JSON body, or None when it was not JSON."""
+    body: Any = field(default=None, repr=False)
+    """The parsed JSON body, or None when it was not JSON (not in the repr: it may hold
+    megabytes of Base64 images)."""
     directives: Directives | None = None
     status: int | None = None
     stream: bool = False

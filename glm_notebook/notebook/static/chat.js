@@ -4,6 +4,8 @@
 //
 // Kernel -> browser (custom messages): turn, pane, end, reset, draft, snapshot.
 // Browser -> kernel: hello (a view opened: send me everything), send, stop, new, restore, drop.
+// Code blocks get Copy, and Insert (a new cell below the chat) where the notebook model is
+// reachable from the widget manager (JupyterLab, Notebook 7).
 // Synced traits: busy, pending (queued prompts), can_restore, chat_id.
 
 const FOLLOW_SLACK = 32; // px from the bottom that still count as "at the end"
@@ -58,8 +60,50 @@ function copyButton(className, label, title, getText) {
   return b;
 }
 
-// Every link opens a new tab without access to this page; every code block gets a copy button.
-function decorate(root) {
+// Where the page's notebook model can be reached (JupyterLab and Notebook 7: the widget
+// manager holds the document context), a code block can become a new cell below the chat's own
+// cell, found by the chat id its saved transcript output carries. Elsewhere (VS Code, Colab,
+// nbviewer) there is no such button: Copy remains.
+function cellInserter(model) {
+  const manager = model.widget_manager;
+  const notebook = manager && manager.context && manager.context.model && manager.context.model.sharedModel;
+  if (!notebook || typeof notebook.insertCell !== "function") return null;
+  return (code) => {
+    const mark = `data-glm-chat=\\"${String(model.get("chat_id") || "")}\\"`;
+    const cells = notebook.cells || [];
+    let at = cells.length - 1;
+    for (let i = 0; i < cells.length; i++) {
+      const outputs = cells[i].cell_type === "code" && cells[i].getOutputs ? cells[i].getOutputs() : [];
+      if (JSON.stringify(outputs).includes(mark)) at = i;
+    }
+    notebook.insertCell(at + 1, { cell_type: "code", source: code, metadata: {} });
+    return true;
+  };
+}
+
+function insertButton(getText, insert) {
+  const b = button("glm-insert", "Insert", "Insert this code as a new cell below the chat");
+  b.addEventListener("click", (event) => {
+    event.stopPropagation();
+    let ok = false;
+    try {
+      ok = insert(getText());
+    } catch (error) {
+      console.warn("glm: inserting a cell failed", error);
+    }
+    b.textContent = ok ? "Inserted" : "Insert failed";
+    b.classList.add("glm-copied");
+    setTimeout(() => {
+      b.textContent = "Insert";
+      b.classList.remove("glm-copied");
+    }, 1500);
+  });
+  return b;
+}
+
+// Every link opens a new tab without access to this page; every code block gets a copy button
+// (and an insert button when `insert` is given).
+function decorate(root, insert) {
   for (const a of root.querySelectorAll("a")) {
     a.target = "_blank";
     a.rel = "noopener noreferrer";
@@ -68,7 +112,9 @@ function decorate(root) {
     const head = block.querySelector(".glm-code-head");
     if (!head || head.querySelector(".glm-copy")) continue;
     const code = block.querySelector("pre code") || block.querySelector("pre");
-    head.append(copyButton("glm-copy", "Copy", "Copy this code", () => (code ? code.textContent : "")));
+    const text = () => (code ? code.textContent : "");
+    head.append(copyButton("glm-copy", "Copy", "Copy this code", text));
+    if (insert) head.append(insertButton(text, insert));
   }
 }
 
@@ -99,6 +145,7 @@ function hideStatic(id) {
 
 function render({ model, el }) {
   const viewId = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+  const insert = cellInserter(model);
   const root = h("div", "glm-chat");
   root.setAttribute("data-lm-suppress-shortcuts", "true");
   const transcript = h("div", "glm-chat-transcript");
@@ -173,13 +220,13 @@ function render({ model, el }) {
     }
     const pane = turn.panes[index];
     pane.innerHTML = html;
-    decorate(pane);
+    decorate(pane, insert);
   };
 
   const endTurn = (turn, noteHtml, markdown) => {
     turn.node.classList.remove("glm-chat-streaming");
     turn.note.innerHTML = noteHtml;
-    decorate(turn.note);
+    decorate(turn.note, insert);
     if (markdown && !turn.actions.querySelector(".glm-copy-answer")) {
       turn.actions.append(copyButton("glm-copy-answer", "Copy answer", "Copy the answer as Markdown", () => markdown));
     }
