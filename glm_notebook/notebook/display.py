@@ -190,6 +190,9 @@ class LiveSink:
     def finish(self, reply: "Reply | None", failed: bool) -> None:
         if self._ticker is not None:
             self._ticker.stop()
+        with self._lock:  # text the rate cap held back still shows (a terminal demo prints it)
+            if self._dirty:
+                self._draw()
         # The next output (the Reply's execute_result, or the partial Reply / the error) replaces
         # every pane in one step: nothing collapses in between.
         _clear_on_next_output()
