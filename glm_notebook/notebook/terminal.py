@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..events import ContentDelta, ReasoningDelta, Retrying
 from ..render.live import BlockSplitter, Throttle
-from ..render.reply_view import format_seconds
-from ..reply import FINISH_REASONS, Reply
+from ..render.reply_view import footer_facts, format_seconds
+from ..reply import Reply
 from ..text import one_line, strip_controls
 
 if TYPE_CHECKING:
@@ -38,7 +38,6 @@ TERMINAL_UPDATES_PER_SECOND = 8.0
 #: Reasoning lines shown while the model thinks.
 _REASONING_LINES = 4
 _REASONING_CHARS = 2000
-_QUIET_STATUSES = {FINISH_REASONS["stop"], FINISH_REASONS["tool_calls"]}
 # The start of an escape sequence that may be completed by the next piece of text.
 _UNFINISHED = re.compile(
     r"\x1b(?:\[[0-?]*[ -/]*|[\]PX^_][^\x07\x1b]*\x1b?)?\Z|\x9b[0-?]*[ -/]*\Z"
@@ -60,29 +59,19 @@ def reasoning_text(reply: Reply) -> str:
 
 
 def footer_text(reply: Reply) -> str:
-    """The footer of `render.reply_view.footer_html` as one plain line: how the answer ended
-    (when unusual), model, tokens, time to first token, total time, tokens per second."""
+    """The footer of `render.reply_view.footer_html` as one plain line (the same facts)."""
     parts: list[str] = []
-    if reply.status not in _QUIET_STATUSES:
-        parts.append(f"⚠ {one_line(reply.status)}")
-    parts.append(one_line(reply.model or "unknown model"))
-    usage = reply.usage
-    if usage is not None:
-        tokens = f"{usage.prompt_tokens:,} prompt / {usage.completion_tokens:,} completion tokens"
-        extras = [
-            f"{count:,} {label}"
-            for count, label in ((usage.cached_tokens, "cached"), (usage.reasoning_tokens, "reasoning"))
-            if count
-        ]
-        parts.append(tokens + (f" ({', '.join(extras)})" if extras else ""))
-    elif reply.text:
-        parts.append(f"{_plural(len(reply.text), 'character')} received")
-    if reply.ttft is not None:
-        parts.append(f"first token {format_seconds(reply.ttft)}")
-    if reply.elapsed is not None:
-        parts.append(f"total {format_seconds(reply.elapsed)}")
-    if reply.tokens_per_second is not None:
-        parts.append(f"{reply.tokens_per_second:,.0f} tok/s")
+    for kind, value in footer_facts(reply):
+        if kind == "replayed":
+            parts.append(f"replayed · recorded {value}")
+        elif kind == "status":
+            parts.append(f"⚠ {one_line(value)}")
+        elif kind == "time":
+            parts.append(f"{value[0]} {format_seconds(value[1])}")
+        elif kind == "rate":
+            parts.append(f"{value:,.0f} tok/s")
+        else:
+            parts.append(one_line(value))
     return " · ".join(parts)
 
 

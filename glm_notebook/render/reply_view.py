@@ -37,6 +37,7 @@ __all__ = [
     "reply_html",
     "reply_metadata",
     "footer_html",
+    "footer_facts",
     "reasoning_summary",
     "format_seconds",
     "clip_text",
@@ -167,14 +168,19 @@ def _tool_calls_html(reply: Any) -> str:
     )
 
 
-def footer_html(reply: Any) -> str:
-    """One line under the answer: how it ended, model, tokens, timings."""
-    parts: list[str] = []
+def footer_facts(reply: Any) -> list[tuple[str, Any]]:
+    """What the footer says, as `(kind, value)` pairs in order, for the HTML and the terminal:
+    `("replayed", date)`, `("status", text)` when the ending is unusual, `("text", text)` for the
+    model and the tokens, `("time", (label, seconds))`, `("rate", tokens_per_second)`."""
+    facts: list[tuple[str, Any]] = []
+    replayed = getattr(reply, "replayed_at", None)
+    if replayed:
+        facts.append(("replayed", replayed[:10]))
     # A broken stream says "incomplete" here; the error line under the output says why (once).
     status = "incomplete" if reply.stopped == "error" else reply.status
     if status not in _QUIET_STATUSES:
-        parts.append(f"<strong>⚠ {escape_text(status)}</strong>")
-    parts.append(escape_text(reply.model or "unknown model"))
+        facts.append(("status", status))
+    facts.append(("text", reply.model or "unknown model"))
     usage = reply.usage
     if usage is not None:
         tokens = f"{usage.prompt_tokens:,} prompt / {usage.completion_tokens:,} completion tokens"
@@ -183,20 +189,35 @@ def footer_html(reply: Any) -> str:
             for count, label in ((usage.cached_tokens, "cached"), (usage.reasoning_tokens, "reasoning"))
             if count
         ]
-        parts.append(tokens + (f" ({', '.join(extras)})" if extras else ""))
+        facts.append(("text", tokens + (f" ({', '.join(extras)})" if extras else "")))
     elif reply.text:
-        parts.append(f"{_plural(len(reply.text), 'character')} received")
+        facts.append(("text", f"{_plural(len(reply.text), 'character')} received"))
     if reply.ttft is not None:
-        parts.append(f"first token {_time(reply.ttft)}")
+        facts.append(("time", ("first token", reply.ttft)))
     if reply.elapsed is not None:
-        parts.append(f"total {_time(reply.elapsed)}")
-    rate = reply.tokens_per_second
-    if rate is not None:
-        parts.append(f'<span class="glm-rate">{rate:,.0f} tok/s</span>')
-    replayed = getattr(reply, "replayed_at", None)
-    if replayed:  # provenance first, in its own span (nbval can compare live and replayed runs)
-        parts[0] = f'<span class="glm-replayed">replayed · recorded {escape_text(replayed[:10])} · </span>{parts[0]}'
-    return f'<p class="glm-footer"><small>{" · ".join(parts)}</small></p>'
+        facts.append(("time", ("total", reply.elapsed)))
+    if reply.tokens_per_second is not None:
+        facts.append(("rate", reply.tokens_per_second))
+    return facts
+
+
+def footer_html(reply: Any) -> str:
+    """One line under the answer: how it ended, model, tokens, timings (timings in spans that
+    `tests/nbval_sanitize.cfg` blanks; provenance of a replayed answer first, in its own span)."""
+    parts: list[str] = []
+    replayed = ""
+    for kind, value in footer_facts(reply):
+        if kind == "replayed":
+            replayed = f'<span class="glm-replayed">replayed · recorded {escape_text(value)} · </span>'
+        elif kind == "status":
+            parts.append(f"<strong>⚠ {escape_text(value)}</strong>")
+        elif kind == "time":
+            parts.append(f"{value[0]} {_time(value[1])}")
+        elif kind == "rate":
+            parts.append(f'<span class="glm-rate">{value:,.0f} tok/s</span>')
+        else:
+            parts.append(escape_text(value))
+    return f'<p class="glm-footer"><small>{replayed}{" · ".join(parts)}</small></p>'
 
 
 def reply_html(reply: Any) -> str:
