@@ -23,6 +23,7 @@ from ..text import one_line
 from ..tool_reply import StepStarted, ToolCall, ToolCallFinished, ToolCallStarted, ToolReply, shorten
 from .markdown import escape_text, markdown_html, sanitize_html
 from .reply_view import footer_html, reasoning_summary, reply_metadata
+from .styles import style_tag
 
 __all__ = [
     "MAX_DETAIL",
@@ -148,9 +149,10 @@ def tool_reply_html(reply: ToolReply) -> str:
             pieces.append(markdown_html(final.text))
     if reply.note:
         pieces.append(f'<p class="glm-tool-note">{escape_text(reply.note)}</p>')
+    pieces += [f'<p class="glm-note">{escape_text(note)}</p>' for note in reply.notes]
     footer = footer_html(reply).replace("</small></p>", f" · {calls_phrase(reply.calls)}</small></p>", 1)
     pieces += [footer, "</div>"]
-    return sanitize_html("".join(pieces))
+    return style_tag() + sanitize_html("".join(pieces))
 
 
 def tool_reply_bundle(
