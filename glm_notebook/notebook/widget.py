@@ -46,7 +46,9 @@ from ..config import DEFAULT_MODEL
 from ..errors import GLMError
 from ..render.live import LiveAnswer, Throttle
 from ..render.styles import STYLESHEET
+from ..render.tool_view import ToolTrace
 from ..reply import Reply
+from ..tool_reply import StepStarted, ToolCallFinished, ToolCallStarted, ToolReply
 from .chat_html import CHAT_CSS, TurnHTML, note_html, open_reasoning, static_html, user_html
 from .chat_state import Transcript, Turn
 
@@ -83,6 +85,9 @@ class _TurnView:
     """One turn as the browser sees it: the `LiveAnswer` that renders it and what was sent.
 
     Draws are throttled; a held-back draw happens later by itself. `emit` sends one message.
+    A tool loop (`follow(reply)`): pane 0 holds the finished steps (`ToolTrace.closed_html`),
+    the current step's `LiveAnswer` panes follow, its calls end the last of them; each new
+    step starts a new `LiveAnswer` and blanks the panes the last one no longer uses.
     """
 
     def __init__(
@@ -97,16 +102,50 @@ class _TurnView:
         self.stop_requested = False
         self.user_html = user_html(turn.prompt)
         self.note_html = ""
-        self._reasoning_open: str | None = None  # pane 0, opened after an answerless end
         self._later: asyncio.TimerHandle | None = None
+        self.trace: ToolTrace | None = None
+        self._offset = 0  # 1 in a tool loop: pane 0 holds the finished steps
+        self._live_html: dict[int, str] = {}  # LiveAnswer pane -> its HTML
+        self._shown: dict[int, str] = {}  # pane as sent to the browser -> HTML
+        self._last = 0
+        self._sent_calls = ""
         emit({"op": "turn", "id": id, "user_html": self.user_html})
 
     def html(self) -> TurnHTML:
         """The turn as it stands, for a snapshot or the static transcript."""
-        panes = self.live.panes
-        if self._reasoning_open is not None:
-            panes[0] = self._reasoning_open
+        panes = [self._shown.get(i, "") for i in range(max(self._shown, default=-1) + 1)]
         return TurnHTML(self.id, self.user_html, panes, self.note_html, self.turn.answer, self.turn.ended)
+
+    def follow(self, reply: ToolReply) -> None:
+        """The turn is a tool loop: show its steps and calls as they happen."""
+        self.trace = ToolTrace(reply)
+        self._offset = 1
+        shown = dict(self._shown)  # the waiting line may be out already: move it down one pane
+        self._send(0, "")
+        for index, html in sorted(shown.items()):
+            self._send(index + 1, html)
+
+    def apply(self, event: Any) -> None:
+        """One event of the turn's stream; a tool call's start and end are drawn at once."""
+        if self.trace is None:
+            self.live.apply(event)
+            self.tick()
+            return
+        self.trace.apply(event)
+        kind = type(event)
+        if kind is StepStarted and event.step > 1:
+            self._draw()  # the last step's answer, flushed before its panes are reused
+            self.live = LiveAnswer()
+            self._live_html = {}
+            self._last = 0
+            self._send(0, self.trace.closed_html())
+        else:
+            self.live.apply(event)
+        if kind in (StepStarted, ToolCallStarted, ToolCallFinished):
+            self.throttle.ready()
+            self._draw()
+        else:
+            self.tick()
 
     def tick(self) -> None:
         """New data arrived: draw now if the throttle allows, else make sure a draw follows."""
@@ -123,10 +162,30 @@ class _TurnView:
             self._draw()
 
     def _draw(self, *, final: bool = False) -> None:
+        changed = set()
         for update in self.live.changes(final=final):
-            self._pane(update.index, update.html)
+            self._live_html[update.index] = update.html
+            changed.add(update.index)
+        if self.trace is None:
+            for index in sorted(changed):
+                self._send(index, self._live_html[index])
+            return
+        calls = self.trace.current_html()
+        last = max(self._live_html, default=0)
+        if calls != self._sent_calls or last != self._last:
+            changed |= {self._last, last}
+        self._sent_calls, self._last = calls, last
+        for index in sorted(changed):
+            html = self._live_html.get(index, "")
+            self._send(index + 1, html + calls if index == last else html)
+        for index in sorted(self._shown):  # panes of an earlier, longer step
+            if index > last + 1:
+                self._send(index, "")
 
-    def _pane(self, index: int, html: str) -> None:
+    def _send(self, index: int, html: str) -> None:
+        if self._shown.get(index) == html:
+            return
+        self._shown[index] = html
         self.emit({"op": "pane", "turn": self.id, "index": index, "html": html})
 
     def finish(self) -> None:
@@ -138,12 +197,9 @@ class _TurnView:
         if self.turn.reply is not None:
             self.live.sync(self.turn.reply)  # the transcript shows exactly what the history holds
         self._draw(final=True)
-        panes = self.live.panes
-        if panes and not self.turn.answer and self.turn.state != "done":
-            opened = open_reasoning(panes[0])
-            if opened != panes[0]:
-                self._reasoning_open = opened
-                self._pane(0, opened)
+        first = self._shown.get(self._offset)
+        if first and not self.turn.answer and self.turn.state != "done":
+            self._send(self._offset, open_reasoning(first))
         self.note_html = note_html(self.turn)
         self.emit({"op": "end", "turn": self.id, "note_html": self.note_html, "markdown": self.turn.answer})
 
@@ -377,10 +433,11 @@ class ChatWidget:
         try:
             stream = self._get_client().astream(request, model=self.model, **self.params)
             turn.reply = stream.reply
+            if isinstance(stream.reply, ToolReply):
+                view.follow(stream.reply)
             async with stream:
                 async for event in stream:
-                    view.live.apply(event)
-                    view.tick()
+                    view.apply(event)
         except asyncio.CancelledError:
             stopped = True
             if not view.stop_requested:

@@ -32,6 +32,7 @@ __all__ = [
     "step_html",
     "tool_reply_html",
     "calls_phrase",
+    "tool_footer_html",
     "tool_reply_bundle",
     "ToolTrace",
 ]
@@ -136,6 +137,11 @@ def calls_phrase(calls: list[ToolCall]) -> str:
     return _plural(len(calls), "tool call") + (f" ({extras})" if extras else "")
 
 
+def tool_footer_html(reply: ToolReply) -> str:
+    """The Reply footer (tokens summed over the loop, timings) ending with how many calls ran."""
+    return footer_html(reply).replace("</small></p>", f" · {calls_phrase(reply.calls)}</small></p>", 1)
+
+
 def tool_reply_html(reply: ToolReply) -> str:
     """The whole loop: every tool step, the final answer, a footer with summed tokens and calls."""
     steps = reply.steps
@@ -150,9 +156,8 @@ def tool_reply_html(reply: ToolReply) -> str:
     if reply.note:
         pieces.append(f'<p class="glm-tool-note">{escape_text(reply.note)}</p>')
     pieces += [f'<p class="glm-note">{escape_text(note)}</p>' for note in reply.notes]
-    footer = footer_html(reply).replace("</small></p>", f" · {calls_phrase(reply.calls)}</small></p>", 1)
-    pieces += [footer, "</div>"]
-    return style_tag() + sanitize_html("".join(pieces))
+    pieces += [tool_footer_html(reply), "</div>"]
+    return sanitize_html("".join(pieces))
 
 
 def tool_reply_bundle(
@@ -162,7 +167,7 @@ def tool_reply_bundle(
     data = {"text/plain": repr(reply)}
     wanted = (include is None or "text/html" in include) and not (exclude and "text/html" in exclude)
     if wanted:
-        data["text/html"] = tool_reply_html(reply)
+        data["text/html"] = style_tag() + tool_reply_html(reply)  # styled without a kernel too
     meta = reply_metadata(reply)
     meta["tool_calls"] = [
         {"step": c.step, "name": c.name, "status": c.status,
