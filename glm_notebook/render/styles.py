@@ -74,10 +74,7 @@ details.glm-tool>summary{cursor:pointer;font-family:var(--jp-code-font-family,mo
 details.glm-tool-error{border-left-color:var(--jp-error-color1,#c62828)}
 .glm-tool-error>summary{color:var(--jp-error-color1,#c62828)}
 .glm-tool-declined>summary,.glm-tool-skipped>summary,.glm-tool-note{color:var(--jp-warn-color1,#b26a00)}
-details.glm-tool pre{overflow-x:auto;white-space:pre;background:var(--jp-layout-color2,#f5f5f5);padding:.4em .6em;border-radius:3px;font-size:.85em}
-details.glm-tool pre.glm-tool-args::before,details.glm-tool pre.glm-tool-result::before{display:block;margin-bottom:.2em;font-family:var(--jp-ui-font-family,sans-serif);font-size:.85em;color:var(--jp-ui-font-color2,#757575)}
-details.glm-tool pre.glm-tool-args::before{content:"arguments"}
-details.glm-tool pre.glm-tool-result::before{content:"result"}
+details.glm-tool pre{overflow-x:auto;white-space:pre;background:var(--jp-cell-editor-background,#f5f5f5);padding:.4em .6em;border-radius:3px;font-size:.85em}
 .glm-history-message{margin:.4em 0 .8em;padding-left:.8em;border-left:3px solid var(--jp-border-color2,#e0e0e0)}
 .glm-history-user{border-left-color:var(--jp-brand-color1,#1976d2)}
 .glm-history-role{margin:0 0 .2em;font-size:.85em;color:var(--jp-ui-font-color2,#757575);text-transform:capitalize}
