@@ -115,3 +115,51 @@ def test_max_steps_stops_the_loop(k: Kernel) -> None:
     assert run.error is None, run.error
     final = result_html(run)
     assert "Stopped after 2 steps" in final
+
+
+def test_interrupting_a_running_tool_keeps_what_happened(k: Kernel) -> None:
+    k.run("import time\ndef slow(location: str) -> str:\n    'Slow. location: the city'\n    time.sleep(30)\n    return 'late'")
+    running = k.start('%%glm --tools slow\nWeather in "Florence"? [[tool=slow]]')
+    running.wait_for(lambda run: any('class="glm-tool glm-tool-running"' in html for _, html in updates(run)))
+    k.interrupt()
+    run = running.wait()
+    assert run.error is not None and run.error["ename"] == "GLMInterrupted"
+    assert len(run.error["traceback"]) == 1
+    shown = [html_of(content) for kind, content in run.messages if kind == "display_data" and html_of(content)]
+    assert shown and "slow(location=" in shown[-1] and "error: interrupted" in shown[-1]
+
+
+def test_the_terminal_prints_one_line_per_call(server) -> None:
+    import io
+
+    from glm_notebook.client import GLMClient
+    from glm_notebook.notebook.display import run_stream
+    from glm_notebook.notebook.terminal import TextSink
+
+    def weather(location: str) -> str:
+        """Current weather. location: the city"""
+        return "18 °C, clear\x1b[2J"
+
+    out = io.StringIO()
+    client = GLMClient(server.api_key, server.base_url)
+    reply, error = run_stream(
+        client, 'Weather in "Florence"? [[tool=weather]]', {"tools": [weather]}, TextSink(out, styled=False)
+    )
+    text = out.getvalue()
+    assert error is None and reply is not None
+    assert '· weather(location="Florence") → 18 °C, clear\n' in text  # the escape sequence is gone
+    assert text.rstrip().endswith("· 1 tool call")
+    assert "\x1b" not in text
+
+
+def test_panes_stay_few_however_many_steps(k: Kernel) -> None:
+    define_tools(k)
+    run = glm(k, 'Weather in "Florence"? [[tool=broken]] [[tool_rounds=4]]', "--tools broken")
+    assert run.error is None, run.error
+    panes = [content for kind, content in run.messages if kind == "display_data"]
+    assert len(panes) <= 3, len(panes)  # finished steps, reasoning, answer: reused by every step
+    live = [html for _, html in updates(run)]
+    assert sum('class="glm-tool glm-tool-error"' in html for html in live) >= 4
+    final = result_html(run)
+    assert final.count('<details class="glm-tool glm-tool-error">') == 4
+    assert "4 tool calls (4 failed)" in final
