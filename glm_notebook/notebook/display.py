@@ -20,7 +20,16 @@ small daemon thread (`_Ticker`) draws text the rate cap held back within one int
 the status line current; all drawing happens under one lock, in the cell's context (parent
 header), and stops before the end.
 
-Terminal IPython and other plain frontends: `terminal.TextSink` writes the answer to stdout.
+A tool loop (`%%glm --tools`): `run_stream` hands the sink the `ToolReply` first
+(`tool_loop`). Display 0 then holds the finished steps (`render.tool_view.ToolTrace`, each step
+rendered once: reasoning collapsed, calls as collapsed `details.glm-tool`), the current step's
+`LiveAnswer` panes follow, and its calls (arguments streaming in, running, done) end the last
+pane above the status line ("running weather(location="Florence")… 2 s"). Each new step starts
+a new `LiveAnswer` in the same displays and blanks those it no longer needs, so the number of
+displays stays that of the longest step plus one.
+
+Terminal IPython and other plain frontends: `terminal.TextSink` writes the answer to stdout
+(a tool loop: one line per call, `call.summary()`).
 """
 
 from __future__ import annotations

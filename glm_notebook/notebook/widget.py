@@ -232,7 +232,10 @@ class ChatWidget:
     """A chat with a GLM model: a streaming transcript, an input box, Send / Stop / New.
 
     `model`, `system` and `**params` (`temperature=`, `thinking=`, `max_tokens=`, ...) apply to
-    every turn. `client` is a `GLMClient`; by default one is made at the first send, from the
+    every turn. With `tools=[fn, ...]` (plain Python functions) each turn runs the tool loop: the
+    calls show in the turn while they run, then collapse; `approve=` (`approve(call) -> bool`,
+    may be async) decides before each call, `max_steps=` caps the requests; the history keeps
+    the tool calls and results, and the turn's task returns a `ToolReply`. `client` is a `GLMClient`; by default one is made at the first send, from the
     `%config GLM` settings when the extension is loaded (key, base URL, model, timeout), else
     from `ZAI_API_KEY` / `ZAI_BASE_URL`; it is closed with the widget.
 
