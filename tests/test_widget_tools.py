@@ -84,3 +84,51 @@ def test_a_second_step_blanks_the_panes_it_no_longer_uses(server, wire):
         assert '<details class="glm-tool' not in "".join(final[1:])
 
     asyncio.run(main())
+
+
+def test_confirm_asks_in_the_chat_and_the_answer_decides(server, wire):
+    async def main():
+        w = ChatWidget(client=_client(server), tools=[weather], confirm=True)
+        frontend(w, op="send", text='Weather in "Florence" and "Siena"? [[tool=weather,args={"location":"Florence"}]] [[tool=weather,args={"location":"Siena"}]]')
+        for answer in (True, False):
+            while len(wire.ops("ask")) < (1 if answer else 2):
+                await asyncio.sleep(0.01)
+            ask = wire.ops("ask")[-1]
+            frontend(w, op="answer", key="not-a-key", ok=True)  # ignored
+            frontend(w, op="answer", key=ask["key"], ok=answer)
+        reply = await w._task
+        before = wire.custom()[: wire.custom().index(wire.ops("ask")[0])]
+        shown = [m["html"] for m in before if m.get("op") == "pane" and "glm-tool" in m["html"]][-1]
+        assert 'class="glm-tool glm-tool-pending"' in shown and "waiting…" in shown
+        assert 'class="glm-tool glm-tool-running"' not in shown  # not running before the answer
+        asks = wire.ops("ask")
+        assert [a["text"] for a in asks] == ['weather(location="Florence")', 'weather(location="Siena")']
+        assert [a["key"] for a in wire.ops("asked")] == [a["key"] for a in asks]
+        assert [c.status for c in reply.calls] == ["ok", "declined"]
+        assert not w._asks
+
+    asyncio.run(main())
+
+
+def test_stop_while_asking_ends_the_turn(server, wire):
+    async def main():
+        w = ChatWidget(client=_client(server), tools=[weather], confirm=True)
+        frontend(w, op="send", text='Weather in "Florence"? [[tool=weather]]')
+        while not wire.ops("ask"):
+            await asyncio.sleep(0.01)
+        frontend(w, op="stop")
+        reply = await w._task
+        assert w.turns[0].state == "stopped" and not w._asks
+        assert wire.ops("asked")[-1]["key"] == wire.ops("ask")[-1]["key"]
+        assert reply.calls[0].status != "ok"
+
+    asyncio.run(main())
+
+
+def test_confirm_needs_tools_and_excludes_approve(server):
+    import pytest
+
+    with pytest.raises(ValueError, match="tools"):
+        ChatWidget(client=_client(server), confirm=True)
+    with pytest.raises(ValueError, match="one of them"):
+        ChatWidget(client=_client(server), tools=[weather], confirm=True, approve=lambda call: True)

@@ -262,7 +262,7 @@ class LiveSink:
         live = self.live
         silent = self.clock() - self._last_data
         if self.trace is not None:
-            running = [call for call in self.trace.reply.calls if call.status == "running"]
+            running = self.trace.running()
             if running:
                 waited = f" {int(silent)} s" if silent >= 1 else ""
                 return f"running {running[0].signature(60)}…{waited}"

@@ -20,10 +20,12 @@ Three layers:
 
 The wire between them is custom widget messages. Python → browser: `{op: "turn", id,
 user_html}`, `{op: "pane", turn, index, html}` (a closed segment once, the open one replaced),
-`{op: "end", turn, note_html, markdown}`, `{op: "reset"}`, `{op: "draft", text}`, and
-`{op: "snapshot", view, turns}` for a view that (re)opens. Browser → Python: `{op: "send",
-text}`, `{op: "stop"}`, `{op: "new"}`, `{op: "restore"}`, `{op: "drop", index, text}` (a queued
-prompt), `{op: "hello", view}`. So a long chat costs the browser what changed, not the whole
+`{op: "end", turn, note_html, markdown}`, `{op: "reset"}`, `{op: "draft", text}`,
+`{op: "snapshot", view, turns}` for a view that (re)opens, and with `confirm=True`
+`{op: "ask", turn, key, text}` / `{op: "asked", key}` (a tool call waiting for Run / Skip, then
+answered). Browser → Python: `{op: "send", text}`, `{op: "stop"}`, `{op: "new"}`,
+`{op: "restore"}`, `{op: "drop", index, text}` (a queued prompt), `{op: "hello", view}`,
+`{op: "answer", key, ok}`. So a long chat costs the browser what changed, not the whole
 transcript on every update.
 
 Displayed with `chat()` (or as a cell's value) the widget is followed by a **static
@@ -48,7 +50,7 @@ from ..render.live import LiveAnswer, Throttle
 from ..render.styles import STYLESHEET
 from ..render.tool_view import ToolTrace
 from ..reply import Reply
-from ..tool_reply import StepStarted, ToolCallFinished, ToolCallStarted, ToolReply
+from ..tool_reply import StepStarted, ToolCall, ToolCallFinished, ToolCallStarted, ToolReply
 from .chat_html import CHAT_CSS, TurnHTML, note_html, open_reasoning, static_html, user_html
 from .chat_state import Transcript, Turn
 
@@ -142,10 +144,14 @@ class _TurnView:
         else:
             self.live.apply(event)
         if kind in (StepStarted, ToolCallStarted, ToolCallFinished):
-            self.throttle.ready()
-            self._draw()
+            self.flush()
         else:
             self.tick()
+
+    def flush(self) -> None:
+        """Draw now, whatever the throttle says (a state change the reader must see)."""
+        self.throttle.ready()
+        self._draw()
 
     def tick(self) -> None:
         """New data arrived: draw now if the throttle allows, else make sure a draw follows."""
@@ -234,8 +240,9 @@ class ChatWidget:
     `model`, `system` and `**params` (`temperature=`, `thinking=`, `max_tokens=`, ...) apply to
     every turn. With `tools=[fn, ...]` (plain Python functions) each turn runs the tool loop: the
     calls show in the turn while they run, then collapse; `approve=` (`approve(call) -> bool`,
-    may be async) decides before each call, `max_steps=` caps the requests; the history keeps
-    the tool calls and results, and the turn's task returns a `ToolReply`. `client` is a `GLMClient`; by default one is made at the first send, from the
+    may be async) decides before each call, or `confirm=True` asks in the chat (Run / Skip);
+    `max_steps=` caps the requests; the history keeps the tool calls and results, and the
+    turn's task returns a `ToolReply`. `client` is a `GLMClient`; by default one is made at the first send, from the
     `%config GLM` settings when the extension is loaded (key, base URL, model, timeout), else
     from `ZAI_API_KEY` / `ZAI_BASE_URL`; it is closed with the widget.
 
@@ -256,8 +263,17 @@ class ChatWidget:
         model: str | None = None,
         system: str | None = None,
         client: GLMClient | None = None,
+        *,
+        confirm: bool = False,
         **params: Any,
     ) -> None:
+        if confirm:
+            if not params.get("tools"):
+                raise ValueError("confirm=True asks before each tool call: pass tools=[...] too")
+            if params.get("approve") is not None:
+                raise ValueError("confirm=True asks in the chat; approve= decides in code: pass one of them")
+            params["approve"] = self._ask
+        self._asks: dict[str, asyncio.Future[bool]] = {}  # questions waiting for Run / Skip
         self.transcript = Transcript(system)
         self.model = model
         self.params = params
@@ -496,6 +512,23 @@ class ChatWidget:
     def _sync_pending(self) -> None:
         self.widget.pending = [item.text for item in self._queue]
 
+    async def _ask(self, call: ToolCall) -> bool:
+        """`approve=` of `confirm=True`: show "Run weather(…)?" with Run / Skip in the turn and
+        wait for a click (Stop ends the wait, and the turn)."""
+        view = self._view
+        if view is None:
+            return False
+        view.flush()  # the call shows as waiting when the question appears
+        key = uuid.uuid4().hex[:12]
+        answer: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._asks[key] = answer
+        self._emit({"op": "ask", "turn": view.id, "key": key, "text": call.signature(100)})
+        try:
+            return await answer
+        finally:
+            self._asks.pop(key, None)
+            self._emit({"op": "asked", "key": key})
+
     # -- the browser ------------------------------------------------------------------------------
 
     def _emit(self, message: dict[str, Any]) -> None:
@@ -531,6 +564,10 @@ class ChatWidget:
                 if not item.started.done():
                     item.started.set_result(None)
                 self._sync_pending()
+        elif op == "answer":  # Run / Skip of a question from `_ask`
+            answer = self._asks.get(str(content.get("key")))
+            if answer is not None and not answer.done():
+                answer.set_result(content.get("ok") is True)
         elif op == "hello":
             view = content.get("view")
             self._snapshot(view if isinstance(view, str) else None)

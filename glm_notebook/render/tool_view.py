@@ -29,6 +29,7 @@ __all__ = [
     "MAX_DETAIL",
     "tool_call_html",
     "pending_call_html",
+    "waiting_call_html",
     "step_html",
     "tool_reply_html",
     "calls_phrase",
@@ -100,6 +101,17 @@ def pending_call_html(name: str, arguments: str) -> str:
     text = text if text.endswith("…") else text + "…"
     return sanitize_html(
         f'<details class="glm-tool glm-tool-pending"><summary>{escape_text(text)}</summary></details>'
+    )
+
+
+def waiting_call_html(call: ToolCall) -> str:
+    """A call that is known but not started yet (waiting for `approve`, or for the call before
+    it): `weather(location="Florence") → waiting…`."""
+    summary = shorten(f"{call.signature(60)} → waiting…", _SUMMARY_LIMIT)
+    return sanitize_html(
+        f'<details class="glm-tool glm-tool-pending"><summary>{escape_text(summary)}</summary>'
+        f'<pre class="glm-tool-args"><code>{escape_text(_capped(_pretty_arguments(call.arguments)))}</code></pre>'
+        "</details>"
     )
 
 
@@ -190,12 +202,14 @@ class ToolTrace:
         self._pending: dict[int, list[str]] = {}
         self._closed: list[str] = []
         self._calls: dict[int, tuple[str, str]] = {}  # index → (status, HTML) of this step
+        self._started: set[int] = set()  # calls of this step that started (or ended)
 
     def apply(self, event: Any) -> None:
         kind = type(event)
         if kind is StepStarted:
             self._pending.clear()
             self._calls.clear()
+            self._started.clear()
             done = self.reply.steps[: max(0, event.step - 1)]
             for step in done[len(self._closed) :]:
                 self._closed.append(step_html(step))
@@ -206,9 +220,15 @@ class ToolTrace:
             name_args[1] += event.arguments
         elif kind in (ToolCallStarted, ToolCallFinished):
             self._pending.pop(event.call.index, None)
+            self._started.add(event.call.index)
 
     def closed_html(self) -> str:
         return "".join(self._closed)
+
+    def running(self) -> list[ToolCall]:
+        """The current step's calls that started and have not ended."""
+        calls = self.reply.steps[-1].calls if self.reply.steps else []
+        return [c for c in calls if c.index in self._started and c.status == "running"]
 
     def current_html(self) -> str:
         if not self.reply.steps or len(self._closed) >= len(self.reply.steps):
@@ -224,7 +244,9 @@ class ToolTrace:
         return "".join(parts)
 
     def _call_html(self, call: ToolCall) -> str:
+        status = call.status if call.index in self._started else "waiting"
         cached = self._calls.get(call.index)
-        if cached is None or cached[0] != call.status:
-            cached = self._calls[call.index] = (call.status, tool_call_html(call))
+        if cached is None or cached[0] != status:
+            html = tool_call_html(call) if status != "waiting" else waiting_call_html(call)
+            cached = self._calls[call.index] = (status, html)
         return cached[1]

@@ -79,3 +79,22 @@ def test_the_chat_shows_the_call_in_the_turn(lab):
     assert "18 °C, clear in Florence" in done.locator("summary").inner_text()
     assert "1 tool call" in chat.locator(".glm-footer").inner_text()
     lab.shot(lab.cell(1), ARTIFACTS / f"{lab.name}-chat-tools-done.png")
+
+
+def test_the_chat_asks_before_a_call_with_confirm(lab):
+    chat_cell = (
+        f"from glm_notebook import chat\nw = chat(tools=[weather], confirm=True)\ntask = w.send({PROMPT!r})"
+    )
+    path = lab.write_notebook([TOOL, chat_cell])
+    lab.open(path)
+    lab.run_all()
+    chat = lab.output(1).locator(".glm-chat:not(.glm-chat-static)")
+    ask = chat.locator(".glm-chat-ask")
+    ask.wait_for(state="visible", timeout=60_000)
+    assert ask.locator(".glm-chat-ask-text").inner_text() == 'Run weather(location="Florence")?'
+    lab.shot(lab.cell(1), ARTIFACTS / f"{lab.name}-chat-tools-ask.png")
+    ask.locator("button.glm-chat-run").click()
+    chat.locator(RUNNING).wait_for(state="visible", timeout=30_000)
+    assert chat.locator(".glm-chat-ask").count() == 0
+    chat.locator(".glm-footer").wait_for(state="visible", timeout=60_000)
+    assert "18 °C, clear in Florence" in chat.locator(DONE).locator("summary").inner_text()
