@@ -309,6 +309,11 @@ class GLMMagics(Magics):
         answer, `reply.reasoning`, `reply.usage`, `reply.json()` the rest. Ctrl-C / the stop
         button ends the request and keeps the partial answer.
 
+        `--tools weather,convert_units` lets the model call those notebook functions: each call
+        shows while it runs, then collapses to `weather(location="Florence") → 18 °C`; the result
+        is then a `ToolReply` (`.calls`, `.steps`). `--confirm` asks y/n before each call,
+        `--max-steps N` caps the requests (10).
+
         Settings: `%config GLM` (model, thinking, temperature, ...); `%glm config` shows them.
         """
         args = _parse(self.glm_cell, line)
