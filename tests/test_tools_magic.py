@@ -165,3 +165,15 @@ def test_panes_stay_few_however_many_steps(k: Kernel) -> None:
     final = result_html(run)
     assert final.count('<details class="glm-tool glm-tool-error">') == 4
     assert "4 tool calls (4 failed)" in final
+
+
+def test_quiet_and_capture_show_the_result_only_or_text(k: Kernel) -> None:
+    define_tools(k)
+    run = glm(k, 'Weather in "Florence"? [[tool=broken]]', "--tools broken --quiet")
+    assert run.error is None and not [m for m, _ in run.messages if m in ("display_data", "update_display_data")]
+    assert "1 tool call (1 failed)" in result_html(run)
+    run = k.run('%%capture out\n%%glm --tools broken\nWeather in "Florence"? [[tool=broken]]')
+    assert run.error is None, run.error
+    text = k.run("print(out.stdout)").stdout
+    assert '· broken(location="Florence") → error: ValueError: sensor offline' in text
+    assert "1 tool call (1 failed)" in text
