@@ -184,6 +184,8 @@ class ToolReply:
     stopped: str | None = None
     error: str | None = None
     note: str | None = None
+    notes: list[str] = field(default_factory=list, repr=False)
+    """Short notes from whoever asked (e.g. `%%glm`'s "{topc} is not defined"), shown with it."""
     start: int = field(default=0, repr=False)
     started_at: float = field(default_factory=time.perf_counter, repr=False)
     ended_at: float | None = field(default=None, repr=False)

@@ -16,6 +16,8 @@ from pathlib import Path
 from ..render.markdown import escape_text, markdown_html, sanitize_html
 from ..render.reply_view import footer_html
 from ..render.styles import STYLESHEET
+from ..render.tool_view import tool_footer_html
+from ..tool_reply import ToolReply
 from .chat_state import Turn
 
 __all__ = ["CHAT_CSS", "TurnHTML", "user_html", "note_html", "open_reasoning", "static_html"]
@@ -57,6 +59,8 @@ def user_html(prompt: str) -> str:
 def note_html(turn: Turn) -> str:
     """The line under an answer: usage and timings, or how the turn ended."""
     state = turn.state
+    if state == "done" and isinstance(turn.reply, ToolReply):
+        return tool_footer_html(turn.reply)
     if state == "done" and turn.reply is not None:
         return footer_html(turn.reply)
     if state == "stopped":

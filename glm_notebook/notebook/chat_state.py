@@ -7,13 +7,18 @@ history sent with the next prompt. How a turn that did not finish normally is ke
   the model is sent what the reader saw.
 - A turn that produced **no answer text** (an error, or Stop before the answer began) stays in
   the transcript, marked, but not in the history.
+- A finished **tool loop** (`ToolReply`) goes into the history whole: every assistant message
+  with its tool calls, every tool result, then the answer.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typing import Any
+
 from ..reply import Reply
+from ..tool_reply import ToolReply
 
 __all__ = ["Transcript", "Turn"]
 
@@ -27,7 +32,7 @@ class Turn:
     """
 
     prompt: str
-    reply: Reply | None = None
+    reply: Reply | ToolReply | None = None
     error: str | None = None
     stopped: bool = False
     ended: bool = False
@@ -52,12 +57,13 @@ class Turn:
         state = self.state
         return state == "done" or (state == "stopped" and bool(self.answer))
 
-    def messages(self) -> list[dict[str, str]]:
-        """The turn as chat messages: the user's, then the assistant's."""
-        return [
-            {"role": "user", "content": self.prompt},
-            {"role": "assistant", "content": self.answer},
-        ]
+    def messages(self) -> list[dict[str, Any]]:
+        """The turn as chat messages: the user's, then the assistant's (for a finished tool
+        loop, its assistant and tool messages)."""
+        user = {"role": "user", "content": self.prompt}
+        if isinstance(self.reply, ToolReply) and self.state == "done" and self.reply.new_messages:
+            return [user, *self.reply.new_messages]
+        return [user, {"role": "assistant", "content": self.answer}]
 
 
 class Transcript:
@@ -76,7 +82,7 @@ class Transcript:
         """True while the last turn is still streaming."""
         return bool(self.turns) and not self.turns[-1].ended
 
-    def history(self) -> list[dict[str, str]]:
+    def history(self) -> list[dict[str, Any]]:
         """The messages that go out before the next prompt: system prompt, then kept turns."""
         out = [{"role": "system", "content": self.system}] if self.system else []
         for turn in self.turns:
@@ -84,7 +90,7 @@ class Transcript:
                 out.extend(turn.messages())
         return out
 
-    def start(self, prompt: str) -> tuple[Turn, list[dict[str, str]]]:
+    def start(self, prompt: str) -> tuple[Turn, list[dict[str, Any]]]:
         """Open a turn for `prompt`; returns it and the messages to send for it."""
         if not isinstance(prompt, str) or not prompt.strip():
             raise ValueError("nothing to send: the prompt is empty")

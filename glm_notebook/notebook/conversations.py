@@ -45,9 +45,11 @@ class Conversation:
         return [*self.messages, {"role": "user", "content": prompt}]
 
     def record(self, prompt: str, reply: Any) -> None:
-        """Add a finished turn (`reply` is a `Reply`)."""
+        """Add a finished turn (`reply` is a `Reply`, or a `ToolReply` whose assistant and tool
+        messages all go in)."""
         self.messages.append({"role": "user", "content": prompt})
-        self.messages.append(reply.message())
+        added = getattr(reply, "new_messages", None)
+        self.messages.extend(added if added else [reply.message()])
 
     def reset(self) -> None:
         """Forget every turn."""

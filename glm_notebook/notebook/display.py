@@ -20,7 +20,16 @@ small daemon thread (`_Ticker`) draws text the rate cap held back within one int
 the status line current; all drawing happens under one lock, in the cell's context (parent
 header), and stops before the end.
 
-Terminal IPython and other plain frontends: `terminal.TextSink` writes the answer to stdout.
+A tool loop (`%%glm --tools`): `run_stream` hands the sink the `ToolReply` first
+(`tool_loop`). Display 0 then holds the finished steps (`render.tool_view.ToolTrace`, each step
+rendered once: reasoning collapsed, calls as collapsed `details.glm-tool`), the current step's
+`LiveAnswer` panes follow, and its calls (arguments streaming in, running, done) end the last
+pane above the status line ("running weather(location="Florence")… 2 s"). Each new step starts
+a new `LiveAnswer` in the same displays and blanks those it no longer needs, so the number of
+displays stays that of the longest step plus one.
+
+Terminal IPython and other plain frontends: `terminal.TextSink` writes the answer to stdout
+(a tool loop: one line per call, `call.summary()`).
 """
 
 from __future__ import annotations
@@ -32,12 +41,14 @@ import time
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import GLMError
-from ..events import ContentDelta, ReasoningDelta, Retrying
+from ..events import ContentDelta, ReasoningDelta, Retrying, ToolCallDelta
 from ..render.live import NOTEBOOK_SEGMENT_CHARS, LiveAnswer, Throttle
 from ..render.markdown import escape_text
 from ..render.reply_view import MAX_DISPLAY_CHARS, REPLY_OPEN
 from ..render.styles import style_tag
+from ..render.tool_view import ToolTrace
 from ..text import one_line
+from ..tool_reply import StepStarted, ToolCallFinished, ToolCallStarted, ToolReply
 
 if TYPE_CHECKING:
     from ..client import GLMClient
@@ -56,6 +67,7 @@ __all__ = [
 ]
 
 _VISIBLE = (ContentDelta, ReasoningDelta)
+_TOOL_EVENTS = (StepStarted, ToolCallDelta, ToolCallStarted, ToolCallFinished)
 
 #: What every live pane starts as: no data at all (see the module docstring).
 EMPTY: dict[str, str] = {}
@@ -110,11 +122,14 @@ class Sink(Protocol):
     def finish(self, reply: "Reply | None", failed: bool) -> None:
         """The stream ended (`failed`: error or interrupt); leave the screen in its final state."""
 
+    def tool_loop(self, reply: ToolReply) -> None:
+        """The stream is a tool loop whose `ToolReply` is `reply` (before its first event)."""
 
-def _show_partial(reply: "Reply | None") -> None:
+
+def _show_partial(reply: "Reply | ToolReply | None") -> None:
     from IPython.display import display
 
-    if reply is not None and (reply.text or reply.reasoning):
+    if reply is not None and (reply.text or reply.reasoning or getattr(reply, "calls", None)):
         display(reply)
 
 
@@ -158,6 +173,14 @@ class LiveSink:
         self._last_data = clock()
         self._notice = ""  # a retry in progress
         self._ticker: _Ticker | None = None
+        # A tool loop: display 0 holds the finished steps, the answer's panes follow it; the
+        # current step's calls end the last pane, above the status line.
+        self.trace: ToolTrace | None = None
+        self._offset = 0
+        self._trace_dirty = False
+        self._redraw = False  # every pane of the current step, e.g. after they moved
+        self._stale: set[int] = set()  # displays of an earlier step to blank
+        self._sent_calls = ""
 
     # -- Sink -----------------------------------------------------------------------------------
 
@@ -182,10 +205,37 @@ class LiveSink:
                 )
                 self._last_data = self.clock() + event.delay
                 self._dirty = True
+            elif self.trace is not None and isinstance(event, _TOOL_EVENTS):
+                self.trace.apply(event)
+                self._last_data = self.clock()
+                self._dirty = True
+                if type(event) is StepStarted and event.step > 1:
+                    self._next_step()
+                if type(event) is not ToolCallDelta:  # a state change: shown at once
+                    self._draw()
+                    return
             else:
                 return
             if self.throttle.ready():
                 self._draw()
+
+    def tool_loop(self, reply: ToolReply) -> None:
+        with self._lock:
+            self.trace = ToolTrace(reply)
+            self._offset = 1
+            self._trace_dirty = self._redraw = True
+            self._draw()
+
+    def _next_step(self) -> None:
+        """A new request of the tool loop: its answer starts over below the finished steps."""
+        self._stale |= {index + self._offset for index in self._html}
+        self.live = LiveAnswer(
+            language=self.live.language, waiting=None, max_chars=self.shown_limit,
+            segment_chars=NOTEBOOK_SEGMENT_CHARS,
+        )  # fmt: skip
+        self._html = {0: ("", "")}
+        self._last_pane = 0
+        self._trace_dirty = self._redraw = True
 
     def finish(self, reply: "Reply | None", failed: bool) -> None:
         if self._ticker is not None:
@@ -214,6 +264,11 @@ class LiveSink:
         """The status line's text now."""
         live = self.live
         silent = self.clock() - self._last_data
+        if self.trace is not None:
+            running = self.trace.running()
+            if running:
+                waited = f" {int(silent)} s" if silent >= 1 else ""
+                return f"running {running[0].signature(60)}…{waited}"
         quiet = f"no data for {int(silent)} s…" if silent >= SILENCE_SECONDS else ""
         if self._notice:
             return f"{self.waiting} {self._notice}" + (f" · {quiet}" if quiet else "")
@@ -231,23 +286,50 @@ class LiveSink:
 
     def _draw(self) -> None:
         self._dirty = False
-        changed = set()
+        changed = set(self._html) if self._redraw else set()
+        self._redraw = False
         for update in self.live.changes():
             self._html[update.index] = (update.html, update.text)
             changed.add(update.index)
         last = max(self._html)
         status = self._status()
-        if status != self._sent_status or last != self._last_pane:
+        calls_html, calls_text = self._calls()
+        if status != self._sent_status or last != self._last_pane or calls_html != self._sent_calls:
             changed |= {self._last_pane, last}
-        self._sent_status, self._last_pane = status, last
+        self._sent_status, self._last_pane, self._sent_calls = status, last, calls_html
+        offset = self._offset
+        if self._trace_dirty and self.trace is not None:
+            self._trace_dirty = False
+            self._pane(0).update(
+                {"text/html": f"{_PANE_OPEN}{style_tag()}{self.trace.closed_html()}</div>", "text/plain": self._closed_text()},
+                raw=True,
+            )  # fmt: skip
         for index in sorted(changed):
             html, text = self._html[index]
-            if index == 0:
+            if index == 0 and not offset:
                 html = style_tag() + html
             if index == last:
-                html += f'<p class="glm-status"><small>{escape_text(status)}</small></p>'
-                text = f"{text}\n{status}" if text else status
-            self._pane(index).update({"text/html": f"{_PANE_OPEN}{html}</div>", "text/plain": text}, raw=True)
+                html += f'{calls_html}<p class="glm-status"><small>{escape_text(status)}</small></p>'
+                text = "\n".join(part for part in (text, calls_text, status) if part)
+            self._pane(index + offset).update({"text/html": f"{_PANE_OPEN}{html}</div>", "text/plain": text}, raw=True)
+        for index in sorted(self._stale - {i + offset for i in self._html}):
+            self._pane(index).update({"text/html": "", "text/plain": ""}, raw=True)
+        self._stale.clear()
+
+    def _calls(self) -> tuple[str, str]:
+        """The current step's calls: HTML (sanitised by `ToolTrace`) and one plain line each."""
+        if self.trace is None:
+            return "", ""
+        html = self.trace.current_html()
+        reply = self.trace.reply
+        if not html or not reply.steps:
+            return html, ""
+        return html, "\n".join(call.summary() for call in reply.steps[-1].calls)
+
+    def _closed_text(self) -> str:
+        assert self.trace is not None
+        steps = self.trace.reply.steps[:-1]
+        return "\n".join(call.summary() for step in steps for call in step.calls)
 
     def _pane(self, index: int) -> Any:
         """The display of pane `index`, creating it and the panes before it (in order)."""
@@ -286,6 +368,9 @@ class QuietSink:
     def start(self) -> None:
         pass
 
+    def tool_loop(self, reply: ToolReply) -> None:
+        pass
+
     def event(self, event: "Event") -> None:
         pass
 
@@ -312,6 +397,8 @@ def run_stream(
         sink.start()
         stream = client.stream(messages, **params)
         stream.reply.notes.extend(notes or ())
+        if isinstance(stream.reply, ToolReply):
+            sink.tool_loop(stream.reply)
         with stream:
             for event in stream:
                 sink.event(event)

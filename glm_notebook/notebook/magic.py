@@ -310,6 +310,16 @@ class GLMMagics(Magics):
         "{item} / {column}); the result is a MapResults.",
     )  # fmt: skip
     @argument("--concurrency", type=int, default=None, help="Requests in flight with --map (8).")
+    @argument(
+        "--tools", default=None, metavar="NAME[,NAME…]",
+        help="Let the model call these notebook functions (comma-separated names); each call "
+        "shows while it runs, the result is a ToolReply.",
+    )  # fmt: skip
+    @argument("--confirm", action="store_true", help="With --tools: ask (y/n) before each call.")
+    @argument(
+        "--max-steps", dest="max_steps", type=int, default=None, metavar="N",
+        help="With --tools: at most N requests to the model (default 10).",
+    )  # fmt: skip
     @cell_magic("glm")
     def glm_cell(self, line: str, cell: str) -> Any:
         """Ask a GLM model; the answer streams into the output and becomes the cell's result.
@@ -326,10 +336,18 @@ class GLMMagics(Magics):
         answer, `reply.reasoning`, `reply.usage`, `reply.json()` the rest. Ctrl-C / the stop
         button ends the request and keeps the partial answer.
 
+        `--tools weather,convert_units` lets the model call those notebook functions: each call
+        shows while it runs, then collapses to `weather(location="Florence") → 18 °C`; the result
+        is then a `ToolReply` (`.calls`, `.steps`). `--confirm` asks y/n before each call,
+        `--max-steps N` caps the requests (10).
+
         Settings: `%config GLM` (model, thinking, temperature, ...); `%glm config` shows them.
         """
         args = _parse(self.glm_cell, line)
+        tool_params = self._tool_params(args)
         if args.map_over is not None:
+            if tool_params:
+                raise UsageError("--map runs independent prompts; it cannot use --tools")
             return self._map_cell(args, cell)
         error_record = self.errors.last() if args.fix else None
         if args.fix:
@@ -351,7 +369,7 @@ class GLMMagics(Magics):
             messages: Any = conversation.request(prompt)
         else:
             messages = prompt if isinstance(prompt, str) else [{"role": "user", "content": prompt}]
-        params = self._params(args, system)
+        params = {**self._params(args, system), **tool_params}
         client = self._client_for_cell()
         sink = self._sink(args, params["model"])
         if isinstance(sink, TextSink):  # a live view is replaced by the result, which shows them
@@ -394,6 +412,47 @@ class GLMMagics(Magics):
         if args.out:
             self.shell.user_ns[args.out] = results
         return results
+
+    def _tool_params(self, args: Any) -> dict[str, Any]:
+        """`tools`, `approve` and `max_steps` from `--tools`, `--confirm`, `--max-steps`."""
+        if args.tools is None:
+            if args.confirm or args.max_steps is not None:
+                raise UsageError("--confirm and --max-steps go with --tools NAME[,NAME…]")
+            return {}
+        names = [name.strip() for name in args.tools.split(",") if name.strip()]
+        if not names:
+            raise UsageError("--tools needs the names of notebook functions, e.g. --tools weather,convert_units")
+        tools = []
+        for name in names:
+            if name not in self.shell.user_ns:
+                raise UsageError(f"--tools {name}: no function named {name!r} in the notebook; define it first")
+            function = self.shell.user_ns[name]
+            if not callable(function):
+                raise UsageError(f"--tools {name}: {name!r} is a {type(function).__name__}, not a function")
+            tools.append(function)
+        params: dict[str, Any] = {"tools": tools}
+        if args.max_steps is not None:
+            if args.max_steps < 1:
+                raise UsageError(f"--max-steps must be at least 1, not {args.max_steps}")
+            params["max_steps"] = args.max_steps
+        if args.confirm:
+            params["approve"] = self._confirm()
+        return params
+
+    def _confirm(self) -> Any:
+        """`approve(call)` asking y/n through the frontend's stdin (a one-line error without one)."""
+        kernel = getattr(self.shell, "kernel", None)
+        if kernel is not None and not getattr(kernel, "_allow_stdin", True):
+            raise UsageError(
+                "--confirm asks with input(), which this frontend does not support; run the cell "
+                "without --confirm, or call client.chat(..., tools=[...], approve=...) in Python"
+            )
+
+        def approve(call: Any) -> bool:
+            answer = input(f"Run {call.signature(100)}? [y/N] ")
+            return answer.strip().lower() in ("y", "yes")
+
+        return approve
 
     def _prompt(self, args: Any, cell: str) -> tuple[str | list[dict[str, Any]], str | None, list[str]]:
         """The prompt (text, or text and image parts in order) and system prompt, interpolated

@@ -27,6 +27,7 @@ from ..render.live import BlockSplitter, Throttle
 from ..render.reply_view import footer_facts, format_seconds
 from ..reply import Reply
 from ..text import one_line, strip_controls
+from ..tool_reply import StepStarted, ToolCall, ToolCallFinished, ToolReply
 
 if TYPE_CHECKING:
     from ..events import Event
@@ -72,6 +73,10 @@ def footer_text(reply: Reply) -> str:
             parts.append(f"{value:,.0f} tok/s")
         else:
             parts.append(one_line(value))
+    if isinstance(reply, ToolReply):
+        from ..render.tool_view import calls_phrase
+
+        parts.append(calls_phrase(reply.calls))
     return " · ".join(parts)
 
 
@@ -134,8 +139,20 @@ class TextSink:
         self._view.start(self.seen)
 
     def event(self, event: "Event") -> None:
+        kind = type(event)
+        if kind is StepStarted:  # a tool loop's next request: its answer starts over
+            if event.step > 1:  # type: ignore[union-attr]
+                self.seen = Reply()
+                self._view.step()
+            return
+        if kind is ToolCallFinished:  # one line per call: `weather(location="Florence") → 18 °C`
+            self._view.call(event.call)  # type: ignore[union-attr]
+            return
         self.seen.apply(event)
         self._view.event(event, self.seen)
+
+    def tool_loop(self, reply: ToolReply) -> None:
+        """Nothing to prepare: calls show as they finish, the footer counts them."""
 
     def finish(self, reply: Reply | None, failed: bool) -> None:
         self._view.finish(reply, failed)
@@ -152,6 +169,13 @@ class _PlainView:
 
     def start(self, seen: Reply) -> None:
         pass
+
+    def step(self) -> None:
+        self._summarised = False
+        self._line("")
+
+    def call(self, call: ToolCall) -> None:
+        self._line(f"· {strip_controls(call.summary())}")
 
     def event(self, event: "Event", seen: Reply) -> None:
         if isinstance(event, ContentDelta) and event.text:
@@ -226,6 +250,15 @@ class _RichView:
     def start(self, seen: Reply) -> None:
         self.live.update(self._frame(seen))
         self.live.start(refresh=True)
+
+    def step(self) -> None:
+        self.splitter = BlockSplitter()
+        self.blocks = []
+
+    def call(self, call: ToolCall) -> None:
+        from rich.text import Text
+
+        self.console.print(Text(f"· {strip_controls(call.summary())}", style="dim"))
 
     def event(self, event: "Event", seen: Reply) -> None:
         if isinstance(event, Retrying):

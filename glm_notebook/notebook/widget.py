@@ -20,10 +20,12 @@ Three layers:
 
 The wire between them is custom widget messages. Python → browser: `{op: "turn", id,
 user_html}`, `{op: "pane", turn, index, html}` (a closed segment once, the open one replaced),
-`{op: "end", turn, note_html, markdown}`, `{op: "reset"}`, `{op: "draft", text}`, and
-`{op: "snapshot", view, turns}` for a view that (re)opens. Browser → Python: `{op: "send",
-text}`, `{op: "stop"}`, `{op: "new"}`, `{op: "restore"}`, `{op: "drop", index, text}` (a queued
-prompt), `{op: "hello", view}`. So a long chat costs the browser what changed, not the whole
+`{op: "end", turn, note_html, markdown}`, `{op: "reset"}`, `{op: "draft", text}`,
+`{op: "snapshot", view, turns}` for a view that (re)opens, and with `confirm=True`
+`{op: "ask", turn, key, text}` / `{op: "asked", key}` (a tool call waiting for Run / Skip, then
+answered). Browser → Python: `{op: "send", text}`, `{op: "stop"}`, `{op: "new"}`,
+`{op: "restore"}`, `{op: "drop", index, text}` (a queued prompt), `{op: "hello", view}`,
+`{op: "answer", key, ok}`. So a long chat costs the browser what changed, not the whole
 transcript on every update.
 
 Displayed with `chat()` (or as a cell's value) the widget is followed by a **static
@@ -46,7 +48,9 @@ from ..config import DEFAULT_MODEL
 from ..errors import GLMError
 from ..render.live import LiveAnswer, Throttle
 from ..render.styles import STYLESHEET
+from ..render.tool_view import ToolTrace
 from ..reply import Reply
+from ..tool_reply import StepStarted, ToolCall, ToolCallFinished, ToolCallStarted, ToolReply
 from .chat_html import CHAT_CSS, TurnHTML, note_html, open_reasoning, static_html, user_html
 from .chat_state import Transcript, Turn
 
@@ -83,6 +87,9 @@ class _TurnView:
     """One turn as the browser sees it: the `LiveAnswer` that renders it and what was sent.
 
     Draws are throttled; a held-back draw happens later by itself. `emit` sends one message.
+    A tool loop (`follow(reply)`): pane 0 holds the finished steps (`ToolTrace.closed_html`),
+    the current step's `LiveAnswer` panes follow, its calls end the last of them; each new
+    step starts a new `LiveAnswer` and blanks the panes the last one no longer uses.
     """
 
     def __init__(
@@ -97,16 +104,54 @@ class _TurnView:
         self.stop_requested = False
         self.user_html = user_html(turn.prompt)
         self.note_html = ""
-        self._reasoning_open: str | None = None  # pane 0, opened after an answerless end
         self._later: asyncio.TimerHandle | None = None
+        self.trace: ToolTrace | None = None
+        self._offset = 0  # 1 in a tool loop: pane 0 holds the finished steps
+        self._live_html: dict[int, str] = {}  # LiveAnswer pane -> its HTML
+        self._shown: dict[int, str] = {}  # pane as sent to the browser -> HTML
+        self._last = 0
+        self._sent_calls = ""
         emit({"op": "turn", "id": id, "user_html": self.user_html})
 
     def html(self) -> TurnHTML:
         """The turn as it stands, for a snapshot or the static transcript."""
-        panes = self.live.panes
-        if self._reasoning_open is not None:
-            panes[0] = self._reasoning_open
+        panes = [self._shown.get(i, "") for i in range(max(self._shown, default=-1) + 1)]
         return TurnHTML(self.id, self.user_html, panes, self.note_html, self.turn.answer, self.turn.ended)
+
+    def follow(self, reply: ToolReply) -> None:
+        """The turn is a tool loop: show its steps and calls as they happen."""
+        self.trace = ToolTrace(reply)
+        self._offset = 1
+        shown = dict(self._shown)  # the waiting line may be out already: move it down one pane
+        self._send(0, "")
+        for index, html in sorted(shown.items()):
+            self._send(index + 1, html)
+
+    def apply(self, event: Any) -> None:
+        """One event of the turn's stream; a tool call's start and end are drawn at once."""
+        if self.trace is None:
+            self.live.apply(event)
+            self.tick()
+            return
+        self.trace.apply(event)
+        kind = type(event)
+        if kind is StepStarted and event.step > 1:
+            self._draw()  # the last step's answer, flushed before its panes are reused
+            self.live = LiveAnswer()
+            self._live_html = {}
+            self._last = 0
+            self._send(0, self.trace.closed_html())
+        else:
+            self.live.apply(event)
+        if kind in (StepStarted, ToolCallStarted, ToolCallFinished):
+            self.flush()
+        else:
+            self.tick()
+
+    def flush(self) -> None:
+        """Draw now, whatever the throttle says (a state change the reader must see)."""
+        self.throttle.ready()
+        self._draw()
 
     def tick(self) -> None:
         """New data arrived: draw now if the throttle allows, else make sure a draw follows."""
@@ -123,10 +168,30 @@ class _TurnView:
             self._draw()
 
     def _draw(self, *, final: bool = False) -> None:
+        changed = set()
         for update in self.live.changes(final=final):
-            self._pane(update.index, update.html)
+            self._live_html[update.index] = update.html
+            changed.add(update.index)
+        if self.trace is None:
+            for index in sorted(changed):
+                self._send(index, self._live_html[index])
+            return
+        calls = self.trace.current_html()
+        last = max(self._live_html, default=0)
+        if calls != self._sent_calls or last != self._last:
+            changed |= {self._last, last}
+        self._sent_calls, self._last = calls, last
+        for index in sorted(changed):
+            html = self._live_html.get(index, "")
+            self._send(index + 1, html + calls if index == last else html)
+        for index in sorted(self._shown):  # panes of an earlier, longer step
+            if index > last + 1:
+                self._send(index, "")
 
-    def _pane(self, index: int, html: str) -> None:
+    def _send(self, index: int, html: str) -> None:
+        if self._shown.get(index) == html:
+            return
+        self._shown[index] = html
         self.emit({"op": "pane", "turn": self.id, "index": index, "html": html})
 
     def finish(self) -> None:
@@ -138,12 +203,9 @@ class _TurnView:
         if self.turn.reply is not None:
             self.live.sync(self.turn.reply)  # the transcript shows exactly what the history holds
         self._draw(final=True)
-        panes = self.live.panes
-        if panes and not self.turn.answer and self.turn.state != "done":
-            opened = open_reasoning(panes[0])
-            if opened != panes[0]:
-                self._reasoning_open = opened
-                self._pane(0, opened)
+        first = self._shown.get(self._offset)
+        if first and not self.turn.answer and self.turn.state != "done":
+            self._send(self._offset, open_reasoning(first))
         self.note_html = note_html(self.turn)
         self.emit({"op": "end", "turn": self.id, "note_html": self.note_html, "markdown": self.turn.answer})
 
@@ -176,7 +238,11 @@ class ChatWidget:
     """A chat with a GLM model: a streaming transcript, an input box, Send / Stop / New.
 
     `model`, `system` and `**params` (`temperature=`, `thinking=`, `max_tokens=`, ...) apply to
-    every turn. `client` is a `GLMClient`; by default one is made at the first send, from the
+    every turn. With `tools=[fn, ...]` (plain Python functions) each turn runs the tool loop: the
+    calls show in the turn while they run, then collapse; `approve=` (`approve(call) -> bool`,
+    may be async) decides before each call, or `confirm=True` asks in the chat (Run / Skip);
+    `max_steps=` caps the requests; the history keeps the tool calls and results, and the
+    turn's task returns a `ToolReply`. `client` is a `GLMClient`; by default one is made at the first send, from the
     `%config GLM` settings when the extension is loaded (key, base URL, model, timeout), else
     from `ZAI_API_KEY` / `ZAI_BASE_URL`; it is closed with the widget.
 
@@ -197,8 +263,17 @@ class ChatWidget:
         model: str | None = None,
         system: str | None = None,
         client: GLMClient | None = None,
+        *,
+        confirm: bool = False,
         **params: Any,
     ) -> None:
+        if confirm:
+            if not params.get("tools"):
+                raise ValueError("confirm=True asks before each tool call: pass tools=[...] too")
+            if params.get("approve") is not None:
+                raise ValueError("confirm=True asks in the chat; approve= decides in code: pass one of them")
+            params["approve"] = self._ask
+        self._asks: dict[str, asyncio.Future[bool]] = {}  # questions waiting for Run / Skip
         self.transcript = Transcript(system)
         self.model = model
         self.params = params
@@ -377,10 +452,11 @@ class ChatWidget:
         try:
             stream = self._get_client().astream(request, model=self.model, **self.params)
             turn.reply = stream.reply
+            if isinstance(stream.reply, ToolReply):
+                view.follow(stream.reply)
             async with stream:
                 async for event in stream:
-                    view.live.apply(event)
-                    view.tick()
+                    view.apply(event)
         except asyncio.CancelledError:
             stopped = True
             if not view.stop_requested:
@@ -436,6 +512,23 @@ class ChatWidget:
     def _sync_pending(self) -> None:
         self.widget.pending = [item.text for item in self._queue]
 
+    async def _ask(self, call: ToolCall) -> bool:
+        """`approve=` of `confirm=True`: show "Run weather(…)?" with Run / Skip in the turn and
+        wait for a click (Stop ends the wait, and the turn)."""
+        view = self._view
+        if view is None:
+            return False
+        view.flush()  # the call shows as waiting when the question appears
+        key = uuid.uuid4().hex[:12]
+        answer: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._asks[key] = answer
+        self._emit({"op": "ask", "turn": view.id, "key": key, "text": call.signature(100)})
+        try:
+            return await answer
+        finally:
+            self._asks.pop(key, None)
+            self._emit({"op": "asked", "key": key})
+
     # -- the browser ------------------------------------------------------------------------------
 
     def _emit(self, message: dict[str, Any]) -> None:
@@ -471,6 +564,10 @@ class ChatWidget:
                 if not item.started.done():
                     item.started.set_result(None)
                 self._sync_pending()
+        elif op == "answer":  # Run / Skip of a question from `_ask`
+            answer = self._asks.get(str(content.get("key")))
+            if answer is not None and not answer.done():
+                answer.set_result(content.get("ok") is True)
         elif op == "hello":
             view = content.get("view")
             self._snapshot(view if isinstance(view, str) else None)

@@ -23,14 +23,17 @@ from ..text import one_line
 from ..tool_reply import StepStarted, ToolCall, ToolCallFinished, ToolCallStarted, ToolReply, shorten
 from .markdown import escape_text, markdown_html, sanitize_html
 from .reply_view import footer_html, reasoning_summary, reply_metadata
+from .styles import style_tag
 
 __all__ = [
     "MAX_DETAIL",
     "tool_call_html",
     "pending_call_html",
+    "waiting_call_html",
     "step_html",
     "tool_reply_html",
     "calls_phrase",
+    "tool_footer_html",
     "tool_reply_bundle",
     "ToolTrace",
 ]
@@ -101,6 +104,17 @@ def pending_call_html(name: str, arguments: str) -> str:
     )
 
 
+def waiting_call_html(call: ToolCall) -> str:
+    """A call that is known but not started yet (waiting for `approve`, or for the call before
+    it): `weather(location="Florence") → waiting…`."""
+    summary = shorten(f"{call.signature(60)} → waiting…", _SUMMARY_LIMIT)
+    return sanitize_html(
+        f'<details class="glm-tool glm-tool-pending"><summary>{escape_text(summary)}</summary>'
+        f'<pre class="glm-tool-args"><code>{escape_text(_capped(_pretty_arguments(call.arguments)))}</code></pre>'
+        "</details>"
+    )
+
+
 def _reasoning_html(text: str, seconds: float | None) -> str:
     if not text.strip():
         return ""
@@ -135,6 +149,11 @@ def calls_phrase(calls: list[ToolCall]) -> str:
     return _plural(len(calls), "tool call") + (f" ({extras})" if extras else "")
 
 
+def tool_footer_html(reply: ToolReply) -> str:
+    """The Reply footer (tokens summed over the loop, timings) ending with how many calls ran."""
+    return footer_html(reply).replace("</small></p>", f" · {calls_phrase(reply.calls)}</small></p>", 1)
+
+
 def tool_reply_html(reply: ToolReply) -> str:
     """The whole loop: every tool step, the final answer, a footer with summed tokens and calls."""
     steps = reply.steps
@@ -148,8 +167,8 @@ def tool_reply_html(reply: ToolReply) -> str:
             pieces.append(markdown_html(final.text))
     if reply.note:
         pieces.append(f'<p class="glm-tool-note">{escape_text(reply.note)}</p>')
-    footer = footer_html(reply).replace("</small></p>", f" · {calls_phrase(reply.calls)}</small></p>", 1)
-    pieces += [footer, "</div>"]
+    pieces += [f'<p class="glm-note">{escape_text(note)}</p>' for note in reply.notes]
+    pieces += [tool_footer_html(reply), "</div>"]
     return sanitize_html("".join(pieces))
 
 
@@ -160,7 +179,7 @@ def tool_reply_bundle(
     data = {"text/plain": repr(reply)}
     wanted = (include is None or "text/html" in include) and not (exclude and "text/html" in exclude)
     if wanted:
-        data["text/html"] = tool_reply_html(reply)
+        data["text/html"] = style_tag() + tool_reply_html(reply)  # styled without a kernel too
     meta = reply_metadata(reply)
     meta["tool_calls"] = [
         {"step": c.step, "name": c.name, "status": c.status,
@@ -183,12 +202,14 @@ class ToolTrace:
         self._pending: dict[int, list[str]] = {}
         self._closed: list[str] = []
         self._calls: dict[int, tuple[str, str]] = {}  # index → (status, HTML) of this step
+        self._started: set[int] = set()  # calls of this step that started (or ended)
 
     def apply(self, event: Any) -> None:
         kind = type(event)
         if kind is StepStarted:
             self._pending.clear()
             self._calls.clear()
+            self._started.clear()
             done = self.reply.steps[: max(0, event.step - 1)]
             for step in done[len(self._closed) :]:
                 self._closed.append(step_html(step))
@@ -199,9 +220,15 @@ class ToolTrace:
             name_args[1] += event.arguments
         elif kind in (ToolCallStarted, ToolCallFinished):
             self._pending.pop(event.call.index, None)
+            self._started.add(event.call.index)
 
     def closed_html(self) -> str:
         return "".join(self._closed)
+
+    def running(self) -> list[ToolCall]:
+        """The current step's calls that started and have not ended."""
+        calls = self.reply.steps[-1].calls if self.reply.steps else []
+        return [c for c in calls if c.index in self._started and c.status == "running"]
 
     def current_html(self) -> str:
         if not self.reply.steps or len(self._closed) >= len(self.reply.steps):
@@ -217,7 +244,9 @@ class ToolTrace:
         return "".join(parts)
 
     def _call_html(self, call: ToolCall) -> str:
+        status = call.status if call.index in self._started else "waiting"
         cached = self._calls.get(call.index)
-        if cached is None or cached[0] != call.status:
-            cached = self._calls[call.index] = (call.status, tool_call_html(call))
+        if cached is None or cached[0] != status:
+            html = tool_call_html(call) if status != "waiting" else waiting_call_html(call)
+            cached = self._calls[call.index] = (status, html)
         return cached[1]

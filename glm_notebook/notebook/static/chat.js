@@ -2,8 +2,9 @@
 // kernel sends sanitised HTML (glm_notebook.render) and this file only inserts it, adds copy
 // buttons, opens links in a new tab, keeps the input usable and follows the answer.
 //
-// Kernel -> browser (custom messages): turn, pane, end, reset, draft, snapshot.
-// Browser -> kernel: hello (a view opened: send me everything), send, stop, new, restore, drop.
+// Kernel -> browser (custom messages): turn, pane, end, reset, draft, snapshot, ask, asked.
+// Browser -> kernel: hello (a view opened: send me everything), send, stop, new, restore, drop,
+// answer (Run / Skip of a tool call the kernel asked about).
 // Code blocks get Copy, and Insert (a new cell below the chat) where the notebook model is
 // reachable from the widget manager (JupyterLab, Notebook 7).
 // Synced traits: busy, pending (queued prompts), can_restore, chat_id.
@@ -267,6 +268,29 @@ function render({ model, el }) {
         if (turn) endTurn(turn, msg.note_html, msg.markdown);
         break;
       }
+      case "ask": {
+        // A tool call waits for a yes/no: its text goes in as text, never as HTML.
+        const turn = turns.get(msg.turn);
+        if (!turn) break;
+        const box = h("div", "glm-chat-ask");
+        box.dataset.key = String(msg.key);
+        const run = button("glm-chat-run", "Run", "Run this call");
+        const skip = button("glm-chat-skip", "Skip", "Do not run it (the model is told)");
+        const answer = (ok) => {
+          model.send({ op: "answer", key: msg.key, ok });
+          box.remove();
+        };
+        run.addEventListener("click", () => answer(true));
+        skip.addEventListener("click", () => answer(false));
+        box.append(h("span", "glm-chat-ask-text", `Run ${msg.text}?`), run, skip);
+        turn.node.insertBefore(box, turn.note);
+        break;
+      }
+      case "asked":
+        for (const box of root.querySelectorAll(".glm-chat-ask")) {
+          if (box.dataset.key === String(msg.key)) box.remove();
+        }
+        break;
       case "reset":
         reset();
         break;

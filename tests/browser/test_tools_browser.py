@@ -1,0 +1,100 @@
+"""Tool calls as a person sees them, in real JupyterLab (headless Chromium, local server).
+
+`%%glm --tools weather` with a tool that sleeps 1.5 s: the call must show as running in the
+live output (`details.glm-tool.glm-tool-running`, name and arguments), then the final view shows
+it collapsed (`details.glm-tool.glm-tool-ok`, closed) with the result in its summary and the
+full arguments and result inside; the footer counts the call; one output is saved. The chat
+widget shows the same call live inside its turn, then collapsed. Screenshots go to
+artifacts/browser/.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from .conftest import ARTIFACTS
+
+pytestmark = pytest.mark.browser
+
+TOOL = '''import time
+
+def weather(location: str) -> str:
+    """Current weather. location: the city"""
+    time.sleep(1.5)
+    return f"18 °C, clear in {location}"'''
+PROMPT = 'What is the weather in "Florence"? [[tool=weather]]'
+RUNNING = "details.glm-tool.glm-tool-running"
+DONE = "details.glm-tool.glm-tool-ok"
+
+
+def test_a_call_appears_runs_and_collapses(lab):
+    path = lab.write_notebook(["%load_ext glm_notebook", TOOL, f"%%glm --tools weather\n{PROMPT}"])
+    lab.open(path)
+    lab.run_all()
+    out = lab.output(2)
+    out.locator(RUNNING).wait_for(state="visible", timeout=60_000)
+    running = out.locator(RUNNING).first.inner_text()
+    assert 'weather(location="Florence")' in running and "running" in running, running
+    assert "running weather" in out.locator(".glm-status").last.inner_text()
+    lab.shot(lab.cell(2), ARTIFACTS / f"{lab.name}-tools-running.png")
+    lab.wait_done(timeout=60)
+
+    final = out.locator(DONE)
+    final.wait_for(state="visible")
+    assert out.locator(RUNNING).count() == 0
+    assert final.count() == 1 and final.get_attribute("open") is None  # collapsed
+    summary = final.locator("summary").inner_text()
+    assert summary.startswith('weather(location="Florence") → 18 °C, clear in Florence'), summary
+    result = final.locator("pre.glm-tool-result")
+    assert not result.is_visible()
+    final.locator("summary").click()
+    assert result.is_visible() and "18 °C, clear in Florence" in result.inner_text()
+    assert '"location": "Florence"' in final.locator("pre.glm-tool-args").inner_text()
+    assert "1 tool call" in out.locator(".glm-footer").inner_text()
+    lab.shot(lab.cell(2), ARTIFACTS / f"{lab.name}-tools-done.png")
+    assert lab.cells()[2]["outputs"] == 1
+
+    lab.save()
+    [saved] = lab.read_notebook().cells[2].outputs
+    assert saved.output_type == "execute_result"
+    assert '<details class="glm-tool glm-tool-ok">' in saved.data["text/html"]
+    assert saved.data["text/plain"].startswith("<ToolReply ")
+
+
+def test_the_chat_shows_the_call_in_the_turn(lab):
+    chat_cell = f"from glm_notebook import chat\nw = chat(tools=[weather])\ntask = w.send({PROMPT!r})"
+    path = lab.write_notebook([TOOL, chat_cell])
+    lab.open(path)
+    lab.run_all()
+    chat = lab.output(1).locator(".glm-chat:not(.glm-chat-static)")
+    chat.locator(RUNNING).wait_for(state="visible", timeout=60_000)
+    assert 'weather(location="Florence")' in chat.locator(RUNNING).first.inner_text()
+    assert "Waiting for the model" not in chat.locator(".glm-chat-answer").inner_text()
+    lab.shot(lab.cell(1), ARTIFACTS / f"{lab.name}-chat-tools-running.png")
+    chat.locator(".glm-footer").wait_for(state="visible", timeout=60_000)
+    lab.wait_done(timeout=60)
+    assert chat.locator(RUNNING).count() == 0
+    done = chat.locator(DONE)
+    assert done.count() == 1 and done.get_attribute("open") is None
+    assert "18 °C, clear in Florence" in done.locator("summary").inner_text()
+    assert "1 tool call" in chat.locator(".glm-footer").inner_text()
+    lab.shot(lab.cell(1), ARTIFACTS / f"{lab.name}-chat-tools-done.png")
+
+
+def test_the_chat_asks_before_a_call_with_confirm(lab):
+    chat_cell = (
+        f"from glm_notebook import chat\nw = chat(tools=[weather], confirm=True)\ntask = w.send({PROMPT!r})"
+    )
+    path = lab.write_notebook([TOOL, chat_cell])
+    lab.open(path)
+    lab.run_all()
+    chat = lab.output(1).locator(".glm-chat:not(.glm-chat-static)")
+    ask = chat.locator(".glm-chat-ask")
+    ask.wait_for(state="visible", timeout=60_000)
+    assert ask.locator(".glm-chat-ask-text").inner_text() == 'Run weather(location="Florence")?'
+    lab.shot(lab.cell(1), ARTIFACTS / f"{lab.name}-chat-tools-ask.png")
+    ask.locator("button.glm-chat-run").click()
+    chat.locator(RUNNING).wait_for(state="visible", timeout=30_000)
+    assert chat.locator(".glm-chat-ask").count() == 0
+    chat.locator(".glm-footer").wait_for(state="visible", timeout=60_000)
+    assert "18 °C, clear in Florence" in chat.locator(DONE).locator("summary").inner_text()
