@@ -153,6 +153,7 @@ def test_the_example_notebooks_pass_offline_in_replay_mode(path: Path):
 
 def test_the_replay_notebook_carries_its_recordings():
     assert NOTEBOOK in RECORDED
+    assert {path.name for path in ALL_NOTEBOOKS} - {path.name for path in RECORDED} == set(LIVE_ONLY)
 
 
 def test_the_chat_widget_records_and_replays_through_the_magics_settings(server, tmp_path):
