@@ -14,6 +14,8 @@ import time
 
 import pytest
 
+from .test_lab import HOSTILE
+
 pytestmark = pytest.mark.browser
 
 CHAT = "from glm_notebook import chat\nw = chat()"
@@ -25,6 +27,13 @@ def _chat(lab, index: int = 0):
     chat = lab.output(index).locator(LIVE)
     chat.locator("textarea.glm-chat-input").wait_for(state="visible", timeout=30_000)
     return chat
+
+
+def _open_chat(lab):
+    """A notebook whose one cell shows `chat()`, run; the live chat's locator."""
+    lab.open(lab.write_notebook([CHAT]))
+    lab.run_all_and_wait(timeout=60)
+    return _chat(lab)
 
 
 def _wait_ended(lab, chat, count: int, timeout: float = 60.0) -> None:
@@ -43,10 +52,7 @@ def _scroll(chat) -> dict:
 
 
 def test_keys_queue_autoscroll_and_a_bounded_transcript(lab):
-    path = lab.write_notebook([CHAT])
-    lab.open(path)
-    lab.run_all_and_wait(timeout=60)
-    chat = _chat(lab)
+    chat = _open_chat(lab)
     out = lab.output(0)
     assert out.locator(LIVE).count() == 1
     assert not out.locator(".glm-chat-static").is_visible(), "the static copy shows beside the live chat"
@@ -232,10 +238,7 @@ JS_ANSWER_WORDS = r"""
 
 
 def test_stop_keeps_the_partial_answer_and_the_history(lab):
-    path = lab.write_notebook([CHAT])
-    lab.open(path)
-    lab.run_all_and_wait(timeout=60)
-    chat = _chat(lab)
+    chat = _open_chat(lab)
     box = chat.locator("textarea.glm-chat-input")
     words = lambda: chat.evaluate(JS_ANSWER_WORDS)  # noqa: E731
 
@@ -279,20 +282,10 @@ def test_stop_keeps_the_partial_answer_and_the_history(lab):
     lab.screenshot("restored")
 
 
-HOSTILE = (
-    '<img src=x onerror="window.__pwned_img=1"> '
-    "<script>window.__pwned_script=1</script> "
-    '<svg onload="window.__pwned_svg=1"> '
-    '<a href="javascript:window.__pwned_a=1">x</a> '
-    '<iframe srcdoc="<script>parent.__pwned_iframe=1</script>">'
-)
 
 
 def test_hostile_output_stays_text_in_the_chat(lab):
-    path = lab.write_notebook([CHAT])
-    lab.open(path)
-    lab.run_all_and_wait(timeout=60)
-    chat = _chat(lab)
+    chat = _open_chat(lab)
     chat.locator("textarea.glm-chat-input").fill("[[echo]] " + HOSTILE)
     chat.locator("textarea.glm-chat-input").press("Enter")
     _wait_ended(lab, chat, 1)
