@@ -48,9 +48,9 @@ class ProgressState:
             return None
         return max(0.0, (self.total - finished) * self.elapsed / finished)
 
-    def line(self) -> str:
-        """One line: `120/500 done · 2 failed · 8 in flight · 1,234 tok/s · ETA 12 s`."""
-        parts = [f"{self.done}/{self.total} done"]
+    def facts(self) -> list[str]:
+        """What a bar does not show itself: failures, requests in flight, retries, status, tok/s."""
+        parts = []
         if self.failed:
             parts.append(f"{self.failed} failed")
         if self.in_flight:
@@ -63,6 +63,11 @@ class ProgressState:
             parts.append(self.status)
         if self.tokens:
             parts.append(f"{self.tokens_per_second:,.0f} tok/s")
+        return parts
+
+    def line(self) -> str:
+        """One line: `120/500 done · 2 failed · 8 in flight · 1,234 tok/s · ETA 12 s`."""
+        parts = [f"{self.done}/{self.total} done", *self.facts()]
         eta = self.eta
         if eta is not None and self.finished < self.total:
             parts.append(f"ETA {format_seconds(eta)}")

@@ -1,7 +1,7 @@
 """The notebook progress bar of `map` and batches: tqdm's widget bar (`tqdm.notebook`).
 
-The bar counts finished requests; its postfix says done / failed / in flight, tokens per second
-and what is retried; tqdm shows the rate and the ETA. It turns red when a run ends unfinished.
+The bar counts finished requests; its postfix is `ProgressState.facts()` (failed, in flight,
+retries, tokens per second); tqdm shows the rate and the ETA. It turns red when a run ends unfinished.
 """
 
 from __future__ import annotations
@@ -38,20 +38,10 @@ class NotebookProgress:
     def update(self, state: ProgressState) -> None:
         bar = self._bar or self._open(state)
         bar.n = state.finished
-        bar.set_postfix_str(_postfix(state), refresh=False)
+        bar.set_postfix_str(" · ".join(state.facts()), refresh=False)
         bar.refresh()
 
     def close(self, state: ProgressState) -> None:
         self.update(state)
         self._bar.close()
 
-
-def _postfix(state: ProgressState) -> str:
-    parts = [f"{state.failed} failed", f"{state.in_flight} in flight"]
-    if state.retries:
-        parts.append(f"{state.retries} retried, limit {state.limit}")
-    if state.status:
-        parts.append(state.status)
-    if state.tokens:
-        parts.append(f"{state.tokens_per_second:,.0f} tok/s")
-    return ", ".join(parts)
