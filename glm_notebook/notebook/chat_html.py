@@ -4,6 +4,12 @@ Pure functions, no widgets and no I/O. Model and user text goes through
 `render.markdown.markdown_html` (sanitised); our own markup around it is constant. The static
 transcript is what a saved notebook shows without a kernel (JupyterLab, Notebook 7, nbconvert,
 GitHub): the same classes as the live chat, with the shared stylesheet and the chat's own CSS.
+
+Images of a user message are shown as thumbnails that we make (`content.thumbnail`: Pillow
+re-encodes the pixels as a small JPEG, so no byte of the user's file or of any model or server
+text reaches an `<img>`), or as the placeholder `[image 640×480 PNG]` without Pillow. They go to
+the front end as data (`{src, alt}`), which builds the `<img>` itself, and into the static
+transcript after sanitising (the allow-list has no `img`).
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..content import image_placeholder, thumbnail
 from ..render.markdown import escape_text, markdown_html, sanitize_html
 from ..render.reply_view import footer_html
 from ..render.styles import STYLESHEET
@@ -20,11 +27,21 @@ from ..render.tool_view import tool_footer_html
 from ..tool_reply import ToolReply
 from .chat_state import Turn
 
-__all__ = ["CHAT_CSS", "TurnHTML", "user_html", "note_html", "open_reasoning", "static_html"]
+__all__ = [
+    "CHAT_CSS",
+    "TurnHTML",
+    "user_html",
+    "thumbs",
+    "thumbs_html",
+    "note_html",
+    "open_reasoning",
+    "static_html",
+]
 
 #: The chat front end's own CSS (layout of transcript, messages, input, buttons).
 CHAT_CSS = (Path(__file__).parent / "static" / "chat.css").read_text(encoding="utf-8")
 
+_THUMB_SRC = re.compile(r"data:image/jpeg;base64,[A-Za-z0-9+/=]+\Z")
 _CLOSED_REASONING = re.compile(r'^<details class="glm-reasoning"(?![^>]*\sopen)([^>]*)>')
 
 
@@ -38,6 +55,7 @@ class TurnHTML:
     note_html: str
     markdown: str
     ended: bool
+    thumbs: Sequence[dict[str, str]] = ()
 
     def message(self) -> dict[str, object]:
         """The turn as JSON for the front end's snapshot."""
@@ -48,12 +66,36 @@ class TurnHTML:
             "note_html": self.note_html,
             "markdown": self.markdown,
             "ended": self.ended,
+            "thumbs": list(self.thumbs),
         }
 
 
-def user_html(prompt: str) -> str:
-    """The user's message, rendered like an answer (it is untrusted text too)."""
-    return markdown_html(prompt)
+def user_html(prompt: str, notes: Sequence[str] = ()) -> str:
+    """The user's message, rendered like an answer (it is untrusted text too), and quiet notes
+    on how it was sent (undefined `{names}`, a resized image) as plain text."""
+    lines = "".join(f'<p class="glm-chat-context"><small>{escape_text(note)}</small></p>' for note in notes)
+    return markdown_html(prompt) + lines
+
+
+def thumbs(images: Sequence[dict]) -> list[dict[str, str]]:
+    """`{src, alt}` for each image part: `src` a thumbnail data URL ("" without Pillow), `alt`
+    the placeholder text."""
+    return [{"src": thumbnail(part) or "", "alt": image_placeholder(part)} for part in images]
+
+
+def thumbs_html(items: Sequence[dict[str, str]]) -> str:
+    """The thumbnails as HTML, for the static transcript (added after sanitising)."""
+    if not items:
+        return ""
+    shown = []
+    for item in items:
+        alt = escape_text(item.get("alt", "[image]"))
+        src = item.get("src", "")
+        if _THUMB_SRC.match(src):
+            shown.append(f'<img class="glm-chat-thumb" src="{src}" alt="{alt}" title="{alt}">')
+        else:
+            shown.append(f'<span class="glm-chat-thumb-placeholder">{alt}</span>')
+    return f'<div class="glm-chat-thumbs">{"".join(shown)}</div>'
 
 
 def note_html(turn: Turn) -> str:
@@ -82,10 +124,14 @@ def open_reasoning(pane: str) -> str:
 
 
 def _turn_html(turn: TurnHTML) -> str:
+    """One turn, sanitised, with its thumbnails (ours) put in after the allow-list."""
     panes = "".join(f'<div class="glm-chat-pane">{pane}</div>' for pane in turn.panes if pane)
+    answer = sanitize_html(f'<div class="glm-chat-answer">{panes}</div>{turn.note_html}')
+    # The sanitiser drops `jp-RenderedHTMLCommon` (not ours): put it back on the answer.
+    answer = answer.replace('class="glm-chat-answer"', 'class="glm-chat-answer jp-RenderedHTMLCommon"', 1)
     return (
-        f'<div class="glm-chat-turn"><div class="glm-chat-user">{turn.user_html}</div>'
-        f'<div class="glm-chat-answer jp-RenderedHTMLCommon">{panes}</div>{turn.note_html}</div>'
+        f'<div class="glm-chat-turn"><div class="glm-chat-user">{sanitize_html(turn.user_html)}'
+        f"{thumbs_html(turn.thumbs)}</div>{answer}</div>"
     )
 
 
@@ -96,9 +142,7 @@ def static_html(chat_id: str, turns: Sequence[TurnHTML], *, title: str) -> str:
     """
     count = len(turns)
     head = f"{escape_text(title)} · {count} turn{'' if count == 1 else 's'} · saved transcript"
-    body = sanitize_html("".join(_turn_html(turn) for turn in turns))
-    # The sanitiser drops `jp-RenderedHTMLCommon` (not ours): put it back on the answers.
-    body = body.replace('class="glm-chat-answer"', 'class="glm-chat-answer jp-RenderedHTMLCommon"')
+    body = "".join(_turn_html(turn) for turn in turns)
     return (
         f'<style class="glm-style">{STYLESHEET.strip()}\n{CHAT_CSS}</style>'
         f'<div class="glm-chat glm-chat-static" data-glm-chat="{escape_text(chat_id)}">'
