@@ -120,7 +120,7 @@ def test_saved_transcript_stays_small_with_a_2_mb_image(server, wire):
         bundle = w._static_bundle()
         html = bundle["text/html"]
         assert len(json.dumps(bundle)) < 60_000, len(json.dumps(bundle))  # CSS ~10 kB, thumbnail < 16 kB
-        assert html.count('<img class="glm-chat-thumb" src="data:image/jpeg;base64,') == 1
+        assert html.count('<img class="glm-thumb" src="data:image/jpeg;base64,') == 1
         assert base64.b64encode(big[:3000]).decode()[:200] not in html
         assert "[image 900×800 PNG]" in bundle["text/plain"] and "base64" not in bundle["text/plain"]
         assert len(json.dumps(wire.custom())) < 40_000  # the browser got the thumbnail, not 2 MB
@@ -287,7 +287,7 @@ def test_attachments_from_the_browser_reach_the_model_and_the_history(context_ke
     # The saved notebook gets the static transcript: thumbnails, never the 2 MB image.
     [update] = [u for u in run.of_type("update_display_data") if u["transient"]["display_id"] == static_id]
     html = update["data"]["text/html"]
-    assert len(html) < 80_000 and html.count('class="glm-chat-thumb"') == 2
+    assert len(html) < 80_000 and html.count('class="glm-thumb"') == 2
     assert "[image 900×800 PNG]" in update["data"]["text/plain"] and "base64" not in update["data"]["text/plain"]
     turn = next(m for m in custom_messages(run, model_id) if m["op"] == "turn")
     assert turn["thumbs"] == []  # the text-only follow-up

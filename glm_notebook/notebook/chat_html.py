@@ -5,11 +5,8 @@ Pure functions, no widgets and no I/O. Model and user text goes through
 transcript is what a saved notebook shows without a kernel (JupyterLab, Notebook 7, nbconvert,
 GitHub): the same classes as the live chat, with the shared stylesheet and the chat's own CSS.
 
-Images of a user message are shown as thumbnails that we make (`content.thumbnail`: Pillow
-re-encodes the pixels as a small JPEG, so no byte of the user's file or of any model or server
-text reaches an `<img>`), or as the placeholder `[image 640×480 PNG]` without Pillow. They go to
-the front end as data (`{src, alt}`), which builds the `<img>` itself, and into the static
-transcript after sanitising (the allow-list has no `img`).
+Images of a user message show as our thumbnails (`render.images`): sent to the front end as
+data, which builds the `<img>` itself, and added to the static transcript after sanitising.
 """
 
 from __future__ import annotations
@@ -19,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..content import image_placeholder, thumbnail
+from ..render.images import thumbnails_html
 from ..render.markdown import escape_text, markdown_html, sanitize_html
 from ..render.reply_view import footer_html
 from ..render.styles import STYLESHEET
@@ -31,8 +28,6 @@ __all__ = [
     "CHAT_CSS",
     "TurnHTML",
     "user_html",
-    "thumbs",
-    "thumbs_html",
     "note_html",
     "open_reasoning",
     "static_html",
@@ -41,7 +36,6 @@ __all__ = [
 #: The chat front end's own CSS (layout of transcript, messages, input, buttons).
 CHAT_CSS = (Path(__file__).parent / "static" / "chat.css").read_text(encoding="utf-8")
 
-_THUMB_SRC = re.compile(r"data:image/jpeg;base64,[A-Za-z0-9+/=]+\Z")
 _CLOSED_REASONING = re.compile(r'^<details class="glm-reasoning"(?![^>]*\sopen)([^>]*)>')
 
 
@@ -77,27 +71,6 @@ def user_html(prompt: str, notes: Sequence[str] = ()) -> str:
     return markdown_html(prompt) + lines
 
 
-def thumbs(images: Sequence[dict]) -> list[dict[str, str]]:
-    """`{src, alt}` for each image part: `src` a thumbnail data URL ("" without Pillow), `alt`
-    the placeholder text."""
-    return [{"src": thumbnail(part) or "", "alt": image_placeholder(part)} for part in images]
-
-
-def thumbs_html(items: Sequence[dict[str, str]]) -> str:
-    """The thumbnails as HTML, for the static transcript (added after sanitising)."""
-    if not items:
-        return ""
-    shown = []
-    for item in items:
-        alt = escape_text(item.get("alt", "[image]"))
-        src = item.get("src", "")
-        if _THUMB_SRC.match(src):
-            shown.append(f'<img class="glm-chat-thumb" src="{src}" alt="{alt}" title="{alt}">')
-        else:
-            shown.append(f'<span class="glm-chat-thumb-placeholder">{alt}</span>')
-    return f'<div class="glm-chat-thumbs">{"".join(shown)}</div>'
-
-
 def note_html(turn: Turn) -> str:
     """The line under an answer: usage and timings, or how the turn ended."""
     state = turn.state
@@ -131,7 +104,7 @@ def _turn_html(turn: TurnHTML) -> str:
     answer = answer.replace('class="glm-chat-answer"', 'class="glm-chat-answer jp-RenderedHTMLCommon"', 1)
     return (
         f'<div class="glm-chat-turn"><div class="glm-chat-user">{sanitize_html(turn.user_html)}'
-        f"{thumbs_html(turn.thumbs)}</div>{answer}</div>"
+        f"{thumbnails_html(turn.thumbs)}</div>{answer}</div>"
     )
 
 

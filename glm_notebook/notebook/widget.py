@@ -29,7 +29,7 @@ interpolation typo, an image that cannot be read, images for a text model) is re
 line in the chat (`{op: "notice", text}`) and its text goes back into the input.
 
 The wire between them is custom widget messages. Python → browser: `{op: "turn", id,
-user_html, thumbs}` (`thumbs`: `[{src, alt}]`, our JPEG thumbnail data URLs), `{op: "pane", turn, index, html}` (a closed segment once, the open one replaced),
+user_html, thumbs}` (`thumbs`: `[{src, alt}]`, our JPEG thumbnail data URLs, `render.images`), `{op: "pane", turn, index, html}` (a closed segment once, the open one replaced),
 `{op: "end", turn, note_html, markdown}`, `{op: "reset"}`, `{op: "draft", text}`,
 `{op: "snapshot", view, turns}` for a view that (re)opens, and with `confirm=True`
 `{op: "ask", turn, key, text}` / `{op: "asked", key}` (a tool call waiting for Run / Skip, then
@@ -61,13 +61,14 @@ import traitlets
 from ..config import DEFAULT_MODEL, resolve_api_key
 from ..content import VISION_MODEL, ImageError, ImagePart, image_part, is_image, is_vision_model, vision_error
 from ..errors import GLMError
+from ..render.images import thumbnail_items
 from ..render.live import LiveAnswer, Throttle
 from ..render.styles import STYLESHEET
 from ..render.tool_view import ToolTrace
 from ..reply import Reply
 from ..text import one_line
 from ..tool_reply import StepStarted, ToolCall, ToolCallFinished, ToolCallStarted, ToolReply
-from .chat_html import CHAT_CSS, TurnHTML, note_html, open_reasoning, static_html, thumbs, user_html
+from .chat_html import CHAT_CSS, TurnHTML, note_html, open_reasoning, static_html, user_html
 from .chat_state import Transcript, Turn
 from .interpolate import KEY_MASK, InterpolationError, interpolate_prompt, mask_secret
 
@@ -120,7 +121,7 @@ class _TurnView:
         self.started = False
         self.stop_requested = False
         self.user_html = user_html(turn.prompt, turn.notes)
-        self.thumbs = thumbs(turn.images)
+        self.thumbs = thumbnail_items(turn.images)
         self.note_html = ""
         self._later: asyncio.TimerHandle | None = None
         self.trace: ToolTrace | None = None

@@ -352,7 +352,7 @@ def test_attached_images_reach_the_model_and_show_as_thumbnails(lab, tmp_path):
     _wait_ended(lab, chat, 1)
     assert chips.count() == 0 and box.input_value() == ""
     user = chat.locator(".glm-chat-turn .glm-chat-user").first
-    thumbs = user.locator("img.glm-chat-thumb")
+    thumbs = user.locator("img.glm-thumb")
     assert thumbs.count() == 2
     assert [t.get_attribute("alt") for t in thumbs.all()] == ["[image 64×48 PNG]", "[image 30×20 PNG]"]
     assert thumbs.first.get_attribute("src").startswith("data:image/jpeg;base64,")
@@ -367,4 +367,4 @@ def test_attached_images_reach_the_model_and_show_as_thumbnails(lab, tmp_path):
         o for o in lab.read_notebook().cells[0].outputs if "glm-chat-static" in o.get("data", {}).get("text/html", "")
     ]
     html = static["data"]["text/html"]
-    assert html.count('class="glm-chat-thumb"') == 2 and len(html) < 40_000
+    assert html.count('class="glm-thumb"') == 2 and len(html) < 40_000

@@ -27,16 +27,16 @@ function h(tag, className, text) {
 
 // Thumbnails the kernel made: an <img> for our own JPEG data URL, else the placeholder text.
 function thumbsNode(thumbs) {
-  const box = h("div", "glm-chat-thumbs");
+  const box = h("div", "glm-thumbs");
   for (const t of thumbs || []) {
     const alt = String((t && t.alt) || "[image]");
     if (t && typeof t.src === "string" && THUMB_SRC.test(t.src)) {
-      const img = h("img", "glm-chat-thumb");
+      const img = h("img", "glm-thumb");
       img.src = t.src;
       img.alt = img.title = alt;
       box.append(img);
     } else {
-      box.append(h("span", "glm-chat-thumb-placeholder", alt));
+      box.append(h("span", "glm-thumb-placeholder", alt));
     }
   }
   return box;
