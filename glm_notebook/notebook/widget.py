@@ -29,7 +29,8 @@ interpolation typo, an image that cannot be read, images for a text model) is re
 line in the chat (`{op: "notice", text}`) and its text goes back into the input.
 
 The wire between them is custom widget messages. Python → browser: `{op: "turn", id,
-user_html, thumbs}` (`thumbs`: `[{src, alt}]`, our JPEG thumbnail data URLs, `render.images`), `{op: "pane", turn, index, html}` (a closed segment once, the open one replaced),
+user_html, thumbs}` (`thumbs`: `[{src, alt}]`, our JPEG thumbnail data URLs, `render.images`),
+`{op: "pane", turn, index, html}` (a closed segment once, the open one replaced),
 `{op: "end", turn, note_html, markdown}`, `{op: "reset"}`, `{op: "draft", text}`,
 `{op: "snapshot", view, turns}` for a view that (re)opens, and with `confirm=True`
 `{op: "ask", turn, key, text}` / `{op: "asked", key}` (a tool call waiting for Run / Skip, then
@@ -256,7 +257,7 @@ class _Queued:
 
     text: str
     started: asyncio.Future = field(repr=False)
-    prompt: _Prompt = field(repr=False, default_factory=lambda: _Prompt(""))
+    prompt: _Prompt = field(repr=False)
 
 
 def _image(obj: Any) -> ImagePart:
@@ -267,7 +268,9 @@ def _image(obj: Any) -> ImagePart:
     try:
         from PIL import Image
     except ImportError:
-        raise ImageError("only PNG and JPEG images can be sent without Pillow: pip install 'glm-notebook[vision]'") from None
+        raise ImageError(
+            "only PNG and JPEG images can be sent without Pillow: pip install 'glm-notebook[vision]'"
+        ) from None
     try:
         picture = Image.open(io.BytesIO(bytes(obj)))
         picture.load()
@@ -310,11 +313,12 @@ class ChatWidget:
     may be async) decides before each call, or `confirm=True` asks in the chat (Run / Skip);
     `max_steps=` caps the requests; the history keeps the tool calls and results, and the
     turn's task returns a `ToolReply`. What is sent is interpolated like a `%%glm` cell, from the
-    kernel's variables (`interpolate=False`: sent as written; a mapping: its names). `client` is a `GLMClient`; by default one is made at the first send, from the
-    `%config GLM` settings when the extension is loaded (key, base URL, model, timeout), else
-    from `ZAI_API_KEY` / `ZAI_BASE_URL`; it is closed with the widget.
+    kernel's variables (`interpolate=False`: sent as written; a mapping: its names). `client` is
+    a `GLMClient`; by default one is made at the first send, from the `%config GLM` settings
+    when the extension is loaded (key, base URL, model, timeout), else from `ZAI_API_KEY` /
+    `ZAI_BASE_URL`; it is closed with the widget.
 
-    - `send(text)` starts a turn and returns its `asyncio.Task` (`reply = await w.send("hi")`);
+    - `send(text, images=[...])` starts a turn and returns its `asyncio.Task` (`reply = await w.send("hi")`);
       while an answer streams the prompt is queued and starts when the answer ends. Errors show
       inline in the transcript; the task's result is the `Reply` either way (None if dropped).
     - `stop()` ends the streaming answer: the connection closes, the partial answer stays.
