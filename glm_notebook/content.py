@@ -38,7 +38,10 @@ __all__ = [
     "image_placeholder",
     "image_header",
     "switch_image_form",
+    "thumbnail",
+    "vision_error",
     "MAX_BYTES",
+    "THUMB_SIDE",
     "MAX_SIDE",
     "VISION_MODEL",
     "is_vision_model",
@@ -50,6 +53,8 @@ MAX_BYTES = 5 * 1024 * 1024
 MAX_SIDE = 6000
 #: The vision model named in errors and notes.
 VISION_MODEL = "glm-4.6v"
+#: Longest side of a `thumbnail` (pixels).
+THUMB_SIDE = 160
 _PNG = b"\x89PNG\r\n\x1a\n"
 _JPEG = b"\xff\xd8\xff"
 _SUFFIXES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
@@ -63,6 +68,12 @@ class ImageError(ValueError):
 def is_vision_model(model: str) -> bool:
     """True for model names that take images (`glm-4.6v`, `glm-4.5v`, `glm-5v-turbo`, `…-vision`)."""
     return bool(_VISION.search(model.lower()))
+
+
+def vision_error(model: str, example: str) -> str:
+    """The one line for images sent to a text model; `example` shows how to pick a vision model
+    where the user is (`%%glm -m glm-4.6v`, `chat(model="glm-4.6v")`)."""
+    return f"{model} cannot see images: ask a vision model, e.g. {example}"
 
 
 class ImagePart(dict):
@@ -94,6 +105,32 @@ class ImagePart(dict):
 def image_placeholder(part: Any) -> str:
     """`[image W×H FMT]` for an `ImagePart`, `[image]` for any other image part."""
     return part.placeholder if isinstance(part, ImagePart) else "[image]"
+
+
+def thumbnail(part: Any, side: int = THUMB_SIDE) -> str | None:
+    """A small preview of an image part as a `data:image/jpeg;base64,…` URL (at most `side`
+    pixels a side, a few kB), re-encoded by Pillow so that only pixels pass through; None without
+    Pillow or for data it cannot read (show `image_placeholder(part)` then)."""
+    try:
+        from PIL import Image
+    except ImportError:
+        return None
+    url = str(((part.get("image_url") or {}) if isinstance(part, dict) else {}).get("url", ""))
+    try:
+        data = base64.b64decode(url.split(",", 1)[1] if url.startswith("data:") else url)
+        image = Image.open(io.BytesIO(data))
+        image.draft("RGB", (side, side))  # JPEG: decode at a fraction of the size
+        image.thumbnail((side, side))
+        if image.mode in ("RGBA", "LA", "P"):
+            image = image.convert("RGBA")
+            flat = Image.new("RGB", image.size, (255, 255, 255))
+            flat.paste(image, mask=image.getchannel("A"))
+            image = flat
+        buffer = io.BytesIO()
+        image.convert("RGB").save(buffer, format="JPEG", quality=75)
+    except Exception:  # noqa: BLE001 - Pillow raises many kinds for bad data; the placeholder shows
+        return None
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def image_header(data: bytes) -> tuple[str, int, int] | None:

@@ -55,6 +55,31 @@ def test_html_renders_each_message_and_collapses_long_ones() -> None:
     assert "SGVsbG8" not in html and "\x1b" not in html
 
 
+def test_images_show_as_thumbnails_never_as_base64() -> None:
+    pytest.importorskip("PIL")
+    import base64
+    import io
+
+    from PIL import Image
+
+    from glm_notebook.content import content_parts
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (300, 200), (10, 200, 30)).save(buffer, format="PNG")
+    found = Conversation("pics")
+    reply = Reply()
+    reply.apply(ContentDelta("A green rectangle <img src=x onerror=alert(1)>"))
+    found.record(content_parts(["What is this?", buffer.getvalue()]), reply)
+    history = found.history()
+    html = history._repr_html_()
+    original = base64.b64encode(buffer.getvalue()).decode()
+    assert original[:100] not in html and original[:100] not in repr(history)
+    assert len(re.findall(r'<img class="glm-thumb" src="data:image/jpeg;base64,[A-Za-z0-9+/=]+" alt="\[image 300×200 PNG\]"', html)) == 1
+    assert html.count("<img") == 1  # the model's img stays text
+    assert "[image 300×200 PNG]" in repr(history)
+    assert re.search(r'<div class="glm-history-message glm-history-user">.*<div class="glm-thumbs">.*?</div></div>', html, re.S)
+
+
 def test_empty_conversation() -> None:
     history = Conversation("nothing").history()
     assert repr(history) == "Conversation 'nothing' is empty."

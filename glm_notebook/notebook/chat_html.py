@@ -4,6 +4,9 @@ Pure functions, no widgets and no I/O. Model and user text goes through
 `render.markdown.markdown_html` (sanitised); our own markup around it is constant. The static
 transcript is what a saved notebook shows without a kernel (JupyterLab, Notebook 7, nbconvert,
 GitHub): the same classes as the live chat, with the shared stylesheet and the chat's own CSS.
+
+Images of a user message show as our thumbnails (`render.images`): sent to the front end as
+data, which builds the `<img>` itself, and added to the static transcript after sanitising.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..render.images import thumbnails_html
 from ..render.markdown import escape_text, markdown_html, sanitize_html
 from ..render.reply_view import footer_html
 from ..render.styles import STYLESHEET
@@ -20,7 +24,14 @@ from ..render.tool_view import tool_footer_html
 from ..tool_reply import ToolReply
 from .chat_state import Turn
 
-__all__ = ["CHAT_CSS", "TurnHTML", "user_html", "note_html", "open_reasoning", "static_html"]
+__all__ = [
+    "CHAT_CSS",
+    "TurnHTML",
+    "user_html",
+    "note_html",
+    "open_reasoning",
+    "static_html",
+]
 
 #: The chat front end's own CSS (layout of transcript, messages, input, buttons).
 CHAT_CSS = (Path(__file__).parent / "static" / "chat.css").read_text(encoding="utf-8")
@@ -38,6 +49,7 @@ class TurnHTML:
     note_html: str
     markdown: str
     ended: bool
+    thumbs: Sequence[dict[str, str]] = ()
 
     def message(self) -> dict[str, object]:
         """The turn as JSON for the front end's snapshot."""
@@ -48,12 +60,15 @@ class TurnHTML:
             "note_html": self.note_html,
             "markdown": self.markdown,
             "ended": self.ended,
+            "thumbs": list(self.thumbs),
         }
 
 
-def user_html(prompt: str) -> str:
-    """The user's message, rendered like an answer (it is untrusted text too)."""
-    return markdown_html(prompt)
+def user_html(prompt: str, notes: Sequence[str] = ()) -> str:
+    """The user's message, rendered like an answer (it is untrusted text too), and quiet notes
+    on how it was sent (undefined `{names}`, a resized image) as plain text."""
+    lines = "".join(f'<p class="glm-chat-context"><small>{escape_text(note)}</small></p>' for note in notes)
+    return markdown_html(prompt) + lines
 
 
 def note_html(turn: Turn) -> str:
@@ -82,10 +97,14 @@ def open_reasoning(pane: str) -> str:
 
 
 def _turn_html(turn: TurnHTML) -> str:
+    """One turn, sanitised, with its thumbnails (ours) put in after the allow-list."""
     panes = "".join(f'<div class="glm-chat-pane">{pane}</div>' for pane in turn.panes if pane)
+    answer = sanitize_html(f'<div class="glm-chat-answer">{panes}</div>{turn.note_html}')
+    # The sanitiser drops `jp-RenderedHTMLCommon` (not ours): put it back on the answer.
+    answer = answer.replace('class="glm-chat-answer"', 'class="glm-chat-answer jp-RenderedHTMLCommon"', 1)
     return (
-        f'<div class="glm-chat-turn"><div class="glm-chat-user">{turn.user_html}</div>'
-        f'<div class="glm-chat-answer jp-RenderedHTMLCommon">{panes}</div>{turn.note_html}</div>'
+        f'<div class="glm-chat-turn"><div class="glm-chat-user">{sanitize_html(turn.user_html)}'
+        f"{thumbnails_html(turn.thumbs)}</div>{answer}</div>"
     )
 
 
@@ -96,9 +115,7 @@ def static_html(chat_id: str, turns: Sequence[TurnHTML], *, title: str) -> str:
     """
     count = len(turns)
     head = f"{escape_text(title)} · {count} turn{'' if count == 1 else 's'} · saved transcript"
-    body = sanitize_html("".join(_turn_html(turn) for turn in turns))
-    # The sanitiser drops `jp-RenderedHTMLCommon` (not ours): put it back on the answers.
-    body = body.replace('class="glm-chat-answer"', 'class="glm-chat-answer jp-RenderedHTMLCommon"')
+    body = "".join(_turn_html(turn) for turn in turns)
     return (
         f'<style class="glm-style">{STYLESHEET.strip()}\n{CHAT_CSS}</style>'
         f'<div class="glm-chat glm-chat-static" data-glm-chat="{escape_text(chat_id)}">'

@@ -9,6 +9,8 @@ history sent with the next prompt. How a turn that did not finish normally is ke
   the transcript, marked, but not in the history.
 - A finished **tool loop** (`ToolReply`) goes into the history whole: every assistant message
   with its tool calls, every tool result, then the answer.
+- A prompt with **images** goes out (and stays in the history) as text and image parts in
+  order; the transcript shows the prompt as typed and each image as `[image 640×480 PNG]`.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 
 from typing import Any
 
+from ..content import image_placeholder
 from ..reply import Reply
 from ..tool_reply import ToolReply
 
@@ -28,7 +31,9 @@ class Turn:
     """One exchange: the prompt, and the reply as far as it got.
 
     `state` is `"streaming"` until the turn ends, then `"done"`, `"stopped"` (Stop, or its task
-    was cancelled) or `"error"` (`error` is one line saying why).
+    was cancelled) or `"error"` (`error` is one line saying why). `prompt` is what the user
+    typed (API key masked); `content` the user message as sent when it differs (interpolated,
+    or text and image parts); `notes` quiet lines about how it was sent.
     """
 
     prompt: str
@@ -36,6 +41,15 @@ class Turn:
     error: str | None = None
     stopped: bool = False
     ended: bool = False
+    content: str | list[dict[str, Any]] | None = None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def images(self) -> list[dict[str, Any]]:
+        """The image parts of the user message, in order."""
+        if not isinstance(self.content, list):
+            return []
+        return [part for part in self.content if isinstance(part, dict) and part.get("type") == "image_url"]
 
     @property
     def state(self) -> str:
@@ -60,7 +74,7 @@ class Turn:
     def messages(self) -> list[dict[str, Any]]:
         """The turn as chat messages: the user's, then the assistant's (for a finished tool
         loop, its assistant and tool messages)."""
-        user = {"role": "user", "content": self.prompt}
+        user = {"role": "user", "content": self.prompt if self.content is None else self.content}
         if isinstance(self.reply, ToolReply) and self.state == "done" and self.reply.new_messages:
             return [user, *self.reply.new_messages]
         return [user, {"role": "assistant", "content": self.answer}]
@@ -90,14 +104,17 @@ class Transcript:
                 out.extend(turn.messages())
         return out
 
-    def start(self, prompt: str) -> tuple[Turn, list[dict[str, Any]]]:
-        """Open a turn for `prompt`; returns it and the messages to send for it."""
-        if not isinstance(prompt, str) or not prompt.strip():
+    def start(
+        self, prompt: str, content: str | list[dict[str, Any]] | None = None, notes: tuple[str, ...] = ()
+    ) -> tuple[Turn, list[dict[str, Any]]]:
+        """Open a turn for `prompt` (sent as `content` when given); returns it and the messages
+        to send for it."""
+        if not isinstance(prompt, str) or not (prompt.strip() or isinstance(content, list) and content):
             raise ValueError("nothing to send: the prompt is empty")
         if self.busy:
             raise RuntimeError("an answer is still streaming: wait for it, or stop() it first")
-        request = self.history() + [{"role": "user", "content": prompt}]
-        turn = Turn(prompt)
+        turn = Turn(prompt, content=content, notes=notes)
+        request = self.history() + turn.messages()[:1]
         self.turns.append(turn)
         return turn, request
 
@@ -109,7 +126,8 @@ class Transcript:
         """The transcript as Markdown: prompts, answers, and how unusual turns ended."""
         parts = [f"**System:** {self.system}"] if self.system else []
         for turn in self.turns:
-            pieces = [f"**You:**\n\n{turn.prompt}", "**Assistant:**"]
+            shown = "\n\n".join(filter(None, [turn.prompt, " ".join(map(image_placeholder, turn.images))]))
+            pieces = [f"**You:**\n\n{shown}", "**Assistant:**"]
             if turn.answer:
                 pieces.append(turn.answer)
             note = {

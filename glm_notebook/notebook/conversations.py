@@ -6,7 +6,7 @@ does not send a duplicate question. The system prompt is not stored: each cell s
 (`-s` or `%config GLM.system`).
 
 `%glm history NAME` shows a `History`: in a notebook each message rendered as sanitised Markdown
-under its role, long ones collapsed; elsewhere plain text wrapped at word boundaries. Model text
+under its role, long ones collapsed, images as thumbnails; elsewhere plain text wrapped at word boundaries. Model text
 is cleaned of control sequences on the plain path and rendered safely on the HTML one.
 """
 
@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..content import image_placeholder
+from ..render.images import image_parts, thumbnail_items, thumbnails_html
 from ..render.markdown import escape_text, markdown_html, sanitize_html
 from ..render.styles import style_tag
 from ..text import one_line, strip_controls
@@ -131,7 +132,8 @@ class History:
         return "\n\n".join(blocks)
 
     def _repr_html_(self) -> str:
-        parts = [f'<div class="glm-reply glm-history"><p class="glm-history-title"><strong>{escape_text(self.title())}</strong></p>']
+        title = f'<p class="glm-history-title"><strong>{escape_text(self.title())}</strong></p>'
+        parts = []
         for message in self.messages:
             role = escape_text(one_line(str(message.get("role", "?"))))
             text = _content(message)
@@ -143,12 +145,16 @@ class History:
                     f'<details class="glm-history-long"><summary>{preview}… '
                     f"<small>({len(text):,} characters, {lines:,} lines)</small></summary>{body}</details>"
                 )
-            parts.append(
+            message_html = sanitize_html(
                 f'<div class="glm-history-message glm-history-{role}">'
                 f'<p class="glm-history-role"><strong>{role}</strong></p>{body}</div>'
             )
-        parts.append("</div>")
-        return style_tag() + sanitize_html("".join(parts))
+            images = thumbnails_html(thumbnail_items(image_parts(message.get("content"))))
+            if images:  # ours, added after the allow-list (which has no img)
+                message_html = message_html.removesuffix("</div>") + images + "</div>"
+            parts.append(message_html)
+        return style_tag() + f'<div class="glm-reply glm-history">{sanitize_html(title)}{"".join(parts)}</div>'
+
 
 
 class Conversations:

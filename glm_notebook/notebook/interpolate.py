@@ -23,7 +23,8 @@ The rules, chosen so that code, JSON and templates pasted into a prompt survive 
   code (a Markdown code span or fenced block, a Python f-string or `.format` template on one
   line) and parts of other template syntaxes (`${x}`, `#{x}`, `%{x}`, URL paths `/users/{id}`).
 
-`%%glm --no-interpolate` turns all of this off. `mask_secret` is separate: it hides the API key
+The chat widget applies the same rules to what is sent from it. `%%glm --no-interpolate`
+(`chat(interpolate=False)`) turns all of this off. `mask_secret` is separate: it hides the API key
 wherever it would appear in a prompt (`{os.environ}` holds it, for one).
 """
 
@@ -37,7 +38,10 @@ from typing import Any
 from ..content import ImageError, image_part, is_image
 from ..summaries import summarize
 
-__all__ = ["interpolate", "interpolate_prompt", "Interpolated", "InterpolationError", "mask_secret"]
+__all__ = ["interpolate", "interpolate_prompt", "Interpolated", "InterpolationError", "mask_secret", "KEY_MASK"]
+
+#: What is sent in place of the API key when a prompt holds it.
+KEY_MASK = "[API key hidden]"
 
 _DOTTED = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"
 _SPEC = _DOTTED + r"(?:\[-?\d+\])?(?:!full)?"
@@ -103,8 +107,11 @@ def _looks_intended(text: str, match: re.Match[str], code: list[tuple[int, int]]
 _MARK = "\x00image\x00"
 
 
-def interpolate_prompt(text: str, namespace: Mapping[str, Any], *, images: bool = False) -> Interpolated:
-    """Replace `{name}` / `{name.attr}` with values from `namespace`; see the module docstring."""
+def interpolate_prompt(
+    text: str, namespace: Mapping[str, Any], *, images: bool = False, opt_out: str = "%%glm --no-interpolate"
+) -> Interpolated:
+    """Replace `{name}` / `{name.attr}` with values from `namespace`; see the module docstring.
+    `opt_out` is how errors say to turn interpolation off where the prompt came from."""
     code = [m.span() for m in _CODE.finditer(text)] if "`" in text or "~" in text else []
     undefined: list[str] = []
     found: list[Any] = []
@@ -136,7 +143,7 @@ def interpolate_prompt(text: str, namespace: Mapping[str, Any], *, images: bool 
         except AttributeError as exc:
             raise InterpolationError(
                 f"{{{spec}}}: {type(value).__name__!r} object has no attribute {exc.name!r}; "
-                f"write {{{{{spec}}}}} for literal braces, or use %%glm --no-interpolate"
+                f"write {{{{{spec}}}}} for literal braces, or use {opt_out}"
             ) from None
         except (LookupError, TypeError) as exc:
             reason = _HISTORY_GAPS.get(root, "{error}").format(cell=index, error=exc.args[0] if exc.args else exc)

@@ -53,12 +53,12 @@ from ..config import (
     resolve_base_url,
 )
 from .code_out import CODE_MODES, send_code
-from ..content import VISION_MODEL, image_placeholder, is_vision_model
+from ..content import VISION_MODEL, image_placeholder, is_vision_model, vision_error
 from .context import FigureTracker, attached_images, fix_prompt, install_error_log, uninstall_error_log
 from .conversations import DEFAULT_CONVERSATION, Conversation, Conversations
 from ..errors import MissingAPIKeyError
 from ..replay import MODES as REPLAY_MODES, PACES as REPLAY_PACES
-from .interpolate import InterpolationError, interpolate_prompt, mask_secret
+from .interpolate import KEY_MASK, InterpolationError, interpolate_prompt, mask_secret
 from .replay_magic import replay_command, replay_for, replay_state
 from .display import LiveSink, QuietSink, Sink, run_stream, supports_live_display
 from .terminal import TextSink
@@ -68,8 +68,6 @@ from ..render.reply_view import MAX_DISPLAY_CHARS, set_max_display_chars
 __all__ = ["GLM", "GLMMagics", "load_ipython_extension", "unload_ipython_extension"]
 
 _CONNECT_TIMEOUT = 10.0
-#: What is sent instead of the API key when a prompt would contain it.
-KEY_MASK = "[API key hidden]"
 
 
 class _MaskedStr(str):
@@ -363,7 +361,7 @@ class GLMMagics(Magics):
             )  # fmt: skip
         model = args.model or self.settings.model
         if not isinstance(prompt, str) and not is_vision_model(model):
-            raise UsageError(f"{model} cannot see images: ask a vision model, e.g. %%glm -m {VISION_MODEL}")
+            raise UsageError(vision_error(model, f"%%glm -m {VISION_MODEL}"))
         conversation = self.conversations[args.chat] if args.chat else None
         if conversation is not None:
             messages: Any = conversation.request(prompt)

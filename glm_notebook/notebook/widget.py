@@ -6,6 +6,8 @@ from glm_notebook import chat
 w = chat(model="glm-4.6", system="You are a helpful tutor")  # shows the widget, returns it
 reply = await w.send("What is a monad?")  # or type in the box and press Enter
 w.messages                                # the history, ready to send again
+v = chat(model="glm-4.6v")
+await v.send("What is wrong with {fig}?", images=[Path("photo.png")])  # notebook context, images
 print(w.to_markdown())                    # the transcript as Markdown
 ```
 
@@ -18,12 +20,22 @@ Three layers:
 - a small anywidget front end (`static/chat.js`, `static/chat.css`, plain ES module shipped in
   the package) that only inserts the sanitised HTML it is sent.
 
+What is sent goes through the same `{name}` interpolation as `%%glm` (`{df}`, `{fig}` as an
+image, `{In[3]}`, `{Err}`, `{{x}}` for braces; the kernel's variables; the API key masked):
+`chat(interpolate=False)` turns it off. Images (`send(text, images=[...])`, or attached in the
+browser: button, paste, drop) become image parts after the text; the turn shows thumbnails we
+make (`content.thumbnail`), the history keeps the parts. A prompt that cannot go (an
+interpolation typo, an image that cannot be read, images for a text model) is refused in one
+line in the chat (`{op: "notice", text}`) and its text goes back into the input.
+
 The wire between them is custom widget messages. Python → browser: `{op: "turn", id,
-user_html}`, `{op: "pane", turn, index, html}` (a closed segment once, the open one replaced),
+user_html, thumbs}` (`thumbs`: `[{src, alt}]`, our JPEG thumbnail data URLs, `render.images`),
+`{op: "pane", turn, index, html}` (a closed segment once, the open one replaced),
 `{op: "end", turn, note_html, markdown}`, `{op: "reset"}`, `{op: "draft", text}`,
 `{op: "snapshot", view, turns}` for a view that (re)opens, and with `confirm=True`
 `{op: "ask", turn, key, text}` / `{op: "asked", key}` (a tool call waiting for Run / Skip, then
-answered). Browser → Python: `{op: "send", text}`, `{op: "stop"}`, `{op: "new"}`,
+answered), `{op: "notice", text}`. Browser → Python: `{op: "send", text}` (attached images as
+the message's binary buffers), `{op: "stop"}`, `{op: "new"}`,
 `{op: "restore"}`, `{op: "drop", index, text}` (a queued prompt), `{op: "hello", view}`,
 `{op: "answer", key, ok}`. So a long chat costs the browser what changed, not the whole
 transcript on every update.
@@ -36,7 +48,10 @@ it, and a notebook opened without a kernel (or exported, or on GitHub) shows it 
 from __future__ import annotations
 
 import asyncio
+import io
 import uuid
+from collections import ChainMap
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -44,15 +59,19 @@ from typing import TYPE_CHECKING, Any, Callable
 import anywidget
 import traitlets
 
-from ..config import DEFAULT_MODEL
+from ..config import DEFAULT_MODEL, resolve_api_key
+from ..content import VISION_MODEL, ImageError, ImagePart, image_part, is_image, is_vision_model, vision_error
 from ..errors import GLMError
+from ..render.images import thumbnail_items
 from ..render.live import LiveAnswer, Throttle
 from ..render.styles import STYLESHEET
 from ..render.tool_view import ToolTrace
 from ..reply import Reply
+from ..text import one_line
 from ..tool_reply import StepStarted, ToolCall, ToolCallFinished, ToolCallStarted, ToolReply
 from .chat_html import CHAT_CSS, TurnHTML, note_html, open_reasoning, static_html, user_html
 from .chat_state import Transcript, Turn
+from .interpolate import KEY_MASK, InterpolationError, interpolate_prompt, mask_secret
 
 if TYPE_CHECKING:
     from ..client import GLMClient
@@ -102,7 +121,8 @@ class _TurnView:
         self.emit = emit
         self.started = False
         self.stop_requested = False
-        self.user_html = user_html(turn.prompt)
+        self.user_html = user_html(turn.prompt, turn.notes)
+        self.thumbs = thumbnail_items(turn.images)
         self.note_html = ""
         self._later: asyncio.TimerHandle | None = None
         self.trace: ToolTrace | None = None
@@ -111,12 +131,13 @@ class _TurnView:
         self._shown: dict[int, str] = {}  # pane as sent to the browser -> HTML
         self._last = 0
         self._sent_calls = ""
-        emit({"op": "turn", "id": id, "user_html": self.user_html})
+        emit({"op": "turn", "id": id, "user_html": self.user_html, "thumbs": self.thumbs})
 
     def html(self) -> TurnHTML:
         """The turn as it stands, for a snapshot or the static transcript."""
         panes = [self._shown.get(i, "") for i in range(max(self._shown, default=-1) + 1)]
-        return TurnHTML(self.id, self.user_html, panes, self.note_html, self.turn.answer, self.turn.ended)
+        turn = self.turn
+        return TurnHTML(self.id, self.user_html, panes, self.note_html, turn.answer, turn.ended, self.thumbs)
 
     def follow(self, reply: ToolReply) -> None:
         """The turn is a tool loop: show its steps and calls as they happen."""
@@ -210,12 +231,61 @@ class _TurnView:
         self.emit({"op": "end", "turn": self.id, "note_html": self.note_html, "markdown": self.turn.answer})
 
 
+@dataclass(frozen=True)
+class _Prompt:
+    """A prompt ready to go: the text as typed (key masked), the user message's content when it
+    differs (interpolated, or text and image parts), quiet notes."""
+
+    text: str
+    content: str | list[dict[str, Any]] | None = None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        """The text, and a placeholder per image (how a queued prompt shows)."""
+        images = [part.placeholder for part in self.content or () if isinstance(part, ImagePart)]
+        return " ".join([self.text.strip(), *images]).strip()
+
+
+class _Refused(Exception):
+    """A prompt that cannot be sent; the message is one line for the chat."""
+
+
 @dataclass(eq=False)
 class _Queued:
     """A prompt sent while an answer streams; `started` gets its turn's task (None: dropped)."""
 
     text: str
     started: asyncio.Future = field(repr=False)
+    prompt: _Prompt = field(repr=False)
+
+
+def _image(obj: Any) -> ImagePart:
+    """An image part for `obj`; bytes in a format other than PNG/JPEG (a pasted GIF or WebP) are
+    converted with Pillow when it is installed."""
+    if not isinstance(obj, (bytes, bytearray, memoryview)) or is_image(obj):
+        return image_part(obj)
+    try:
+        from PIL import Image
+    except ImportError:
+        raise ImageError(
+            "only PNG and JPEG images can be sent without Pillow: pip install 'glm-notebook[vision]'"
+        ) from None
+    try:
+        picture = Image.open(io.BytesIO(bytes(obj)))
+        picture.load()
+    except Exception:  # noqa: BLE001 - Pillow raises many kinds for bad data
+        raise ImageError("the file is not an image (PNG or JPEG)") from None
+    return image_part(picture)
+
+
+def _done() -> asyncio.Task[None]:
+    """A task that finishes at once with None (a prompt that was refused)."""
+
+    async def nothing() -> None:
+        return None
+
+    return _running_loop().create_task(nothing())
 
 
 def _default_client() -> GLMClient:
@@ -242,11 +312,13 @@ class ChatWidget:
     calls show in the turn while they run, then collapse; `approve=` (`approve(call) -> bool`,
     may be async) decides before each call, or `confirm=True` asks in the chat (Run / Skip);
     `max_steps=` caps the requests; the history keeps the tool calls and results, and the
-    turn's task returns a `ToolReply`. `client` is a `GLMClient`; by default one is made at the first send, from the
-    `%config GLM` settings when the extension is loaded (key, base URL, model, timeout), else
-    from `ZAI_API_KEY` / `ZAI_BASE_URL`; it is closed with the widget.
+    turn's task returns a `ToolReply`. What is sent is interpolated like a `%%glm` cell, from the
+    kernel's variables (`interpolate=False`: sent as written; a mapping: its names). `client` is
+    a `GLMClient`; by default one is made at the first send, from the `%config GLM` settings
+    when the extension is loaded (key, base URL, model, timeout), else from `ZAI_API_KEY` /
+    `ZAI_BASE_URL`; it is closed with the widget.
 
-    - `send(text)` starts a turn and returns its `asyncio.Task` (`reply = await w.send("hi")`);
+    - `send(text, images=[...])` starts a turn and returns its `asyncio.Task` (`reply = await w.send("hi")`);
       while an answer streams the prompt is queued and starts when the answer ends. Errors show
       inline in the transcript; the task's result is the `Reply` either way (None if dropped).
     - `stop()` ends the streaming answer: the connection closes, the partial answer stays.
@@ -265,8 +337,12 @@ class ChatWidget:
         client: GLMClient | None = None,
         *,
         confirm: bool = False,
+        interpolate: bool | Mapping[str, Any] = True,
         **params: Any,
     ) -> None:
+        self.interpolate = interpolate
+        if interpolate is True:
+            self._namespace()  # starts recording errors for {Err}
         if confirm:
             if not params.get("tools"):
                 raise ValueError("confirm=True asks before each tool call: pass tools=[...] too")
@@ -300,8 +376,9 @@ class ChatWidget:
         return self.transcript.system
 
     @property
-    def messages(self) -> list[dict[str, str]]:
+    def messages(self) -> list[dict[str, Any]]:
         """The history as `{"role", "content"}` dicts (system prompt first), ready to send again.
+        `content` is a string, or (a prompt with images) a list of text and image parts.
 
         Holds finished turns and stopped turns with a partial answer; not failed turns, turns
         stopped before any answer, nor the turn streaming now.
@@ -334,23 +411,32 @@ class ChatWidget:
 
     # -- acting -----------------------------------------------------------------------------------
 
-    def send(self, text: str) -> asyncio.Task[Reply | None]:
-        """Ask `text`; the answer streams into the transcript. Returns the turn's task.
+    def send(self, text: str = "", images: Sequence[Any] = ()) -> asyncio.Task[Reply | None]:
+        """Ask `text` (with `images`: Figures, PIL Images, arrays, PNG/JPEG bytes or Paths, sent
+        after the text); the answer streams into the transcript. Returns the turn's task.
 
         Call it on the kernel's event loop (a cell or a widget callback): the turn runs in the
         background, so the kernel stays free; `await` the task to wait for the answer. While
         another answer streams, the prompt is queued (shown as pending) and starts after it.
-        Raises `ValueError` for an empty prompt.
+        `{name}` fields are filled in now (see the module docstring). A prompt that cannot be
+        sent is refused in one line in the chat, its text put back in the input, and the task
+        gives None. Raises `ValueError` for an empty prompt.
         """
         loop = _running_loop()
-        if not isinstance(text, str) or not text.strip():
+        if not isinstance(text, str) or not (text.strip() or images):
             raise ValueError("nothing to send: the prompt is empty")
+        try:
+            prompt = self._prepare(text, images)
+        except _Refused as exc:
+            self._emit({"op": "notice", "text": one_line(str(exc))})
+            self._emit({"op": "draft", "text": mask_secret(text, self._key(), KEY_MASK)[0]})
+            return _done()
         if self.busy or self._queue:
-            item = _Queued(text, loop.create_future())
+            item = _Queued(prompt.label, loop.create_future(), prompt)
             self._queue.append(item)
             self._sync_pending()
             return loop.create_task(self._wait_queued(item))
-        return self._start(text)
+        return self._start(prompt)
 
     def stop(self) -> None:
         """End the streaming answer now: the partial answer stays, the connection closes.
@@ -415,9 +501,66 @@ class ChatWidget:
             self._client = _default_client()
         return self._client
 
-    def _start(self, text: str) -> asyncio.Task[Reply | None]:
+    def _key(self) -> str | None:
+        """The API key the requests use, to mask it in prompts."""
+        key = getattr(self._get_client(), "_key", None)
+        return key.reveal() if key is not None else resolve_api_key()
+
+    def _namespace(self) -> Mapping[str, Any] | None:
+        """Where `{name}` fields are looked up: the mapping given, else the kernel's variables
+        (and `Err`, the cells' exceptions); None: no interpolation."""
+        if isinstance(self.interpolate, Mapping):
+            return self.interpolate
+        if not self.interpolate:
+            return None
+        from IPython import get_ipython
+
+        from .context import install_error_log
+
+        shell = get_ipython()
+        if shell is None:
+            return None
+        return ChainMap(shell.user_ns, {"Err": install_error_log(shell)})
+
+    def _prepare(self, text: str, images: Sequence[Any]) -> _Prompt:
+        """`text` interpolated and `images` as image parts, the API key masked; raises
+        `_Refused` with one line when it cannot be sent."""
+        namespace, notes = self._namespace(), []
+        sent: str = text
+        parts: Sequence[dict[str, Any]] = ()
+        if namespace is not None:
+            try:
+                expanded = interpolate_prompt(text, namespace, images=True, opt_out="chat(interpolate=False)")
+            except InterpolationError as exc:
+                raise _Refused(f"Not sent: {exc}") from None
+            sent, parts, notes = expanded.text, expanded.parts, expanded.notes
+        extra = []
+        for number, obj in enumerate(images, 1):
+            try:
+                extra.append(_image(obj))
+            except ImageError as exc:
+                raise _Refused(f"Not sent: image {number}: {exc}") from None
+        key = self._key()
+        shown, hidden = mask_secret(text, key, KEY_MASK)
+        sent, hidden_sent = mask_secret(sent, key, KEY_MASK)
+        if hidden or hidden_sent:
+            notes.append(f"note: the prompt held your API key; {KEY_MASK} was sent in its place")
+        if not parts and not extra:
+            return _Prompt(shown, None if sent == shown else sent, tuple(notes))
+        model = self._model_name()
+        if not is_vision_model(model):
+            raise _Refused(f'Not sent: {vision_error(model, f"chat(model={VISION_MODEL!r})")}')
+        content = [
+            {"type": "text", "text": mask_secret(part["text"], key, KEY_MASK)[0]} if part["type"] == "text" else part
+            for part in (parts or ({"type": "text", "text": sent},))
+            if part["type"] != "text" or part["text"].strip()
+        ] + extra
+        notes += [f"note: {part.note}" for part in extra if part.note]
+        return _Prompt(shown, content, tuple(notes))
+
+    def _start(self, prompt: _Prompt) -> asyncio.Task[Reply | None]:
         loop = _running_loop()
-        turn, request = self.transcript.start(text)
+        turn, request = self.transcript.start(prompt.text, prompt.content, prompt.notes)
         if self._previous is not None:  # a new turn: "New conversation" is final now
             self._previous = None
             self.widget.can_restore = False
@@ -499,7 +642,7 @@ class ChatWidget:
             if item.started.done():  # its awaiting task was cancelled
                 continue
             self._sync_pending()
-            item.started.set_result(self._start(item.text))
+            item.started.set_result(self._start(item.prompt))
         self._sync_pending()
 
     def _drop_queue(self) -> None:
@@ -539,14 +682,16 @@ class ChatWidget:
         turns = [v.html().message() for v in self._views]
         self._emit({"op": "snapshot", "view": view, "turns": turns})
 
-    def _on_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
+    def _on_message(self, _widget: Any, content: Any, buffers: Any) -> None:
         if not isinstance(content, dict):
             return
         op = content.get("op")
-        if op == "send":
+        if op == "send":  # attached images arrive as binary buffers
             text = content.get("text")
-            if isinstance(text, str) and text.strip():
-                self.send(text)
+            text = text if isinstance(text, str) else ""
+            images = [bytes(buffer) for buffer in buffers or ()]
+            if text.strip() or images:
+                self.send(text, images)
         elif op == "stop":
             self.stop()
         elif op == "new":
@@ -644,12 +789,15 @@ def chat(
     model: str | None = None,
     system: str | None = None,
     client: GLMClient | None = None,
+    *,
+    interpolate: bool | Mapping[str, Any] = True,
     **params: Any,
 ) -> ChatWidget:
     """Create a `ChatWidget`, display it (with its static transcript), and return it:
-    `w = chat(model="glm-4.6")`. As a cell's last line it still shows once."""
+    `w = chat(model="glm-4.6")`. As a cell's last line it still shows once.
+    `interpolate=False` sends prompts as written (no `{name}` filling)."""
     from IPython.display import display
 
-    widget = ChatWidget(model=model, system=system, client=client, **params)
+    widget = ChatWidget(model=model, system=system, client=client, interpolate=interpolate, **params)
     display(widget)
     return widget

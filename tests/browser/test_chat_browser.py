@@ -4,11 +4,14 @@ Keys (Enter sends, Shift+Enter is a new line), typing and queueing while an answ
 following the answer and not fighting a reader who scrolls up, a bounded transcript with the
 input in view, links and copy buttons, the same look as `%%glm` output, one widget for
 `chat()` as a cell's last line, and the conversation still visible after save, kernel shutdown
-and reopen (the static transcript). Screenshots go to artifacts/browser/.
+and reopen (the static transcript), images attached by the file picker, a paste or a drop and
+shown as thumbnails. Screenshots go to artifacts/browser/.
 """
 
 from __future__ import annotations
 
+import base64
+import io
 import re
 import time
 
@@ -295,3 +298,73 @@ def test_hostile_output_stays_text_in_the_chat(lab):
     assert chat.locator("a[href^='javascript:' i], script, iframe, svg, img").count() == 0
     text = chat.inner_text()
     assert text.count("onerror") == 2 and text.count("<script>window.__pwned_script") == 2  # as text
+
+
+# Adds a PNG (Base64 `b64`) to the chat as a paste into the input or a drop on the chat.
+JS_PASTE_OR_DROP = r"""
+([el, b64, name, how]) => {
+  const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+  const data = new DataTransfer();
+  data.items.add(new File([bytes], name, { type: "image/png" }));
+  const event = how === "paste"
+    ? new ClipboardEvent("paste", { clipboardData: data, bubbles: true, cancelable: true })
+    : new DragEvent("drop", { dataTransfer: data, bubbles: true, cancelable: true });
+  el.dispatchEvent(event);
+}
+"""
+
+
+def _png(width: int, height: int) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (30, 120, 200)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_attached_images_reach_the_model_and_show_as_thumbnails(lab, tmp_path):
+    pytest.importorskip("PIL")
+    picture = tmp_path / "plot.png"
+    picture.write_bytes(_png(64, 48))
+    path = lab.write_notebook(["from glm_notebook import chat\nw = chat(model='glm-4.6v')"])
+    lab.open(path)
+    lab.run_all_and_wait(timeout=60)
+    chat = _chat(lab)
+    box = chat.locator("textarea.glm-chat-input")
+    chips = chat.locator(".glm-chat-attachments .glm-chat-chip")
+    assert chat.locator("button.glm-chat-attach").is_visible()
+    file_input = chat.locator("input[type=file]")
+    assert file_input.get_attribute("accept").startswith("image/png,image/jpeg")
+
+    # The three ways in: the file picker, a paste into the input, a drop on the chat.
+    file_input.set_input_files(str(picture))
+    chips.first.wait_for()
+    lab.page.evaluate(JS_PASTE_OR_DROP, [box.element_handle(), base64.b64encode(_png(30, 20)).decode(), "pasted.png", "paste"])
+    lab.page.evaluate(JS_PASTE_OR_DROP, [chat.element_handle(), base64.b64encode(_png(10, 10)).decode(), "dropped.png", "drop"])
+    lab.page.wait_for_function("el => el.querySelectorAll('.glm-chat-chip').length === 3", arg=chat.element_handle())
+    assert [c.inner_text().strip().rstrip("✕").strip() for c in chips.all()] == ["plot.png", "pasted.png", "dropped.png"]
+    chips.nth(2).locator("button.glm-chat-chip-remove").click()  # changed my mind about this one
+    assert chips.count() == 2
+    lab.screenshot("images-attached")
+
+    box.fill("What do these show?")
+    box.press("Enter")
+    _wait_ended(lab, chat, 1)
+    assert chips.count() == 0 and box.input_value() == ""
+    user = chat.locator(".glm-chat-turn .glm-chat-user").first
+    thumbs = user.locator("img.glm-thumb")
+    assert thumbs.count() == 2
+    assert [t.get_attribute("alt") for t in thumbs.all()] == ["[image 64×48 PNG]", "[image 30×20 PNG]"]
+    assert thumbs.first.get_attribute("src").startswith("data:image/jpeg;base64,")
+    assert thumbs.first.evaluate("img => img.complete && img.naturalWidth") == 64  # a real image, not upscaled
+    answer = chat.locator(".glm-chat-answer").first.inner_text()
+    assert "I see 2 image(s)" in answer and "PNG, 64×48 pixels" in answer and "PNG, 30×20 pixels" in answer
+    lab.screenshot("images-answered")
+
+    time.sleep(0.5)  # the static transcript's update arrives after the end message
+    lab.save()
+    [static] = [
+        o for o in lab.read_notebook().cells[0].outputs if "glm-chat-static" in o.get("data", {}).get("text/html", "")
+    ]
+    html = static["data"]["text/html"]
+    assert html.count('class="glm-thumb"') == 2 and len(html) < 40_000

@@ -2,20 +2,44 @@
 // kernel sends sanitised HTML (glm_notebook.render) and this file only inserts it, adds copy
 // buttons, opens links in a new tab, keeps the input usable and follows the answer.
 //
-// Kernel -> browser (custom messages): turn, pane, end, reset, draft, snapshot, ask, asked.
-// Browser -> kernel: hello (a view opened: send me everything), send, stop, new, restore, drop,
-// answer (Run / Skip of a tool call the kernel asked about).
+// Kernel -> browser (custom messages): turn, pane, end, reset, draft, snapshot, ask, asked,
+// notice (a prompt was not sent: one line of text).
+// Browser -> kernel: hello (a view opened: send me everything), send (attached images as binary
+// buffers), stop, new, restore, drop, answer (Run / Skip of a tool call the kernel asked about).
+// Images are attached with the Attach button, by pasting or by dropping files on the chat; the
+// kernel checks and resizes them and sends back thumbnails it made, shown as <img> only when
+// they are JPEG data URLs.
 // Code blocks get Copy, and Insert (a new cell below the chat) where the notebook model is
 // reachable from the widget manager (JupyterLab, Notebook 7).
 // Synced traits: busy, pending (queued prompts), can_restore, chat_id.
 
 const FOLLOW_SLACK = 32; // px from the bottom that still count as "at the end"
+const IMAGE_TYPES = "image/png,image/jpeg,image/gif,image/webp";
+const MAX_UPLOAD = 20 * 1024 * 1024; // bytes per file; the kernel downscales to the service's 5 MB
+const THUMB_SRC = /^data:image\/jpeg;base64,[A-Za-z0-9+/=]+$/;
 
 function h(tag, className, text) {
   const node = document.createElement(tag);
   if (className) node.className = className;
   if (text !== undefined) node.textContent = text;
   return node;
+}
+
+// Thumbnails the kernel made: an <img> for our own JPEG data URL, else the placeholder text.
+function thumbsNode(thumbs) {
+  const box = h("div", "glm-thumbs");
+  for (const t of thumbs || []) {
+    const alt = String((t && t.alt) || "[image]");
+    if (t && typeof t.src === "string" && THUMB_SRC.test(t.src)) {
+      const img = h("img", "glm-thumb");
+      img.src = t.src;
+      img.alt = img.title = alt;
+      box.append(img);
+    } else {
+      box.append(h("span", "glm-thumb-placeholder", alt));
+    }
+  }
+  return box;
 }
 
 function button(className, label, title) {
@@ -163,14 +187,64 @@ function render({ model, el }) {
   const stop = button("glm-chat-stop", "Stop", "Stop the answer; what arrived is kept");
   const fresh = button("glm-chat-new", "New conversation", "Start over (Restore brings this one back)");
   const restore = button("glm-chat-restore", "Restore", "Bring back the conversation you just cleared");
+  const attach = button("glm-chat-attach", "Image…", "Attach images (or paste them, or drop files on the chat)");
+  const picker = h("input");
+  picker.type = "file";
+  picker.accept = IMAGE_TYPES;
+  picker.multiple = true;
+  picker.hidden = true;
   const buttons = h("div", "glm-chat-buttons");
-  buttons.append(send, stop, fresh, restore);
+  buttons.append(send, attach, stop, fresh, restore);
   const bar = h("div", "glm-chat-bar");
-  bar.append(input, buttons);
+  bar.append(input, buttons, picker);
+  const attachments = h("div", "glm-chat-attachments");
+  const notice = h("p", "glm-chat-notice");
+  notice.setAttribute("role", "status");
+  notice.hidden = true;
   const frame = h("div", "glm-chat-frame");
   frame.append(transcript, jump);
-  root.append(frame, bar);
+  root.append(frame, notice, attachments, bar);
   el.append(root);
+
+  // Images waiting to be sent with the next prompt: {file, url, chip}.
+  let attached = [];
+  let lastSent = [];
+  const showNotice = (text) => {
+    notice.textContent = text || "";
+    notice.hidden = !text;
+  };
+  const syncAttachments = () => {
+    attachments.replaceChildren(...attached.map((a) => a.chip));
+    attachments.hidden = attached.length === 0;
+  };
+  const addFiles = (files) => {
+    for (const file of files) {
+      if (!file || !String(file.type).startsWith("image/")) {
+        showNotice(`${file ? file.name : "That"} is not an image: attach PNG or JPEG files.`);
+        continue;
+      }
+      if (file.size > MAX_UPLOAD) {
+        showNotice(`${file.name} is larger than ${MAX_UPLOAD >> 20} MB: not attached.`);
+        continue;
+      }
+      const item = { file, url: URL.createObjectURL(file) };
+      const chip = h("span", "glm-chat-chip");
+      const img = h("img");
+      img.src = item.url;
+      img.alt = file.name || "image";
+      const remove = button("glm-chat-chip-remove", "✕", `Remove ${file.name || "this image"}`);
+      remove.addEventListener("click", () => {
+        attached = attached.filter((a) => a !== item);
+        URL.revokeObjectURL(item.url);
+        syncAttachments();
+      });
+      chip.append(img, h("span", "glm-chat-chip-name", file.name || "pasted image"), remove);
+      item.chip = chip;
+      attached.push(item);
+    }
+    syncAttachments();
+  };
+  syncAttachments();
 
   const turns = new Map(); // id -> {node, answer, panes, note, actions}
   let follow = true;
@@ -197,11 +271,12 @@ function render({ model, el }) {
     syncJump();
   });
 
-  const addTurn = (id, userHtml) => {
+  const addTurn = (id, userHtml, thumbs) => {
     const node = h("div", "glm-chat-turn glm-chat-streaming");
     const user = h("div", "glm-chat-user");
     user.innerHTML = userHtml;
     decorate(user);
+    if (thumbs && thumbs.length) user.append(thumbsNode(thumbs));
     const answer = h("div", "glm-chat-answer jp-RenderedHTMLCommon");
     const note = h("div", "glm-chat-note");
     const actions = h("div", "glm-chat-actions");
@@ -247,7 +322,7 @@ function render({ model, el }) {
         if (msg.view && msg.view !== viewId) return;
         reset();
         for (const t of msg.turns) {
-          const turn = addTurn(t.id, t.user_html);
+          const turn = addTurn(t.id, t.user_html, t.thumbs);
           t.panes.forEach((html, index) => setPane(turn, index, html));
           if (t.ended) endTurn(turn, t.note_html, t.markdown);
         }
@@ -255,7 +330,7 @@ function render({ model, el }) {
         break;
       }
       case "turn":
-        addTurn(msg.id, msg.user_html);
+        addTurn(msg.id, msg.user_html, msg.thumbs);
         follow = true;
         break;
       case "pane": {
@@ -295,7 +370,16 @@ function render({ model, el }) {
         reset();
         break;
       case "draft":
+        // The prompt was not kept: its text, and the images sent with it, come back.
         if (!input.value.trim()) input.value = msg.text;
+        if (!attached.length && lastSent.length) {
+          attached = lastSent;
+          syncAttachments();
+        }
+        lastSent = [];
+        break;
+      case "notice":
+        showNotice(String(msg.text || ""));
         break;
       default:
         return;
@@ -327,14 +411,59 @@ function render({ model, el }) {
     syncJump();
   };
 
-  const doSend = () => {
+  const doSend = async () => {
     const text = input.value;
-    if (!text.trim()) return;
-    model.send({ op: "send", text });
+    const images = attached;
+    if (!text.trim() && !images.length) return;
     input.value = "";
+    attached = [];
+    syncAttachments();
+    showNotice("");
     follow = true;
     toEnd();
+    let buffers = [];
+    try {
+      buffers = await Promise.all(images.map((a) => a.file.arrayBuffer()));
+    } catch (error) {
+      showNotice(`Could not read the attached image: ${error}`);
+      input.value = input.value || text;
+      attached = images;
+      syncAttachments();
+      return;
+    }
+    for (const a of lastSent) URL.revokeObjectURL(a.url);
+    lastSent = images;
+    model.send({ op: "send", text, images: images.map((a) => ({ name: a.file.name, type: a.file.type })) }, undefined, buffers);
   };
+
+  attach.addEventListener("click", () => picker.click());
+  picker.addEventListener("change", () => {
+    addFiles(Array.from(picker.files || []));
+    picker.value = "";
+  });
+  input.addEventListener("paste", (event) => {
+    const files = Array.from((event.clipboardData && event.clipboardData.files) || []).filter((f) =>
+      String(f.type).startsWith("image/"),
+    );
+    if (!files.length) return; // text pastes as usual
+    event.preventDefault();
+    addFiles(files);
+  });
+  root.addEventListener("dragover", (event) => {
+    if (!event.dataTransfer || !Array.from(event.dataTransfer.types || []).includes("Files")) return;
+    event.preventDefault();
+    event.stopPropagation(); // not JupyterLab's own drop handling
+    event.dataTransfer.dropEffect = "copy";
+    root.classList.add("glm-chat-dragging");
+  });
+  root.addEventListener("dragleave", () => root.classList.remove("glm-chat-dragging"));
+  root.addEventListener("drop", (event) => {
+    root.classList.remove("glm-chat-dragging");
+    if (!event.dataTransfer || !event.dataTransfer.files || !event.dataTransfer.files.length) return;
+    event.preventDefault();
+    event.stopPropagation();
+    addFiles(Array.from(event.dataTransfer.files));
+  });
 
   input.addEventListener("keydown", (event) => {
     if (event.key !== "Enter" || event.isComposing) return;
@@ -369,6 +498,7 @@ function render({ model, el }) {
     model.off("change:pending", onChange);
     model.off("change:can_restore", onChange);
     if (unhide) unhide();
+    for (const a of [...attached, ...lastSent]) URL.revokeObjectURL(a.url);
   };
 }
 
