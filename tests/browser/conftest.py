@@ -12,11 +12,14 @@ Fixtures:
 - `app`: the same `Lab` helper, parametrised over every front end: `lab-light`, `lab-dark`,
   `nb7-light`, `nb7-dark` (`app.kind`, `app.theme`). Each variant's server starts when a test
   first needs it (3-5 s); pytest groups the tests by variant and stops a server before the next.
+- `in_frontends("lab-light", "nb7-dark")`: a decorator that runs an `app` test in those variants
+  only (layout and keys differ by front end, colours by theme; each variant costs a run).
 - `beacon`: a loopback HTTP server that records every request (`beacon.url`, `beacon.hits`).
 `Lab` also records every request of its page (`requests`, `foreign_requests()`), reads the theme
-and WCAG contrast of text (`theme_info()`, `contrast()`), records layout (`record_layout()` /
-`layout()`: an element's height and the notebook scroller's scrollTop on every animation frame,
-DOM mutation and scroll event) and crops screenshots to an element (`shot()`).
+and WCAG contrast of text (`theme_info()`, `contrast()`; `unreadable(rows)` keeps the rows under
+the bar), records layout (`record_layout()` / `layout()`: an element's height and the notebook
+scroller's scrollTop on every animation frame, DOM mutation and scroll event) and crops
+screenshots to an element (`shot()`).
 
 Run alone:
 
