@@ -78,8 +78,8 @@ details.glm-tool pre{overflow-x:auto;white-space:pre;background:var(--jp-cell-ed
 .glm-history-message{margin:.4em 0 .8em;padding-left:.8em;border-left:3px solid var(--jp-border-color2,#e0e0e0)}
 .glm-history-user{border-left-color:var(--jp-brand-color1,#1976d2)}
 .glm-history-role{margin:0 0 .2em;font-size:.85em;color:var(--jp-ui-font-color2,#757575);text-transform:capitalize}
-.glm-reply .glm-seg{display:flow-root;padding-bottom:calc(.5em + 1px)}
-.glm-reply .glm-seg:last-of-type{padding-bottom:1px}
+.glm-reply .glm-seg{display:flow-root;padding-bottom:1px}
+.glm-reply .glm-seg:not(:last-of-type)::after{content:"";display:block;margin-top:.5em}
 """
 
 
