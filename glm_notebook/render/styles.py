@@ -81,8 +81,8 @@ details.glm-tool pre{overflow-x:auto;white-space:pre;background:var(--jp-cell-ed
 .glm-chat .glm-thumbs,.glm-reply .glm-thumbs{display:flex;flex-wrap:wrap;gap:6px;margin:4px 0 6px}
 .glm-chat .glm-thumb,.glm-reply .glm-thumb{display:block;max-width:160px;max-height:120px;border-radius:6px;border:1px solid var(--jp-border-color2,#d0d7de)}
 .glm-chat .glm-thumb-placeholder,.glm-reply .glm-thumb-placeholder{color:var(--jp-content-font-color2,#59636e);font-size:.9em}
-.glm-reply .glm-seg{display:flow-root;padding-bottom:calc(.5em + 1px)}
-.glm-reply .glm-seg:last-of-type{padding-bottom:1px}
+.glm-reply .glm-seg{display:flow-root;padding-bottom:1px}
+.glm-reply .glm-seg:not(:last-of-type)::after{content:"";display:block;margin-top:.5em}
 """
 
 

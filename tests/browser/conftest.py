@@ -12,11 +12,14 @@ Fixtures:
 - `app`: the same `Lab` helper, parametrised over every front end: `lab-light`, `lab-dark`,
   `nb7-light`, `nb7-dark` (`app.kind`, `app.theme`). Each variant's server starts when a test
   first needs it (3-5 s); pytest groups the tests by variant and stops a server before the next.
+- `in_frontends("lab-light", "nb7-dark")`: a decorator that runs an `app` test in those variants
+  only (layout and keys differ by front end, colours by theme; each variant costs a run).
 - `beacon`: a loopback HTTP server that records every request (`beacon.url`, `beacon.hits`).
 `Lab` also records every request of its page (`requests`, `foreign_requests()`), reads the theme
-and WCAG contrast of text (`theme_info()`, `contrast()`), records layout (`record_layout()` /
-`layout()`: an element's height and the notebook scroller's scrollTop on every animation frame,
-DOM mutation and scroll event) and crops screenshots to an element (`shot()`).
+and WCAG contrast of text (`theme_info()`, `contrast()`; `unreadable(rows)` keeps the rows under
+the bar), records layout (`record_layout()` / `layout()`: an element's height and the notebook
+scroller's scrollTop on every animation frame, DOM mutation and scroll event) and crops
+screenshots to an element (`shot()`).
 
 Run alone:
 
@@ -420,7 +423,8 @@ window.__glmt = {
       const fg = over([...color.slice(0, 3), color[3] * opacity], bg);
       const [a, b] = [lum(fg), lum(bg)].sort((x, y) => y - x);
       rows.push({tag: el.tagName.toLowerCase(), cls: el.getAttribute('class') || '',
-                 text: el.textContent.trim().slice(0, 40), color: fg.map(Math.round),
+                 text: el.textContent.trim().slice(0, 40), disabled: el.matches(':disabled'),
+                 color: fg.map(Math.round),
                  background: bg.map(Math.round), ratio: (a + 0.05) / (b + 0.05)});
     }
     return rows;
@@ -681,7 +685,7 @@ class Lab:
         return self.page.evaluate("() => window.__glmt.theme()")
 
     def contrast(self, root: Any, selector: str | None = None) -> list[dict]:
-        """WCAG contrast rows (`tag`, `cls`, `text`, `color`, `background`, `ratio`) of every
+        """WCAG contrast rows (`tag`, `cls`, `text`, `disabled`, `color`, `background`, `ratio`) of every
         visible element with text of its own under `root` (a Locator), or of those matching
         `selector`."""
         return self.page.evaluate(
@@ -782,6 +786,39 @@ def app(browser_context: Any, frontend: JupyterLabServer, request: pytest.Fixtur
     (ids `lab-light`, `lab-dark`, `nb7-light`, `nb7-dark`; `app.kind`, `app.theme`)."""
     with _page_on(browser_context, frontend, _test_name(request.node)) as helper:
         yield helper
+
+
+def in_frontends(*variants: str) -> pytest.MarkDecorator:
+    """Run a test that takes `app` in these variants only (ids of `FRONTENDS`, e.g. "nb7-dark").
+
+    Layout, keys and scrolling differ by front end, colours by theme: pick the variants where
+    the test can tell them apart. The session's servers are shared with the `app` tests."""
+    ids = [f"{k}-{t}" for k, t in FRONTENDS]
+    unknown = set(variants) - set(ids)
+    if unknown:
+        raise ValueError(f"unknown front ends {sorted(unknown)}; known: {ids}")
+    chosen = [FRONTENDS[ids.index(v)] for v in variants]
+    return pytest.mark.parametrize("frontend", chosen, indirect=True, ids=list(variants))
+
+
+# -- readable text ------------------------------------------------------------------------------
+
+MIN_CONTRAST = 4.5  # WCAG AA for body text
+MIN_TOKEN_CONTRAST = 3.0  # syntax-highlighting token colours inside code blocks
+
+
+def ours(rows: list[dict]) -> list[dict]:
+    """Rows (from `Lab.contrast`) but Jupyter's own prompts ("[2]:"), which are not ours to judge."""
+    return [r for r in rows if "jp-OutputPrompt" not in r["cls"] and "jp-InputPrompt" not in r["cls"]]
+
+
+def unreadable(rows: list[dict]) -> list[dict]:
+    """Rows under the bar: body text below 4.5, syntax-highlighting tokens below 3; disabled
+    controls aside (WCAG exempts inactive controls; they are dimmed on purpose)."""
+    return [
+        r for r in ours(rows)
+        if not r.get("disabled") and r["ratio"] < (MIN_TOKEN_CONTRAST if "glm-tok-" in r["cls"] else MIN_CONTRAST)
+    ]  # fmt: skip
 
 
 # -- a loopback beacon --------------------------------------------------------------------------

@@ -1,4 +1,7 @@
-"""The chat widget as a person uses it: real JupyterLab in headless Chromium (see conftest.py).
+"""The chat widget as a person uses it: real JupyterLab and Notebook 7 in headless Chromium
+(see conftest.py). Each test runs in JupyterLab light and in one Notebook 7 variant: dark where
+what it shows has colours of its own to read (queued prompts, the jump button, Stop's mark, the
+kernel-less transcript), whose text must then be readable on its background.
 
 Keys (Enter sends, Shift+Enter is a new line), typing and queueing while an answer streams,
 following the answer and not fighting a reader who scrolls up, a bounded transcript with the
@@ -17,6 +20,7 @@ import time
 
 import pytest
 
+from .conftest import in_frontends, unreadable
 from .test_lab import HOSTILE
 
 pytestmark = pytest.mark.browser
@@ -47,6 +51,14 @@ def _wait_ended(lab, chat, count: int, timeout: float = 60.0) -> None:
     )
 
 
+def _assert_readable(lab, root, what: str) -> list[dict]:
+    """Every piece of text under `root` (a Locator) is readable on its background; the rows."""
+    rows = lab.contrast(root)
+    bad = unreadable(rows)
+    assert not bad, f"{lab.kind}-{lab.theme}: {what}: text hard to read on its background: {bad[:8]}"
+    return rows
+
+
 def _scroll(chat) -> dict:
     return chat.locator(".glm-chat-transcript").evaluate(
         "t => ({top: t.scrollTop, height: t.scrollHeight, client: t.clientHeight,"
@@ -54,7 +66,9 @@ def _scroll(chat) -> dict:
     )
 
 
-def test_keys_queue_autoscroll_and_a_bounded_transcript(lab):
+@in_frontends("lab-light", "nb7-dark")
+def test_keys_queue_autoscroll_and_a_bounded_transcript(app):
+    lab = app
     chat = _open_chat(lab)
     out = lab.output(0)
     assert out.locator(LIVE).count() == 1
@@ -103,6 +117,9 @@ def test_keys_queue_autoscroll_and_a_bounded_transcript(lab):
     assert after["height"] > before["height"], "the answer stopped growing: the test proves nothing"
     assert abs(after["top"] - before["top"]) < 2 and after["gap"] > 100, (before, after)
     assert chat.locator("button.glm-chat-jump").is_visible()
+    rows = _assert_readable(lab, chat, "the chat while streaming, a prompt queued")
+    seen = " ".join(r["text"] for r in rows)
+    assert "Follow the answer" in seen and "queued" in seen and "And a short one" in seen, seen[:500]
     lab.screenshot("scrolled-up")
 
     # Bounded: the transcript scrolls, the input stays in view.
@@ -149,7 +166,9 @@ JS_STYLES = r"""
 """
 
 
-def test_the_chat_renders_like_glm_output(lab):
+@in_frontends("lab-light", "nb7-dark")
+def test_the_chat_renders_like_glm_output(app):
+    lab = app
     send = f"w = chat()\nawait w.send({('[[echo]] ' + MARKDOWN)!r})"
     path = lab.write_notebook(
         ["%load_ext glm_notebook", "%%glm\n[[echo]] " + MARKDOWN, "from glm_notebook import chat\n" + send]
@@ -181,7 +200,9 @@ def test_the_chat_renders_like_glm_output(lab):
     lab.screenshot("styles")
 
 
-def test_chat_as_last_line_shows_once_and_survives_save_shutdown_reopen(lab):
+@in_frontends("lab-light", "nb7-dark")
+def test_chat_as_last_line_shows_once_and_survives_save_shutdown_reopen(app):
+    lab = app
     path = lab.write_notebook(["from glm_notebook import chat\nchat(model='glm-4.6')"])
     lab.open(path)
     lab.run_all_and_wait(timeout=60)
@@ -222,6 +243,7 @@ def test_chat_as_last_line_shows_once_and_survives_save_shutdown_reopen(lab):
     assert "Explain persistence" in text and "This is turn 2 of our conversation" in text
     assert re.search(r"2 turns", text)
     assert shown.locator(".glm-chat-answer").count() == 2 and shown.locator("table").count() == 2
+    _assert_readable(lab, shown, "the kernel-less transcript")
     lab.screenshot("reopened")
 
 
@@ -240,7 +262,9 @@ JS_ANSWER_WORDS = r"""
 """
 
 
-def test_stop_keeps_the_partial_answer_and_the_history(lab):
+@in_frontends("lab-light", "nb7-dark")
+def test_stop_keeps_the_partial_answer_and_the_history(app):
+    lab = app
     chat = _open_chat(lab)
     box = chat.locator("textarea.glm-chat-input")
     words = lambda: chat.evaluate(JS_ANSWER_WORDS)  # noqa: E731
@@ -262,6 +286,7 @@ def test_stop_keeps_the_partial_answer_and_the_history(lab):
     time.sleep(1.5)
     assert words() == halted, "the answer kept growing after Stop"
     assert "sum of the first" not in chat.inner_text(), "the whole answer arrived: Stop came too late"
+    _assert_readable(lab, chat, "the chat after Stop")
     lab.screenshot("stopped")
 
     box.fill("And what about functors?")
@@ -282,6 +307,7 @@ def test_stop_keeps_the_partial_answer_and_the_history(lab):
     )
     assert not restore.is_visible()
     assert "This is turn 2 of our conversation" in chat.inner_text()
+    _assert_readable(lab, chat, "the restored chat")
     lab.screenshot("restored")
 
 

@@ -1,9 +1,11 @@
-"""`%%glm --code` in real JupyterLab: the answer's code appears as a new cell below the magic's
+"""`%%glm --code` in real JupyterLab and Notebook 7: the answer's code appears as a new cell below the magic's
 cell (the kernel's `set_next_input` payload), and `--code replace` puts it in the cell itself."""
 
 from __future__ import annotations
 
 import pytest
+
+from .conftest import in_frontends
 
 pytestmark = pytest.mark.browser
 
@@ -21,7 +23,9 @@ def wait_cell_ran(lab, index: int, cells: int) -> None:  # noqa: ANN001
     )
 
 
-def test_code_goes_into_a_new_cell_below_or_replaces_the_cell(lab) -> None:  # noqa: ANN001
+@in_frontends("lab-light", "nb7-light")  # the theme plays no part
+def test_code_goes_into_a_new_cell_below_or_replaces_the_cell(app) -> None:  # noqa: ANN001
+    lab = app
     path = lab.write_notebook([LOAD, "%%glm --code\nWrite a word counter"])
     lab.open(path)
     lab.run_all()
@@ -49,10 +53,8 @@ CHAT = "from glm_notebook import chat\nw = chat()"
 LIVE = ".glm-chat:not(.glm-chat-static)"
 
 
+@in_frontends("lab-light", "nb7-light")  # the theme plays no part
 def test_chat_code_block_inserts_a_cell_below_the_chat(app) -> None:  # noqa: ANN001
-    """In JupyterLab and Notebook 7 (the theme does not matter here: light only)."""
-    if app.theme != "light":
-        pytest.skip("the insert button does not depend on the theme")
     lab = app
     path = lab.write_notebook([CHAT, "print('after')"])
     lab.open(path)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ARTIFACTS
+from .conftest import ARTIFACTS, ours, unreadable
 
 pytestmark = pytest.mark.browser
 
@@ -63,20 +63,6 @@ CHAT_CELL = f"from glm_notebook import chat\n\nw = chat()\nreply = await w.send(
 # README screenshots: variant -> file stem (the variants the README shows)
 TOUR = {("lab", "light"): "lab-light", ("lab", "dark"): "lab-dark", ("nb7", "light"): "notebook7-light"}
 TOUR_WIDTH = 900  # px, the output area's width in the crops
-
-MIN_CONTRAST = 4.5  # WCAG AA for body text
-MIN_TOKEN_CONTRAST = 3.0  # syntax-highlighting token colours inside code blocks
-
-
-def _ours(rows: list[dict]) -> list[dict]:
-    """Rows (from `Lab.contrast`) but Jupyter's own prompts ("[2]:"), which are not ours to judge."""
-    return [r for r in rows if "jp-OutputPrompt" not in r["cls"] and "jp-InputPrompt" not in r["cls"]]
-
-
-def _unreadable(rows: list[dict]) -> list[dict]:
-    """Rows under the bar: body text below 4.5, syntax-highlighting tokens below 3."""
-    return [r for r in _ours(rows) if r["ratio"] < (MIN_TOKEN_CONTRAST if "glm-tok-" in r["cls"] else MIN_CONTRAST)]
-
 
 def _fit_width(app, target, width: int) -> None:
     """Resize the page so that `target` (a Locator) is about `width` px wide."""
@@ -120,9 +106,9 @@ def test_answer_and_chat_render_readably(app):
     assert "\\binom" not in text and "\\frac" not in text, f"display math is shown as TeX: {text[-400:]!r}"
 
     rows = app.contrast(out)
-    worst = min(_ours(rows), key=lambda r: r["ratio"])
+    worst = min(ours(rows), key=lambda r: r["ratio"])
     print(f"\n{app.kind}-{app.theme}: {len(rows)} text elements, worst contrast {worst['ratio']:.2f} ({worst})")
-    bad = _unreadable(rows)
+    bad = unreadable(rows)
     assert not bad, f"{app.kind}-{app.theme}: text hard to read on its background: {bad[:8]}"
 
     # -- the chat widget (being rebuilt: asserted only to render its answer) ------------------------
@@ -133,7 +119,7 @@ def test_answer_and_chat_render_readably(app):
     assert "This note comes from the local GLM test server" in chat_text, "the chat shows no answer"
     chat_rows = app.contrast(chat, ".glm-md *, .glm-chat-answer *, .glm-chat-user *")
     assert len(chat_rows) > 5, f"the chat shows no Markdown answer (.glm-md): {chat_rows}"
-    bad = _unreadable(chat_rows)
+    bad = unreadable(chat_rows)
     assert not bad, f"{app.kind}-{app.theme}: chat text hard to read on its background: {bad[:8]}"
 
     foreign = app.foreign_requests()

@@ -1,4 +1,5 @@
-"""The end of a `%%glm` answer must not move what the reader sees (issue 8.2), in real JupyterLab.
+"""The end of a `%%glm` answer must not move what the reader sees (issue 8.2), in real JupyterLab
+and Notebook 7 (their notebook layouts differ; the live panes' colours are checked in dark).
 
 A 16-cell notebook, the `%%glm` cell in the middle. The server streams the answer, then stays
 silent before its last chunk (`stall` past the last delta), so the whole answer is on screen
@@ -7,7 +8,9 @@ live panes are swapped for the final view (`clear_output(wait=True)` + the Reply
 in the page logs, on every animation frame *and* in a MutationObserver on the output area (the
 places where a collapse would show or the browser would clamp the scroll position), the output
 area's height and the scroller's `scrollTop`. The height must never decrease across the swap and
-`scrollTop` must be the same before and after. The cell must leave exactly one output.
+`scrollTop` must be the same before and after. The cell must leave exactly one output. While
+the stream stalls, every piece of text of the live panes (the status line too) must be readable
+on its background.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from __future__ import annotations
 import time
 
 import pytest
+
+from .conftest import in_frontends, unreadable
 
 pytestmark = pytest.mark.browser
 
@@ -39,6 +44,8 @@ JS_RECORD = r"""
     t: performance.now(), src,
     h: area.getBoundingClientRect().height,
     top: scroller.scrollTop,
+    inner: area.scrollTop,  // Notebook 7 boxes long outputs: the area itself scrolls
+    boxed: area.closest('.jp-Cell').classList.contains('jp-mod-outputsScrolled'),
     children: area.querySelectorAll(':scope > .jp-OutputArea-child').length,
     result: !!area.querySelector('.jp-OutputArea-executeResult'),
   });
@@ -61,6 +68,16 @@ JS_SCROLL_TO_END = r"""
 }
 """
 
+# Notebook 7 shows an output taller than ~1800 px in a box that scrolls (`jp-mod-outputsScrolled`,
+# the output area itself scrolls): the reader scrolls that box to near its end.
+JS_READ_INSIDE_THE_BOX = r"""
+(margin) => {
+  const area = window.__glmt.area;
+  if (area.scrollHeight <= area.clientHeight + 1) return null;
+  area.scrollTop = area.scrollHeight - area.clientHeight - margin;
+  return area.scrollTop;
+}
+"""
 
 
 def _notebook(glm_source: str) -> list:
@@ -79,7 +96,8 @@ def _run_and_watch(lab, glm_source: str, *, margin: int, min_height: float) -> d
     lab.run_all()
     # the whole answer is on screen and the server is silent: the stall before the last chunk
     lab.page.wait_for_function(
-        "h => { const g = window.__glmt; return g.area.getBoundingClientRect().height >= h"
+        "h => { const g = window.__glmt;"
+        " return Math.max(g.area.getBoundingClientRect().height, g.area.scrollHeight) >= h"
         " && /no data for/.test(g.area.textContent); }",
         arg=min_height,
         timeout=60_000,
@@ -95,7 +113,12 @@ def _run_and_watch(lab, glm_source: str, *, margin: int, min_height: float) -> d
             break
     else:
         raise AssertionError("could not bring the end of the answer into view")
+    inner = lab.page.evaluate(JS_READ_INSIDE_THE_BOX, 150)
     time.sleep(0.3)
+    live = lab.contrast(lab.output(GLM_CELL))
+    assert any(r["text"].startswith("receiving…") for r in live), "the status line was not measured"
+    bad = unreadable(live)
+    assert not bad, f"{lab.kind}-{lab.theme}: live text hard to read on its background: {bad[:8]}"
     lab.screenshot("before-end")
     scrolled_at = lab.page.evaluate("() => performance.now()")
     lab.wait_done(timeout=60)
@@ -104,7 +127,7 @@ def _run_and_watch(lab, glm_source: str, *, margin: int, min_height: float) -> d
     records = lab.page.evaluate("() => { window.__glmt.recording = false; return window.__glmt.rec; }")
     after_scroll = [r for r in records if r["t"] >= scrolled_at]
     swap = next(i for i, r in enumerate(after_scroll) if r["result"])
-    return {"top": top, "records": after_scroll, "swap": swap, "cells": lab.cells()}
+    return {"top": top, "inner": inner, "records": after_scroll, "swap": swap, "cells": lab.cells()}
 
 
 def _check(lab, seen: dict) -> None:
@@ -116,14 +139,37 @@ def _check(lab, seen: dict) -> None:
         f"\nswap at record {swap}/{len(records)}: height {before['h']:.0f} -> "
         f"{records[swap]['h']:.0f} -> {heights[-1]:.0f} px; scrollTop {seen['top']:.0f} -> "
         f"{records[swap]['top']:.0f} -> {records[-1]['top']:.0f}; outputs {before['children']} -> "
-        f"{records[-1]['children']}"
+        f"{records[-1]['children']}; boxed {before['boxed']} -> {records[-1]['boxed']}, inner scrollTop "
+        f"{seen['inner']} -> {sorted({round(r['inner']) for r in records})}"
     )
-    drops = [(i, a, b) for i, (a, b) in enumerate(zip(heights, heights[1:])) if b < a - 0.5]
-    assert not drops, f"the output area shrank (record, before, after): {drops[:10]}"
-    # nor does it grow much (content above the reader moving down would be a jump as well)
-    assert heights[-1] - before["h"] <= 0.01 * before["h"] + 10, (before["h"], heights[-1])
     tops = sorted({round(r["top"]) for r in records})
     assert tops == [round(seen["top"])], f"the scroll position moved: {tops}"
+    drops = [(i, a, b) for i, (a, b) in enumerate(zip(heights, heights[1:])) if b < a - 0.5]
+    inner = sorted({round(r["inner"]) for r in records})
+    boxed = before["boxed"]
+    assert records[-1]["boxed"] is boxed, "the output was boxed (or unboxed) by the swap"
+    # nor does it grow (the text below each live pane's boundary moving down is a jump as well):
+    # at most 1 px per live pane (`.glm-seg`'s padding that keeps it from ever being shorter)
+    assert heights[-1] - before["h"] <= before["children"] + 1, (before["h"], heights[-1])
+    if not boxed:
+        assert not drops, f"the output area shrank (record, before, after): {drops[:10]}"
+        assert inner == [0], inner
+    _check_saved(lab, seen, records)
+    if boxed and (drops or inner != [round(seen["inner"])]):
+        # Notebook 7 boxes an output taller than ~1800 px (its scroll-output plugin). Any
+        # `clear_output(wait=True)` there (our swap needs one: the Reply must end as the cell's
+        # one execute_result) goes through JupyterLab's OutputArea._preventHeightChangeJitter,
+        # which reads the layout between removing the old outputs and adding the new one (the
+        # box's scrollTop clamps to 0) and sets an inline min-height for 50 ms, which matches
+        # Notebook's `.jp-Cell-outputArea[style*="height"] {max-height: unset}` (the box opens
+        # to full height for those 50 ms). No output can keep the box's own scroll position.
+        pytest.xfail(
+            f"Notebook 7 resets the scroll position inside a boxed output on clear_output(wait=True) "
+            f"({round(seen['inner'])} -> {inner}) and opens the box for 50 ms (heights {drops[:2]})"
+        )
+
+
+def _check_saved(lab, seen: dict, records: list[dict]) -> None:
     assert seen["cells"][GLM_CELL]["outputs"] == 1, seen["cells"][GLM_CELL]
     assert records[-1]["children"] == 1 and records[-1]["result"]
     lab.save()
@@ -132,16 +178,20 @@ def _check(lab, seen: dict) -> None:
     assert saved[0].data["text/plain"].startswith("<Reply ")
 
 
-def test_long_answer_end_keeps_the_reader_in_place(lab):
+@in_frontends("lab-light", "nb7-light")
+def test_long_answer_end_keeps_the_reader_in_place(app):
+    lab = app
     seen = _run_and_watch(
         lab, "%%glm\n[[huge=6000,delay=0.002,stall=6,at=100000]] Write a long answer",
         margin=200, min_height=1500,
     )
-    _check(lab, seen)
     assert seen["top"] > 1000  # the reader really was far down the notebook
+    _check(lab, seen)
 
 
-def test_short_answer_end_keeps_the_reader_in_place(lab):
+@in_frontends("lab-light", "nb7-dark")
+def test_short_answer_end_keeps_the_reader_in_place(app):
+    lab = app
     seen = _run_and_watch(
         # (no math: MathJax typesets the final view's TeX a moment later, which the switch to
         # MathML rendered in Python removes)

@@ -1,4 +1,5 @@
-"""Tool calls as a person sees them, in real JupyterLab (headless Chromium, local server).
+"""Tool calls as a person sees them, in real JupyterLab (headless Chromium, local server), and
+in Notebook 7 dark (another layout; the running, finished and asking views' colours).
 
 `%%glm --tools weather` with a tool that sleeps 1.5 s: the call must show as running in the
 live output (`details.glm-tool.glm-tool-running`, name and arguments), then the final view shows
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import ARTIFACTS
+from .conftest import ARTIFACTS, in_frontends, unreadable
 
 pytestmark = pytest.mark.browser
 
@@ -27,7 +28,14 @@ RUNNING = "details.glm-tool.glm-tool-running"
 DONE = "details.glm-tool.glm-tool-ok"
 
 
-def test_a_call_appears_runs_and_collapses(lab):
+def _assert_readable(lab, root, what: str) -> None:
+    bad = unreadable(lab.contrast(root))
+    assert not bad, f"{lab.kind}-{lab.theme}: {what}: text hard to read on its background: {bad[:8]}"
+
+
+@in_frontends("lab-light", "nb7-dark")
+def test_a_call_appears_runs_and_collapses(app):
+    lab = app
     path = lab.write_notebook(["%load_ext glm_notebook", TOOL, f"%%glm --tools weather\n{PROMPT}"])
     lab.open(path)
     lab.run_all()
@@ -36,6 +44,7 @@ def test_a_call_appears_runs_and_collapses(lab):
     running = out.locator(RUNNING).first.inner_text()
     assert 'weather(location="Florence")' in running and "running" in running, running
     assert "running weather" in out.locator(".glm-status").last.inner_text()
+    _assert_readable(lab, out, "a running call")
     lab.shot(lab.cell(2), ARTIFACTS / f"{lab.name}-tools-running.png")
     lab.wait_done(timeout=60)
 
@@ -51,6 +60,7 @@ def test_a_call_appears_runs_and_collapses(lab):
     assert result.is_visible() and "18 °C, clear in Florence" in result.inner_text()
     assert '"location": "Florence"' in final.locator("pre.glm-tool-args").inner_text()
     assert "1 tool call" in out.locator(".glm-footer").inner_text()
+    _assert_readable(lab, out, "a finished call, opened")
     lab.shot(lab.cell(2), ARTIFACTS / f"{lab.name}-tools-done.png")
     assert lab.cells()[2]["outputs"] == 1
 
@@ -81,7 +91,9 @@ def test_the_chat_shows_the_call_in_the_turn(lab):
     lab.shot(lab.cell(1), ARTIFACTS / f"{lab.name}-chat-tools-done.png")
 
 
-def test_the_chat_asks_before_a_call_with_confirm(lab):
+@in_frontends("lab-light", "nb7-dark")
+def test_the_chat_asks_before_a_call_with_confirm(app):
+    lab = app
     chat_cell = (
         f"from glm_notebook import chat\nw = chat(tools=[weather], confirm=True)\ntask = w.send({PROMPT!r})"
     )
@@ -92,6 +104,7 @@ def test_the_chat_asks_before_a_call_with_confirm(lab):
     ask = chat.locator(".glm-chat-ask")
     ask.wait_for(state="visible", timeout=60_000)
     assert ask.locator(".glm-chat-ask-text").inner_text() == 'Run weather(location="Florence")?'
+    _assert_readable(lab, ask, "the question before a call")
     lab.shot(lab.cell(1), ARTIFACTS / f"{lab.name}-chat-tools-ask.png")
     ask.locator("button.glm-chat-run").click()
     chat.locator(RUNNING).wait_for(state="visible", timeout=30_000)
