@@ -27,11 +27,12 @@ class Pieces:
 
     def append(self, text: str) -> None:
         """Add a slice of text."""
-        self._recent.append(text)
+        recent = self._recent
+        recent.append(text)
         self._chars += len(text)
-        if len(self._recent) >= self.BATCH:
-            self._parts.append("".join(self._recent))
-            self._recent.clear()
+        if len(recent) >= self.BATCH:
+            self._parts.append("".join(recent))
+            recent.clear()
 
     def value(self) -> str:
         """The whole text so far (joined once, then kept as one string)."""
@@ -44,6 +45,9 @@ class Pieces:
 
     def __len__(self) -> int:
         return self._chars
+
+    def __bool__(self) -> bool:
+        return self._chars > 0
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Pieces) and self.value() == other.value()

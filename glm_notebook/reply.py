@@ -76,7 +76,7 @@ class Reply:
         if kind is ContentDelta:
             if self.first_token_at is None:
                 self.first_token_at = time.perf_counter()
-            if self._reasoning and self._reasoning_ended_at is None:
+            if self._reasoning_ended_at is None and self._reasoning:
                 self._reasoning_ended_at = time.perf_counter()
             self._text.append(event.text)
         elif kind is ReasoningDelta:
