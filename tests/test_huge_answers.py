@@ -18,7 +18,7 @@ import pytest
 
 from glm_notebook.events import ContentDelta, ReasoningDelta
 from glm_notebook.pieces import Pieces
-from glm_notebook.render.live import LiveAnswer
+from glm_notebook.render.live import NOTEBOOK_SEGMENT_CHARS, LiveAnswer
 from glm_notebook.render.reply_view import clip_text, reply_html, set_max_display_chars
 from glm_notebook.reply import Reply
 from glm_notebook.server.answers import huge_markdown
@@ -253,3 +253,24 @@ def test_pieces_keep_the_text_whole() -> None:
     other.append("".join(slices))
     assert pieces == other and pieces != Pieces()
 
+
+
+def test_the_live_view_keeps_about_what_it_shows() -> None:
+    """A closed pane never changes: its blocks (HTML and source) are dropped once it was sent,
+    so a live view holds about the HTML it shows (it held 3× that)."""
+    text = huge_markdown(300_000)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        live = LiveAnswer(max_chars=133_333, segment_chars=NOTEBOOK_SEGMENT_CHARS, waiting=None)
+        for i in range(0, len(text), 6):
+            live.apply(ContentDelta(text[i : i + 6]))
+            if i % 1_200 == 0:
+                live.changes()
+        held = tracemalloc.get_traced_memory()[0] - base
+    finally:
+        tracemalloc.stop()
+    shown = sum(map(len, live.panes))
+    assert shown > 400_000 and live.capped
+    assert held <= 2 * shown, (held, shown)

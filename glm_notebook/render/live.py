@@ -522,6 +522,7 @@ class LiveAnswer:
             fresh[0] = self._reasoning_html()
         for segment in self._closed_segments:
             fresh[segment + 1] = (_pane("".join(self._segments[segment])), "".join(self._sources[segment]))
+            self._segments[segment], self._sources[segment] = [], []  # a closed pane never changes
         self._closed_segments.clear()
         if self._tail_dirty:
             self._tail_dirty = False
