@@ -127,7 +127,7 @@ WARM_UP_FENCE = "from glm_notebook.render.markdown import markdown_html\nmarkdow
 def test_a_huge_answer_costs_the_kernel_about_its_own_size(k: Kernel) -> None:
     """Kernel memory stays proportional to the answer (issue 13), traced by tracemalloc inside
     the kernel from before the cell. The text arrives in 4-8 character slices; kept as one `str`
-    each until the end, they took ~11× the answer (500 kB: a 6.7 MB peak; 5 MB: RSS 85 → 147 MB)."""
+    each until the end, they took ~11× the answer (500 kB: a traced peak of 6.7 MB)."""
     k.run("%config GLM.max_display_chars = 20000")
     try:
         assert k.run(WARM_UP).error is None and k.run(WARM_UP_FENCE).error is None
@@ -148,6 +148,7 @@ def test_a_huge_answer_costs_the_kernel_about_its_own_size(k: Kernel) -> None:
     assert MEMORY_ANSWER <= int(retained) <= MEMORY_ANSWER + MEMORY_SLACK, retained
     # At its height: the answer in batches and their join into one string, twice the answer.
     assert int(peak) <= 2 * MEMORY_ANSWER + MEMORY_SLACK, peak
+
 
 # -- without a kernel ---------------------------------------------------------------------------
 
@@ -252,7 +253,6 @@ def test_pieces_keep_the_text_whole() -> None:
     other = Pieces()
     other.append("".join(slices))
     assert pieces == other and pieces != Pieces()
-
 
 
 def test_the_live_view_keeps_about_what_it_shows() -> None:
