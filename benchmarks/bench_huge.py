@@ -1,12 +1,14 @@
 """What a huge `%%glm` answer costs the notebook (issue 13): this checkout next to a baseline tree.
 
 For each answer size, a fresh real kernel (jupyter_client) runs `%%glm [[huge=N]]` against the
-local server and we read its iopub messages: wall time of the cell, the kernel's memory (RSS
-before, peak after), the number of messages, the peak messages and bytes in any one second (by
-the kernel's send times; Jupyter Server drops output past 1,000 messages/s or 1 MB/s), the outputs
-the cell leaves (folded as nbclient saves them) and their size in the saved notebook. Then the
-bytes sent when 200k characters of reasoning keep arriving after the answer began (redraw every
-1,000 characters).
+local server (after a 30k warm-up answer) and we read its iopub messages: wall time of the cell,
+the kernel's memory (RSS before; peak; after the cell, the `Reply` alive in `Out`; after `del` of
+the result, `%reset -f out` and three more results; then after glibc's `malloc_trim(0)`, which
+tells memory still in use from freed memory the allocator kept), the number of messages, the peak
+messages and bytes in any one second (by the kernel's send times; Jupyter Server drops output past
+1,000 messages/s or 1 MB/s), the outputs the cell leaves (folded as nbclient saves them) and their
+size in the saved notebook. Then the bytes sent when 200k characters of reasoning keep arriving
+after the answer began (redraw every 1,000 characters).
 
     .venv/bin/python benchmarks/bench_huge.py                        # this checkout only
     .venv/bin/python benchmarks/bench_huge.py --baseline /work/main  # before/after ratios
@@ -48,6 +50,12 @@ while total < 200_000:
 print(sent)
 """
 
+TRIM = """
+import ctypes, ctypes.util
+ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim(0)
+print(_p.memory_info().rss)
+"""
+
 
 def peaks(run: CellRun) -> tuple[int, int]:
     stamps = []
@@ -71,17 +79,27 @@ def measure(tree: Path, server: LocalServer, size: int) -> dict:
     kernel = Kernel(env, cwd=str(tree))  # (a kernel imports from its working directory first)
     try:
         kernel.run("%load_ext glm_notebook\nimport psutil, os\n_p = psutil.Process(os.getpid())")
+        kernel.run("%%glm\n[[huge=30000]] Warm up")  # imports (Markdown, Pygments lexers) before measuring
         before = int(kernel.run("print(_p.memory_info().rss)").stdout)
         kernel.run("import resource")
         t0 = time.monotonic()
         run = kernel.run(f"%%glm -o big\n[[huge={size}]] Write a lot", timeout=1800)
         seconds = time.monotonic() - t0
         peak_rss = int(kernel.run("print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)").stdout)
+        after = int(kernel.run("import gc; gc.collect(); print(_p.memory_info().rss)").stdout.split()[-1])
+        kernel.run("del big\n%reset -f out")
+        for value in range(3):  # IPython keeps `_`, `__`, `___` (also in user_ns_hidden) until 3 more results
+            kernel.run(str(value))
+        freed = int(kernel.run("gc.collect(); print(_p.memory_info().rss)").stdout)
+        trimmed = int(kernel.run(TRIM).stdout)
         top_messages, top_bytes = peaks(run)
         return {
             "s": seconds,
             "rss0": before / 1e6,
             "rss": peak_rss / 1e6,
+            "after": after / 1e6,
+            "del": freed / 1e6,
+            "trim": trimmed / 1e6,
             "msgs": len(run.messages),
             "msg/s": top_messages,
             "B/s": top_bytes,
@@ -110,17 +128,20 @@ def main() -> None:
     trees = [("this", REPO)] + ([("baseline", args.baseline)] if args.baseline else [])
     server = LocalServer(ServerConfig(api_key="bench-key-0000")).start()
     try:
-        print(f"{'answer':>9} {'tree':>8} | {'time s':>7} {'rss MB':>13} {'msgs':>6} {'msg/s':>6} "
+        print(f"{'answer':>9} {'tree':>8} | {'time s':>7} {'rss MB: before → peak':>21} "
+              f"{'after':>6} {'del':>6} {'trim':>6} {'msgs':>6} {'msg/s':>6} "
               f"{'bytes/s':>10} {'outputs':>7} {'saved bytes':>12}")  # fmt: skip
         for size in map(int, args.sizes.split(",")):
             rows = {name: measure(tree, server, size) for name, tree in trees}
             for name, r in rows.items():
-                print(f"{size:>9,} {name:>8} | {r['s']:>7.1f} {r['rss0']:>5.0f} → {r['rss']:>5.0f} "
+                print(f"{size:>9,} {name:>8} | {r['s']:>7.1f} {r['rss0']:>13.0f} → {r['rss']:>5.0f} "
+                      f"{r['after']:>6.0f} {r['del']:>6.0f} {r['trim']:>6.0f} "
                       f"{r['msgs']:>6,} {r['msg/s']:>6,} {r['B/s']:>10,} {r['outputs']:>7,} "
                       f"{r['saved']:>12,}" + (f"  error: {r['error']}" if r["error"] else ""))  # fmt: skip
             if len(rows) == 2:
                 a, b = rows["this"], rows["baseline"]
-                print(f"{'':>9} {'ratio':>8} | {a['s'] / b['s']:>7.2f} {'':>5}   {a['rss'] / b['rss']:>5.2f} "
+                print(f"{'':>9} {'ratio':>8} | {a['s'] / b['s']:>7.2f} {'':>13}   {a['rss'] / b['rss']:>5.2f} "
+                      f"{a['after'] / b['after']:>6.2f} {a['del'] / b['del']:>6.2f} {a['trim'] / b['trim']:>6.2f} "
                       f"{a['msgs'] / b['msgs']:>6.2f} {a['msg/s'] / b['msg/s']:>6.2f} {a['B/s'] / b['B/s']:>10.2f} "
                       f"{a['outputs'] / b['outputs']:>7.3f} {a['saved'] / b['saved']:>12.3f}")  # fmt: skip
         for name, tree in trees:

@@ -20,6 +20,7 @@ from .events import (
     Usage,
     UsageReport,
 )
+from .pieces import Pieces
 from .text import short_line
 
 __all__ = ["Reply", "FINISH_REASONS"]
@@ -62,8 +63,8 @@ class Reply:
     started_at: float = field(default_factory=time.perf_counter, repr=False)
     first_token_at: float | None = field(default=None, repr=False)
     ended_at: float | None = field(default=None, repr=False)
-    _text: list[str] = field(default_factory=list, repr=False)
-    _reasoning: list[str] = field(default_factory=list, repr=False)
+    _text: Pieces = field(default_factory=Pieces, repr=False)
+    _reasoning: Pieces = field(default_factory=Pieces, repr=False)
     _tools: dict[int, dict[str, Any]] = field(default_factory=dict, repr=False)
     _reasoning_ended_at: float | None = field(default=None, repr=False)
 
@@ -75,7 +76,7 @@ class Reply:
         if kind is ContentDelta:
             if self.first_token_at is None:
                 self.first_token_at = time.perf_counter()
-            if self._reasoning and self._reasoning_ended_at is None:
+            if self._reasoning_ended_at is None and self._reasoning:
                 self._reasoning_ended_at = time.perf_counter()
             self._text.append(event.text)
         elif kind is ReasoningDelta:
@@ -126,16 +127,12 @@ class Reply:
     @property
     def text(self) -> str:
         """The answer (`content`) so far."""
-        if len(self._text) > 1:
-            self._text[:] = ["".join(self._text)]
-        return self._text[0] if self._text else ""
+        return self._text.value()
 
     @property
     def reasoning(self) -> str:
         """The model's reasoning (`reasoning_content`) so far."""
-        if len(self._reasoning) > 1:
-            self._reasoning[:] = ["".join(self._reasoning)]
-        return self._reasoning[0] if self._reasoning else ""
+        return self._reasoning.value()
 
     @property
     def tool_calls(self) -> list[dict[str, Any]]:

@@ -6,17 +6,22 @@ Kernel-level tests read the iopub messages of a real kernel streaming from the l
 
 from __future__ import annotations
 
+import gc
 import json
+import random
 import re
+import tracemalloc
 from collections import Counter
 from datetime import datetime
 
 import pytest
 
 from glm_notebook.events import ContentDelta, ReasoningDelta
-from glm_notebook.render.live import LiveAnswer
+from glm_notebook.pieces import Pieces
+from glm_notebook.render.live import NOTEBOOK_SEGMENT_CHARS, LiveAnswer
 from glm_notebook.render.reply_view import clip_text, reply_html, set_max_display_chars
 from glm_notebook.reply import Reply
+from glm_notebook.server.answers import huge_markdown
 
 from .kernel_harness import CellRun, Kernel
 
@@ -106,6 +111,45 @@ def test_display_limit_is_a_setting(k: Kernel) -> None:
         k.run("%config GLM.max_display_chars = 200000")
 
 
+#: The answer of the memory test, and what may stay on top of it: the final view and the live
+#: panes (bounded by `max_display_chars`, set low here, ~150 kB each) and bookkeeping.
+MEMORY_ANSWER = 500_000
+MEMORY_SLACK = 500_000
+#: Once per process, not per answer: imports and caches of the first answers. A code fence whose
+#: language is still arriving (```pyth) makes Pygments look through its plugins, which imports
+#: more lexers (~1.5 MB).
+WARM_UP = """%%glm
+[[huge=30000]] Warm up
+"""
+WARM_UP_FENCE = "from glm_notebook.render.markdown import markdown_html\nmarkdown_html('```pyth\\nx = 1\\n```')"
+
+
+def test_a_huge_answer_costs_the_kernel_about_its_own_size(k: Kernel) -> None:
+    """Kernel memory stays proportional to the answer (issue 13), traced by tracemalloc inside
+    the kernel from before the cell. The text arrives in 4-8 character slices; kept as one `str`
+    each until the end, they took ~11× the answer (500 kB: a traced peak of 6.7 MB)."""
+    k.run("%config GLM.max_display_chars = 20000")
+    try:
+        assert k.run(WARM_UP).error is None and k.run(WARM_UP_FENCE).error is None
+        start = "import gc, tracemalloc\ngc.collect()\ntracemalloc.start()\n_mem0 = tracemalloc.get_traced_memory()[0]"
+        assert k.run(start).error is None
+        run = k.run(f"%%glm -o big\n[[huge={MEMORY_ANSWER}]] Write half a megabyte", timeout=600)
+        assert run.error is None
+        measure = (
+            "gc.collect()\n_mem1, _peak = tracemalloc.get_traced_memory()\ntracemalloc.stop()\n"
+            "print(_mem1 - _mem0, _peak - _mem0, len(big.text), type(Out[max(Out)]).__name__)"
+        )
+        retained, peak, length, kept = k.run(measure).stdout.split()
+    finally:
+        k.run("%config GLM.max_display_chars = 200000")
+    print(f"\n{MEMORY_ANSWER:,}-character answer: retained {int(retained):,} B, peak {int(peak):,} B")
+    assert int(length) == MEMORY_ANSWER and kept == "Reply"  # the answer is alive, in `big` and Out
+    # What stays: the answer once (in the Reply) and the bounded final view.
+    assert MEMORY_ANSWER <= int(retained) <= MEMORY_ANSWER + MEMORY_SLACK, retained
+    # At its height: the answer in batches and their join into one string, twice the answer.
+    assert int(peak) <= 2 * MEMORY_ANSWER + MEMORY_SLACK, peak
+
+
 # -- without a kernel ---------------------------------------------------------------------------
 
 
@@ -167,3 +211,66 @@ def test_final_view_clips_at_the_limit_and_str_keeps_everything() -> None:
     assert re.search(r"… [\d,]+ characters of the answer not shown", html)
     assert len(html) < 60_000
     assert str(reply) == text
+
+
+def test_a_reply_holds_a_streamed_answer_in_about_its_own_size() -> None:
+    """The client's side of the kernel test above, without a kernel: 4-8 character slices (each
+    a new string, as JSON decoding makes them) folded into a `Reply`."""
+    size = 500_000
+    text = huge_markdown(size)
+    rng = random.Random(13)
+    cuts = [0]
+    while cuts[-1] < size:
+        cuts.append(min(size, cuts[-1] + rng.randint(4, 8)))
+    gc.collect()
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        reply = Reply()
+        for a, b in zip(cuts, cuts[1:]):
+            reply.apply(ContentDelta(text[a:b]))  # a slice is a new string
+        streamed = tracemalloc.get_traced_memory()[0] - base
+        tracemalloc.reset_peak()
+        assert reply.text == text
+        held, peak = (value - base for value in tracemalloc.get_traced_memory())
+    finally:
+        tracemalloc.stop()
+    assert streamed <= 1.1 * size + 50_000, streamed  # one `str` per slice: 10.6 × size
+    assert held <= size + 50_000, held
+    assert peak <= 2.1 * size + 50_000, peak  # the batches and their join
+
+
+def test_pieces_keep_the_text_whole() -> None:
+    pieces = Pieces()
+    assert pieces.value() == "" and len(pieces) == 0 and not pieces
+    slices = [f"{i}," for i in range(3 * Pieces.BATCH + 7)]
+    for i, piece in enumerate(slices):
+        pieces.append(piece)
+        if i == 300:
+            assert pieces.value() == "".join(slices[:301])  # reading mid-way, then more arrives
+    assert pieces.value() == "".join(slices) and len(pieces) == len("".join(slices))
+    assert pieces.value() is pieces.value()  # joined once, then kept
+    other = Pieces()
+    other.append("".join(slices))
+    assert pieces == other and pieces != Pieces()
+
+
+def test_the_live_view_keeps_about_what_it_shows() -> None:
+    """A closed pane never changes: its blocks (HTML and source) are dropped once it was sent,
+    so a live view holds about the HTML it shows (it held 3× that)."""
+    text = huge_markdown(300_000)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        live = LiveAnswer(max_chars=133_333, segment_chars=NOTEBOOK_SEGMENT_CHARS, waiting=None)
+        for i in range(0, len(text), 6):
+            live.apply(ContentDelta(text[i : i + 6]))
+            if i % 1_200 == 0:
+                live.changes()
+        held = tracemalloc.get_traced_memory()[0] - base
+    finally:
+        tracemalloc.stop()
+    shown = sum(map(len, live.panes))
+    assert shown > 400_000 and live.capped
+    assert held <= 2 * shown, (held, shown)

@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..events import ContentDelta, ReasoningDelta
+from ..pieces import Pieces
 from .markdown import escape_text, markdown_html
 from .reply_view import reasoning_summary
 
@@ -414,7 +415,7 @@ class LiveAnswer:
         self._shown_chars = 0
         self._tail_dirty = False
         self._closed_segments: list[int] = []  # segments closed since the last changes()
-        self._reasoning: list[str] = []
+        self._reasoning = Pieces()
         self._reasoning_chars_total = 0
         self._reasoning_tail = ""
         self._reasoning_words = 0
@@ -521,6 +522,7 @@ class LiveAnswer:
             fresh[0] = self._reasoning_html()
         for segment in self._closed_segments:
             fresh[segment + 1] = (_pane("".join(self._segments[segment])), "".join(self._sources[segment]))
+            self._segments[segment], self._sources[segment] = [], []  # a closed pane never changes
         self._closed_segments.clear()
         if self._tail_dirty:
             self._tail_dirty = False
@@ -592,7 +594,7 @@ class LiveAnswer:
                 seconds = self.clock() - self._thinking_since
             summary = reasoning_summary(self._reasoning_words, seconds)
             if self._finished:
-                body = markdown_html("".join(self._reasoning))
+                body = markdown_html(self._reasoning.value())
             else:
                 # Some servers keep sending reasoning after the answer began: while streaming,
                 # the collapsed body is the bounded tail, so a redraw never re-sends it all.
