@@ -26,8 +26,11 @@ LIVE_ONLY = {
 }
 
 
-def execute(path: Path, timeout: int = 120) -> nbformat.NotebookNode:
-    """Run every cell of `path` in a fresh kernel (environment: this process's) and return it."""
+def execute(
+    path: Path, timeout: int = 120, *, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> nbformat.NotebookNode:
+    """Run every cell of `path` in a fresh kernel and return it. The kernel's environment is
+    `env` (default: this process's) and its working directory `cwd` (default: `path`'s)."""
     from jupyter_client.manager import KernelManager
     from nbclient import NotebookClient
 
@@ -41,7 +44,10 @@ def execute(path: Path, timeout: int = 120) -> nbformat.NotebookNode:
         record_timing=False,
         resources={"metadata": {"path": str(path.parent)}},
     )
-    client.execute()
+    kernel_options: dict = {} if env is None else {"env": env}
+    if cwd is not None:
+        kernel_options["cwd"] = str(cwd)
+    client.execute(**kernel_options)
     return notebook
 
 

@@ -19,7 +19,7 @@ import pytest
 from glm_notebook.events import ContentDelta, ReasoningDelta
 from glm_notebook.pieces import Pieces
 from glm_notebook.render.live import NOTEBOOK_SEGMENT_CHARS, LiveAnswer
-from glm_notebook.render.reply_view import clip_text, reply_html, set_max_display_chars
+from glm_notebook.render.reply_view import OUTLINE_MAX_HEADINGS, clip_text, reply_html, set_max_display_chars
 from glm_notebook.reply import Reply
 from glm_notebook.server.answers import huge_markdown
 
@@ -85,8 +85,9 @@ def test_a_megabyte_answer_leaves_one_output_and_stays_under_the_rate_limits(k: 
     length, sections = map(int, check.stdout.split())
     assert length == 1_000_000
     # the beginning and the end are shown, the middle is not
-    assert "<h2>Section 1</h2>" in html and f"<h2>Section {sections}</h2>" in html
-    assert f"<h2>Section {sections // 2}</h2>" not in html
+    h2 = '<h2 class="jp-toc-ignore">'  # (too many headings for JupyterLab's table of contents)
+    assert f"{h2}Section 1</h2>" in html and f"{h2}Section {sections}</h2>" in html
+    assert f"Section {sections // 2}</h2>" not in html
     status = [c for kind, c in run.messages if kind == "update_display_data"][-1]["data"]["text/html"]
     assert "the live view stops at 133,333" in status
 
@@ -207,7 +208,8 @@ def test_final_view_clips_at_the_limit_and_str_keeps_everything() -> None:
         html = reply_html(reply)
     finally:
         set_max_display_chars(200_000)
-    assert "<h2>Part 0</h2>" in html and "<h2>Part 19999</h2>" in html and "<h2>Part 10000</h2>" not in html
+    h2 = '<h2 class="jp-toc-ignore">'
+    assert f"{h2}Part 0</h2>" in html and f"{h2}Part 19999</h2>" in html and "Part 10000</h2>" not in html
     assert re.search(r"… [\d,]+ characters of the answer not shown", html)
     assert len(html) < 60_000
     assert str(reply) == text
@@ -274,3 +276,26 @@ def test_the_live_view_keeps_about_what_it_shows() -> None:
     shown = sum(map(len, live.panes))
     assert shown > 400_000 and live.capped
     assert held <= 2 * shown, (held, shown)
+
+
+def test_many_headings_stay_out_of_jupyterlabs_table_of_contents() -> None:
+    """JupyterLab 4 matches each output heading to the page with a scan of the cell (quadratic):
+    the 1,334 headings of a clipped 1 MB answer cost seconds on every reopening. Past
+    OUTLINE_MAX_HEADINGS a final view marks its headings `jp-toc-ignore`, which JupyterLab's
+    table of contents skips; a few headings stay in it."""
+
+    def view(headings: int) -> str:
+        reply = Reply(model="glm-4.6")
+        reply.apply(ContentDelta("".join(f"## Part {i}\n\nBody of part {i}.\n\n" for i in range(headings))))
+        reply.finish()
+        return reply_html(reply)
+
+    few, many = view(OUTLINE_MAX_HEADINGS), view(OUTLINE_MAX_HEADINGS + 1)
+    assert few.count("<h2>") == OUTLINE_MAX_HEADINGS and "jp-toc-ignore" not in few
+    assert many.count('<h2 class="jp-toc-ignore">') == OUTLINE_MAX_HEADINGS + 1 and "<h2>" not in many
+    # text that looks like a heading tag stays text (the model cannot ask for the class)
+    reply = Reply(model="glm-4.6")
+    reply.apply(ContentDelta('<h2 class="jp-toc-ignore">fake</h2>\n\n# Real'))
+    reply.finish()
+    html = reply_html(reply)
+    assert '&lt;h2 class="jp-toc-ignore"&gt;fake' in html and "<h1>Real</h1>" in html

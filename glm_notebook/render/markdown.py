@@ -53,6 +53,8 @@ __all__ = [
     "ALLOWED_TAGS",
     "HTML_TAGS",
     "LINK_SCHEMES",
+    "HEADING_TAGS",
+    "TOC_IGNORE_CLASS",
 ]
 
 #: HTML tags that survive sanitising. No img, no forms (only disabled checkboxes), no embedding.
@@ -64,6 +66,8 @@ HTML_TAGS = frozenset(
         "thead", "tr", "ul",
     }
 )  # fmt: skip
+
+HEADING_TAGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
 
 #: Every tag that survives sanitising: `HTML_TAGS` and the MathML elements of `math.MATHML_TAGS`.
 ALLOWED_TAGS = HTML_TAGS | MATHML_TAGS
@@ -80,6 +84,7 @@ _ATTRIBUTES = {
     "input": {"checked"},
     "div": {"class", "data-lang"},
     **{tag: {"class"} for tag in ("code", "span", "summary", "p", "small", "pre", "li", "ul")},
+    **{tag: {"class"} for tag in HEADING_TAGS},
     **{tag: set(MATHML_ATTRIBUTES) for tag in MATHML_TAGS},
 }
 _FORCED = {
@@ -88,6 +93,8 @@ _FORCED = {
 }
 
 _CONTAINER_CLASSES = {"mathjax_ignore", "tex2jax_ignore"}
+#: The class that keeps a heading out of JupyterLab's table of contents (see `reply_view`).
+TOC_IGNORE_CLASS = "jp-toc-ignore"
 _LANGUAGE_CLASS = re.compile(r"language-[a-z0-9_+#.\-]{1,40}")
 _LANGUAGE = re.compile(r"[a-z0-9_+#.\-]{1,40}")
 _LINK_OK = re.compile(r"(?i)(?:https?:|mailto:)")
@@ -97,6 +104,8 @@ _CONTAINER_OPEN = '<div class="glm-md mathjax_ignore tex2jax_ignore">'
 def _class_ok(tag: str, name: str) -> bool:
     if tag == "code":
         return name == "glm-tex" or bool(_LANGUAGE_CLASS.fullmatch(name))
+    if tag in HEADING_TAGS and name == TOC_IGNORE_CLASS:
+        return True
     return name.startswith("glm-") or name in _CONTAINER_CLASSES
 
 

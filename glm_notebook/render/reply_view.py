@@ -18,6 +18,11 @@ reasoning) longer than `max_display_chars()` (default `MAX_DISPLAY_CHARS`; the m
 `GLM.max_display_chars` sets it) shows its beginning and its end around a note saying how many
 characters are not shown; `str(reply)` always keeps everything.
 
+A reply with more than `OUTLINE_MAX_HEADINGS` headings (a huge answer) marks them all
+`jp-toc-ignore`: such an outline would flood JupyterLab's table of contents, and JupyterLab 4
+matches each output heading to the page by scanning the cell again (quadratic: the 1,334 headings
+of a clipped 1 MB answer cost seconds of main-thread time whenever the notebook is opened).
+
 Timing figures sit in `<span class="glm-time">` / `<span class="glm-rate">` so that
 `tests/nbval_sanitize.cfg` can blank exactly them and keep everything else strict.
 """
@@ -29,7 +34,7 @@ import re
 from typing import Any
 
 from ..reply import FINISH_REASONS
-from .markdown import escape_text, markdown_html, sanitize_html
+from .markdown import TOC_IGNORE_CLASS, escape_text, markdown_html, sanitize_html
 from .styles import style_tag
 
 __all__ = [
@@ -45,6 +50,7 @@ __all__ = [
     "set_max_display_chars",
     "MAX_DISPLAY_CHARS",
     "REPLY_OPEN",
+    "OUTLINE_MAX_HEADINGS",
 ]
 
 #: Default for the longest answer (and reasoning) shown whole in a final view, in characters.
@@ -52,7 +58,11 @@ MAX_DISPLAY_CHARS = 200_000
 #: How every final view (and every live pane, with `glm-live` added) opens.
 REPLY_OPEN = '<div class="glm-reply mathjax_ignore tex2jax_ignore">'
 
+#: Most headings a final view leaves to JupyterLab's table of contents (more: none of them).
+OUTLINE_MAX_HEADINGS = 100
+
 _limit: list[int | None] = [MAX_DISPLAY_CHARS]
+_HEADING_OPEN = re.compile(r"<h([1-6])>")
 _FENCE_LINE = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})", re.M)
 
 
@@ -236,7 +246,16 @@ def reply_html(reply: Any) -> str:
     pieces += [_answer_html(reply), _tool_calls_html(reply), notes, footer_html(reply), "</div>"]
     # The Markdown parts are clean already; this pass covers our own markup too. The stylesheet
     # is our constant, added after it.
-    return style_tag() + sanitize_html("".join(pieces))
+    return style_tag() + sanitize_html(_outside_outline("".join(pieces)))
+
+
+def _outside_outline(html: str) -> str:
+    """`html` with every heading marked `jp-toc-ignore` if it has more than
+    `OUTLINE_MAX_HEADINGS` (sanitised Markdown writes headings as bare `<hN>`; text that looks
+    like one is escaped)."""
+    if len(_HEADING_OPEN.findall(html)) <= OUTLINE_MAX_HEADINGS:
+        return html
+    return _HEADING_OPEN.sub(rf'<h\1 class="{TOC_IGNORE_CLASS}">', html)
 
 
 def _rounded(value: float | None) -> float | None:

@@ -154,6 +154,17 @@ class JupyterLabServer:
             raw = resp.read()
         return json.loads(raw) if raw else None
 
+    def put_notebook(self, path: str, nb: Any, *, trusted: bool) -> None:
+        """Save notebook `nb` (a dict) as `path` through the contents API, as JupyterLab saves
+        one: with `trusted`, every code cell is marked trusted, so the server signs it (reopened,
+        its HTML is rendered as is); without, it stays unsigned (its HTML is sanitised)."""
+        cells = [
+            dict(c, metadata=dict(c.get("metadata", {}), trusted=trusted)) if c["cell_type"] == "code" else c
+            for c in nb["cells"]
+        ]  # fmt: skip
+        content = dict(nb, cells=cells)
+        self.api("PUT", f"/api/contents/{path}", {"type": "notebook", "format": "json", "content": content}, 300)
+
     def log_tail(self, n: int = 40) -> str:
         try:
             return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
