@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import sys
 import tempfile
@@ -118,18 +117,11 @@ class Saved:
 
 def execute(tree: Path, endpoint: GLMEndpoint, size: int, dest: Path) -> Saved:
     """Run the notebook in a fresh kernel importing `glm_notebook` from `tree`; save it as `dest`."""
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = [
-        nbformat.v4.new_code_cell("%load_ext glm_notebook"),
-        nbformat.v4.new_code_cell(f"%%glm\n[[huge={size}]] Write a long answer"),
-    ]
-    nbformat.write(nb, dest)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "JPY_"))}
-    env.update(PYTHONPATH=str(tree), ZAI_BASE_URL=endpoint.base_url, ZAI_API_KEY=endpoint.api_key)
     t0 = time.monotonic()
-    # (a kernel imports from its working directory first: run it in `tree`)
-    nbformat.write(refresh_notebooks.execute(dest, timeout=1800, env=env, cwd=tree), dest)
+    done = refresh_notebooks.huge_answer_notebook(
+        dest, size, base_url=endpoint.base_url, api_key=endpoint.api_key, tree=tree, timeout=1800
+    )
+    nbformat.write(done, dest)
     return load(dest, time.monotonic() - t0)
 
 

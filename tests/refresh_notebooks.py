@@ -51,6 +51,24 @@ def execute(
     return notebook
 
 
+def huge_answer_notebook(
+    path: Path, size: int, *, base_url: str, api_key: str, tree: Path = ROOT, timeout: int = 600
+) -> nbformat.NotebookNode:
+    """Write `%load_ext glm_notebook` + a `%%glm [[huge=size]]` cell to `path`, run it against the
+    server at `base_url` with `glm_notebook` imported from `tree` (a kernel imports from its
+    working directory first, so it runs in `tree`), and return the executed notebook."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [
+        nbformat.v4.new_code_cell("%load_ext glm_notebook"),
+        nbformat.v4.new_code_cell(f"%%glm\n[[huge={size}]] Write a long answer"),
+    ]
+    nbformat.write(nb, path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "JPY_"))}
+    env.update(PYTHONPATH=str(tree), ZAI_BASE_URL=base_url, ZAI_API_KEY=api_key)
+    return execute(path, timeout=timeout, env=env, cwd=tree)
+
+
 def refresh(paths: Iterable[Path | str] = NOTEBOOKS) -> None:
     """Re-execute the notebooks against a new local server and save them with their outputs."""
     from glm_notebook.server import LocalServer, ServerConfig

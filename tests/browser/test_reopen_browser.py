@@ -13,21 +13,18 @@ measured by `benchmarks/bench_reopen.py`, not asserted here.
 from __future__ import annotations
 
 import json
-import os
 import re
-from pathlib import Path
 
 import nbformat
 import pytest
 
 from glm_notebook.server.answers import huge_markdown
 
-from ..refresh_notebooks import execute
+from ..refresh_notebooks import huge_answer_notebook
 
 pytestmark = pytest.mark.browser
 
 SIZE = 1_000_000
-REPO = Path(__file__).resolve().parents[2]
 OPEN_TIMEOUT = 180_000  # ms: generous, the machine may be busy (the time is measured elsewhere)
 
 # Elements in the output area, and its ancestors up to the notebook's scroller, whose content
@@ -66,16 +63,7 @@ JS_IN_VIEW = r"""
 def megabyte_notebook(glm_endpoint, tmp_path_factory: pytest.TempPathFactory) -> dict:
     """The notebook of a 1 MB answer, executed once with this checkout (a dict, as saved)."""
     path = tmp_path_factory.mktemp("reopen") / "megabyte.ipynb"
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = [
-        nbformat.v4.new_code_cell("%load_ext glm_notebook"),
-        nbformat.v4.new_code_cell(f"%%glm\n[[huge={SIZE}]] Write a very long answer"),
-    ]
-    nbformat.write(nb, path)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "JPY_"))}
-    env.update(PYTHONPATH=str(REPO), ZAI_BASE_URL=glm_endpoint.base_url, ZAI_API_KEY=glm_endpoint.api_key)
-    done = execute(path, timeout=600, env=env, cwd=REPO)
+    done = huge_answer_notebook(path, SIZE, base_url=glm_endpoint.base_url, api_key=glm_endpoint.api_key)
     assert [o.output_type for o in done.cells[1].outputs] == ["execute_result"]
     return json.loads(nbformat.writes(done))
 
