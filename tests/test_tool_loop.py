@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import threading
 
 import httpx
@@ -22,6 +23,7 @@ from glm_notebook import (
     ToolReply,
     tool,
 )
+from glm_notebook.render.styles import STYLESHEET
 from glm_notebook.render.tool_view import MAX_DETAIL, ToolTrace, tool_call_html, tool_reply_html
 from glm_notebook.server.replay import default_recordings_dir
 from glm_notebook.tool_reply import ToolCall
@@ -325,6 +327,30 @@ def test_call_html_summary_states_and_escaping():
     huge = ToolCall(1, 3, "c4", "dump", "{}", status="ok", result="x" * (MAX_DETAIL * 3))
     html = tool_call_html(huge)
     assert len(html) < MAX_DETAIL + 1000 and f"({MAX_DETAIL * 2:,} more characters)" in html
+
+
+def test_an_opened_call_labels_its_arguments_and_result():
+    """Inside an opened call the arguments and the result each sit under a small label, so they
+    do not read as one block; a failed call says "Error" instead of "Result"."""
+    label = '<p class="glm-tool-label">{}</p><pre class="glm-tool-{}"><code>'
+    ok = tool_call_html(ToolCall(1, 0, "c1", "weather", '{"location":"Florence"}', status="ok", result="18 °C"))
+    assert ok.index(label.format("Arguments", "args")) < ok.index(label.format("Result", "result"))
+    assert ok.count('class="glm-tool-label"') == 2
+
+    failed = ToolCall(1, 1, "c2", "weather", "{}", status="error", error="ValueError: no city", result="Error: …")
+    html = tool_call_html(failed)
+    assert label.format("Error", "result") + "ValueError: no city</code>" in html and ">Result<" not in html
+
+    running = tool_call_html(ToolCall(1, 2, "c3", "weather", "{}"))
+    assert label.format("Arguments", "args") in running and "glm-tool-result" not in running
+
+    css = STYLESHEET
+    assert "details.glm-tool p.glm-tool-label{" in css
+    # Two classes each: JupyterLab's `.jp-ThemedContainer .jp-RenderedHTMLCommon pre` / `code`
+    # (no border, its page background) must not win over the frame.
+    frame = re.search(r"details\.glm-tool pre\.glm-tool-args,details\.glm-tool pre\.glm-tool-result\{([^}]*)\}", css)
+    assert frame and "border:1px solid var(--jp-border-color2," in frame.group(1) and "background:var(--jp-" in frame.group(1)
+    assert "details.glm-tool pre.glm-tool-args>code,details.glm-tool pre.glm-tool-result>code{background:none" in css
 
 
 def test_trace_and_final_view_follow_the_loop(server):

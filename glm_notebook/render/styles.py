@@ -7,7 +7,8 @@ CSS variables with fallbacks (`var(--jp-…, #…)`; code tokens use the CodeMir
 all read well. What it sets: code blocks (`div.glm-code`: editor background, small muted
 language label, horizontal scroll, no wrapping) and their token colours, links, inline code,
 quotes, tables, a 1.5 line height, headings, display math, task lists, the muted reasoning and
-footer. Our own constant: it is appended after sanitising, never built from model text.
+footer, tool calls (labelled, framed arguments and result). Our own constant: it is appended
+after sanitising, never built from model text.
 """
 
 from __future__ import annotations
@@ -74,7 +75,9 @@ details.glm-tool>summary{cursor:pointer;font-family:var(--jp-code-font-family,mo
 details.glm-tool-error{border-left-color:var(--jp-error-color1,#c62828)}
 .glm-tool-error>summary{color:var(--jp-error-color1,#c62828)}
 .glm-tool-declined>summary,.glm-tool-skipped>summary,.glm-tool-note{color:var(--jp-warn-color1,#b26a00)}
-details.glm-tool pre{overflow-x:auto;white-space:pre;background:var(--jp-cell-editor-background,#f5f5f5);padding:.4em .6em;border-radius:3px;font-size:.85em}
+details.glm-tool p.glm-tool-label{margin:.45em 0 .15em;font-size:.8em;line-height:1.3;color:var(--jp-ui-font-color2,#616161)}
+details.glm-tool pre.glm-tool-args,details.glm-tool pre.glm-tool-result{margin:0 0 .3em;overflow-x:auto;white-space:pre;background:var(--jp-cell-editor-background,#f5f5f5);border:1px solid var(--jp-border-color2,#e0e0e0);padding:.4em .6em;border-radius:3px;font-size:.85em;color:var(--jp-content-font-color1,#212121)}
+details.glm-tool pre.glm-tool-args>code,details.glm-tool pre.glm-tool-result>code{background:none;padding:0;border:0;color:inherit;font:inherit;white-space:inherit}
 .glm-history-message{margin:.4em 0 .8em;padding-left:.8em;border-left:3px solid var(--jp-border-color2,#e0e0e0)}
 .glm-history-user{border-left-color:var(--jp-brand-color1,#1976d2)}
 .glm-history-role{margin:0 0 .2em;font-size:.85em;color:var(--jp-ui-font-color2,#757575);text-transform:capitalize}

@@ -2,7 +2,9 @@
 
 Shared classes: a call is `details.glm-tool` whose `summary` reads
 `weather(location="Florence") → 18 °C, clear` (shortened); inside, the full arguments and
-result (`pre.glm-tool-args`, `pre.glm-tool-result`, each capped at `MAX_DETAIL` characters).
+result (`pre.glm-tool-args`, `pre.glm-tool-result`, each capped at `MAX_DETAIL` characters),
+each under a small label `p.glm-tool-label` ("Arguments", then "Result", or "Error" for a call
+that failed).
 States: `.glm-tool-pending` (arguments still streaming), `.glm-tool-running`, `.glm-tool-error`
 (the summary says "error:" in words), `.glm-tool-declined`, `.glm-tool-skipped` (not run). A
 step's reasoning is a collapsed `details.glm-reasoning`; notes are `p.glm-tool-note`.
@@ -64,6 +66,18 @@ def _pretty_arguments(arguments: str) -> str:
         return arguments
 
 
+def _part(kind: str, label: str, text: str) -> str:
+    """A labelled block inside a call: `p.glm-tool-label` then `pre.glm-tool-{kind}`."""
+    return (
+        f'<p class="glm-tool-label">{label}</p>'
+        f'<pre class="glm-tool-{kind}"><code>{escape_text(_capped(text))}</code></pre>'
+    )
+
+
+def _arguments_html(call: ToolCall) -> str:
+    return _part("args", "Arguments", _pretty_arguments(call.arguments))
+
+
 def _outcome(call: ToolCall) -> str:
     if call.status == "running":
         return "running…"
@@ -85,10 +99,10 @@ def tool_call_html(call: ToolCall) -> str:
     timing = (
         f' <span class="glm-time">{call.seconds:.2f} s</span>' if call.seconds is not None else ""
     )
-    body = [f'<pre class="glm-tool-args"><code>{escape_text(_capped(_pretty_arguments(call.arguments)))}</code></pre>']
+    body = [_arguments_html(call)]
     if call.status != "running":
-        shown = call.error if call.error else (call.result or "")
-        body.append(f'<pre class="glm-tool-result"><code>{escape_text(_capped(shown))}</code></pre>')
+        label, shown = ("Error", call.error) if call.error else ("Result", call.result or "")
+        body.append(_part("result", label, shown))
     return sanitize_html(
         f'<details class="glm-tool {state}"><summary>{escape_text(summary)}{timing}</summary>'
         f'{"".join(body)}</details>'
@@ -110,8 +124,7 @@ def waiting_call_html(call: ToolCall) -> str:
     summary = shorten(f"{call.signature(60)} → waiting…", _SUMMARY_LIMIT)
     return sanitize_html(
         f'<details class="glm-tool glm-tool-pending"><summary>{escape_text(summary)}</summary>'
-        f'<pre class="glm-tool-args"><code>{escape_text(_capped(_pretty_arguments(call.arguments)))}</code></pre>'
-        "</details>"
+        f"{_arguments_html(call)}</details>"
     )
 
 

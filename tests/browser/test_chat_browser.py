@@ -243,6 +243,11 @@ def test_chat_as_last_line_shows_once_and_survives_save_shutdown_reopen(app):
     assert "Explain persistence" in text and "This is turn 2 of our conversation" in text
     assert re.search(r"2 turns", text)
     assert shown.locator(".glm-chat-answer").count() == 2 and shown.locator("table").count() == 2
+    gap = shown.evaluate(
+        "s => s.querySelector('.glm-chat-user').getBoundingClientRect().top"
+        " - s.querySelector('.glm-chat-static-head').getBoundingClientRect().bottom"
+    )
+    assert 0 <= gap <= 16, f"{lab.kind}-{lab.theme}: {gap:.0f} px empty between the transcript's head and its first message"
     _assert_readable(lab, shown, "the kernel-less transcript")
     lab.screenshot("reopened")
 

@@ -4,7 +4,7 @@ in Notebook 7 dark (another layout; the running, finished and asking views' colo
 `%%glm --tools weather` with a tool that sleeps 1.5 s: the call must show as running in the
 live output (`details.glm-tool.glm-tool-running`, name and arguments), then the final view shows
 it collapsed (`details.glm-tool.glm-tool-ok`, closed) with the result in its summary and the
-full arguments and result inside; the footer counts the call; one output is saved. The chat
+full arguments and result inside, each labelled and framed so that they read as two blocks; the footer counts the call; one output is saved. The chat
 widget shows the same call live inside its turn, then collapsed. Screenshots go to
 artifacts/browser/.
 """
@@ -27,6 +27,22 @@ PROMPT = 'What is the weather in "Florence"? [[tool=weather]]'
 RUNNING = "details.glm-tool.glm-tool-running"
 DONE = "details.glm-tool.glm-tool-ok"
 
+
+# How far a block stands out from what surrounds it: its border's width, and the contrast of its
+# border (or its fill, whichever shows more) against the background around it.
+JS_FRAME = r"""
+(el) => {
+  const t = window.__glmt;
+  const lum = (c) => { const [r, g, b] = c.map(v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+                       return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+  const ratio = (a, b) => { const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p); return (x + 0.05) / (y + 0.05); };
+  const fill = (n) => { for (; n; n = n.parentElement) { const c = t.rgba(getComputedStyle(n).backgroundColor); if (c[3] >= 1) return c.slice(0, 3); } return [255, 255, 255]; };
+  const around = fill(el.parentElement), style = getComputedStyle(el);
+  const border = t.rgba(style.borderTopColor).slice(0, 3);
+  return {width: parseFloat(style.borderTopWidth), edge: Math.max(ratio(border, around), ratio(fill(el), around)),
+          border: style.borderTopColor, background: style.backgroundColor, around};
+}
+"""
 
 def _assert_readable(lab, root, what: str) -> None:
     bad = unreadable(lab.contrast(root))
@@ -59,6 +75,10 @@ def test_a_call_appears_runs_and_collapses(app):
     final.locator("summary").click()
     assert result.is_visible() and "18 °C, clear in Florence" in result.inner_text()
     assert '"location": "Florence"' in final.locator("pre.glm-tool-args").inner_text()
+    assert final.locator("p.glm-tool-label").all_inner_texts() == ["Arguments", "Result"]
+    for block in ("pre.glm-tool-args", "pre.glm-tool-result"):
+        frame = final.locator(block).evaluate(JS_FRAME)
+        assert frame["width"] >= 1 and frame["edge"] >= 1.25, f"{lab.kind}-{lab.theme}: {block} has no visible frame: {frame}"
     assert "1 tool call" in out.locator(".glm-footer").inner_text()
     _assert_readable(lab, out, "a finished call, opened")
     lab.shot(lab.cell(2), ARTIFACTS / f"{lab.name}-tools-done.png")
