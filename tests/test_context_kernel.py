@@ -209,7 +209,9 @@ def test_conversation_history_shows_placeholders(k: Kernel) -> None:
     history = k.run("%glm history looks")
     shown = repr(history.outputs)
     assert "What is [image 64×32 PNG]?" in shown
-    assert "base64" not in shown
+    # the image itself (sent as PNG) is never in the output: only our small JPEG thumbnail of it
+    assert "image/png;base64" not in shown and shown.count(";base64,") == 1
+    assert 'src="data:image/jpeg;base64,' in shown and len(shown) < 40_000
 
 
 def test_err_of_a_syntax_error_and_of_a_function_called_by_the_cell(k: Kernel, server) -> None:  # noqa: ANN001
