@@ -72,7 +72,8 @@ def test_keys_queue_autoscroll_and_a_bounded_transcript(app):
     chat = _open_chat(lab)
     out = lab.output(0)
     assert out.locator(LIVE).count() == 1
-    assert not out.locator(".glm-chat-static").is_visible(), "the static copy shows beside the live chat"
+    # the view hides the static copy at the kernel's first message (its proof that it is live)
+    out.locator(".glm-chat-static").wait_for(state="hidden", timeout=15_000)
     box = chat.locator("textarea.glm-chat-input")
     count = lab.cells()[0]["count"]
 
@@ -230,7 +231,7 @@ def test_chat_as_last_line_shows_once_and_survives_save_shutdown_reopen(app):
         "el => el.querySelectorAll('.glm-chat-turn .glm-footer').length === 2", arg=chat.element_handle()
     )
     assert "This is turn 2 of our conversation" in chat.inner_text()
-    assert not lab.output(0).locator(".glm-chat-static").is_visible()
+    lab.output(0).locator(".glm-chat-static").wait_for(state="hidden", timeout=15_000)
     lab.screenshot("reloaded")
 
     # Shut the kernel down and open the notebook again: the widget's model is gone.
