@@ -26,14 +26,13 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from datetime import datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from glm_notebook.server import LocalServer, ServerConfig  # noqa: E402
-from tests.kernel_harness import CellRun, Kernel  # noqa: E402
+from tests.kernel_harness import Kernel  # noqa: E402
 
 INTERLEAVED = r"""
 from glm_notebook.events import ContentDelta, ReasoningDelta
@@ -57,23 +56,6 @@ print(_p.memory_info().rss)
 """
 
 
-def peaks(run: CellRun) -> tuple[int, int]:
-    stamps = []
-    for header, (_, content) in zip(run.headers, run.messages):
-        date = header["date"]
-        when = date if isinstance(date, datetime) else datetime.fromisoformat(str(date))
-        stamps.append((when.timestamp(), len(json.dumps(content))))
-    top_messages = top_bytes = start = window = 0
-    for end, (t, size) in enumerate(stamps):
-        window += size
-        while stamps[start][0] <= t - 1.0:
-            window -= stamps[start][1]
-            start += 1
-        top_messages = max(top_messages, end - start + 1)
-        top_bytes = max(top_bytes, window)
-    return top_messages, top_bytes
-
-
 def measure(tree: Path, server: LocalServer, size: int) -> dict:
     env = dict(os.environ, PYTHONPATH=str(tree), ZAI_BASE_URL=server.base_url, ZAI_API_KEY=server.api_key)
     kernel = Kernel(env, cwd=str(tree))  # (a kernel imports from its working directory first)
@@ -92,7 +74,7 @@ def measure(tree: Path, server: LocalServer, size: int) -> dict:
             kernel.run(str(value))
         freed = int(kernel.run("gc.collect(); print(_p.memory_info().rss)").stdout)
         trimmed = int(kernel.run(TRIM).stdout)
-        top_messages, top_bytes = peaks(run)
+        top_messages, top_bytes = run.peak_per_second()
         return {
             "s": seconds,
             "rss0": before / 1e6,

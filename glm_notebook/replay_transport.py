@@ -39,6 +39,13 @@ def _replayed(request: httpx.Request, entry: Entry, stream: Any) -> httpx.Respon
     return httpx.Response(entry.status, headers=headers, stream=stream, request=request)
 
 
+def _recording(request: httpx.Request, response: httpx.Response, stream: Any) -> httpx.Response:
+    """`response` with its body read through `stream` (which records it)."""
+    return httpx.Response(
+        response.status_code, headers=response.headers, stream=stream, extensions=response.extensions, request=request
+    )
+
+
 def _check_key(request: httpx.Request) -> None:
     if "authorization" not in request.headers:
         raise MissingAPIKeyError()
@@ -162,14 +169,8 @@ class ReplayTransport(httpx.BaseTransport):
         if not _should_record(response):
             return response
         assert isinstance(response.stream, httpx.SyncByteStream)
-        stream = _RecordingStream(response.stream, _Recorder(self.replay, body, response, start))
-        return httpx.Response(
-            response.status_code,
-            headers=response.headers,
-            stream=stream,
-            extensions=response.extensions,
-            request=request,
-        )
+        recorder = _Recorder(self.replay, body, response, start)
+        return _recording(request, response, _RecordingStream(response.stream, recorder))
 
     def close(self) -> None:
         self.inner.close()
@@ -193,14 +194,8 @@ class AsyncReplayTransport(httpx.AsyncBaseTransport):
         if not _should_record(response):
             return response
         assert isinstance(response.stream, httpx.AsyncByteStream)
-        stream = _AsyncRecordingStream(response.stream, _Recorder(self.replay, body, response, start))
-        return httpx.Response(
-            response.status_code,
-            headers=response.headers,
-            stream=stream,
-            extensions=response.extensions,
-            request=request,
-        )
+        recorder = _Recorder(self.replay, body, response, start)
+        return _recording(request, response, _AsyncRecordingStream(response.stream, recorder))
 
     async def aclose(self) -> None:
         await self.inner.aclose()

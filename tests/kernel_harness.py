@@ -7,10 +7,12 @@ nbclient saves them (display updates and `clear_output(wait=True)` applied).
 
 from __future__ import annotations
 
+import json
 import queue
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from jupyter_client.manager import KernelManager
@@ -34,6 +36,24 @@ class CellRun:
 
     def of_type(self, *types: str) -> list[dict[str, Any]]:
         return [content for kind, content in self.messages if kind in types]
+
+    def peak_per_second(self) -> tuple[int, int]:
+        """Peak messages and peak bytes (JSON of the content) in any 1-second window, by the
+        kernel's own send times (Jupyter Server drops output past 1,000 messages/s or 1 MB/s)."""
+        stamps = []
+        for header, (_, content) in zip(self.headers, self.messages):
+            date = header["date"]
+            when = date if isinstance(date, datetime) else datetime.fromisoformat(str(date))
+            stamps.append((when.timestamp(), len(json.dumps(content))))
+        peak_messages = peak_bytes = start = window_bytes = 0
+        for end, (t, size) in enumerate(stamps):
+            window_bytes += size
+            while stamps[start][0] <= t - 1.0:
+                window_bytes -= stamps[start][1]
+                start += 1
+            peak_messages = max(peak_messages, end - start + 1)
+            peak_bytes = max(peak_bytes, window_bytes)
+        return peak_messages, peak_bytes
 
     def fold(self, kind: str, content: dict[str, Any]) -> None:
         """Apply one iopub message to `outputs` the way nbclient does (`clear_output(wait=True)`

@@ -12,7 +12,6 @@ import random
 import re
 import tracemalloc
 from collections import Counter
-from datetime import datetime
 
 import pytest
 
@@ -23,7 +22,7 @@ from glm_notebook.render.reply_view import OUTLINE_MAX_HEADINGS, clip_text, repl
 from glm_notebook.reply import Reply
 from glm_notebook.server.answers import huge_markdown
 
-from .kernel_harness import CellRun, Kernel
+from .kernel_harness import Kernel
 
 #: Jupyter Server's default `iopub_msg_rate_limit` (messages per second).
 IOPUB_MSG_RATE_LIMIT = 1000
@@ -35,26 +34,6 @@ IOPUB_DATA_RATE_LIMIT = 1_000_000
 def k(kernel: Kernel) -> Kernel:
     assert kernel.run("%load_ext glm_notebook").error is None
     return kernel
-
-
-def per_second(run: CellRun) -> tuple[int, int]:
-    """Peak messages and peak bytes in any 1-second window, by the kernel's own send times."""
-    stamps = []
-    for header, (_, content) in zip(run.headers, run.messages):
-        date = header["date"]
-        when = date if isinstance(date, datetime) else datetime.fromisoformat(str(date))
-        stamps.append((when.timestamp(), len(json.dumps(content))))
-    peak_messages = peak_bytes = 0
-    start = 0
-    window_bytes = 0
-    for end, (t, size) in enumerate(stamps):
-        window_bytes += size
-        while stamps[start][0] <= t - 1.0:
-            window_bytes -= stamps[start][1]
-            start += 1
-        peak_messages = max(peak_messages, end - start + 1)
-        peak_bytes = max(peak_bytes, window_bytes)
-    return peak_messages, peak_bytes
 
 
 # -- kernel level -------------------------------------------------------------------------------
@@ -69,7 +48,7 @@ def test_a_megabyte_answer_leaves_one_output_and_stays_under_the_rate_limits(k: 
     panes = kinds["display_data"]
     assert panes <= 100, kinds  # the live view stops growing at two thirds of max_display_chars
     assert kinds["clear_output"] == 1
-    peak_messages, peak_bytes = per_second(run)
+    peak_messages, peak_bytes = run.peak_per_second()
     print(f"\n1 MB answer: {kinds}, peak {peak_messages} messages/s, {peak_bytes:,} bytes/s")
     assert peak_messages < IOPUB_MSG_RATE_LIMIT / 4, peak_messages
     assert peak_bytes < IOPUB_DATA_RATE_LIMIT, peak_bytes

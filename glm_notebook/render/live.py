@@ -416,7 +416,6 @@ class LiveAnswer:
         self._tail_dirty = False
         self._closed_segments: list[int] = []  # segments closed since the last changes()
         self._reasoning = Pieces()
-        self._reasoning_chars_total = 0
         self._reasoning_tail = ""
         self._reasoning_words = 0
         self._in_word = False
@@ -438,9 +437,9 @@ class LiveAnswer:
 
     def sync(self, reply: Any) -> None:
         """Catch up with `reply` (anything with `.reasoning` and `.text`), reading only what is new."""
-        reasoning = reply.reasoning
-        if len(reasoning) > self._reasoning_chars_total:
-            self.feed_reasoning(reasoning[self._reasoning_chars_total :])
+        reasoning, seen = reply.reasoning, len(self._reasoning)
+        if len(reasoning) > seen:
+            self.feed_reasoning(reasoning[seen:])
         text = reply.text
         if len(text) > self._content_chars:
             self.feed_content(text[self._content_chars :])
@@ -452,7 +451,6 @@ class LiveAnswer:
         if self._thinking_since is None:
             self._thinking_since = self.clock()
         self._reasoning.append(text)
-        self._reasoning_chars_total += len(text)
         tail = self._reasoning_tail + text
         if len(tail) > 2 * self.reasoning_chars:
             tail = tail[-self.reasoning_chars :]
@@ -584,7 +582,7 @@ class LiveAnswer:
 
     def _reasoning_html(self) -> tuple[str, str]:
         """Pane 0 as (HTML, plain text)."""
-        if not self._reasoning_chars_total:
+        if not self._reasoning:
             if self._content_chars or self._finished or self.waiting is None:
                 return "", ""
             return f'<p class="glm-status"><em>{escape_text(self.waiting)}</em></p>', self.waiting
@@ -613,7 +611,7 @@ class LiveAnswer:
         """The last `reasoning_chars` of reasoning (from a line start if one is near), and
         whether anything before it is left out."""
         tail = self._reasoning_tail
-        cut = len(tail) > self.reasoning_chars or self._reasoning_chars_total > len(tail)
+        cut = len(tail) > self.reasoning_chars or len(self._reasoning) > len(tail)
         if len(tail) > self.reasoning_chars:
             tail = tail[-self.reasoning_chars :]
         if cut:
