@@ -31,14 +31,22 @@ wherever it would appear in a prompt (`{os.environ}` holds it, for one).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..content import ImageError, image_part, is_image
+from ..content import ImageError, ImagePart, image_part, is_image
 from ..summaries import summarize
 
-__all__ = ["interpolate", "interpolate_prompt", "Interpolated", "InterpolationError", "mask_secret", "KEY_MASK"]
+__all__ = [
+    "interpolate",
+    "interpolate_prompt",
+    "Interpolated",
+    "InterpolationError",
+    "mask_secret",
+    "message_content",
+    "KEY_MASK",
+]
 
 #: What is sent in place of the API key when a prompt holds it.
 KEY_MASK = "[API key hidden]"
@@ -174,3 +182,16 @@ def mask_secret(text: str, secret: str | None, label: str) -> tuple[str, int]:
     if not secret or secret not in text:
         return text, 0
     return text.replace(secret, label), text.count(secret)
+
+
+def message_content(
+    text: str, parts: Sequence[dict[str, Any]], extra: Sequence[ImagePart], secret: str | None
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """A user message's content list: the interpolated `parts` (or `text` alone), empty text left
+    out and `secret` masked in each text part, then the `extra` images; and their notes."""
+    content = [
+        {"type": "text", "text": mask_secret(part["text"], secret, KEY_MASK)[0]} if part["type"] == "text" else part
+        for part in (parts or ({"type": "text", "text": text},))
+        if part["type"] != "text" or part["text"].strip()
+    ] + list(extra)
+    return content, [f"note: {part.note}" for part in extra if part.note]

@@ -58,7 +58,7 @@ from .context import FigureTracker, attached_images, fix_prompt, install_error_l
 from .conversations import DEFAULT_CONVERSATION, Conversation, Conversations
 from ..errors import MissingAPIKeyError
 from ..replay import MODES as REPLAY_MODES, PACES as REPLAY_PACES
-from .interpolate import KEY_MASK, InterpolationError, interpolate_prompt, mask_secret
+from .interpolate import KEY_MASK, InterpolationError, interpolate_prompt, mask_secret, message_content
 from .replay_magic import replay_command, replay_for, replay_state
 from .display import LiveSink, QuietSink, Sink, run_stream, supports_live_display
 from .terminal import TextSink
@@ -483,12 +483,8 @@ class GLMMagics(Magics):
         extra = attached_images(args.image or (), args.plot, self.figures)
         if not parts and not extra:
             return prompt, system, notes
-        content = [
-            {"type": "text", "text": mask_secret(part["text"], key, KEY_MASK)[0]} if part["type"] == "text" else part
-            for part in (parts or ({"type": "text", "text": prompt},))
-            if part["type"] != "text" or part["text"].strip()
-        ] + list(extra)
-        notes += [f"note: {part.note}" for part in extra if part.note]
+        content, image_notes = message_content(prompt, parts, extra, key)
+        notes += image_notes
         shown = " ".join(image_placeholder(p) for p in content if p["type"] == "image_url")
         notes.append(f"note: sent with {shown}")
         return content, system, notes

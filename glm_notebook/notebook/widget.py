@@ -71,7 +71,7 @@ from ..text import one_line
 from ..tool_reply import StepStarted, ToolCall, ToolCallFinished, ToolCallStarted, ToolReply
 from .chat_html import CHAT_CSS, TurnHTML, note_html, open_reasoning, static_html, user_html
 from .chat_state import Transcript, Turn
-from .interpolate import KEY_MASK, InterpolationError, interpolate_prompt, mask_secret
+from .interpolate import KEY_MASK, InterpolationError, interpolate_prompt, mask_secret, message_content
 
 if TYPE_CHECKING:
     from ..client import GLMClient
@@ -550,12 +550,8 @@ class ChatWidget:
         model = self._model_name()
         if not is_vision_model(model):
             raise _Refused(f'Not sent: {vision_error(model, f"chat(model={VISION_MODEL!r})")}')
-        content = [
-            {"type": "text", "text": mask_secret(part["text"], key, KEY_MASK)[0]} if part["type"] == "text" else part
-            for part in (parts or ({"type": "text", "text": sent},))
-            if part["type"] != "text" or part["text"].strip()
-        ] + extra
-        notes += [f"note: {part.note}" for part in extra if part.note]
+        content, image_notes = message_content(sent, parts, extra, key)
+        notes += image_notes
         return _Prompt(shown, content, tuple(notes))
 
     def _start(self, prompt: _Prompt) -> asyncio.Task[Reply | None]:
