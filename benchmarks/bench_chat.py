@@ -85,13 +85,17 @@ def main() -> None:
     comm.create_comm = Counter
     server = LocalServer().start()
     try:
-        print(f"turns of {TURN:,} characters, redraw every {EVERY} characters; bytes = JSON sent to the browser")
+        print(
+            f"turns of {TURN:,} characters, redraw every {EVERY} characters; bytes = JSON sent to the browser"
+        )
         print(f"{'chat':>8} | {'baseline bytes':>14} {'largest':>9} {'msgs':>5} | "
               f"{'ours bytes':>11} {'largest':>8} {'msgs':>5} | {'bytes ratio':>11}")  # fmt: skip
         for size in SIZES:
             bb, bl, bn = baseline(size)
             ob, ol, on = asyncio.run(ours(server, size))
-            print(f"{size:>8,} | {bb:>14,} {bl:>9,} {bn:>5,} | {ob:>11,} {ol:>8,} {on:>5,} | {ob / bb:>11.3f}")
+            print(
+                f"{size:>8,} | {bb:>14,} {bl:>9,} {bn:>5,} | {ob:>11,} {ol:>8,} {on:>5,} | {ob / bb:>11.3f}"
+            )
     finally:
         server.stop()
 

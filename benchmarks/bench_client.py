@@ -31,12 +31,21 @@ def firehose_body(n: int = CHUNKS) -> bytes:
     frames = []
     for i in range(n):
         delta = {"role": "assistant", "content": f" word{i % 97}"}
-        chunk = {"id": "bench", "created": 1, "object": "chat.completion.chunk", "model": "glm-4.6",
-                 "choices": [{"index": 0, "delta": delta}]}
+        chunk = {
+            "id": "bench",
+            "created": 1,
+            "object": "chat.completion.chunk",
+            "model": "glm-4.6",
+            "choices": [{"index": 0, "delta": delta}],
+        }
         frames.append(f"data: {json.dumps(chunk, separators=(',', ':'))}\n\n")
-    last = {"id": "bench", "created": 1, "model": "glm-4.6",
-            "choices": [{"index": 0, "finish_reason": "stop", "delta": {"role": "assistant", "content": ""}}],
-            "usage": {"prompt_tokens": 1, "completion_tokens": n, "total_tokens": n + 1}}
+    last = {
+        "id": "bench",
+        "created": 1,
+        "model": "glm-4.6",
+        "choices": [{"index": 0, "finish_reason": "stop", "delta": {"role": "assistant", "content": ""}}],
+        "usage": {"prompt_tokens": 1, "completion_tokens": n, "total_tokens": n + 1},
+    }
     frames.append(f"data: {json.dumps(last)}\n\ndata: [DONE]\n\n")
     return "".join(frames).encode()
 
@@ -47,8 +56,13 @@ def make_app(body: bytes):
     async def app(scope, receive, send):
         if scope["type"] != "http":
             return
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"text/event-stream;charset=UTF-8")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/event-stream;charset=UTF-8")],
+            }
+        )
         for piece in pieces:
             await send({"type": "http.response.body", "body": piece, "more_body": True})
         await send({"type": "http.response.body", "body": b""})

@@ -127,7 +127,9 @@ def main() -> None:
                       f"{a['msgs'] / b['msgs']:>6.2f} {a['msg/s'] / b['msg/s']:>6.2f} {a['B/s'] / b['B/s']:>10.2f} "
                       f"{a['outputs'] / b['outputs']:>7.3f} {a['saved'] / b['saved']:>12.3f}")  # fmt: skip
         for name, tree in trees:
-            print(f"interleaved reasoning (200k chars, redraw every 1k), {name}: {interleaved(tree):,} bytes sent")
+            print(
+                f"interleaved reasoning (200k chars, redraw every 1k), {name}: {interleaved(tree):,} bytes sent"
+            )
     finally:
         server.stop()
 

@@ -74,7 +74,9 @@ def serve(options: dict[str, Any], conn: Any) -> None:
 
 
 def measure(max_concurrent: int, n: int, label: str) -> None:
-    options = dict(api_key="bench", latency=LATENCY, max_concurrent=max_concurrent, rate_limit_retry_after=0.2)
+    options = dict(
+        api_key="bench", latency=LATENCY, max_concurrent=max_concurrent, rate_limit_retry_after=0.2
+    )
     context = multiprocessing.get_context("spawn")
     ours, theirs = context.Pipe()
     child = context.Process(target=serve, args=(options, theirs), daemon=True)
@@ -90,9 +92,11 @@ def measure(max_concurrent: int, n: int, label: str) -> None:
             cpu = time.process_time() - cpu
             ours.send("rejected")
             rejected = ours.recv()
-            print(f"  {name:17s} {done:4d}/{n} finished  {wall:6.2f} s  {done / wall:6.1f} prompts/s  "
-                  f"{done / wall / (LIMIT / LATENCY):5.0%} of {LIMIT / LATENCY:.0f}/s  429s sent: {rejected:3d}  "
-                  f"client CPU {cpu / wall:4.0%} of wall")
+            print(
+                f"  {name:17s} {done:4d}/{n} finished  {wall:6.2f} s  {done / wall:6.1f} prompts/s  "
+                f"{done / wall / (LIMIT / LATENCY):5.0%} of {LIMIT / LATENCY:.0f}/s  429s sent: {rejected:3d}  "
+                f"client CPU {cpu / wall:4.0%} of wall"
+            )
     finally:
         ours.send("stop")
         child.join(10)

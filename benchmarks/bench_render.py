@@ -70,15 +70,21 @@ def live(text: str) -> tuple[int, int, float]:
 
 
 def main() -> None:
-    print(f"redraw every {EVERY} characters; bytes = everything published (glm_notebook counts HTML + text/plain)")
-    print(f"{'answer':>8} | {'baseline bytes':>14} {'largest':>9} {'cpu s':>6} | "
-          f"{'ours bytes':>11} {'largest':>8} {'cpu s':>6} | {'bytes ratio':>11} {'cpu ratio':>9}")
+    print(
+        f"redraw every {EVERY} characters; bytes = everything published (glm_notebook counts HTML + text/plain)"
+    )
+    print(
+        f"{'answer':>8} | {'baseline bytes':>14} {'largest':>9} {'cpu s':>6} | "
+        f"{'ours bytes':>11} {'largest':>8} {'cpu s':>6} | {'bytes ratio':>11} {'cpu ratio':>9}"
+    )
     for size in SIZES:
         text = huge_markdown(size)
         bb, bl, bc = baseline(text)
         ob, ol, oc = live(text)
-        print(f"{size:>8,} | {bb:>14,} {bl:>9,} {bc:>6.2f} | {ob:>11,} {ol:>8,} {oc:>6.2f} | "
-              f"{ob / bb:>11.3f} {oc / bc:>9.3f}")
+        print(
+            f"{size:>8,} | {bb:>14,} {bl:>9,} {bc:>6.2f} | {ob:>11,} {ol:>8,} {oc:>6.2f} | "
+            f"{ob / bb:>11.3f} {oc / bc:>9.3f}"
+        )
 
 
 if __name__ == "__main__":

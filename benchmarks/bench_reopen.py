@@ -131,7 +131,9 @@ def load(path: Path, seconds: float = 0.0) -> Saved:
     return Saved(path, len(outputs), path.stat().st_size, reply, seconds)
 
 
-def measure(ctx: Any, server: JupyterLabServer, saved: Saved, name: str, timeout: float, quiet: float) -> dict:
+def measure(
+    ctx: Any, server: JupyterLabServer, saved: Saved, name: str, timeout: float, quiet: float
+) -> dict:
     """Open `saved` (already in the server's root) in a fresh page and read the figures."""
     want = json.dumps({"outputs": saved.outputs, "reply": saved.reply})
     with _page_on(ctx, server, name) as lab:
@@ -147,7 +149,10 @@ def measure(ctx: Any, server: JupyterLabServer, saved: Saved, name: str, timeout
             lab.page.goto(lab.url_for(saved.path.name), wait_until="commit", timeout=timeout * 1000)
             # (the driver enforces the timeout even while the page's main thread is blocked)
             state = lab.page.wait_for_function(
-                JS_READY, arg=quiet * 1000, timeout=max(1.0, timeout - (time.monotonic() - t0)) * 1000, polling=200
+                JS_READY,
+                arg=quiet * 1000,
+                timeout=max(1.0, timeout - (time.monotonic() - t0)) * 1000,
+                polling=200,
             ).json_value()
         except PlaywrightTimeoutError:
             row.update(timeout=True, wall=time.monotonic() - t0)
@@ -197,7 +202,11 @@ def line(size: int, front: str, tree: str, saved: Saved, r: dict) -> str:
     return left + (
         f"{r['shown']:>7.2f} {r['ready']:>7.2f} {r['longest']:>7.2f} {r['tasks']:>7.2f} "
         f"{r['heap']:>7.1f} {r['nodes']:>7,} {r['layout']:>14.2f} {r['script']:>8.2f}"
-        + (f"  (ready {r['spread'][0]:.2f}-{r['spread'][1]:.2f} s)" if r["spread"][0] != r["spread"][1] else "")
+        + (
+            f"  (ready {r['spread'][0]:.2f}-{r['spread'][1]:.2f} s)"
+            if r["spread"][0] != r["spread"][1]
+            else ""
+        )
         + (f"  {r['note']}" if r.get("note") else "")
     )
 
@@ -257,7 +266,9 @@ def main() -> None:
                     root.mkdir()
                     server, proc = start_jupyter(front, "light", endpoint, home, root)
                     try:
-                        print(f"\n{front} ({args.trust} notebooks, idle = {args.quiet:g} s without a long task)")
+                        print(
+                            f"\n{front} ({args.trust} notebooks, idle = {args.quiet:g} s without a long task)"
+                        )
                         print(HEAD)
                         for saved in notebooks.values():  # saved as JupyterLab saves: signed or not
                             nb = json.loads(saved.path.read_text())
@@ -274,7 +285,9 @@ def main() -> None:
                             for i in range(args.repeat):  # alternate which tree goes first
                                 for name, _ in trees[:: 1 if i % 2 == 0 else -1]:
                                     saved = notebooks[size, name]
-                                    placed = Saved(root / saved.path.name, saved.outputs, saved.size, saved.reply, 0)
+                                    placed = Saved(
+                                        root / saved.path.name, saved.outputs, saved.size, saved.reply, 0
+                                    )
                                     runs[name].append(measure(ctx, server, placed, f"bench-reopen-{front}-{name}-{size}",
                                                               args.timeout, args.quiet))  # fmt: skip
                             rows = {name: median(r) for name, r in runs.items()}

@@ -69,7 +69,9 @@ def _split(lines: list[bytes], max_requests: int, max_bytes: int) -> list[list[b
     size = 0
     for line in lines:
         if len(line) > max_bytes:
-            raise ValueError(f"one request is {len(line) / 1e6:.1f} MB: a batch file takes at most {max_bytes / 1e6:.0f} MB")
+            raise ValueError(
+                f"one request is {len(line) / 1e6:.1f} MB: a batch file takes at most {max_bytes / 1e6:.0f} MB"
+            )
         if groups[-1] and (len(groups[-1]) >= max_requests or size + len(line) > max_bytes):
             groups.append([])
             size = 0
@@ -136,8 +138,14 @@ class Batch:
     `MapResults` in input order (`custom_id` `row-N`), the same object `client.map` returns.
     """
 
-    def __init__(self, client: GLMClient, parts: list[dict[str, Any]], *, inputs: list[_Input] | None = None,
-                 schema: Schema | None = None) -> None:
+    def __init__(
+        self,
+        client: GLMClient,
+        parts: list[dict[str, Any]],
+        *,
+        inputs: list[_Input] | None = None,
+        schema: Schema | None = None,
+    ) -> None:
         self.client = client
         self.parts = parts
         self._inputs = inputs
@@ -148,9 +156,19 @@ class Batch:
     # -- creating and finding ----------------------------------------------------------------
 
     @classmethod
-    def create(cls, client: GLMClient, prompts: Any, data: Any = None, *, model: str | None = None,
-               schema: Any = None, metadata: dict[str, str] | None = None,
-               max_requests: int = MAX_REQUESTS, max_bytes: int = MAX_BYTES, **params: Any) -> "Batch":
+    def create(
+        cls,
+        client: GLMClient,
+        prompts: Any,
+        data: Any = None,
+        *,
+        model: str | None = None,
+        schema: Any = None,
+        metadata: dict[str, str] | None = None,
+        max_requests: int = MAX_REQUESTS,
+        max_bytes: int = MAX_BYTES,
+        **params: Any,
+    ) -> "Batch":
         """Upload one JSONL request per input and create the batch (several past the limits)."""
         spec = as_schema(schema) if schema is not None else None
         system = params.pop("system", None)
@@ -168,17 +186,29 @@ class Batch:
             body.pop("stream", None)
             item = _Input(_custom_id(index), label, messages)
             inputs.append(item)
-            line = {"custom_id": item.custom_id, "method": "POST", "url": "/v4/chat/completions", "body": body}
+            line = {
+                "custom_id": item.custom_id,
+                "method": "POST",
+                "url": "/v4/chat/completions",
+                "body": body,
+            }
             lines.append(json.dumps(line, ensure_ascii=False).encode() + b"\n")
         if not lines:
             raise ValueError("a batch needs at least one input")
         http = _Http(client)
         parts = []
         for chunk in _split(lines, max_requests, max_bytes):
-            uploaded = http.json("POST", "/files", files={"file": ("batch.jsonl", b"".join(chunk), "application/jsonl")},
-                                 data={"purpose": "batch"})
-            request: dict[str, Any] = {"input_file_id": uploaded["id"], "endpoint": "/v4/chat/completions",
-                                       "completion_window": "24h"}
+            uploaded = http.json(
+                "POST",
+                "/files",
+                files={"file": ("batch.jsonl", b"".join(chunk), "application/jsonl")},
+                data={"purpose": "batch"},
+            )
+            request: dict[str, Any] = {
+                "input_file_id": uploaded["id"],
+                "endpoint": "/v4/chat/completions",
+                "completion_window": "24h",
+            }
             if metadata:
                 request["metadata"] = metadata
             parts.append(http.json("POST", "/batches", json=request))
@@ -241,18 +271,22 @@ class Batch:
         """Ask the service to cancel; lines already answered stay in the results."""
         http = _Http(self.client)
         self.parts = [
-            part if part.get("status") in TERMINAL_STATUSES else http.json("POST", f"/batches/{part['id']}/cancel")
+            part
+            if part.get("status") in TERMINAL_STATUSES
+            else http.json("POST", f"/batches/{part['id']}/cancel")
             for part in self.parts
         ]
         return self
 
     def state(self) -> ProgressState:
         counts = self.request_counts
-        return ProgressState(total=counts["total"], done=counts["completed"], failed=counts["failed"],
-                             status=self.status)
+        return ProgressState(
+            total=counts["total"], done=counts["completed"], failed=counts["failed"], status=self.status
+        )
 
-    def wait(self, *, poll: float = 5.0, timeout: float | None = None,
-             progress: bool | Progress | None = True) -> MapResults:
+    def wait(
+        self, *, poll: float = 5.0, timeout: float | None = None, progress: bool | Progress | None = True
+    ) -> MapResults:
         """Poll until the batch ends, then return `results()`; Ctrl-C stops waiting (not the batch)."""
         show = default_progress("batch") if progress is True else (progress or None)
         deadline = None if timeout is None else time.monotonic() + timeout

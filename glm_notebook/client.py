@@ -144,10 +144,7 @@ class GLMClient:
         self._bare_image_models: set[str] = set()
 
     def __repr__(self) -> str:
-        return (
-            f"GLMClient(base_url={self.base_url!r}, model={self.model!r}, "
-            f"api_key={self._key.masked()!r})"
-        )
+        return f"GLMClient(base_url={self.base_url!r}, model={self.model!r}, api_key={self._key.masked()!r})"
 
     # -- requests -----------------------------------------------------------------------------
 
@@ -202,9 +199,7 @@ class GLMClient:
             return ToolStream(self, messages, model=model, **params)  # type: ignore[return-value]
         return Stream(self._prepare(messages, model, params))
 
-    def astream(
-        self, messages: Messages, *, model: str | None = None, **params: Any
-    ) -> "AsyncStream":
+    def astream(self, messages: Messages, *, model: str | None = None, **params: Any) -> "AsyncStream":
         """The async twin of `stream`: `async for event in client.astream(...)`."""
         if runs_tools(params.get("tools")):
             from .toolloop import AsyncToolStream
@@ -392,8 +387,7 @@ class _Call:
         """Events of a non-streamed JSON completion (`raw` is None when it was over the cap)."""
         if raw is None:
             raise ProtocolError(
-                f"The service's JSON reply is larger than {MAX_JSON_BODY // _MIB} MiB; "
-                "stopped reading it."
+                f"The service's JSON reply is larger than {MAX_JSON_BODY // _MIB} MiB; stopped reading it."
             )
         try:
             events = completion_events(json.loads(raw))
@@ -448,8 +442,7 @@ class _Call:
             )
         elif isinstance(exc, httpx.ConnectError):
             error = APIConnectionError(
-                f"Could not connect to {base} ({_connect_reason(exc)}). "
-                "Check ZAI_BASE_URL and your network."
+                f"Could not connect to {base} ({_connect_reason(exc)}). Check ZAI_BASE_URL and your network."
             )
         elif self.delivered or self.reply.chunks:
             error = IncompleteStreamError(

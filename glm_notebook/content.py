@@ -278,7 +278,9 @@ def image_part(obj: Any) -> ImagePart:
         return obj
     kind = _kind(obj)
     if kind is None:
-        raise ImageError(f"{type(obj).__name__} is not an image (PNG/JPEG bytes or file, Figure, PIL Image, array)")
+        raise ImageError(
+            f"{type(obj).__name__} is not an image (PNG/JPEG bytes or file, Figure, PIL Image, array)"
+        )
     try:
         data = _encoded(obj, kind)
     except OSError as exc:

@@ -55,7 +55,7 @@ def _terminal_client(nb: Any, **kw: Any) -> Any:
             if not printed and text:
                 sys.stdout.write("\n")
             if text.startswith(printed):
-                sys.stdout.write(text[len(printed):])
+                sys.stdout.write(text[len(printed) :])
             elif len(os.path.commonprefix([text, printed])) < len(printed) // 2:
                 sys.stdout.write(f"\n{text}")
             else:
@@ -74,7 +74,9 @@ def _encrypt_transport(manager: Any) -> None:
         manager.transport_encryption = "auto"
 
 
-def run_demo(*, notebook: Path | None = None, out: Path = Path("artifacts/demo"), token_delay: float = 0.02) -> int:
+def run_demo(
+    *, notebook: Path | None = None, out: Path = Path("artifacts/demo"), token_delay: float = 0.02
+) -> int:
     """Execute `notebook` (default: notebooks/quickstart.ipynb); returns a process exit code."""
     import nbformat
     from nbconvert import HTMLExporter
@@ -92,8 +94,13 @@ def run_demo(*, notebook: Path | None = None, out: Path = Path("artifacts/demo")
         os.environ.update({API_KEY_ENV: server.api_key, BASE_URL_ENV: server.base_url})
         print(f"No ZAI_API_KEY set: using the bundled local server at {server.base_url}")
     try:
-        client = _terminal_client(nb, kernel_name="python3", timeout=600, allow_errors=False,
-                                  resources={"metadata": {"path": str(path.parent)}})
+        client = _terminal_client(
+            nb,
+            kernel_name="python3",
+            timeout=600,
+            allow_errors=False,
+            resources={"metadata": {"path": str(path.parent)}},
+        )
         client.km = client.create_kernel_manager()
         client.km.kernel_spec.argv[0] = sys.executable
         _encrypt_transport(client.km)

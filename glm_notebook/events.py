@@ -139,6 +139,4 @@ class Retrying:
     reason: str
 
 
-Event = Union[
-    StreamStart, ReasoningDelta, ContentDelta, ToolCallDelta, Finish, UsageReport, Retrying
-]
+Event = Union[StreamStart, ReasoningDelta, ContentDelta, ToolCallDelta, Finish, UsageReport, Retrying]

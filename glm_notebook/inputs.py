@@ -30,7 +30,9 @@ def expand_inputs(prompts: Any, data: Any = None) -> list[tuple[Any, list[dict[s
     """(label, messages) per input: from prompts / message lists, or a template and data."""
     if data is None:
         if isinstance(prompts, str):
-            raise TypeError("map needs many prompts: a list, or a template and data (a list, Series or DataFrame)")
+            raise TypeError(
+                "map needs many prompts: a list, or a template and data (a list, Series or DataFrame)"
+            )
         if _is_pandas(prompts, "Series"):
             return [(label, normalize_messages(str(p))) for label, p in prompts.items()]
         return [(i, normalize_messages(p if isinstance(p, str) else list(p))) for i, p in enumerate(prompts)]
@@ -44,9 +46,7 @@ def expand_inputs(prompts: Any, data: Any = None) -> list[tuple[Any, list[dict[s
         name = data.name if isinstance(data.name, str) else None
         rows = [(label, {"item": v, **({name: v} if name else {})}) for label, v in data.items()]
     else:
-        rows = [
-            (i, dict(v) if isinstance(v, Mapping) else {"item": v}) for i, v in enumerate(data)
-        ]
+        rows = [(i, dict(v) if isinstance(v, Mapping) else {"item": v}) for i, v in enumerate(data)]
     rows = list(rows)
     out = [(label, normalize_messages(_fill(prompts, row))) for label, row in rows]
     if len(out) > 1 and len({m[0]["content"] for _, m in out}) == 1:

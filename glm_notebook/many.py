@@ -67,10 +67,18 @@ def forget_results() -> None:
         _KEPT.clear()
 
 
-def _item_key(base_url: str, messages: list[dict[str, Any]], model: str, params: Mapping[str, Any], schema: Schema | None) -> str:
+def _item_key(
+    base_url: str,
+    messages: list[dict[str, Any]],
+    model: str,
+    params: Mapping[str, Any],
+    schema: Schema | None,
+) -> str:
     blob = json.dumps(
         [base_url, model, messages, params, schema.json_schema if schema else None],
-        sort_keys=True, default=repr, ensure_ascii=False,
+        sort_keys=True,
+        default=repr,
+        ensure_ascii=False,
     )
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
@@ -197,9 +205,14 @@ class MapRun:
         """A snapshot for progress displays."""
         results = self.results
         return ProgressState(
-            total=len(results), done=results.done, failed=results.failed, in_flight=self._in_flight,
-            tokens=self._tokens, elapsed=time.perf_counter() - self._started if self._started else 0.0,
-            limit=self.limit, retries=results.retries,
+            total=len(results),
+            done=results.done,
+            failed=results.failed,
+            in_flight=self._in_flight,
+            tokens=self._tokens,
+            elapsed=time.perf_counter() - self._started if self._started else 0.0,
+            limit=self.limit,
+            retries=results.retries,
         )
 
     async def arun(self) -> MapResults:
@@ -271,7 +284,9 @@ class MapRun:
                     tasks[loop.create_task(self._one(worker, item))] = item
                 self._in_flight = len(tasks)
                 timeout = self._paused_until - now if pending and now < self._paused_until else None
-                done, _ = await asyncio.wait({*tasks, waker}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+                done, _ = await asyncio.wait(
+                    {*tasks, waker}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                )
                 for task in done:
                     if task is waker:
                         continue
@@ -303,7 +318,9 @@ class MapRun:
                 again.reply = repaired
                 raise
 
-    def _settle(self, item: ItemResult, task: asyncio.Task[Any], pending: deque[ItemResult], now: float) -> None:
+    def _settle(
+        self, item: ItemResult, task: asyncio.Task[Any], pending: deque[ItemResult], now: float
+    ) -> None:
         error = task.exception()
         if error is None:
             reply, value = task.result()

@@ -132,7 +132,10 @@ def _checked(data: Any) -> dict[str, Any]:
         raise ValueError("an entry without its request")
     events = data.get("events")
     if not isinstance(events, list) or not all(
-        isinstance(e, list) and len(e) == 2 and isinstance(e[0], (int, float)) and isinstance(e[1], (str, dict))
+        isinstance(e, list)
+        and len(e) == 2
+        and isinstance(e[0], (int, float))
+        and isinstance(e[1], (str, dict))
         for e in events
     ):
         raise ValueError("an entry with malformed events")

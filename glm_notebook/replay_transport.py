@@ -42,7 +42,11 @@ def _replayed(request: httpx.Request, entry: Entry, stream: Any) -> httpx.Respon
 def _recording(request: httpx.Request, response: httpx.Response, stream: Any) -> httpx.Response:
     """`response` with its body read through `stream` (which records it)."""
     return httpx.Response(
-        response.status_code, headers=response.headers, stream=stream, extensions=response.extensions, request=request
+        response.status_code,
+        headers=response.headers,
+        stream=stream,
+        extensions=response.extensions,
+        request=request,
     )
 
 

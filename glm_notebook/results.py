@@ -104,7 +104,9 @@ class MapResults(Sequence[ItemResult]):
     @property
     def usage(self) -> Usage:
         """Token usage summed over the answers (reused ones included)."""
-        totals = dict.fromkeys(("prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens", "reasoning_tokens"), 0)
+        totals = dict.fromkeys(
+            ("prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens", "reasoning_tokens"), 0
+        )
         for item in self.items:
             usage = item.reply.usage if item.ok and item.reply is not None else None
             if usage is not None:

@@ -35,10 +35,7 @@ _INSTRUCTION = (
     "Answer with one JSON object and nothing else (no prose, no code fences). "
     "It must validate against this JSON schema:\n{schema}"
 )
-_REPAIR = (
-    "Your answer did not match the schema: {error}\n"
-    "Reply again with the corrected JSON object only."
-)
+_REPAIR = "Your answer did not match the schema: {error}\nReply again with the corrected JSON object only."
 
 
 class SchemaError(GLMError):
@@ -60,12 +57,15 @@ class Schema:
         text = _INSTRUCTION.format(schema=json.dumps(self.json_schema, ensure_ascii=False))
         return f"{system.rstrip()}\n\n{text}" if system else text
 
-    def request(self, messages: Messages, params: Mapping[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    def request(
+        self, messages: Messages, params: Mapping[str, Any]
+    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """Messages and params that ask for this schema (the user's system prompt comes first)."""
         out = dict(params)
         listed = normalize_messages(messages)
         system = out.get("system") or next(
-            (m.get("content") for m in listed if m["role"] == "system" and isinstance(m.get("content"), str)), None
+            (m.get("content") for m in listed if m["role"] == "system" and isinstance(m.get("content"), str)),
+            None,
         )
         out["system"] = self.system_prompt(system)
         out["response_format"] = {"type": "json_object"}
@@ -103,7 +103,9 @@ class Schema:
             raise SchemaError(f"The answer does not fit the schema: {problems}")
         return data
 
-    def repair_messages(self, messages: list[dict[str, Any]], reply: Reply, error: SchemaError) -> list[dict[str, Any]]:
+    def repair_messages(
+        self, messages: list[dict[str, Any]], reply: Reply, error: SchemaError
+    ) -> list[dict[str, Any]]:
         """The conversation that shows the model its invalid answer and what was wrong."""
         return [
             *messages,

@@ -53,7 +53,7 @@ def markdown_table(header: list[Any], rows: list[list[Any]], *, cell_cap: int | 
 
 
 def _kind(value: Any) -> str | None:
-    """"DataFrame" / "Series" for pandas objects (without importing pandas), else None."""
+    """ "DataFrame" / "Series" for pandas objects (without importing pandas), else None."""
     cls = type(value)
     if cls.__module__.split(".")[0] != "pandas":
         return None
@@ -76,7 +76,9 @@ def _full_table(frame: Any) -> str:
     for shown, (index, values) in enumerate(rows):
         line = markdown_table(header, [[index, *values]], cell_cap=None).split("\n", 2)[2]
         if size + len(line) > FULL_CAP - 2_000:  # room for the lines above the table
-            lines.append(f"[… {shown:,} of {len(frame):,} rows sent; the rest would pass the {FULL_CAP:,}-character limit]")
+            lines.append(
+                f"[… {shown:,} of {len(frame):,} rows sent; the rest would pass the {FULL_CAP:,}-character limit]"
+            )
             break
         lines.append(line)
         size += len(line) + 1

@@ -49,9 +49,7 @@ def call_signature(name: str, arguments: str, limit: int = 80) -> str:
     except ValueError:
         args = None
     if isinstance(args, dict):
-        inner = ", ".join(
-            f"{key}={json.dumps(value, ensure_ascii=False)}" for key, value in args.items()
-        )
+        inner = ", ".join(f"{key}={json.dumps(value, ensure_ascii=False)}" for key, value in args.items())
     else:
         inner = arguments
     return shorten(f"{name}({inner})", limit)
@@ -304,7 +302,9 @@ class ToolReply:
             return f"incomplete: {self.error}" if self.error else "incomplete"
         return self.final.status
 
-    def finish(self, *, stopped: str | None = None, error: str | None = None, note: str | None = None) -> None:
+    def finish(
+        self, *, stopped: str | None = None, error: str | None = None, note: str | None = None
+    ) -> None:
         """Mark the end of the loop; only the first call counts."""
         if self.ended_at is not None:
             return

@@ -103,7 +103,9 @@ class _Job:
 class _Loop:
     """What the sync and async loops share: the history, the tools, the bookkeeping. No I/O."""
 
-    def __init__(self, client: GLMClient, messages: Messages, model: str | None, params: dict[str, Any]) -> None:
+    def __init__(
+        self, client: GLMClient, messages: Messages, model: str | None, params: dict[str, Any]
+    ) -> None:
         client._check_key()
         self.client = client
         self.model = model
@@ -173,7 +175,7 @@ class _Loop:
             call = job.call
             call.result, call.seconds, call.error = results[str(call.id)], 0.0, None
             if call.result.startswith("Error: "):
-                call.status, call.error = "error", call.result[len("Error: "):]
+                call.status, call.error = "error", call.result[len("Error: ") :]
             elif call.result.startswith("Not run: "):
                 call.status = "declined"
             else:
@@ -188,7 +190,9 @@ class _Loop:
         if not approved:
             call.status, call.result = "declined", "Not run: the user declined this call."
 
-    def settle(self, call: ToolCall, seconds: float, value: Any = None, error: BaseException | None = None) -> None:
+    def settle(
+        self, call: ToolCall, seconds: float, value: Any = None, error: BaseException | None = None
+    ) -> None:
         call.seconds = seconds
         if error is None:
             try:
@@ -407,7 +411,9 @@ class ToolStream:
     and `StepLimit`. Breaking out, `close()`, an exception or Ctrl-C stops the loop.
     """
 
-    def __init__(self, client: GLMClient, messages: Messages, *, model: str | None = None, **params: Any) -> None:
+    def __init__(
+        self, client: GLMClient, messages: Messages, *, model: str | None = None, **params: Any
+    ) -> None:
         self._loop = _Loop(client, messages, model, params)
         self.reply: ToolReply = self._loop.reply
         self._gen = _run_sync(self._loop)
@@ -538,7 +544,9 @@ async def _run_async(loop: _Loop) -> AsyncIterator[LoopEvent]:
 class AsyncToolStream:
     """The async twin of `ToolStream`: `async for event in stream`; `async with`; `aclose()`."""
 
-    def __init__(self, client: GLMClient, messages: Messages, *, model: str | None = None, **params: Any) -> None:
+    def __init__(
+        self, client: GLMClient, messages: Messages, *, model: str | None = None, **params: Any
+    ) -> None:
         self._loop = _Loop(client, messages, model, params)
         self.reply: ToolReply = self._loop.reply
         self._gen = _run_async(self._loop)

@@ -77,9 +77,7 @@ class Tool:
     def is_async(self) -> bool:
         """True for `async def` functions (and objects with an `async def __call__`)."""
         fn = self.function
-        return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
-            getattr(fn, "__call__", None)
-        )
+        return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))
 
     def schema(self) -> dict[str, Any]:
         """The wire form: `{"type": "function", "function": {name, description, parameters}}`."""
@@ -112,8 +110,7 @@ class Tool:
             parsed = self._model.model_validate(data)
         except ValidationError as exc:
             problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or 'arguments'}: {err['msg']}"
-                for err in exc.errors()
+                f"{'.'.join(str(p) for p in err['loc']) or 'arguments'}: {err['msg']}" for err in exc.errors()
             )
             raise ToolArgumentsError(problems) from None
         values = {name: getattr(parsed, name) for name in type(parsed).model_fields}
@@ -177,7 +174,7 @@ def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
             return node
         ref = node.get("$ref")
         if isinstance(ref, str) and ref.startswith("#/$defs/"):
-            name = ref[len("#/$defs/"):]
+            name = ref[len("#/$defs/") :]
             if name in seen:
                 raise RecursionError(name)
             rest = {k: v for k, v in node.items() if k != "$ref"}
@@ -215,7 +212,9 @@ def tool(
             return Tool(function=fn, **cached)
         made = _build(fn, None, None)
         try:
-            _BUILT[fn] = {f.name: getattr(made, f.name) for f in dataclasses.fields(made) if f.name != "function"}
+            _BUILT[fn] = {
+                f.name: getattr(made, f.name) for f in dataclasses.fields(made) if f.name != "function"
+            }
         except TypeError:
             pass
         return made
@@ -230,8 +229,7 @@ def _build(fn: Callable[..., Any], name: str | None, description: str | None) ->
     tool_name = name or getattr(fn, "__name__", None) or type(fn).__name__
     if not _NAME.match(tool_name):
         raise ValueError(
-            f"{tool_name!r} is not a valid tool name (letters, digits, _ and -, at most 64): "
-            "pass name=..."
+            f"{tool_name!r} is not a valid tool name (letters, digits, _ and -, at most 64): pass name=..."
         )
     signature = inspect.signature(fn)
     try:

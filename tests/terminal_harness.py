@@ -90,7 +90,9 @@ class Terminal:
         """Wait for the next prompt; the screen text of the last cell (prompt to next prompt)."""
         self._wait_for_prompt(self.cells + 1, timeout)
         screen = self.screen()
-        return screen[screen.rindex(f"In [{self.cells}]:") : screen.rindex(f"In [{self.cells + 1}]:")].rstrip()
+        return screen[
+            screen.rindex(f"In [{self.cells}]:") : screen.rindex(f"In [{self.cells + 1}]:")
+        ].rstrip()
 
     def run(self, source: str, timeout: float = 60) -> str:
         """Type a cell and wait for it to finish; returns its screen text (see `wait`)."""
@@ -108,6 +110,7 @@ class Terminal:
 
     def screen(self) -> str:
         """Scrollback and screen as text, trailing spaces and blank lines dropped."""
+
         def row(line: dict) -> str:
             return "".join(line[x].data for x in range(self.cols)).rstrip()
 

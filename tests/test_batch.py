@@ -36,7 +36,11 @@ def _content(server: LocalServer, file_id: str) -> list[dict]:
 
 
 def test_batch_lifecycle_with_a_failing_line_and_results_from_a_fresh_client(client, batch_server):
-    prompts = ["Summarise alpha", "Summarise beta [[status=400,code=1214,message=bad_line]]", "Summarise gamma"]
+    prompts = [
+        "Summarise alpha",
+        "Summarise beta [[status=400,code=1214,message=bad_line]]",
+        "Summarise gamma",
+    ]
     job = client.batch(prompts, model="glm-4.6", temperature=0.2)
     assert job.status == "validating" and job.id.startswith("batch-")
     lines = _content(batch_server, job.parts[0]["input_file_id"])
@@ -83,10 +87,17 @@ def test_schema_and_a_dataframe_through_a_batch(client):
 
 def test_an_invalid_input_file_fails_the_batch_with_its_reason(client, batch_server):
     headers = {"Authorization": f"Bearer {batch_server.api_key}"}
-    uploaded = httpx.post(f"{batch_server.base_url}/files", headers=headers, data={"purpose": "batch"},
-                          files={"file": ("bad.jsonl", b'{"custom_id": "row-0"}\nnot json\n')}).json()
-    created = httpx.post(f"{batch_server.base_url}/batches", headers=headers,
-                         json={"input_file_id": uploaded["id"], "endpoint": "/v4/chat/completions"}).json()
+    uploaded = httpx.post(
+        f"{batch_server.base_url}/files",
+        headers=headers,
+        data={"purpose": "batch"},
+        files={"file": ("bad.jsonl", b'{"custom_id": "row-0"}\nnot json\n')},
+    ).json()
+    created = httpx.post(
+        f"{batch_server.base_url}/batches",
+        headers=headers,
+        json={"input_file_id": uploaded["id"], "endpoint": "/v4/chat/completions"},
+    ).json()
     results = Batch.get(created["id"], client).wait(poll=0.05, progress=False)
     assert results.stopped == "failed" and "line 1 needs custom_id and body" in results.message
 

@@ -34,7 +34,12 @@ def _request(name: str) -> dict:
 
 def _flat_tools(reply) -> list[dict]:
     return [
-        {"id": c["id"], "type": c["type"], "name": c["function"]["name"], "arguments": c["function"]["arguments"]}
+        {
+            "id": c["id"],
+            "type": c["type"],
+            "name": c["function"]["name"],
+            "arguments": c["function"]["arguments"],
+        }
         for c in reply.tool_calls
     ]
 

@@ -67,7 +67,9 @@ def test_every_kind_of_object_becomes_a_png_or_jpeg_part(tmp_path: Path) -> None
         assert is_image(obj), name
         part = image_part(obj)
         assert part.placeholder == placeholder, name
-        assert part["type"] == "image_url" and part["image_url"]["url"].startswith(f"data:{part.mime};base64,")
+        assert part["type"] == "image_url" and part["image_url"]["url"].startswith(
+            f"data:{part.mime};base64,"
+        )
         assert part.note == "", name
         assert Image.open(io.BytesIO(part.data)).size == (part.width, part.height)
     plot = image_part(figure)
@@ -120,7 +122,10 @@ def test_switching_the_form_leaves_the_callers_messages_alone() -> None:
     assert body[0]["content"][1]["image_url"]["url"] == b64_of(part)
     assert messages[0]["content"][1] is part and part["image_url"]["url"].startswith("data:")
     assert repr(body[0]["content"][1]) == repr(part)
-    assert switch_image_form(body, bare=False) == 1 and body[0]["content"][1]["image_url"]["url"] == part["image_url"]["url"]
+    assert (
+        switch_image_form(body, bare=False) == 1
+        and body[0]["content"][1]["image_url"]["url"] == part["image_url"]["url"]
+    )
 
 
 # -- against the local server -------------------------------------------------------------------
@@ -136,7 +141,9 @@ def test_vision_model_describes_the_image(server) -> None:  # noqa: ANN001
     reply = ask(client, "glm-4.6v", "What is this?", part)
     assert reply.text == f"I see 1 image(s):\n\n- Image 1: PNG, 640×480 pixels, {part.size:,} bytes."
     sent = server.records[-1].body["messages"][0]["content"]
-    assert sent[0] == {"type": "text", "text": "What is this?"} and sent[1]["image_url"]["url"].startswith("data:image/png;base64,")
+    assert sent[0] == {"type": "text", "text": "What is this?"} and sent[1]["image_url"]["url"].startswith(
+        "data:image/png;base64,"
+    )
 
 
 def test_text_model_refuses_images(server) -> None:  # noqa: ANN001
@@ -158,7 +165,9 @@ def test_1210_on_a_data_url_retries_once_with_bare_base64_and_remembers() -> Non
         assert messages[0]["content"][1]["image_url"]["url"] == urls[0]  # the caller's list unchanged
         again = asyncio.run(_achat(client, messages))
         assert again.text == first.text
-        assert len(local.records) == 3 and not local.records[2].body["messages"][0]["content"][1]["image_url"]["url"].startswith("data:")
+        assert len(local.records) == 3 and not local.records[2].body["messages"][0]["content"][1][
+            "image_url"
+        ]["url"].startswith("data:")
         # Another model keeps the documented form.
         ask(client, "glm-4.6v", "Describe", png(20, 10))
         assert local.records[3].body["messages"][0]["content"][1]["image_url"]["url"].startswith("data:")
@@ -199,7 +208,9 @@ def test_summaries() -> None:
     )
     assert "x" * 100 in summarize(frame, full=True)
     big = summarize(pd.DataFrame({"n": range(1_000_000)}), full=True)
-    assert big.endswith("| 12232 | 12232 |\n[… 12,233 of 1,000,000 rows sent; the rest would pass the 200,000-character limit]")
+    assert big.endswith(
+        "| 12232 | 12232 |\n[… 12,233 of 1,000,000 rows sent; the rest would pass the 200,000-character limit]"
+    )
     series = summarize(pd.Series(range(20), name="k"))
     assert series.startswith("pandas Series 'k': 20 values, dtype int64") and "| … | … |" in series
     assert summarize("y" * (TEXT_CAP + 5), name="doc").endswith(

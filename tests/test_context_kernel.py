@@ -64,7 +64,10 @@ def test_history_fields(k: Kernel, server) -> None:  # noqa: ANN001
     k.run("'last value'")
     assert k.run("%%glm\n[[echo]] {_}").error is None and sent(server) == "last value"
     missing = k.run("%%glm\n[[echo]] {Out[9999]}")
-    assert "UsageError" in missing.stderr + str(missing.error) and "{Out[9999]}: cell 9999 left no result in Out" in missing.stderr
+    assert (
+        "UsageError" in missing.stderr + str(missing.error)
+        and "{Out[9999]}: cell 9999 left no result in Out" in missing.stderr
+    )
 
 
 def test_err_holds_the_last_exception_as_plain_text(k: Kernel, server) -> None:  # noqa: ANN001
@@ -77,7 +80,9 @@ def test_err_holds_the_last_exception_as_plain_text(k: Kernel, server) -> None: 
     assert text.startswith("In [") and "parse(raw)\n```" in text
     assert 'File "cell", line 5, in <module>\n    parse(raw)' in text
     assert "frame(s) in library code left out" in text
-    assert text.rstrip("`\n").endswith("json.decoder.JSONDecodeError: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)")
+    assert text.rstrip("`\n").endswith(
+        "json.decoder.JSONDecodeError: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"
+    )
     cell = int(text[len("In [") : text.index("]")])
     assert k.run(f"%%glm\n[[echo]] {{Err[{cell}]}}").error is None and sent(server) == text
 
@@ -121,7 +126,10 @@ def test_glm_fix_after_a_real_exception(k: Kernel, server) -> None:  # noqa: ANN
     text = sent(server)
     assert text.startswith("This notebook cell failed. Explain the cause")
     assert "mean = sum(items) / total\n```" in text and "ZeroDivisionError: division by zero" in text
-    assert "Values used on the failing line `mean = sum(items) / total`:\n- items = [3, 1, 2] (list)\n- total = 0 (int)" in text
+    assert (
+        "Values used on the failing line `mean = sum(items) / total`:\n- items = [3, 1, 2] (list)\n- total = 0 (int)"
+        in text
+    )
     assert text.endswith("please keep it short")
     assert run.result is not None  # the answer streams and stays as the result
     chat = k.run("%%glm -c debug\n[[echo]] hello")
@@ -138,7 +146,11 @@ def test_fix_without_an_error_says_so() -> None:
     try:
         fresh.run("%load_ext glm_notebook")
         run = fresh.run("%glm fix")
-        assert run.error is None and run.stdout == "Nothing to fix: no cell has raised an exception since %load_ext glm_notebook.\n"
+        assert (
+            run.error is None
+            and run.stdout
+            == "Nothing to fix: no cell has raised an exception since %load_ext glm_notebook.\n"
+        )
         err = fresh.run("%%glm\n{Err}")
         assert "{Err}: no cell has raised an exception yet" in err.stderr
     finally:
@@ -155,9 +167,7 @@ def image_urls(server) -> list[str]:  # noqa: ANN001
 
 def test_figure_becomes_an_image_part_in_place_and_never_base64_in_the_notebook(k: Kernel, server) -> None:  # noqa: ANN001
     setup = k.run(
-        "import matplotlib.pyplot as plt\n"
-        "fig, ax = plt.subplots(figsize=(4, 3), dpi=50)\n"
-        "ax.plot([1, 3, 2]);"
+        "import matplotlib.pyplot as plt\nfig, ax = plt.subplots(figsize=(4, 3), dpi=50)\nax.plot([1, 3, 2]);"
     )
     assert setup.error is None, setup.messages
     run = k.run("%%glm -m glm-4.6v -o seen\nWhat does {fig} show? Be brief.")
@@ -177,7 +187,10 @@ def test_figure_becomes_an_image_part_in_place_and_never_base64_in_the_notebook(
 
 def test_pil_image_path_and_plot_options(k: Kernel, server, tmp_path) -> None:  # noqa: ANN001
     path = tmp_path / "dot.png"
-    assert k.run("import matplotlib.pyplot as plt\nplt.figure(figsize=(2, 2), dpi=50)\nplt.plot([0, 1]);").error is None
+    assert (
+        k.run("import matplotlib.pyplot as plt\nplt.figure(figsize=(2, 2), dpi=50)\nplt.plot([0, 1]);").error
+        is None
+    )
     k.run(f"from PIL import Image\nimg = Image.new('RGB', (64, 32), 'red')\nimg.save({str(path)!r})")
     run = k.run(f"%%glm -m glm-4.5v --image {path} --plot\nCompare {{img}} with these")
     assert run.error is None, run.messages
@@ -199,7 +212,10 @@ def test_big_image_is_downscaled_and_says_so(k: Kernel, server) -> None:  # noqa
 def test_text_model_with_an_image_is_one_line_naming_a_vision_model(k: Kernel, server) -> None:  # noqa: ANN001
     before = len(server.records)
     run = k.run("%%glm -m glm-4.6\nWhat is {img}?")
-    assert run.error is None and "UsageError: glm-4.6 cannot see images: ask a vision model, e.g. %%glm -m glm-4.6v" in run.stderr
+    assert (
+        run.error is None
+        and "UsageError: glm-4.6 cannot see images: ask a vision model, e.g. %%glm -m glm-4.6v" in run.stderr
+    )
     assert run.stderr.count("\n") == 1 and len(server.records) == before
 
 
@@ -225,7 +241,10 @@ def test_err_of_a_syntax_error_and_of_a_function_called_by_the_cell(k: Kernel, s
     assert "TypeError: unsupported operand type(s) for /: 'str' and 'int'" in text
     assert 'File "cell", line 5, in <module>\n    half = halve(data)' in text
     assert 'File "cell", line 2, in <listcomp>' in text or 'File "cell", line 2, in halve' in text
-    assert "Values used on the failing line `return [v / 2 for v in values]`:\n- v = 'x' (str)\n- values = [4, 'x'] (list)" in text
+    assert (
+        "Values used on the failing line `return [v / 2 for v in values]`:\n- v = 'x' (str)\n- values = [4, 'x'] (list)"
+        in text
+    )
 
 
 def test_code_is_shown_to_copy_where_cells_cannot_be_inserted() -> None:
@@ -235,7 +254,11 @@ def test_code_is_shown_to_copy_where_cells_cannot_be_inserted() -> None:
         run, reply = run_with_reply(vscode, "%%glm --code\nWrite a word counter")
         assert run.error is None and reply["payload"] == []
         assert note(run, "this front end cannot insert cells: copy the code above (also in reply.code)")
-        [block] = [c for c in run.of_type("display_data") if "text/html" in c["data"] and "glm-code" in c["data"]["text/html"]]
+        [block] = [
+            c
+            for c in run.of_type("display_data")
+            if "text/html" in c["data"] and "glm-code" in c["data"]["text/html"]
+        ]
         assert block["data"]["text/plain"].startswith("def answer_write_a_word(text: str) -> int:")
         assert '<div class="glm-code" data-lang="python">' in block["data"]["text/html"]
     finally:

@@ -38,8 +38,9 @@ LONG = "Explain streaming in one paragraph"
 
 
 def client_for(server, base_url=None, max_retries=2, **kw):
-    return GLMClient(server.api_key, base_url or server.base_url, max_retries=max_retries,
-                     retry_backoff=0.01, **kw)
+    return GLMClient(
+        server.api_key, base_url or server.base_url, max_retries=max_retries, retry_backoff=0.01, **kw
+    )
 
 
 def one_line(error: BaseException) -> str:
@@ -188,8 +189,13 @@ def test_plain_http_to_another_machine_warns_once_per_base_url():
 
 @pytest.mark.parametrize(
     "url",
-    ["http://127.0.0.1:9/api/paas/v4", "http://localhost:9/v4", "http://[::1]:9/v4",
-     "http://api.localhost/v4", "https://203.0.113.5/v4"],
+    [
+        "http://127.0.0.1:9/api/paas/v4",
+        "http://localhost:9/v4",
+        "http://[::1]:9/v4",
+        "http://api.localhost/v4",
+        "https://203.0.113.5/v4",
+    ],
 )
 def test_loopback_and_https_do_not_warn(url):
     with warnings.catch_warnings():
@@ -289,7 +295,9 @@ def test_a_short_or_odd_retry_after_never_goes_below_the_backoff(server, value):
 
 
 def test_a_retry_after_within_the_bound_is_honoured(server):
-    events, _ = _events(client_for(server, max_retries=1), "[[status=429,code=1303,retry_after=0.3,times=1,tag=ra]] hi")
+    events, _ = _events(
+        client_for(server, max_retries=1), "[[status=429,code=1303,retry_after=0.3,times=1,tag=ra]] hi"
+    )
     assert [e.delay for e in events if isinstance(e, Retrying)] == [0.3]
     assert MAX_RETRY_AFTER >= 30
 
@@ -385,11 +393,15 @@ def test_escape_codes_and_line_breaks_from_the_server_are_removed(server):
 
 
 def test_an_unknown_finish_reason_and_model_are_shown_clean(server):
-    reply = client_for(server, server.url_with(finish="\x1b[31mhalted\r\nby\x1b]0;title\x07 " + "z" * 100)).chat("hi")
+    reply = client_for(
+        server, server.url_with(finish="\x1b[31mhalted\r\nby\x1b]0;title\x07 " + "z" * 100)
+    ).chat("hi")
     assert reply.complete and reply.finish_reason.startswith("\x1b[31m")  # the data stays as sent
     assert reply.status.startswith("finished (halted by ") and len(reply.status) < 60
     reply.model = "glm\x1b[2J\nx"
-    assert repr(reply).startswith("<Reply glm x: ") and "\x1b" not in repr(reply) and "\x1b" not in reply.status
+    assert (
+        repr(reply).startswith("<Reply glm x: ") and "\x1b" not in repr(reply) and "\x1b" not in reply.status
+    )
 
 
 def test_a_long_server_message_is_cut(server):
@@ -435,17 +447,21 @@ async def test_async_retry_events_arrive_too(server):
     client = client_for(server)
     events = []
     reply = await client.achat("[[status=503,times=1,tag=aev]] hi", on_event=events.append)
-    assert reply.complete and [e.reason for e in events if isinstance(e, Retrying)] == ["server error (HTTP 503)"]
+    assert reply.complete and [e.reason for e in events if isinstance(e, Retrying)] == [
+        "server error (HTTP 503)"
+    ]
     assert [r.status for r in sent(server, start)] == [503, 200]
     await client.aclose()
 
 
 @pytest.mark.parametrize(
     "prompt, reason",
-    [("[[cut=0,times=1,tag=r1]] hi", "connection failure"),
-     ("[[end=0,times=1,tag=r4]] hi", "dropped connection"),
-     ("[[error_frame=0,code=1305,times=1,tag=r2]] hi", "service error (code 1305)"),
-     ("[[status=400,code=1234,times=1,tag=r3]] hi", "service error (code 1234)")],
+    [
+        ("[[cut=0,times=1,tag=r1]] hi", "connection failure"),
+        ("[[end=0,times=1,tag=r4]] hi", "dropped connection"),
+        ("[[error_frame=0,code=1305,times=1,tag=r2]] hi", "service error (code 1305)"),
+        ("[[status=400,code=1234,times=1,tag=r3]] hi", "service error (code 1234)"),
+    ],
 )
 def test_each_retried_failure_has_a_short_reason(server, prompt, reason):
     events, error = _events(client_for(server), prompt)
@@ -461,7 +477,6 @@ def test_a_retry_event_can_stop_the_stream(server):
     assert stream.reply.stopped == "stopped" and len(sent(server, start)) == 1
 
 
-
 def _reference_since_blank(stream: str) -> int:
     """Characters after the last blank line, by the SSE rules (CRLF, LF, CR end a line)."""
     ends = [m.end() for m in re.finditer(r"(?>\r\n|\r|\n)(?>\r\n|\r|\n)", stream)]
@@ -470,8 +485,22 @@ def _reference_since_blank(stream: str) -> int:
 
 @pytest.mark.parametrize(
     "stream",
-    ["data: a\n\ndata: b", "data: a\r\n\r\ndata: b", "a\r\nb\r\nc", "a\r\rb", "a\n\rb", "a\r\n\nb",
-     "a\n\r\nb", "a\r\r\nb", "x\r", "x\r\n", "\n\n", "abc", "a\nb\nc\n", "a\r\n\r"],
+    [
+        "data: a\n\ndata: b",
+        "data: a\r\n\r\ndata: b",
+        "a\r\nb\r\nc",
+        "a\r\rb",
+        "a\n\rb",
+        "a\r\n\nb",
+        "a\n\r\nb",
+        "a\r\r\nb",
+        "x\r",
+        "x\r\n",
+        "\n\n",
+        "abc",
+        "a\nb\nc\n",
+        "a\r\n\r",
+    ],
 )
 def test_the_event_cap_counts_from_the_last_blank_line_however_the_stream_is_cut(stream):
     from glm_notebook.client import _since_blank

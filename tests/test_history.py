@@ -29,7 +29,9 @@ def conversation(answer: str) -> Conversation:
 
 def test_plain_text_wraps_at_word_boundaries_and_keeps_code() -> None:
     code = "x = 1  # " + "a long comment " * 10
-    text = repr(conversation(f"## Plan\n\n- {SENTENCE} {SENTENCE}\n\n```python\n{code}\n```\n{HOSTILE}").history())
+    text = repr(
+        conversation(f"## Plan\n\n- {SENTENCE} {SENTENCE}\n\n```python\n{code}\n```\n{HOSTILE}").history()
+    )
     lines = text.splitlines()
     assert lines[0] == "Conversation 'trip' · 1 turn"
     assert lines[2].startswith("── user ") and lines[3] == "Plan a day in **Lisbon**"
@@ -74,10 +76,22 @@ def test_images_show_as_thumbnails_never_as_base64() -> None:
     html = history._repr_html_()
     original = base64.b64encode(buffer.getvalue()).decode()
     assert original[:100] not in html and original[:100] not in repr(history)
-    assert len(re.findall(r'<img class="glm-thumb" src="data:image/jpeg;base64,[A-Za-z0-9+/=]+" alt="\[image 300×200 PNG\]"', html)) == 1
+    assert (
+        len(
+            re.findall(
+                r'<img class="glm-thumb" src="data:image/jpeg;base64,[A-Za-z0-9+/=]+" alt="\[image 300×200 PNG\]"',
+                html,
+            )
+        )
+        == 1
+    )
     assert html.count("<img") == 1  # the model's img stays text
     assert "[image 300×200 PNG]" in repr(history)
-    assert re.search(r'<div class="glm-history-message glm-history-user">.*<div class="glm-thumbs">.*?</div></div>', html, re.S)
+    assert re.search(
+        r'<div class="glm-history-message glm-history-user">.*<div class="glm-thumbs">.*?</div></div>',
+        html,
+        re.S,
+    )
 
 
 def test_empty_conversation() -> None:

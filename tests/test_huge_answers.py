@@ -101,7 +101,9 @@ MEMORY_SLACK = 500_000
 WARM_UP = """%%glm
 [[huge=30000]] Warm up
 """
-WARM_UP_FENCE = "from glm_notebook.render.markdown import markdown_html\nmarkdown_html('```pyth\\nx = 1\\n```')"
+WARM_UP_FENCE = (
+    "from glm_notebook.render.markdown import markdown_html\nmarkdown_html('```pyth\\nx = 1\\n```')"
+)
 
 
 def test_a_huge_answer_costs_the_kernel_about_its_own_size(k: Kernel) -> None:

@@ -39,10 +39,16 @@ NS = {"name": "Ada", "n": 3, "thing": Thing(), "_": "last"}
         ("literal {{name}} and {{thing.size}}", "literal {name} and {thing.size}"),
         ("undefined {missing} stays", "undefined {missing} stays"),
         ("{missing.attr} stays", "{missing.attr} stays"),
-        ("{ name } {name } {1} {n+1} {f(n)} {n[0]} {n!r} {n:>3}", "{ name } {name } {1} {n+1} {f(n)} {n[0]} {n!r} {n:>3}"),
+        (
+            "{ name } {name } {1} {n+1} {f(n)} {n[0]} {n!r} {n:>3}",
+            "{ name } {name } {1} {n+1} {f(n)} {n[0]} {n!r} {n:>3}",
+        ),
         ('JSON {"a": {"b": 1}} stays', 'JSON {"a": {"b": 1}} stays'),
         ("{{ jinja }} and {% tag %}", "{{ jinja }} and {% tag %}"),
-        ("def f():\n    return {k: v for k, v in d.items()}", "def f():\n    return {k: v for k, v in d.items()}"),
+        (
+            "def f():\n    return {k: v for k, v in d.items()}",
+            "def f():\n    return {k: v for k, v in d.items()}",
+        ),
         ("{print} is a builtin, not a variable", "{print} is a builtin, not a variable"),
         ("$name and $n are not expanded", "$name and $n are not expanded"),
         ("", ""),
@@ -116,9 +122,14 @@ def test_a_typo_is_sent_as_written_with_one_note(k: Kernel, server) -> None:  # 
         '<p class="glm-note">note: {topc} is not defined; sent as written (write {{topc}} to send '
         "braces on purpose)</p>"
     ) in result["data"]["text/html"]
-    assert server.records[-1].body["messages"][-1]["content"].endswith("Explain {topc}, not tides, in `{code}`")
+    assert (
+        server.records[-1].body["messages"][-1]["content"].endswith("Explain {topc}, not tides, in `{code}`")
+    )
     clean = k.run("%%glm\n[[echo]] All {topic} here")
-    assert clean.error is None and 'class="glm-note"' not in clean.of_type("execute_result")[0]["data"]["text/html"]
+    assert (
+        clean.error is None
+        and 'class="glm-note"' not in clean.of_type("execute_result")[0]["data"]["text/html"]
+    )
 
 
 def test_the_api_key_is_never_sent_in_a_prompt(k: Kernel, server) -> None:  # noqa: ANN001
@@ -127,7 +138,10 @@ def test_the_api_key_is_never_sent_in_a_prompt(k: Kernel, server) -> None:  # no
     run = k.run("%%glm -c leak -o leak\n[[echo]] Here is my environment: {os.environ}")
     assert run.error is None and run.stderr == ""
     [result] = run.of_type("execute_result")
-    assert "note: the prompt held your API key; [API key hidden] was sent in its place" in result["data"]["text/html"]
+    assert (
+        "note: the prompt held your API key; [API key hidden] was sent in its place"
+        in result["data"]["text/html"]
+    )
     sent = server.records[-1].body
     assert key not in repr(sent) and "[API key hidden]" in sent["messages"][-1]["content"]
     assert "ZAI_BASE_URL" in sent["messages"][-1]["content"]  # the rest of the mapping did go
@@ -142,7 +156,11 @@ def test_the_api_key_is_never_sent_in_a_prompt(k: Kernel, server) -> None:  # no
     assert again.error is None and configured.error is None
     for record in server.records[-2:]:
         assert key not in repr(record.body)
-    assert server.records[-2].body["messages"][0]["content"].startswith("Use {os.environ[ZAI_API_KEY]} and environ(")
+    assert (
+        server.records[-2]
+        .body["messages"][0]["content"]
+        .startswith("Use {os.environ[ZAI_API_KEY]} and environ(")
+    )
     assert server.records[-1].body["messages"][0]["content"] == "Key [API key hidden]"
     history = k.run("%glm history leak").of_type("display_data")[0]["data"]
     assert "[API key hidden]" in history["text/plain"] and key not in repr(history)

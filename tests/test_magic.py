@@ -92,8 +92,12 @@ def test_final_view_and_live_panes_are_never_typeset_and_carry_one_stylesheet(k:
     panes: dict[str, str] = {}
     for display_id, html in updates(run):
         assert html.count('<style class="glm-style">') <= 1
-        assert html.startswith(('<div class="glm-reply glm-live mathjax_ignore tex2jax_ignore">',
-                                '<div class="glm-reply glm-live mathjax_ignore tex2jax_ignore"><style'))
+        assert html.startswith(
+            (
+                '<div class="glm-reply glm-live mathjax_ignore tex2jax_ignore">',
+                '<div class="glm-reply glm-live mathjax_ignore tex2jax_ignore"><style',
+            )
+        )
         panes[display_id] = html
     first = run.of_type("display_data")[0]["transient"]["display_id"]
     assert '<style class="glm-style">' in panes[first]
@@ -142,7 +146,9 @@ def test_a_real_retry_shows_in_the_status_line(k: Kernel) -> None:
     run = glm(k, "Busy first [[status=429,code=1302,times=1,tag=display-retry]]")
     assert run.error is None
     shown = [visible(html) for _, html in updates(run)]
-    assert any(re.search(r"retrying after rate limit \(code 1302\) \(1/\d\) in \d+\.\d s", t) for t in shown), shown
+    assert any(
+        re.search(r"retrying after rate limit \(code 1302\) \(1/\d\) in \d+\.\d s", t) for t in shown
+    ), shown
     assert [out["output_type"] for out in run.outputs] == ["execute_result"]
 
 
@@ -171,7 +177,10 @@ def test_huge_answer_updates_stay_small(k: Kernel) -> None:
     assert length == 50_000 and sections > 100
     assert saved_text(run).count("## Section") == 0  # rendered once, as HTML headings
     # (more than OUTLINE_MAX_HEADINGS: kept out of JupyterLab's table of contents)
-    assert run.result is not None and run.result["text/html"].count('<h2 class="jp-toc-ignore">Section') == sections
+    assert (
+        run.result is not None
+        and run.result["text/html"].count('<h2 class="jp-toc-ignore">Section') == sections
+    )
 
 
 def test_result_is_the_reply(k: Kernel) -> None:
@@ -214,7 +223,11 @@ def test_json_mode(k: Kernel) -> None:
 
 def test_system_prompt_and_options_reach_the_request(k: Kernel, server) -> None:  # noqa: ANN001
     k.run("animal = 'pirate'")
-    run = glm(k, "Hello", line='-s "Answer like a {animal}" -m glm-4.5 -t 0.3 --top-p 0.9 --max-tokens 500 --no-thinking')
+    run = glm(
+        k,
+        "Hello",
+        line='-s "Answer like a {animal}" -m glm-4.5 -t 0.3 --top-p 0.9 --max-tokens 500 --no-thinking',
+    )
     assert run.error is None
     body = server.records[-1].body
     assert body["model"] == "glm-4.5" and body["temperature"] == 0.3 and body["top_p"] == 0.9
@@ -250,7 +263,9 @@ def test_interpolation(k: Kernel) -> None:
     k.run("topic = 'volcanoes'\nclass P:\n    name = 'Etna'\nplace = P()")
     # Directives go in the prompt; on the magic line they are an unknown option.
     assert "unrecognized arguments: [[echo]]" in usage_error(glm(k, "{topic}", line="[[echo]]"))
-    run = glm(k, '[[echo]] About {topic} and {place.name}; {{topic}} {undefined} {"a": 1} { topic }', line="-o e")
+    run = glm(
+        k, '[[echo]] About {topic} and {place.name}; {{topic}} {undefined} {"a": 1} { topic }', line="-o e"
+    )
     assert run.error is None
     text = k.run("print(e.text)").stdout.strip()
     assert text == 'About volcanoes and Etna; {topic} {undefined} {"a": 1} { topic }'

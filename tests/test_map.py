@@ -64,11 +64,13 @@ def test_order_is_kept_and_one_bad_item_loses_nothing(client, server):
 
 
 def test_template_over_a_dataframe_gives_columns_back_in_its_index(client):
-    df = pd.DataFrame({"review": ["great phone", "bad battery", "fine"], "stars": [5, 1, 3]},
-                      index=["r1", "r2", "r3"])
+    df = pd.DataFrame(
+        {"review": ["great phone", "bad battery", "fine"], "stars": [5, 1, 3]}, index=["r1", "r2", "r3"]
+    )
     results = client.map("Review ({stars} stars): {review} {{literal}}", df, progress=False)
     assert [_asked(t) for t in results.texts] == [
-        "Review (5 stars): great phone {literal}", "Review (1 stars): bad battery {literal}",
+        "Review (5 stars): great phone {literal}",
+        "Review (1 stars): bad battery {literal}",
         "Review (3 stars): fine {literal}",
     ]
     df["answer"] = results.texts
@@ -82,7 +84,9 @@ def test_template_over_a_dataframe_gives_columns_back_in_its_index(client):
 def test_inputs_series_dicts_values_and_message_lists():
     series = pd.Series(["a", "b"], index=[10, 20], name="word")
     assert [(label, m[0]["content"]) for label, m in expand_inputs("Say {word} / {item}", series)] == [
-        (10, "Say a / a"), (20, "Say b / b")]
+        (10, "Say a / a"),
+        (20, "Say b / b"),
+    ]
     assert expand_inputs("{x} and {y}", [{"x": 1, "y": 2}])[0][1][0]["content"] == "1 and 2"
     assert expand_inputs("Spell {item}", ["cat"])[0][1][0]["content"] == "Spell cat"
     conversation = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}]
@@ -113,7 +117,9 @@ def test_a_429_storm_backs_off_the_whole_pool_honouring_retry_after():
     with LocalServer(config) as limited, GLMClient(limited.api_key, limited.base_url) as client:
         results = client.map([f"storm item {i}" for i in range(18)], concurrency=12, progress=False)
         log = limited.state.limits
-        assert results.complete and [_asked(t) for t in results.texts] == [f"storm item {i}" for i in range(18)]
+        assert results.complete and [_asked(t) for t in results.texts] == [
+            f"storm item {i}" for i in range(18)
+        ]
         assert log.rejected > 0 and results.retries == log.rejected
         assert log.peak <= 3
         assert results.lowest_concurrency is not None and results.lowest_concurrency < 12
@@ -123,14 +129,15 @@ def test_a_429_storm_backs_off_the_whole_pool_honouring_retry_after():
         arrivals = list(log.arrivals)
         for i, arrival in enumerate(arrivals):
             if not arrival.admitted:
-                later = [a for a in arrivals[i + 1:] if a.prompt == arrival.prompt]
+                later = [a for a in arrivals[i + 1 :] if a.prompt == arrival.prompt]
                 assert later and later[0].at - arrival.at >= 0.3 * 0.95
         assert log.admitted == 18
 
 
 def test_ctrl_c_keeps_finished_results_closes_connections_and_a_rerun_continues(client, server):
     prompts = [f"ctrlc item {i}" for i in range(3)] + [
-        f"ctrlc item {i} [[stall=30,times=1,tag=ctrlc{i}]]" for i in range(3, 6)]
+        f"ctrlc item {i} [[stall=30,times=1,tag=ctrlc{i}]]" for i in range(3, 6)
+    ]
     server.reset()
     main = threading.main_thread().ident
     run = MapRun(client, prompts, concurrency=6, progress=False)
@@ -193,7 +200,9 @@ def test_sync_map_works_inside_a_running_event_loop_and_amap_on_it(client):
 @pytest.mark.anyio
 async def test_cancelling_amap_closes_open_requests(client, server):
     server.reset()
-    task = asyncio.ensure_future(client.amap([f"amap cancel {i} [[stall=30]]" for i in range(3)], progress=False))
+    task = asyncio.ensure_future(
+        client.amap([f"amap cancel {i} [[stall=30]]" for i in range(3)], progress=False)
+    )
     while len([r for r in server.records if "amap cancel" in str(r.body)]) < 3:
         await asyncio.sleep(0.02)
     task.cancel()
@@ -214,8 +223,9 @@ def test_text_progress_shows_counts_and_ends_with_a_final_line(client):
 
 
 def test_retries_give_up_after_max_retries_with_the_error(client, server):
-    results = client.map(["busy [[status=429,code=1302,retry_after=0.01]]", "fine one"],
-                         max_retries=2, progress=False)
+    results = client.map(
+        ["busy [[status=429,code=1302,retry_after=0.01]]", "fine one"], max_retries=2, progress=False
+    )
     assert results.failed == 1 and results.done == 1
     assert results[0].attempts == 3 and results.retries == 2
     assert "1302" in str(results.errors[0])

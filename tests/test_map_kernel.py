@@ -32,7 +32,9 @@ def test_glm_map_usage_errors_are_one_line_usage_errors(k):
     assert run.stderr.startswith("UsageError: --map nothing_here: no variable named 'nothing_here'")
     k.run("same = ['a', 'b']")
     run = k.run("%%glm --map same\nAlways the same")
-    assert run.stderr.startswith("UsageError: --map same: the template") and "no {field} to fill" in run.stderr
+    assert (
+        run.stderr.startswith("UsageError: --map same: the template") and "no {field} to fill" in run.stderr
+    )
 
 
 def test_sync_map_in_the_kernel_and_ctrl_c_keeps_what_finished(k, server):
@@ -58,11 +60,16 @@ def test_the_notebook_progress_bar_is_tqdms_widget_and_ends_full(k):
     assert run.error is None, run.error
     views = [o for o in run.outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
     assert len(views) == 1  # one bar, drawn by tqdm.notebook (ipywidgets), not hand-made HTML
-    states = [c["data"]["state"] for kind, c in run.messages if kind in ("comm_open", "comm_msg")
-              and isinstance(c.get("data", {}).get("state"), dict)]
+    states = [
+        c["data"]["state"]
+        for kind, c in run.messages
+        if kind in ("comm_open", "comm_msg") and isinstance(c.get("data", {}).get("state"), dict)
+    ]
     values = [s["value"] for s in states if isinstance(s.get("value"), (int, float)) and "max" not in s]
     assert values and values[-1] == 3
-    texts = " ".join(str(s.get("value")) for s in states if isinstance(s.get("value"), str)).replace("\u2007", " ")
+    texts = " ".join(str(s.get("value")) for s in states if isinstance(s.get("value"), str)).replace(
+        "\u2007", " "
+    )
     assert "3/3 [" in texts and "1 failed · " in texts and "tok/s" in texts
     assert "0 in flight" not in texts  # a bar says only what is not zero
 
@@ -77,7 +84,10 @@ def test_a_batch_as_the_cell_value_is_a_live_bar_that_follows_it_to_the_end(k):
     # The bar moves while other cells run: watch the messages during the next cell.
     later = k.run("import time\nwhile not job.done: time.sleep(0.05)\ntime.sleep(0.3)\nprint(job)")
     assert "completed · 4/4 done" in later.stdout
-    states = [c["data"]["state"] for kind, c in run.messages + later.messages
-              if kind == "comm_msg" and isinstance(c.get("data", {}).get("state"), dict)]
+    states = [
+        c["data"]["state"]
+        for kind, c in run.messages + later.messages
+        if kind == "comm_msg" and isinstance(c.get("data", {}).get("state"), dict)
+    ]
     values = [s["value"] for s in states if isinstance(s.get("value"), (int, float)) and "max" not in s]
     assert values and values[-1] == 4

@@ -170,8 +170,8 @@ def test_sanitiser_cleans_mathml_built_by_hand() -> None:
         '<math display="block" style="position:fixed" id="x" class="y" href="http://e">'
         '<mstyle mathcolor="red" mathbackground="url(http://e)"><mi mathvariant="bold" '
         'fontfamily="x;background:url(http://e)">x</mi></mstyle><mspace width="1000em"/>'
-        "<semantics><annotation-xml encoding=\"text/html\"><img src=x onerror=alert(1)>"
-        "</annotation-xml></semantics><maction actiontype=\"statusline\">y</maction></math>"
+        '<semantics><annotation-xml encoding="text/html"><img src=x onerror=alert(1)>'
+        '</annotation-xml></semantics><maction actiontype="statusline">y</maction></math>'
     )
     clean = sanitize_html(dirty)
     assert clean.startswith('<math display="block"><mstyle><mi mathvariant="bold">x</mi></mstyle><mspace>')

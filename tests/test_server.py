@@ -57,7 +57,12 @@ def frames(raw: bytes) -> list[str]:
 
 def data_of(raw: bytes) -> list[str]:
     """The `data:` payloads, in order."""
-    return [line[len("data: "):] for block in frames(raw) for line in block.split("\n") if line.startswith("data: ")]
+    return [
+        line[len("data: ") :]
+        for block in frames(raw)
+        for line in block.split("\n")
+        if line.startswith("data: ")
+    ]
 
 
 def chunks_of(raw: bytes) -> list[dict]:
@@ -88,13 +93,17 @@ def stream_text(client: httpx.Client, base: str, prompt: str, **extra: Any) -> d
 def test_missing_key_is_rejected_with_1001(server: LocalServer) -> None:
     response = httpx.post(f"{server.base_url}/chat/completions", json=payload())
     assert response.status_code == 401
-    assert response.json() == {"error": {"code": "1001", "message": "Authentication parameter not received in Header"}}
+    assert response.json() == {
+        "error": {"code": "1001", "message": "Authentication parameter not received in Header"}
+    }
 
 
 def test_wrong_key_is_rejected_with_1000_and_never_echoed(server: LocalServer) -> None:
     index = len(server.records)
     response = httpx.post(
-        f"{server.base_url}/chat/completions", json=payload(), headers={"Authorization": "Bearer sk-wrong-secret"}
+        f"{server.base_url}/chat/completions",
+        json=payload(),
+        headers={"Authorization": "Bearer sk-wrong-secret"},
     )
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "1000"
@@ -117,7 +126,9 @@ def test_wrong_key_is_rejected_with_1000_and_never_echoed(server: LocalServer) -
         ({**payload(), "model": "unknown-model"}, "1211", "Unknown Model"),
     ],
 )
-def test_bad_requests_get_400(client: httpx.Client, server: LocalServer, body: Any, code: str, needle: str) -> None:
+def test_bad_requests_get_400(
+    client: httpx.Client, server: LocalServer, body: Any, code: str, needle: str
+) -> None:
     response = post(client, server.base_url, body)
     assert response.status_code == 400
     error = response.json()["error"]
@@ -159,7 +170,11 @@ def test_stream_framing_and_chunk_shape(client: httpx.Client, server: LocalServe
         assert "finish_reason" not in chunk["choices"][0] and "usage" not in chunk
         assert len(chunk["choices"][0]["delta"]) == 2
     final = chunks[-1]
-    assert final["choices"][0] == {"index": 0, "finish_reason": "stop", "delta": {"role": "assistant", "content": ""}}
+    assert final["choices"][0] == {
+        "index": 0,
+        "finish_reason": "stop",
+        "delta": {"role": "assistant", "content": ""},
+    }
     usage = final["usage"]
     reasoning_chunks = sum("reasoning_content" in c["choices"][0]["delta"] for c in chunks)
     assert usage["completion_tokens"] == len(chunks) - 1
@@ -180,10 +195,15 @@ def test_reasoning_comes_before_content(client: httpx.Client, server: LocalServe
 
 
 def test_tokens_look_like_real_traffic(client: httpx.Client, server: LocalServer) -> None:
-    texts = [c["choices"][0]["delta"].get("content") for c in chunks_of(post(client, server.base_url, payload()).content)]
+    texts = [
+        c["choices"][0]["delta"].get("content")
+        for c in chunks_of(post(client, server.base_url, payload()).content)
+    ]
     words = [t for t in texts if t]
     assert " Python" in words and "." in words  # words keep their leading space, punctuation alone
-    assert not any(len(t) > 1 and t.rstrip("\n")[-1] in ".,:;" and t.strip("\n")[:-1].strip().isalnum() for t in words)
+    assert not any(
+        len(t) > 1 and t.rstrip("\n")[-1] in ".,:;" and t.strip("\n")[:-1].strip().isalnum() for t in words
+    )
     assert any(t.endswith("\n") and t.strip() for t in words)  # newlines stick to the token before
 
 
@@ -228,7 +248,13 @@ def test_same_prompt_gives_the_same_bytes(client: httpx.Client, server: LocalSer
     assert first == second
     content = assemble(chunks_of(first))["content"]
     assert content.startswith("## Tell me about sorting\n")
-    for needle in ("```python\ndef answer_tell_me_about(", "|---|", "$E = mc^2$", "$$\\sum_{i=1}^{n} i", "\n- "):
+    for needle in (
+        "```python\ndef answer_tell_me_about(",
+        "|---|",
+        "$E = mc^2$",
+        "$$\\sum_{i=1}^{n} i",
+        "\n- ",
+    ):
         assert needle in content
     assert 700 <= len(content) <= 1300
     other = assemble(chunks_of(post(client, server.base_url, payload("Something else")).content))["content"]
@@ -251,8 +277,15 @@ def test_answer_depends_on_history_and_system(client: httpx.Client, server: Loca
 
 
 def test_json_object_mode(client: httpx.Client, server: LocalServer) -> None:
-    answer = stream_text(client, server.base_url, "List three colours", response_format={"type": "json_object"})
-    assert json.loads(answer["content"]) == {"prompt": "List three colours", "words": 3, "characters": 18, "turn": 1}
+    answer = stream_text(
+        client, server.base_url, "List three colours", response_format={"type": "json_object"}
+    )
+    assert json.loads(answer["content"]) == {
+        "prompt": "List three colours",
+        "words": 3,
+        "characters": 18,
+        "turn": 1,
+    }
 
 
 def test_tokenizer_round_trips() -> None:
@@ -271,7 +304,9 @@ def test_directive_parsing() -> None:
     assert (d.cut, d.split, d.message, d.flat, d.retry_after) == (20, (1, 7), "Too busy", True, "1.5")
     assert d.given == {"cut", "split", "message", "flat", "retry_after"}
     assert d.without_faults().cut is None and d.without_faults().split == (1, 7)
-    assert format_directives(split=(1, 7), echo=True, crlf=False, message="a b") == "split=1-7,echo,message=a_b"
+    assert (
+        format_directives(split=(1, 7), echo=True, crlf=False, message="a b") == "split=1-7,echo,message=a_b"
+    )
     for bad in ("stauts=500", "cut=abc", "split=5-2", "status=42", "cut"):
         with pytest.raises(DirectiveError):
             parse_directives([bad])
@@ -285,8 +320,12 @@ def test_unknown_directive_in_prompt_fails_loudly(client: httpx.Client, server: 
     assert response.status_code == 400 and "bogus" in response.json()["error"]["message"]
 
 
-def test_echo_strips_directive_groups_and_keeps_hostile_html(client: httpx.Client, server: LocalServer) -> None:
-    prompt = "[[echo]] <script>alert('x')</script> <img src=x onerror=alert(1)> [[Python]] [[finish=sensitive]]"
+def test_echo_strips_directive_groups_and_keeps_hostile_html(
+    client: httpx.Client, server: LocalServer
+) -> None:
+    prompt = (
+        "[[echo]] <script>alert('x')</script> <img src=x onerror=alert(1)> [[Python]] [[finish=sensitive]]"
+    )
     answer = stream_text(client, server.base_url, prompt)
     assert answer["content"] == "<script>alert('x')</script> <img src=x onerror=alert(1)> [[Python]]"
     assert answer["reasoning"] == "Echoing the prompt."
@@ -369,7 +408,9 @@ def test_stall_triggers_client_read_timeout(server: LocalServer) -> None:
         index = len(server.records)
         got: list[str] = []
         with pytest.raises(httpx.ReadTimeout):
-            with slow.stream("POST", f"{server.url_with(stall=30, at=3)}/chat/completions", json=payload()) as r:
+            with slow.stream(
+                "POST", f"{server.url_with(stall=30, at=3)}/chat/completions", json=payload()
+            ) as r:
                 for line in r.iter_lines():
                     got.append(line)
         assert len([line for line in got if line.startswith("data: ")]) == 3
@@ -392,7 +433,9 @@ def test_disconnect_is_recorded(client: httpx.Client, server: LocalServer) -> No
 def test_split_delivers_many_small_reads(client: httpx.Client, server: LocalServer) -> None:
     prompt = "[[u2028]] unicode please"
     plain = post(client, server.base_url, payload(prompt)).content
-    with client.stream("POST", f"{server.url_with(split=(1, 7), seed=3)}/chat/completions", json=payload(prompt)) as r:
+    with client.stream(
+        "POST", f"{server.url_with(split=(1, 7), seed=3)}/chat/completions", json=payload(prompt)
+    ) as r:
         pieces = list(r.iter_raw())
     assert b"".join(pieces) == plain
     assert len(pieces) >= len(plain) // 7 and max(map(len, pieces)) <= 7
@@ -403,12 +446,16 @@ def test_split_delivers_many_small_reads(client: httpx.Client, server: LocalServ
         except UnicodeDecodeError:
             broken_utf8 += 1
     assert broken_utf8 > 0
-    with client.stream("POST", f"{server.url_with(split=(1, 7), seed=3)}/chat/completions", json=payload(prompt)) as r:
+    with client.stream(
+        "POST", f"{server.url_with(split=(1, 7), seed=3)}/chat/completions", json=payload(prompt)
+    ) as r:
         assert list(r.iter_raw()) == pieces  # deterministic for a seed
 
 
 def test_split_with_crlf_cuts_between_cr_and_lf(client: httpx.Client, server: LocalServer) -> None:
-    with client.stream("POST", f"{server.url_with(split='1-2', crlf=True)}/chat/completions", json=payload()) as r:
+    with client.stream(
+        "POST", f"{server.url_with(split='1-2', crlf=True)}/chat/completions", json=payload()
+    ) as r:
         pieces = list(r.iter_raw())
     assert any(piece.endswith(b"\r") for piece in pieces)
     raw = b"".join(pieces)
@@ -425,14 +472,20 @@ def test_u2028_and_multibyte_text_survive(client: httpx.Client, server: LocalSer
 
 def test_huge_content(client: httpx.Client, server: LocalServer) -> None:
     chunks = chunks_of(post(client, server.url_with(huge=5000), payload()).content)
-    content_pieces = [c["choices"][0]["delta"]["content"] for c in chunks[:-1] if "content" in c["choices"][0]["delta"]]
+    content_pieces = [
+        c["choices"][0]["delta"]["content"] for c in chunks[:-1] if "content" in c["choices"][0]["delta"]
+    ]
     content = "".join(content_pieces)
-    assert len(content) == 5000 and "## Section 12" in content and "```python" in content and "|---:|" in content
+    assert (
+        len(content) == 5000 and "## Section 12" in content and "```python" in content and "|---:|" in content
+    )
     assert all(4 <= len(piece) <= 8 for piece in content_pieces[:-1])
 
 
 def test_crlf_comments_no_object_null_finish(client: httpx.Client, server: LocalServer) -> None:
-    raw = post(client, server.url_with(crlf=True, comments=True, no_object=True, null_finish=True), payload()).content
+    raw = post(
+        client, server.url_with(crlf=True, comments=True, no_object=True, null_finish=True), payload()
+    ).content
     assert b": keep-alive\r\n" in raw and b"\r\nid: 2\r\n" in raw and b"retry: 3000\r\n" in raw
     assert b"\n\n" not in raw.replace(b"\r\n", b"")
     chunks = chunks_of(raw)
@@ -483,7 +536,9 @@ def test_replay_with_split_and_delay(client: httpx.Client, server: LocalServer) 
     name = "Common.zai-glm-4.5.simple_streaming.0"
     expected = (Path(RECORDINGS) / f"{name}.response").read_bytes()
     index = len(server.records)
-    with client.stream("POST", f"{server.replay_url(name, split=(3, 9), delay=0.0001)}/chat/completions", json={}) as r:
+    with client.stream(
+        "POST", f"{server.replay_url(name, split=(3, 9), delay=0.0001)}/chat/completions", json={}
+    ) as r:
         pieces = list(r.iter_raw())
     assert b"".join(pieces) == expected and max(map(len, pieces)) <= 9
     record = server.wait_finished(index)
@@ -503,9 +558,20 @@ def test_replay_errors(client: httpx.Client, server: LocalServer) -> None:
 
 
 def test_hostile_directives_parse_and_refuse_bad_values() -> None:
-    d = parse_directives(["shape=args_obj,at=3,gzip_broken=2,big_error=10,big_json=20,long_line=30",
-                          "no_response,ansi_error,retry_after=-5"])
-    assert (d.shape, d.at, d.gzip_broken, d.big_error, d.big_json, d.long_line) == ("args_obj", 3, 2, 10, 20, 30)
+    d = parse_directives(
+        [
+            "shape=args_obj,at=3,gzip_broken=2,big_error=10,big_json=20,long_line=30",
+            "no_response,ansi_error,retry_after=-5",
+        ]
+    )
+    assert (d.shape, d.at, d.gzip_broken, d.big_error, d.big_json, d.long_line) == (
+        "args_obj",
+        3,
+        2,
+        10,
+        20,
+        30,
+    )
     assert d.no_response and d.ansi_error and d.retry_after == "-5"
     assert d.without_faults().given == set()
     for bad in ("shape=square", "big_error=0", "long_line=-1", "gzip_broken=x"):
@@ -523,10 +589,15 @@ def test_hostile_directives_parse_and_refuse_bad_values() -> None:
         ("content_list", lambda c: isinstance(c["choices"][0]["delta"]["content"], list)),
         ("finish_int", lambda c: c["choices"][0]["finish_reason"] == 7),
         ("tool_name_int", lambda c: c["choices"][0]["delta"]["tool_calls"][0]["function"]["name"] == 42),
-        ("args_obj", lambda c: c["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"] == {"city": "Paris"}),
+        (
+            "args_obj",
+            lambda c: c["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"] == {"city": "Paris"},
+        ),
     ],
 )
-def test_shape_spoils_the_chunk_at_the_position(client: httpx.Client, server: LocalServer, shape: str, check: Any) -> None:
+def test_shape_spoils_the_chunk_at_the_position(
+    client: httpx.Client, server: LocalServer, shape: str, check: Any
+) -> None:
     chunks = chunks_of(post(client, server.url_with(shape=shape, at=2), payload()).content)
 
     def spoiled(chunk: dict) -> bool:
@@ -539,7 +610,9 @@ def test_shape_spoils_the_chunk_at_the_position(client: httpx.Client, server: Lo
 
 
 @pytest.mark.parametrize("shape, usage", [("usage_str", "lots"), ("tokens_str", "many")])
-def test_usage_shapes_spoil_the_final_chunk(client: httpx.Client, server: LocalServer, shape: str, usage: str) -> None:
+def test_usage_shapes_spoil_the_final_chunk(
+    client: httpx.Client, server: LocalServer, shape: str, usage: str
+) -> None:
     chunks = chunks_of(post(client, server.url_with(shape=shape), payload()).content)
     final = chunks[-1]["usage"]
     assert (final if isinstance(final, str) else final["prompt_tokens"]) == usage
@@ -609,7 +682,10 @@ def test_no_response_sends_no_headers_until_the_client_leaves(server: LocalServe
 def test_ansi_error_puts_escape_codes_in_error_messages(client: httpx.Client, server: LocalServer) -> None:
     from glm_notebook.server.shapes import ANSI_MESSAGE
 
-    assert post(client, server.url_with(status=500, ansi_error=True), payload()).json()["error"]["message"] == ANSI_MESSAGE
+    assert (
+        post(client, server.url_with(status=500, ansi_error=True), payload()).json()["error"]["message"]
+        == ANSI_MESSAGE
+    )
     frame = data_of(post(client, server.url_with(error_frame=2, ansi_error=True), payload()).content)[-1]
     assert json.loads(frame)["error"]["message"] == ANSI_MESSAGE
 

@@ -77,7 +77,9 @@ def test_an_answer_that_stays_invalid_is_a_one_line_schema_error(client, server)
 
 
 def test_dataclass_and_json_schema_dict(client):
-    assert client.chat("three little words", schema=NoteDC).value == NoteDC(words=3, characters=len("three little words"))
+    assert client.chat("three little words", schema=NoteDC).value == NoteDC(
+        words=3, characters=len("three little words")
+    )
     schema = {"type": "object", "properties": {"words": {"type": "integer"}}, "required": ["words"]}
     assert client.chat("two words", schema=schema).value["words"] == 2
     with pytest.raises(SchemaError, match="does not fit the schema"):
@@ -93,9 +95,15 @@ def test_achat_with_schema(client):
 
 def test_map_with_schema_reports_bad_items_and_expands_fields_into_columns(client):
     results = client.map("Describe {item}", ["alpha", "beta gamma"], schema=Note, progress=False)
-    assert results.values == [Note(prompt="Describe alpha", words=2), Note(prompt="Describe beta gamma", words=3)]
+    assert results.values == [
+        Note(prompt="Describe alpha", words=2),
+        Note(prompt="Describe beta gamma", words=3),
+    ]
     table = results.to_pandas()
-    assert list(table["words"]) == [2, 3] and list(table["prompt"]) == ["Describe alpha", "Describe beta gamma"]
+    assert list(table["words"]) == [2, 3] and list(table["prompt"]) == [
+        "Describe alpha",
+        "Describe beta gamma",
+    ]
 
     mixed = client.map(["fits [[tag=a]]", "fits too"], schema=SecondTurn, progress=False)
     assert mixed.done == 2 and all(v.turn == 2 for v in mixed.values)

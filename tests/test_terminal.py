@@ -25,7 +25,9 @@ from .terminal_harness import Terminal
 # What a hostile answer may try: write the clipboard (OSC 52), clear the screen, move the cursor,
 # set the window title, ring the bell.
 HOSTILE = "\x1b]52;c;SGVsbG8=\x07\x1b[2J\x1b[1;1H\x1b]0;pwned\x1b\\\x07"
-FOOTER = re.compile(r"glm-4\.6 · \d+ prompt / \d+ completion tokens.* · first token [\d.]+ s · total [\d.]+ s")
+FOOTER = re.compile(
+    r"glm-4\.6 · \d+ prompt / \d+ completion tokens.* · first token [\d.]+ s · total [\d.]+ s"
+)
 
 
 @pytest.fixture
@@ -110,7 +112,9 @@ def test_piped_ipython_gets_plain_text(server) -> None:  # noqa: ANN001
     out = done.stdout
     # the reasoning summary, the Markdown source as it arrived, the footer, Out[3] on its own line
     assert re.search(r"Reasoning · \d+ words · [\d.]+ s\n\n## Say hi  there\n", out), out
-    assert re.search(r"\n\n— " + FOOTER.pattern + r".*\nOut\[3\]: <Reply glm-4\.6: \d+ chars, finished>\n", out), out
+    assert re.search(
+        r"\n\n— " + FOOTER.pattern + r".*\nOut\[3\]: <Reply glm-4\.6: \d+ chars, finished>\n", out
+    ), out
     assert "\x1b" not in out and "\x07" not in out
 
 
@@ -121,7 +125,12 @@ def test_plain_sink_strips_controls_split_across_pieces() -> None:
     pieces = ["Hi \x1b", "]52;c;SGVs", "bG8=\x07 **there** \x1b[", "2", "J and \x9b", "1A", " done\x1b"]
     reply = Reply()
     sink.start()
-    for event in [StreamStart("id", "glm-4.6", 1), ReasoningDelta("Hmm."), *map(ContentDelta, pieces), Finish("stop")]:
+    for event in [
+        StreamStart("id", "glm-4.6", 1),
+        ReasoningDelta("Hmm."),
+        *map(ContentDelta, pieces),
+        Finish("stop"),
+    ]:
         sink.event(event)
         reply.apply(event)
     reply.finish()

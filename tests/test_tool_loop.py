@@ -31,7 +31,9 @@ from glm_notebook.toolloop import supports_tool_stream
 
 
 def client_for(server, **kw):
-    return GLMClient(server.api_key, server.base_url, max_retries=kw.pop("max_retries", 0), retry_backoff=0.01, **kw)
+    return GLMClient(
+        server.api_key, server.base_url, max_retries=kw.pop("max_retries", 0), retry_backoff=0.01, **kw
+    )
 
 
 def bodies_since(server, start):
@@ -62,7 +64,9 @@ async def multiply(a: int, b: int) -> int:
 
 def test_one_call_two_steps_events_and_history(server):
     start = len(server.records)
-    with client_for(server, model="glm-4.6").stream("What's the weather in Florence? Use weather", tools=[weather]) as stream:
+    with client_for(server, model="glm-4.6").stream(
+        "What's the weather in Florence? Use weather", tools=[weather]
+    ) as stream:
         events = list(stream)
     reply = stream.reply
     kinds = [type(e) for e in events]
@@ -79,7 +83,12 @@ def test_one_call_two_steps_events_and_history(server):
     assert all(a is s.reply for a, s in zip(step_replies, reply.steps, strict=True))
     assert step_replies[1] is reply.final and step_replies[0].finish_reason == "tool_calls"
     (call,) = reply.calls
-    assert (call.name, call.args, call.status, call.result) == ("weather", {"location": "Florence"}, "ok", "18 °C, clear in Florence")
+    assert (call.name, call.args, call.status, call.result) == (
+        "weather",
+        {"location": "Florence"},
+        "ok",
+        "18 °C, clear in Florence",
+    )
     assert call.seconds is not None and call.value == call.result
     assert "18 °C, clear in Florence" in reply.text and reply.finish_reason == "stop"
     assert reply.usage.total_tokens == sum(s.reply.usage.total_tokens for s in reply.steps)
@@ -95,8 +104,15 @@ def test_one_call_two_steps_events_and_history(server):
 
 
 def test_tool_stream_is_sent_only_where_the_model_supports_it(server):
-    assert [supports_tool_stream(m) for m in ("glm-4.5", "glm-4.6", "glm-4.7-flash", "glm-5", "glm-4.6v", "other")] == [
-        False, True, True, True, False, False,
+    assert [
+        supports_tool_stream(m) for m in ("glm-4.5", "glm-4.6", "glm-4.7-flash", "glm-5", "glm-4.6v", "other")
+    ] == [
+        False,
+        True,
+        True,
+        True,
+        False,
+        False,
     ]
     start = len(server.records)
     client_for(server).chat("Use weather for Rome", model="glm-4.5", tools=[weather])
@@ -152,7 +168,13 @@ def test_a_raising_tool_bad_arguments_and_unknown_names_go_back_to_the_model(ser
     )
     reply = client_for(server).chat(prompt, tools=[explode, add])
     statuses = [(c.name, c.status) for c in reply.calls]
-    assert statuses == [("explode", "error"), ("add", "error"), ("add", "error"), ("nosuch", "error"), ("add", "ok")]
+    assert statuses == [
+        ("explode", "error"),
+        ("add", "error"),
+        ("add", "error"),
+        ("nosuch", "error"),
+        ("add", "ok"),
+    ]
     errors = [c.error for c in reply.calls]
     assert errors[0] == "ValueError: no weather for Atlantis"
     assert errors[1] == "invalid arguments for add: b: Field required"
@@ -161,7 +183,7 @@ def test_a_raising_tool_bad_arguments_and_unknown_names_go_back_to_the_model(ser
     sent = [m["content"] for m in bodies_since(server, start)[1]["messages"] if m["role"] == "tool"]
     assert sent[:4] == [f"Error: {e}" for e in errors[:4]] and sent[4] == "3"
     assert not any("Traceback" in text for text in sent)
-    assert reply.complete and "explode(city=\"Atlantis\")` failed: ValueError" in reply.text
+    assert reply.complete and 'explode(city="Atlantis")` failed: ValueError' in reply.text
 
 
 def test_max_steps_ends_with_a_note_not_a_hang(server):
@@ -172,7 +194,9 @@ def test_max_steps_ends_with_a_note_not_a_hang(server):
         return n
 
     start = len(server.records)
-    with client_for(server).stream("[[tool=tick]] [[tool_rounds=50]] count 1", tools=[tick], max_steps=3) as stream:
+    with client_for(server).stream(
+        "[[tool=tick]] [[tool_rounds=50]] count 1", tools=[tick], max_steps=3
+    ) as stream:
         events = list(stream)
     reply = stream.reply
     assert len(bodies_since(server, start)) == 3 and len(calls) == 2
@@ -273,16 +297,28 @@ def test_closing_the_sync_stream_cancels_a_running_async_tool(server):
 
 
 def test_a_raw_tool_dict_is_never_run(server):
-    raw = {"type": "function", "function": {"name": "lookup", "description": "d", "parameters": {"type": "object", "properties": {}}}}
+    raw = {
+        "type": "function",
+        "function": {
+            "name": "lookup",
+            "description": "d",
+            "parameters": {"type": "object", "properties": {}},
+        },
+    }
     reply = client_for(server).chat("[[tool=lookup]] go", tools=[raw, add])
     assert reply.finish_reason == "tool_calls" and reply.calls == [] and len(reply.steps) == 1
-    assert reply.tool_calls[0]["function"]["name"] == "lookup" and "run it and send the result yourself" in reply.note
+    assert (
+        reply.tool_calls[0]["function"]["name"] == "lookup"
+        and "run it and send the result yourself" in reply.note
+    )
     assert reply.messages[-1]["tool_calls"] == reply.tool_calls
 
 
 def test_faults_work_in_tool_turns(server):
     start = len(server.records)
-    reply = client_for(server, max_retries=2).chat("[[status=429,code=1302,retry_after=0,times=1]] use add on 1 and 2", tools=[add])
+    reply = client_for(server, max_retries=2).chat(
+        "[[status=429,code=1302,retry_after=0,times=1]] use add on 1 and 2", tools=[add]
+    )
     assert reply.complete and reply.calls[0].result == "3"
     assert [r.status for r in server.records[start:]] == [429, 200, 200]
 
@@ -295,28 +331,59 @@ def test_faults_work_in_tool_turns(server):
 
 def test_the_server_answers_tool_calls_without_streaming_too(server):
     body = {
-        "model": "glm-4.5", "stream": False, "messages": [{"role": "user", "content": "use add on 2 and 3"}],
-        "tools": [{"type": "function", "function": {"name": "add", "parameters": {
-            "type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}, "required": ["a", "b"]}}}],
+        "model": "glm-4.5",
+        "stream": False,
+        "messages": [{"role": "user", "content": "use add on 2 and 3"}],
+        "tools": [
+            {
+                "type": "function",
+                "function": {
+                    "name": "add",
+                    "parameters": {
+                        "type": "object",
+                        "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
+                        "required": ["a", "b"],
+                    },
+                },
+            }
+        ],
     }
-    response = httpx.post(f"{server.base_url}/chat/completions", json=body, headers={"Authorization": f"Bearer {server.api_key}"})
+    response = httpx.post(
+        f"{server.base_url}/chat/completions",
+        json=body,
+        headers={"Authorization": f"Bearer {server.api_key}"},
+    )
     choice = response.json()["choices"][0]
     assert choice["finish_reason"] == "tool_calls"
     (call,) = choice["message"]["tool_calls"]
-    assert call["function"] == {"name": "add", "arguments": '{"a":2,"b":3}'} and call["id"].startswith("call_")
+    assert call["function"] == {"name": "add", "arguments": '{"a":2,"b":3}'} and call["id"].startswith(
+        "call_"
+    )
 
 
 # -- what a person sees -------------------------------------------------------------------------
 
 
 def test_call_html_summary_states_and_escaping():
-    call = ToolCall(1, 0, "c1", "weather", '{"location":"Florence"}', status="ok", result="18 °C, clear", seconds=0.25)
+    call = ToolCall(
+        1, 0, "c1", "weather", '{"location":"Florence"}', status="ok", result="18 °C, clear", seconds=0.25
+    )
     html = tool_call_html(call)
-    assert html.startswith('<details class="glm-tool glm-tool-ok"><summary>weather(location="Florence") → 18 °C, clear')
+    assert html.startswith(
+        '<details class="glm-tool glm-tool-ok"><summary>weather(location="Florence") → 18 °C, clear'
+    )
     assert '<pre class="glm-tool-result"><code>18 °C, clear</code></pre>' in html
 
-    bad = ToolCall(1, 1, "c2", "weather", '{"location":"<img src=x onerror=alert(1)>"}', status="error",
-                   error="ValueError: <script>alert(1)</script>", result="Error: …")
+    bad = ToolCall(
+        1,
+        1,
+        "c2",
+        "weather",
+        '{"location":"<img src=x onerror=alert(1)>"}',
+        status="error",
+        error="ValueError: <script>alert(1)</script>",
+        result="Error: …",
+    )
     html = tool_call_html(bad)
     assert "glm-tool-error" in html and "→ error: ValueError:" in html
     assert "<script" not in html and "<img" not in html and "&lt;script&gt;" in html
@@ -333,11 +400,15 @@ def test_an_opened_call_labels_its_arguments_and_result():
     """Inside an opened call the arguments and the result each sit under a small label, so they
     do not read as one block; a failed call says "Error" instead of "Result"."""
     label = '<p class="glm-tool-label">{}</p><pre class="glm-tool-{}"><code>'
-    ok = tool_call_html(ToolCall(1, 0, "c1", "weather", '{"location":"Florence"}', status="ok", result="18 °C"))
+    ok = tool_call_html(
+        ToolCall(1, 0, "c1", "weather", '{"location":"Florence"}', status="ok", result="18 °C")
+    )
     assert ok.index(label.format("Arguments", "args")) < ok.index(label.format("Result", "result"))
     assert ok.count('class="glm-tool-label"') == 2
 
-    failed = ToolCall(1, 1, "c2", "weather", "{}", status="error", error="ValueError: no city", result="Error: …")
+    failed = ToolCall(
+        1, 1, "c2", "weather", "{}", status="error", error="ValueError: no city", result="Error: …"
+    )
     html = tool_call_html(failed)
     assert label.format("Error", "result") + "ValueError: no city</code>" in html and ">Result<" not in html
 
@@ -348,13 +419,24 @@ def test_an_opened_call_labels_its_arguments_and_result():
     assert "details.glm-tool p.glm-tool-label{" in css
     # Two classes each: JupyterLab's `.jp-ThemedContainer .jp-RenderedHTMLCommon pre` / `code`
     # (no border, its page background) must not win over the frame.
-    frame = re.search(r"details\.glm-tool pre\.glm-tool-args,details\.glm-tool pre\.glm-tool-result\{([^}]*)\}", css)
-    assert frame and "border:1px solid var(--jp-border-color2," in frame.group(1) and "background:var(--jp-" in frame.group(1)
-    assert "details.glm-tool pre.glm-tool-args>code,details.glm-tool pre.glm-tool-result>code{background:none" in css
+    frame = re.search(
+        r"details\.glm-tool pre\.glm-tool-args,details\.glm-tool pre\.glm-tool-result\{([^}]*)\}", css
+    )
+    assert (
+        frame
+        and "border:1px solid var(--jp-border-color2," in frame.group(1)
+        and "background:var(--jp-" in frame.group(1)
+    )
+    assert (
+        "details.glm-tool pre.glm-tool-args>code,details.glm-tool pre.glm-tool-result>code{background:none"
+        in css
+    )
 
 
 def test_trace_and_final_view_follow_the_loop(server):
-    with client_for(server, model="glm-4.6").stream("Use weather for <b>Florence</b>", tools=[weather]) as stream:
+    with client_for(server, model="glm-4.6").stream(
+        "Use weather for <b>Florence</b>", tools=[weather]
+    ) as stream:
         trace = ToolTrace(stream.reply)
         seen_pending = seen_running = False
         for event in stream:
@@ -405,7 +487,8 @@ def test_the_footer_counts_calls_and_what_went_wrong(server):
 
     reply = client_for(server).chat(
         '[[tool=explode,args={"city":"x"}]] [[tool=add,args={"a":1,"b":1}]] [[tool=add,args={"a":2,"b":2}]] go',
-        tools=[explode, add], approve=lambda call: call.args != {"a": 2, "b": 2},
+        tools=[explode, add],
+        approve=lambda call: call.args != {"a": 2, "b": 2},
     )
     html = tool_reply_html(reply)
     assert "· 3 tool calls (1 failed, 1 declined)</small>" in html
@@ -444,9 +527,17 @@ def test_the_servers_tool_chunks_have_the_recorded_shape(server):
     frames = [json.loads(line[6:]) for line in recorded.splitlines() if line.startswith("data: {")]
     real_call, real_final = [f for f in frames if "tool_calls" in f["choices"][0]["delta"]][0], frames[-1]
 
-    body = {"model": "glm-4.7-flash", "stream": True, "messages": [{"role": "user", "content": "use weather for Rome"}],
-            "tools": [tool(weather).schema()]}
-    response = httpx.post(f"{server.base_url}/chat/completions", json=body, headers={"Authorization": f"Bearer {server.api_key}"})
+    body = {
+        "model": "glm-4.7-flash",
+        "stream": True,
+        "messages": [{"role": "user", "content": "use weather for Rome"}],
+        "tools": [tool(weather).schema()],
+    }
+    response = httpx.post(
+        f"{server.base_url}/chat/completions",
+        json=body,
+        headers={"Authorization": f"Bearer {server.api_key}"},
+    )
     ours = [json.loads(line[6:]) for line in response.text.splitlines() if line.startswith("data: {")]
     call_chunks = [f for f in ours if "tool_calls" in f["choices"][0]["delta"]]
     assert len(call_chunks) == 1  # no tool_stream: the call comes whole

@@ -69,8 +69,13 @@ def test_the_second_request_is_the_recorded_one(server, name):
     client = GLMClient(server.api_key, server.replay_url(name), max_retries=0)
     start = len(server.records)
     reply = client.chat(
-        first["messages"], model=first["model"], tools=tools, tool_choice="auto",
-        max_tokens=4000, tool_stream=None, **extra,
+        first["messages"],
+        model=first["model"],
+        tools=tools,
+        tool_choice="auto",
+        max_tokens=4000,
+        tool_stream=None,
+        **extra,
     )
     sent = [record.body for record in server.records[start:]]
     assert len(sent) == 2
@@ -79,10 +84,14 @@ def test_the_second_request_is_the_recorded_one(server, name):
     assert _comparable(sent[1]) == _comparable(second)
 
     expected = _load(name, "1.expected.json")
-    final_text = expected.get("content", expected.get("json", {}).get("choices", [{}])[0].get("message", {}).get("content"))
+    final_text = expected.get(
+        "content", expected.get("json", {}).get("choices", [{}])[0].get("message", {}).get("content")
+    )
     assert isinstance(reply, ToolReply) and reply.complete
     assert reply.text == final_text and reply.finish_reason == "stop"
-    assert [call.result for call in reply.calls] == [m["content"] for m in second["messages"] if m["role"] == "tool"]
+    assert [call.result for call in reply.calls] == [
+        m["content"] for m in second["messages"] if m["role"] == "tool"
+    ]
     assert reply.messages[:-1] == second["messages"]
     assert reply.messages[-1] == {"role": "assistant", "content": final_text}
     usages = [

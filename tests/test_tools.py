@@ -83,7 +83,9 @@ def test_the_recorded_weather_schema_comes_from_a_plain_function():
 
 def test_every_type_of_the_list_has_a_schema():
     t = tool(everything)
-    assert t.description == "Exercise every supported type.\n\nLonger explanation that stays in the description."
+    assert (
+        t.description == "Exercise every supported type.\n\nLonger explanation that stays in the description."
+    )
     props = t.parameters["properties"]
     assert props["text"] == {"description": "some text", "type": "string"}
     assert props["count"] == {"description": "how many", "type": "integer"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from .kernel_harness import CellRun, Kernel, Running
 from .test_magic import glm, html_of, k, updates  # noqa: F401  (k is a fixture)
 
-TOOLS = '''
+TOOLS = """
 import time
 
 def weather(location: str) -> str:
@@ -18,7 +18,7 @@ def broken(location: str) -> str:
     raise ValueError("sensor offline")
 
 not_a_function = 3
-'''
+"""
 
 
 def usage_error(run: CellRun) -> str:
@@ -120,14 +120,18 @@ def test_max_steps_stops_the_loop(k: Kernel) -> None:
 
 
 def test_interrupting_a_running_tool_keeps_what_happened(k: Kernel) -> None:
-    k.run("import time\ndef slow(location: str) -> str:\n    'Slow. location: the city'\n    time.sleep(30)\n    return 'late'")
+    k.run(
+        "import time\ndef slow(location: str) -> str:\n    'Slow. location: the city'\n    time.sleep(30)\n    return 'late'"
+    )
     running = k.start('%%glm --tools slow\nWeather in "Florence"? [[tool=slow]]')
     running.wait_for(lambda run: any('class="glm-tool glm-tool-running"' in html for _, html in updates(run)))
     k.interrupt()
     run = running.wait()
     assert run.error is not None and run.error["ename"] == "GLMInterrupted"
     assert len(run.error["traceback"]) == 1
-    shown = [html_of(content) for kind, content in run.messages if kind == "display_data" and html_of(content)]
+    shown = [
+        html_of(content) for kind, content in run.messages if kind == "display_data" and html_of(content)
+    ]
     assert shown and "slow(location=" in shown[-1] and "error: interrupted" in shown[-1]
 
 
@@ -170,7 +174,9 @@ def test_panes_stay_few_however_many_steps(k: Kernel) -> None:
 def test_quiet_and_capture_show_the_result_only_or_text(k: Kernel) -> None:
     define_tools(k)
     run = glm(k, 'Weather in "Florence"? [[tool=broken]]', "--tools broken --quiet")
-    assert run.error is None and not [m for m, _ in run.messages if m in ("display_data", "update_display_data")]
+    assert run.error is None and not [
+        m for m, _ in run.messages if m in ("display_data", "update_display_data")
+    ]
     assert "1 tool call (1 failed)" in result_html(run)
     run = k.run('%%capture out\n%%glm --tools broken\nWeather in "Florence"? [[tool=broken]]')
     assert run.error is None, run.error

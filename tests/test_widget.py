@@ -398,7 +398,7 @@ def test_static_transcript_is_sanitised_and_complete(server):
         assert f'data-glm-chat="{w.widget.chat_id}"' in html and "glm-chat-static" in html
         assert html.count('class="glm-chat-turn"') == 2 and html.count('<p class="glm-footer">') == 2
         assert 'class="glm-chat-answer jp-RenderedHTMLCommon"' in html
-        assert "<img" not in html and "href=\"javascript" not in html and "&lt;img src=x" in html
+        assert "<img" not in html and 'href="javascript' not in html and "&lt;img src=x" in html
         assert "2 turns" in html and bundle["text/plain"].startswith("Chat with glm-4.6: 2 turns")
         assert "**You:**\n\nSecond" in bundle["text/plain"]
 
@@ -483,7 +483,8 @@ def test_the_browser_sends_and_the_static_transcript_updates_at_turn_ends(widget
     assert "This is turn 2" in ask(widget_kernel, "w.turns[1].answer")
     # The static transcript was updated once per turn end, never while streaming.
     static = ask(
-        widget_kernel, f"[len(w._views), w._static_bundle()['text/html'].count('<p class=\"glm-footer\">'), {display_id!r}]"
+        widget_kernel,
+        f"[len(w._views), w._static_bundle()['text/html'].count('<p class=\"glm-footer\">'), {display_id!r}]",
     )
     assert static == [2, 2, display_id]
 
@@ -504,9 +505,7 @@ def test_stop_from_the_browser_mid_stream_keeps_the_partial_answer(widget_kernel
     model_id = ask(widget_kernel, "(w := ChatWidget()).widget.model_id")
     first = len(server.records)
     running = widget_kernel.start('reply = await w.send("[[delay=0.05]] Tell me about stopping")')
-    running.wait_for(
-        lambda run: any("<h2>" in m.get("html", "") for m in custom_messages(run, model_id))
-    )
+    running.wait_for(lambda run: any("<h2>" in m.get("html", "") for m in custom_messages(run, model_id)))
     send_from_browser(widget_kernel, model_id, op="stop")  # handled while the cell is still awaiting
     run = running.wait()
     assert run.error is None
@@ -527,9 +526,7 @@ def test_interrupting_the_kernel_stops_the_turn(widget_kernel, server):
     ask(widget_kernel, "(w := ChatWidget()) is not None")
     model_id = ask(widget_kernel, "w.widget.model_id")
     running = widget_kernel.start('reply = await w.send("[[delay=0.05]] Interrupt me")')
-    running.wait_for(
-        lambda run: any("<h2>" in m.get("html", "") for m in custom_messages(run, model_id))
-    )
+    running.wait_for(lambda run: any("<h2>" in m.get("html", "") for m in custom_messages(run, model_id)))
     widget_kernel.interrupt()
     run = running.wait()
     assert run.error is not None and run.error["ename"] in ("CancelledError", "KeyboardInterrupt")

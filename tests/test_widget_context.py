@@ -44,8 +44,15 @@ def png(width: int, height: int, *, noise: bool = False) -> bytes:
 
 def browser_send(w: ChatWidget, text: str, *images: bytes) -> None:
     """What Send does in the front end: the text, and each attached file as a binary buffer."""
-    content = {"op": "send", "text": text, "images": [{"name": f"{i}.png", "type": "image/png"} for i in range(len(images))]}
-    message = {"content": {"data": {"method": "custom", "content": content}}, "buffers": [memoryview(b) for b in images]}
+    content = {
+        "op": "send",
+        "text": text,
+        "images": [{"name": f"{i}.png", "type": "image/png"} for i in range(len(images))],
+    }
+    message = {
+        "content": {"data": {"method": "custom", "content": content}},
+        "buffers": [memoryview(b) for b in images],
+    }
     w.widget.comm.handle_msg(message)
 
 
@@ -96,8 +103,18 @@ def test_images_go_out_as_parts_and_stay_in_the_history(server, wire):
         # A text-only follow-up: the history keeps both images, `messages` too.
         await w.send("Which was wider?")
         sent = server.records[-1].body["messages"]
-        assert sum(1 for m in sent if isinstance(m["content"], list)) == 2 and sent[-1]["content"] == "Which was wider?"
-        assert [type(m["content"]).__name__ for m in w.messages] == ["list", "str", "list", "str", "str", "str"]
+        assert (
+            sum(1 for m in sent if isinstance(m["content"], list)) == 2
+            and sent[-1]["content"] == "Which was wider?"
+        )
+        assert [type(m["content"]).__name__ for m in w.messages] == [
+            "list",
+            "str",
+            "list",
+            "str",
+            "str",
+            "str",
+        ]
         # What is shown: the text as typed, and our thumbnails (JPEG data URLs), never the image.
         turns = wire.ops("turn")
         assert turns[0]["thumbs"][0]["alt"] == "[image 64×48 PNG]"
@@ -134,7 +151,10 @@ def test_a_large_image_is_downscaled_with_a_note_in_the_chat(server, wire):
         reply = await w.send("Tall", images=[png(40, 6500)])
         assert "PNG, 37×6000 pixels" in reply.text
         [turn] = wire.ops("turn")
-        assert "note: image downscaled from 40×6500 to 37×6000 to fit the service&#x27;s limits" in turn["user_html"]
+        assert (
+            "note: image downscaled from 40×6500 to 37×6000 to fit the service&#x27;s limits"
+            in turn["user_html"]
+        )
         assert turn["thumbs"][0]["alt"] == "[image 37×6000 PNG]"
 
     asyncio.run(main())
@@ -147,7 +167,10 @@ def test_images_for_a_text_model_are_refused_in_one_line(server, wire):
         assert await w.send("Look", images=[png(8, 8)]) is None
         assert len(server.records) == first and w.turns == []  # nothing sent, no turn
         assert wire.custom() == [
-            {"op": "notice", "text": "Not sent: glm-4.6 cannot see images: ask a vision model, e.g. chat(model='glm-4.6v')"},
+            {
+                "op": "notice",
+                "text": "Not sent: glm-4.6 cannot see images: ask a vision model, e.g. chat(model='glm-4.6v')",
+            },
             {"op": "draft", "text": "Look"},
         ]
         await w.send("Look", images=[b"GIF89a not really"])  # a bad file: one line too
@@ -177,9 +200,17 @@ def test_1210_fallback_works_as_in_the_magic(wire):
             assert [r.status for r in local.records] == [400, 200]
             await w.send("Again", images=[png(5, 5)])  # remembered: bare Base64 at once
             assert [r.status for r in local.records] == [400, 200, 200]
-            urls = [p["image_url"]["url"] for m in local.records[2].body["messages"] if isinstance(m["content"], list) for p in m["content"] if p["type"] == "image_url"]
+            urls = [
+                p["image_url"]["url"]
+                for m in local.records[2].body["messages"]
+                if isinstance(m["content"], list)
+                for p in m["content"]
+                if p["type"] == "image_url"
+            ]
             assert len(urls) == 2 and not any(u.startswith("data:") for u in urls)
-            assert w.messages[0]["content"][1]["image_url"]["url"].startswith("data:")  # history as sent first
+            assert w.messages[0]["content"][1]["image_url"]["url"].startswith(
+                "data:"
+            )  # history as sent first
 
     asyncio.run(main())
 
@@ -237,7 +268,9 @@ def send_with_buffers(kernel, model_id: str, text: str, *images: bytes) -> Runni
     handle on what the kernel publishes while handling it."""
     client = kernel.client
     content = {"op": "send", "text": text, "images": [{"name": "a.png", "type": "image/png"} for _ in images]}
-    message = client.session.msg("comm_msg", {"comm_id": model_id, "data": {"method": "custom", "content": content}})
+    message = client.session.msg(
+        "comm_msg", {"comm_id": model_id, "data": {"method": "custom", "content": content}}
+    )
     message["buffers"] = list(images)
     client.shell_channel.send(message)
     return Running(kernel, message["header"]["msg_id"])
@@ -254,7 +287,9 @@ def context_kernel(kernel):
 
 
 def test_the_kernels_variables_fill_the_chat(context_kernel, server):
-    run = context_kernel.run('w = ChatWidget(model="glm-4.6v")\nreply = await w.send("Coldest in {df}? x={x}, {{x}}")')
+    run = context_kernel.run(
+        'w = ChatWidget(model="glm-4.6v")\nreply = await w.send("Coldest in {df}? x={x}, {{x}}")'
+    )
     assert run.error is None, run.error
     sent = server.records[-1].body["messages"][-1]["content"]
     assert sent.startswith("Coldest in pandas DataFrame: 3 rows × 2 columns") and "| 1 | Oslo | 4 |" in sent
@@ -288,7 +323,9 @@ def test_attachments_from_the_browser_reach_the_model_and_the_history(context_ke
     [update] = [u for u in run.of_type("update_display_data") if u["transient"]["display_id"] == static_id]
     html = update["data"]["text/html"]
     assert len(html) < 80_000 and html.count('class="glm-thumb"') == 2
-    assert "[image 900×800 PNG]" in update["data"]["text/plain"] and "base64" not in update["data"]["text/plain"]
+    assert (
+        "[image 900×800 PNG]" in update["data"]["text/plain"] and "base64" not in update["data"]["text/plain"]
+    )
     turn = next(m for m in custom_messages(run, model_id) if m["op"] == "turn")
     assert turn["thumbs"] == []  # the text-only follow-up
 
@@ -298,7 +335,10 @@ def test_a_text_model_refuses_attachments_in_one_line(context_kernel, server):
     first = len(server.records)
     handled = send_with_buffers(context_kernel, model_id, "Look at {x}", png(8, 8)).wait()
     assert custom_messages(handled, model_id) == [
-        {"op": "notice", "text": "Not sent: glm-4.6 cannot see images: ask a vision model, e.g. chat(model='glm-4.6v')"},
+        {
+            "op": "notice",
+            "text": "Not sent: glm-4.6 cannot see images: ask a vision model, e.g. chat(model='glm-4.6v')",
+        },
         {"op": "draft", "text": "Look at {x}"},
     ]
     assert ask(context_kernel, "len(w.turns)") == 0 and len(server.records) == first

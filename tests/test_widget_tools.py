@@ -48,7 +48,14 @@ def test_calls_show_in_the_turn_and_the_history_keeps_them(server, wire):
         frontend(w, op="send", text="And tomorrow?")  # the next turn sends the tool turns along
         second = await w._task
         assert second.messages[:4] == w.messages[:4]  # sent with the tool calls and results
-        assert [m["role"] for m in w.messages] == ["user", "assistant", "tool", "assistant", "user", "assistant"]
+        assert [m["role"] for m in w.messages] == [
+            "user",
+            "assistant",
+            "tool",
+            "assistant",
+            "user",
+            "assistant",
+        ]
 
     asyncio.run(main())
 
@@ -89,7 +96,11 @@ def test_a_second_step_blanks_the_panes_it_no_longer_uses(server, wire):
 def test_confirm_asks_in_the_chat_and_the_answer_decides(server, wire):
     async def main():
         w = ChatWidget(client=_client(server), tools=[weather], confirm=True)
-        frontend(w, op="send", text='Weather in "Florence" and "Siena"? [[tool=weather,args={"location":"Florence"}]] [[tool=weather,args={"location":"Siena"}]]')
+        frontend(
+            w,
+            op="send",
+            text='Weather in "Florence" and "Siena"? [[tool=weather,args={"location":"Florence"}]] [[tool=weather,args={"location":"Siena"}]]',
+        )
         for answer in (True, False):
             while len(wire.ops("ask")) < (1 if answer else 2):
                 await asyncio.sleep(0.01)

@@ -39,7 +39,9 @@ class _CodeBlock:
         self.code = code
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
-        html = f'<div class="glm-md mathjax_ignore tex2jax_ignore">{code_block_html(self.code, "python")}</div>'
+        html = (
+            f'<div class="glm-md mathjax_ignore tex2jax_ignore">{code_block_html(self.code, "python")}</div>'
+        )
         return {"text/plain": self.code, "text/html": html + style_tag()}
 
 

@@ -41,7 +41,9 @@ __all__ = [
 LIBRARY_FRAMES = 2
 #: Most errors remembered.
 KEPT = 50
-_CELL_FILE = re.compile(r"^(<ipython-input-\d+-[0-9a-f]+>|.*[/\\]ipykernel_\d+[/\\]\d+\.py|<cell line: \d+>)$")
+_CELL_FILE = re.compile(
+    r"^(<ipython-input-\d+-[0-9a-f]+>|.*[/\\]ipykernel_\d+[/\\]\d+\.py|<cell line: \d+>)$"
+)
 _SKIPPED = ("KeyboardInterrupt", "UsageError", "GLMInterrupted")
 _repr = reprlib.Repr()
 _repr.maxstring, _repr.maxother, _repr.maxlist, _repr.maxdict = 60, 60, 6, 6
@@ -142,9 +144,7 @@ def record_error(error: BaseException, code: str, cell: int | None) -> ErrorReco
     if isinstance(error, SyntaxError) and error.text:
         line = error.text.strip()
     message = strip_controls(str(error))
-    return ErrorRecord(
-        cell, code, type(error).__name__, message, text, line.strip(), _variables(error, line)
-    )
+    return ErrorRecord(cell, code, type(error).__name__, message, text, line.strip(), _variables(error, line))
 
 
 FIX_REQUEST = (
@@ -267,7 +267,9 @@ def attached_images(paths: Iterable[str], plot: bool, figures: FigureTracker) ->
     if plot:
         figure = figures.current()
         if figure is None:
-            raise UsageError("--plot: no matplotlib figure yet; draw one, or keep it (fig = plt.gcf()) and write {fig}")
+            raise UsageError(
+                "--plot: no matplotlib figure yet; draw one, or keep it (fig = plt.gcf()) and write {fig}"
+            )
         parts.append(image_part(figure))
     return parts
 

@@ -153,8 +153,9 @@ class History:
             if images:  # ours, added after the allow-list (which has no img)
                 message_html = message_html.removesuffix("</div>") + images + "</div>"
             parts.append(message_html)
-        return style_tag() + f'<div class="glm-reply glm-history">{sanitize_html(title)}{"".join(parts)}</div>'
-
+        return (
+            style_tag() + f'<div class="glm-reply glm-history">{sanitize_html(title)}{"".join(parts)}</div>'
+        )
 
 
 class Conversations:

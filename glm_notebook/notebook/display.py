@@ -311,7 +311,9 @@ class LiveSink:
             if index == last:
                 html += f'{calls_html}<p class="glm-status"><small>{escape_text(status)}</small></p>'
                 text = "\n".join(part for part in (text, calls_text, status) if part)
-            self._pane(index + offset).update({"text/html": f"{_PANE_OPEN}{html}</div>", "text/plain": text}, raw=True)
+            self._pane(index + offset).update(
+                {"text/html": f"{_PANE_OPEN}{html}</div>", "text/plain": text}, raw=True
+            )
         for index in sorted(self._stale - {i + offset for i in self._html}):
             self._pane(index).update({"text/html": "", "text/plain": ""}, raw=True)
         self._stale.clear()
@@ -349,7 +351,9 @@ class _Ticker:
         self._period = period
         self._stopped = threading.Event()
         context = contextvars.copy_context()
-        self._thread = threading.Thread(target=context.run, args=(self._run,), daemon=True, name="glm-live-ticker")
+        self._thread = threading.Thread(
+            target=context.run, args=(self._run,), daemon=True, name="glm-live-ticker"
+        )
         self._thread.start()
 
     def _run(self) -> None:

@@ -67,7 +67,9 @@ _HISTORY_GAPS = {
 # Inside a Python f-string or a `str.format` template on the same line.
 _F_STRING_OPEN = re.compile(r"(?<![\w])[rR]?[fF][rR]?([\"'])[^\"'\n]*\Z")
 _FORMAT_CALL = re.compile(r"[^\n]*?[\"']\s*\.format(?:_map)?\(")
-_CODE = re.compile(r"^ {0,3}(`{3,}|~{3,})[^\n]*\n.*?(?:^ {0,3}\1[^\n]*$|\Z)|(`+)(?!`).+?(?<!`)\2(?!`)", re.M | re.S)
+_CODE = re.compile(
+    r"^ {0,3}(`{3,}|~{3,})[^\n]*\n.*?(?:^ {0,3}\1[^\n]*$|\Z)|(`+)(?!`).+?(?<!`)\2(?!`)", re.M | re.S
+)
 
 
 class InterpolationError(ValueError):
@@ -154,7 +156,9 @@ def interpolate_prompt(
                 f"write {{{{{spec}}}}} for literal braces, or use {opt_out}"
             ) from None
         except (LookupError, TypeError) as exc:
-            reason = _HISTORY_GAPS.get(root, "{error}").format(cell=index, error=exc.args[0] if exc.args else exc)
+            reason = _HISTORY_GAPS.get(root, "{error}").format(
+                cell=index, error=exc.args[0] if exc.args else exc
+            )
             raise InterpolationError(f"{{{spec}}}: {reason}") from None
 
     expanded = _FIELD.sub(replace, text)
@@ -167,7 +171,9 @@ def interpolate_prompt(
             parts.append({"type": "text", "text": piece})
         if index < len(found):
             parts.append(found[index])
-    shown = "".join(piece + (found[i].placeholder if i < len(found) else "") for i, piece in enumerate(pieces))
+    shown = "".join(
+        piece + (found[i].placeholder if i < len(found) else "") for i, piece in enumerate(pieces)
+    )
     notes = tuple(f"note: {part.note}" for part in found if part.note)
     return Interpolated(shown, tuple(undefined), tuple(parts), notes)
 
@@ -190,7 +196,9 @@ def message_content(
     """A user message's content list: the interpolated `parts` (or `text` alone), empty text left
     out and `secret` masked in each text part, then the `extra` images; and their notes."""
     content = [
-        {"type": "text", "text": mask_secret(part["text"], secret, KEY_MASK)[0]} if part["type"] == "text" else part
+        {"type": "text", "text": mask_secret(part["text"], secret, KEY_MASK)[0]}
+        if part["type"] == "text"
+        else part
         for part in (parts or ({"type": "text", "text": text},))
         if part["type"] != "text" or part["text"].strip()
     ] + list(extra)

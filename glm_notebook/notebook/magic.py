@@ -111,15 +111,13 @@ class GLM(Configurable):
     temperature = Float(
         None, allow_none=True, help="Sampling temperature (-t); None: the model's default."
     ).tag(config=True)
-    top_p = Float(None, allow_none=True, help="Nucleus sampling (--top-p); None: default.").tag(
-        config=True
-    )
+    top_p = Float(None, allow_none=True, help="Nucleus sampling (--top-p); None: default.").tag(config=True)
     max_tokens = Int(
         None, allow_none=True, help="Longest answer in tokens (--max-tokens); None: default."
     ).tag(config=True)
-    system = Unicode(
-        None, allow_none=True, help="System prompt sent with every cell (-s overrides)."
-    ).tag(config=True)
+    system = Unicode(None, allow_none=True, help="System prompt sent with every cell (-s overrides).").tag(
+        config=True
+    )
     updates_per_second = Float(
         DEFAULT_UPDATES_PER_SECOND,
         help="Most redraws per second while an answer streams; 0 draws only the first state "
@@ -402,8 +400,12 @@ class GLMMagics(Magics):
         model = params.pop("model")
         try:
             results = self._client_for_cell().map(
-                template, self.shell.user_ns[args.map_over], model=model, progress=not args.quiet,
-                concurrency=args.concurrency or 8, **params,
+                template,
+                self.shell.user_ns[args.map_over],
+                model=model,
+                progress=not args.quiet,
+                concurrency=args.concurrency or 8,
+                **params,
             )
         except (TypeError, ValueError) as exc:
             raise UsageError(f"--map {args.map_over}: {exc}") from None
@@ -419,11 +421,15 @@ class GLMMagics(Magics):
             return {}
         names = [name.strip() for name in args.tools.split(",") if name.strip()]
         if not names:
-            raise UsageError("--tools needs the names of notebook functions, e.g. --tools weather,convert_units")
+            raise UsageError(
+                "--tools needs the names of notebook functions, e.g. --tools weather,convert_units"
+            )
         tools = []
         for name in names:
             if name not in self.shell.user_ns:
-                raise UsageError(f"--tools {name}: no function named {name!r} in the notebook; define it first")
+                raise UsageError(
+                    f"--tools {name}: no function named {name!r} in the notebook; define it first"
+                )
             function = self.shell.user_ns[name]
             if not callable(function):
                 raise UsageError(f"--tools {name}: {name!r} is a {type(function).__name__}, not a function")

@@ -44,4 +44,3 @@ class NotebookProgress:
     def close(self, state: ProgressState) -> None:
         self.update(state)
         self._bar.close()
-

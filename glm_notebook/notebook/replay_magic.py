@@ -122,7 +122,11 @@ def replay_command(settings: Any, shell: Any, words: list[str]) -> str:
         if len(words) == 2:
             settings.replay_pace = words[1].lower()
         mode, source = replay_mode(settings)
-        note = f" ({REPLAY_ENV}={mode} in the environment wins)" if source == REPLAY_ENV and mode != settings.replay else ""
+        note = (
+            f" ({REPLAY_ENV}={mode} in the environment wins)"
+            if source == REPLAY_ENV and mode != settings.replay
+            else ""
+        )
         if mode == "off":
             return f"Replay off{note}: every cell asks the service."
         replay = replay_for(settings, shell)

@@ -93,7 +93,9 @@ class ChatView(anywidget.AnyWidget):
     _esm = (_STATIC / "chat.js").read_text(encoding="utf-8")
     _css = STYLESHEET.strip() + "\n" + CHAT_CSS
 
-    chat_id = traitlets.Unicode("", help="Id of the static transcript output this view replaces").tag(sync=True)
+    chat_id = traitlets.Unicode("", help="Id of the static transcript output this view replaces").tag(
+        sync=True
+    )
     busy = traitlets.Bool(False, help="An answer is streaming").tag(sync=True)
     pending = traitlets.List(traitlets.Unicode(), help="Prompts queued behind the answer").tag(sync=True)
     can_restore = traitlets.Bool(False, help="New conversation can be undone").tag(sync=True)
@@ -549,7 +551,7 @@ class ChatWidget:
             return _Prompt(shown, None if sent == shown else sent, tuple(notes))
         model = self._model_name()
         if not is_vision_model(model):
-            raise _Refused(f'Not sent: {vision_error(model, f"chat(model={VISION_MODEL!r})")}')
+            raise _Refused(f"Not sent: {vision_error(model, f'chat(model={VISION_MODEL!r})')}")
         content, image_notes = message_content(sent, parts, extra, key)
         notes += image_notes
         return _Prompt(shown, content, tuple(notes))

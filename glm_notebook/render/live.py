@@ -111,7 +111,9 @@ class Throttle:
         *,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.interval = None if per_second is None else (float("inf") if per_second <= 0 else 1.0 / per_second)
+        self.interval = (
+            None if per_second is None else (float("inf") if per_second <= 0 else 1.0 / per_second)
+        )
         self.clock = clock
         self._last: float | None = None
 
@@ -558,8 +560,7 @@ class LiveAnswer:
             return ""
         if self.language is not None:
             return (
-                f'<pre><code class="language-{escape_text(self.language)}">'
-                f"{escape_text(source)}</code></pre>"
+                f'<pre><code class="language-{escape_text(self.language)}">{escape_text(source)}</code></pre>'
             )
         html = markdown_html(source)
         if html.startswith(_CONTAINER_OPEN) and html.endswith(_CONTAINER_CLOSE):

@@ -59,9 +59,13 @@ def map_html(results: MapResults, rows: int = ROWS) -> str:
         cells += [escape_text(cell) for cell in _cells(results, item, columns)]
         body.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
     more = len(results) - rows
-    tail = f"<p class=\"glm-footer\">… {more:,} more rows: results.to_pandas() shows them all</p>" if more > 0 else ""
+    tail = (
+        f'<p class="glm-footer">… {more:,} more rows: results.to_pandas() shows them all</p>'
+        if more > 0
+        else ""
+    )
     timing = f' · <span class="glm-time">{format_seconds(results.elapsed)}</span>' if results.elapsed else ""
-    message = f"<p class=\"glm-status\">{escape_text(results.message)}</p>" if results.message else ""
+    message = f'<p class="glm-status">{escape_text(results.message)}</p>' if results.message else ""
     fragment = (
         '<div class="glm-md glm-map mathjax_ignore tex2jax_ignore">'
         f'<p class="glm-footer">{escape_text(results.summary(timing=False))}{timing}</p>{message}'
@@ -73,6 +77,14 @@ def map_html(results: MapResults, rows: int = ROWS) -> str:
 def map_bundle(results: MapResults, include: Any = None, exclude: Any = None) -> tuple[dict, dict]:
     """`(data, metadata)` for IPython: HTML table and a plain-text summary without timings."""
     data = {"text/plain": results.text_view(), "text/html": map_html(results) + style_tag()}
-    metadata = {"glm_notebook": {"map": {"total": len(results), "done": results.done,
-                                         "failed": results.failed, "stopped": results.stopped}}}
+    metadata = {
+        "glm_notebook": {
+            "map": {
+                "total": len(results),
+                "done": results.done,
+                "failed": results.failed,
+                "stopped": results.stopped,
+            }
+        }
+    }
     return data, metadata

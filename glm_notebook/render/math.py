@@ -82,7 +82,6 @@ ENVIRONMENTS = {
 _SHORT = frozenset({"\\", ",", ":", ";", "!", ">", " ", "{", "}", "|", "#", "$", "%", "&", "_"})
 
 
-
 def _special_commands() -> frozenset[str]:
     """Every command latex2mathml treats specially (only those in STRUCTURE may pass)."""
     names: set[str] = set()
@@ -92,9 +91,7 @@ def _special_commands() -> frozenset[str]:
     return frozenset(names)
 
 
-_SYMBOLS = frozenset(
-    name[1:] for name in SYMBOLS if re.fullmatch(r"\\[A-Za-z]+", name)
-) - _special_commands()
+_SYMBOLS = frozenset(name[1:] for name in SYMBOLS if re.fullmatch(r"\\[A-Za-z]+", name)) - _special_commands()
 _COMMAND = re.compile(r"\\([A-Za-z]+|.?)", re.S)
 _ENV = re.compile(r"\s*\{([A-Za-z]+\*?)\}")
 _ARRAY_SPEC = re.compile(r"\s*\{[lcr| ]{1,40}\}")

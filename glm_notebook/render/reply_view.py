@@ -119,6 +119,7 @@ def _markdown_clipped(text: str, what: str) -> str:
         return markdown_html(text)
     return markdown_html(head) + _clipped_note(omitted, what) + markdown_html(tail)
 
+
 #: Endings the footer need not call out.
 _QUIET_STATUSES = {FINISH_REASONS["stop"], FINISH_REASONS["tool_calls"]}
 _SECRET_HINTS = ("key", "authorization", "token_secret", "password")
@@ -169,11 +170,9 @@ def _tool_calls_html(reply: Any) -> str:
     calls = reply.tool_calls
     if not calls:
         return ""
-    lines = "\n".join(
-        f"{call['function']['name']}({call['function']['arguments']})" for call in calls
-    )
+    lines = "\n".join(f"{call['function']['name']}({call['function']['arguments']})" for call in calls)
     return (
-        f"<details class=\"glm-tools\" open><summary>{_plural(len(calls), 'tool call')}</summary>"
+        f'<details class="glm-tools" open><summary>{_plural(len(calls), "tool call")}</summary>'
         f'<pre><code class="language-python">{escape_text(lines)}</code></pre></details>'
     )
 

@@ -96,16 +96,14 @@ def tool_call_html(call: ToolCall) -> str:
     """One call as `details.glm-tool`: `name(args) → result` summary, full text inside."""
     state = _STATE_CLASS.get(call.status, "glm-tool-ok")
     summary = shorten(f"{call.signature(60)} → {_outcome(call)}", _SUMMARY_LIMIT)
-    timing = (
-        f' <span class="glm-time">{call.seconds:.2f} s</span>' if call.seconds is not None else ""
-    )
+    timing = f' <span class="glm-time">{call.seconds:.2f} s</span>' if call.seconds is not None else ""
     body = [_arguments_html(call)]
     if call.status != "running":
         label, shown = ("Error", call.error) if call.error else ("Result", call.result or "")
         body.append(_part("result", label, shown))
     return sanitize_html(
         f'<details class="glm-tool {state}"><summary>{escape_text(summary)}{timing}</summary>'
-        f'{"".join(body)}</details>'
+        f"{''.join(body)}</details>"
     )
 
 

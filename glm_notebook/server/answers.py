@@ -129,9 +129,8 @@ def huge_markdown(size: int) -> str:
                 f"    return x * {number} + sum(range({number}))\n```\n"
             )
         elif kind == 3:
-            body = (
-                "| n | square | cube |\n|---:|---:|---:|\n"
-                + "".join(f"| {n} | {n * n} | {n ** 3} |\n" for n in range(number, number + 3))
+            body = "| n | square | cube |\n|---:|---:|---:|\n" + "".join(
+                f"| {n} | {n * n} | {n**3} |\n" for n in range(number, number + 3)
             )
         else:
             body = (
@@ -171,7 +170,9 @@ def derive_answer(
     elif echo:
         answer = Answer("Echoing the prompt.", prompt)
     elif json_mode:
-        reasoning = f'The user asks: "{quote}". I will answer with a compact JSON object describing the prompt.'
+        reasoning = (
+            f'The user asks: "{quote}". I will answer with a compact JSON object describing the prompt.'
+        )
         data = {"prompt": quote, "words": len(prompt.split()), "characters": len(prompt), "turn": turn}
         answer = Answer(reasoning, json.dumps(data, separators=(",", ":"), ensure_ascii=False))
     else:

@@ -150,17 +150,30 @@ def _chat_reply(state: ServerState, request: Request, record: RequestRecord) -> 
 
     if d.content_type == "html":
         headers = [("content-type", HTML_CONTENT_TYPE), ("content-length", str(len(HTML_ERROR_PAGE)))]
-        return PacedResponse(body_steps(HTML_ERROR_PAGE, d, chunks=0), record=record,
-                             status_code=d.status or 200, headers=headers, **_delivery(d))
+        return PacedResponse(
+            body_steps(HTML_ERROR_PAGE, d, chunks=0),
+            record=record,
+            status_code=d.status or 200,
+            headers=headers,
+            **_delivery(d),
+        )
     if d.big_error or (d.status is not None and d.status != 200):
         message = ANSI_MESSAGE if d.ansi_error else d.message
         error = ApiError(d.status or 500, d.code, message, flat=d.flat, retry_after=d.retry_after)
         return _error_response(error, record, d)
 
-    answer = tool_answer(chat.messages, chat.body, calls, thinking=chat.thinking, rounds=d.tool_rounds) or \
-        (None if d.echo else image_answer(chat.messages, thinking=chat.thinking)) or \
-        derive_answer(chat.messages, thinking=chat.thinking, json_mode=chat.json_mode,
-                      echo=d.echo, huge=d.huge, unicode_sample=d.u2028)
+    answer = (
+        tool_answer(chat.messages, chat.body, calls, thinking=chat.thinking, rounds=d.tool_rounds)
+        or (None if d.echo else image_answer(chat.messages, thinking=chat.thinking))
+        or derive_answer(
+            chat.messages,
+            thinking=chat.thinking,
+            json_mode=chat.json_mode,
+            echo=d.echo,
+            huge=d.huge,
+            unicode_sample=d.u2028,
+        )
+    )
     tokens = answer.tokens()
     finish = answer.finish_reason
     if chat.max_tokens is not None and len(tokens) > chat.max_tokens:
@@ -177,15 +190,21 @@ def _chat_reply(state: ServerState, request: Request, record: RequestRecord) -> 
         headers = [("content-type", JSON_CONTENT_TYPE)]
     elif chat.stream:
         delay = d.delay if d.delay is not None else state.config.token_delay
-        steps = stream_steps(tokens, identity=identity, finish_reason=finish, usage=usage,
-                             directives=d, delay=delay)
+        steps = stream_steps(
+            tokens, identity=identity, finish_reason=finish, usage=usage, directives=d, delay=delay
+        )
         headers = [("content-type", SSE_CONTENT_TYPE), ("cache-control", "no-cache")]
     else:
         request_id = chat.body.get("request_id")
-        payload = completion_payload(identity, content="".join(content), reasoning="".join(reasoning),
-                                     finish_reason=finish, usage=usage,
-                                     request_id=request_id if isinstance(request_id, str) else None,
-                                     tool_calls=answer.tool_calls if isinstance(answer, ToolAnswer) else None)
+        payload = completion_payload(
+            identity,
+            content="".join(content),
+            reasoning="".join(reasoning),
+            finish_reason=finish,
+            usage=usage,
+            request_id=request_id if isinstance(request_id, str) else None,
+            tool_calls=answer.tool_calls if isinstance(answer, ToolAnswer) else None,
+        )
         if d.shape:
             payload = wrong_shape(payload, d.shape, "message")
         body = dumps(payload).encode()
@@ -272,8 +291,11 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
             Route(f"/_/{{directives}}/replay/{{name}}{api}/chat/completions", replay, methods=["POST"]),
             *batch_routes(api),
         ]
-    app = Starlette(routes=routes, exception_handlers={404: _http_error, 405: _http_error},
-                    middleware=[Middleware(ConcurrencyLimit, state=state)])
+    app = Starlette(
+        routes=routes,
+        exception_handlers={404: _http_error, 405: _http_error},
+        middleware=[Middleware(ConcurrencyLimit, state=state)],
+    )
     app.state.glm = state
     app.state.records = state.records
     return app

@@ -48,8 +48,14 @@ class BatchStore:
         self.lock = threading.Lock()
 
     def add_file(self, data: bytes, filename: str, purpose: str) -> dict[str, Any]:
-        meta = {"id": _new_id("file"), "object": "file", "bytes": len(data), "created_at": int(time.time()),
-                "filename": filename, "purpose": purpose}
+        meta = {
+            "id": _new_id("file"),
+            "object": "file",
+            "bytes": len(data),
+            "created_at": int(time.time()),
+            "filename": filename,
+            "purpose": purpose,
+        }
         with self.lock:
             self.files[meta["id"]] = meta
             self.content[meta["id"]] = data
@@ -130,12 +136,25 @@ async def create_batch(request: Request) -> Response:
     _file(store, str(input_id))
     now = int(time.time())
     batch: dict[str, Any] = {
-        "id": _new_id("batch"), "object": "batch", "endpoint": body.get("endpoint", "/v4/chat/completions"),
-        "input_file_id": input_id, "completion_window": body.get("completion_window", "24h"),
-        "status": "validating", "output_file_id": None, "error_file_id": None, "errors": None,
-        "created_at": now, "in_progress_at": None, "finalizing_at": None, "completed_at": None,
-        "failed_at": None, "cancelling_at": None, "cancelled_at": None, "expires_at": now + 86400,
-        "request_counts": {"total": 0, "completed": 0, "failed": 0}, "metadata": body.get("metadata"),
+        "id": _new_id("batch"),
+        "object": "batch",
+        "endpoint": body.get("endpoint", "/v4/chat/completions"),
+        "input_file_id": input_id,
+        "completion_window": body.get("completion_window", "24h"),
+        "status": "validating",
+        "output_file_id": None,
+        "error_file_id": None,
+        "errors": None,
+        "created_at": now,
+        "in_progress_at": None,
+        "finalizing_at": None,
+        "completed_at": None,
+        "failed_at": None,
+        "cancelling_at": None,
+        "cancelled_at": None,
+        "expires_at": now + 86400,
+        "request_counts": {"total": 0, "completed": 0, "failed": 0},
+        "metadata": body.get("metadata"),
     }
     with store.lock:
         store.batches[batch["id"]] = batch
@@ -168,8 +187,11 @@ async def _process(app: Any, state: Any, batch: dict[str, Any], api: str) -> Non
     try:
         lines = _parse_lines(store.content[batch["input_file_id"]])
     except (ValueError, UnicodeDecodeError) as exc:
-        batch.update(status="failed", failed_at=int(time.time()),
-                     errors={"object": "list", "data": [{"code": "1214", "message": str(exc)}]})
+        batch.update(
+            status="failed",
+            failed_at=int(time.time()),
+            errors={"object": "list", "data": [{"code": "1214", "message": str(exc)}]},
+        )
         return
     counts = batch["request_counts"]
     counts["total"] = len(lines)
@@ -191,8 +213,15 @@ async def _process(app: Any, state: Any, batch: dict[str, Any], api: str) -> Non
                 payload = response.json()
             except ValueError:
                 payload = {"error": {"code": "500", "message": response.text[:200]}}
-            result = {"id": _new_id("req"), "custom_id": line["custom_id"],
-                      "response": {"status_code": response.status_code, "request_id": line["custom_id"], "body": payload}}
+            result = {
+                "id": _new_id("req"),
+                "custom_id": line["custom_id"],
+                "response": {
+                    "status_code": response.status_code,
+                    "request_id": line["custom_id"],
+                    "body": payload,
+                },
+            }
             if response.status_code == 200:
                 outputs.append(json.dumps(result, ensure_ascii=False))
                 counts["completed"] += 1
@@ -204,9 +233,13 @@ async def _process(app: Any, state: Any, batch: dict[str, Any], api: str) -> Non
     if not cancelled:
         batch.update(status="finalizing", finalizing_at=int(time.time()))
     if outputs:
-        batch["output_file_id"] = store.add_file(("\n".join(outputs) + "\n").encode(), "output.jsonl", "batch_output")["id"]
+        batch["output_file_id"] = store.add_file(
+            ("\n".join(outputs) + "\n").encode(), "output.jsonl", "batch_output"
+        )["id"]
     if errors:
-        batch["error_file_id"] = store.add_file(("\n".join(errors) + "\n").encode(), "errors.jsonl", "batch_output")["id"]
+        batch["error_file_id"] = store.add_file(
+            ("\n".join(errors) + "\n").encode(), "errors.jsonl", "batch_output"
+        )["id"]
     if cancelled:
         batch.update(status="cancelled", cancelled_at=int(time.time()))
     else:

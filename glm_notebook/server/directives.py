@@ -68,12 +68,37 @@ _ITEM = r"[a-z][a-z0-9_]*(?:\s*=[^,\[\]]*)?"
 # `[[see this]]` stay ordinary text while `[[stauts=500]]` is rejected as an unknown key.
 _GROUP = re.compile(r"\[\[\s*(" + _ITEM + r"(?:\s*,\s*" + _ITEM + r")*)\s*\]\]")
 
-_INTS = {"status", "times", "cut", "end", "error_frame", "bad_json", "at", "huge", "seed",
-         "gzip_broken", "big_error", "big_json", "long_line", "long_event", "tool_rounds"}
+_INTS = {
+    "status",
+    "times",
+    "cut",
+    "end",
+    "error_frame",
+    "bad_json",
+    "at",
+    "huge",
+    "seed",
+    "gzip_broken",
+    "big_error",
+    "big_json",
+    "long_line",
+    "long_event",
+    "tool_rounds",
+}
 _FLOATS = {"stall", "stall_headers", "delay"}
 _STRINGS = {"code", "message", "finish", "content_type", "tag", "retry_after", "shape"}
-_FLAGS = {"flat", "error_event", "u2028", "echo", "crlf", "comments", "no_object", "null_finish",
-          "no_response", "ansi_error"}
+_FLAGS = {
+    "flat",
+    "error_event",
+    "u2028",
+    "echo",
+    "crlf",
+    "comments",
+    "no_object",
+    "null_finish",
+    "no_response",
+    "ansi_error",
+}
 _SIZES = {"huge", "big_error", "big_json", "long_line", "long_event"}
 _TRUE = {"", "1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -82,10 +107,31 @@ DIRECTIVE_KEYS: frozenset[str] = frozenset(_INTS | _FLOATS | _STRINGS | _FLAGS |
 """Every key the server understands."""
 
 FAULT_KEYS: frozenset[str] = frozenset(
-    {"status", "code", "message", "retry_after", "flat", "content_type", "cut", "end",
-     "error_frame", "error_event", "bad_json", "finish", "stall", "at", "stall_headers",
-     "no_response", "shape", "gzip_broken", "big_error", "big_json", "long_line", "long_event",
-     "ansi_error"}
+    {
+        "status",
+        "code",
+        "message",
+        "retry_after",
+        "flat",
+        "content_type",
+        "cut",
+        "end",
+        "error_frame",
+        "error_event",
+        "bad_json",
+        "finish",
+        "stall",
+        "at",
+        "stall_headers",
+        "no_response",
+        "shape",
+        "gzip_broken",
+        "big_error",
+        "big_json",
+        "long_line",
+        "long_event",
+        "ansi_error",
+    }
 )
 """Keys that make a request fail or misbehave; `times=K` switches them off after K requests."""
 

@@ -76,7 +76,11 @@ class ConcurrencyLimit:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         config = self.state.config
         limit, latency = config.max_concurrent, config.latency
-        if scope["type"] != "http" or not scope["path"].endswith("/chat/completions") or (limit is None and not latency):
+        if (
+            scope["type"] != "http"
+            or not scope["path"].endswith("/chat/completions")
+            or (limit is None and not latency)
+        ):
             await self.app(scope, receive, send)
             return
         body, receive = await _buffer(receive)
@@ -119,7 +123,12 @@ async def _buffer(receive: Receive) -> tuple[bytes, Receive]:
 
 
 async def _too_many(send: Send, retry_after: float | None) -> None:
-    body = dumps(error_payload("1302", "High concurrency usage of this API, please reduce concurrency or contact customer service to increase limits")).encode()
+    body = dumps(
+        error_payload(
+            "1302",
+            "High concurrency usage of this API, please reduce concurrency or contact customer service to increase limits",
+        )
+    ).encode()
     headers = [(b"content-type", JSON_CONTENT_TYPE.encode()), (b"content-length", str(len(body)).encode())]
     if retry_after is not None:
         text = str(int(retry_after)) if retry_after == int(retry_after) else str(retry_after)

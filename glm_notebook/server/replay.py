@@ -21,7 +21,9 @@ __all__ = [
     "replay_steps",
 ]
 
-REPLAY_KEYS = frozenset({"split", "seed", "delay", "stall", "at", "stall_headers", "cut", "end", "times", "tag"})
+REPLAY_KEYS = frozenset(
+    {"split", "seed", "delay", "stall", "at", "stall_headers", "cut", "end", "times", "tag"}
+)
 """Directives a replay honours; any other key is refused."""
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")

@@ -28,6 +28,7 @@ USAGE_SHAPES = frozenset({"usage_str", "tokens_str"})
 ANSI_MESSAGE = "\x1b[31mOverloaded\x1b[0m\r\nsecond line\n\x1b]52;c;Y2xpcGJvYXJk\x07\x1b[2J then the end"
 """An error message with colour codes, CR/LF, an OSC 52 clipboard write and clear-screen."""
 
+
 def wrong_shape(payload: dict[str, Any], kind: str, part_key: str = "delta") -> dict[str, Any]:
     """`payload` (a chunk, or a whole reply with `part_key="message"`) spoiled as `kind` says."""
     payload = {**payload}
@@ -52,8 +53,11 @@ def wrong_shape(payload: dict[str, Any], kind: str, part_key: str = "delta") -> 
     elif kind == "finish_int":
         choice["finish_reason"] = 7
     elif kind in ("tool_name_int", "args_obj"):
-        function = {"name": 42, "arguments": "{}"} if kind == "tool_name_int" else {
-            "name": "get_weather", "arguments": {"city": "Paris"}}
+        function = (
+            {"name": 42, "arguments": "{}"}
+            if kind == "tool_name_int"
+            else {"name": "get_weather", "arguments": {"city": "Paris"}}
+        )
         part["tool_calls"] = [{"index": 0, "id": "call_1", "type": "function", "function": function}]
     if kind != "delta_str" and kind not in USAGE_SHAPES:
         choice[part_key] = part

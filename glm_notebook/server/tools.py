@@ -71,8 +71,12 @@ class ToolAnswer:
         for call in self.tool_calls:
             fn, index = call["function"], call["index"]
             pieces = slices(fn["arguments"], 4, 8) if self.stream_arguments else [fn["arguments"]]
-            head = {"id": call["id"], "index": index, "type": "function",
-                    "function": {"name": fn["name"], "arguments": pieces[0] if pieces else ""}}
+            head = {
+                "id": call["id"],
+                "index": index,
+                "type": "function",
+                "function": {"name": fn["name"], "arguments": pieces[0] if pieces else ""},
+            }
             out.append(("tool_calls", [head]))
             out += [("tool_calls", [{"index": index, "function": {"arguments": p}}]) for p in pieces[1:]]
         return out
@@ -152,15 +156,32 @@ def _trim(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def _calls_turn(messages: Sequence[dict], prompt: str, wanted: list[tuple[str, str | None]],
-                tools: dict[str, dict[str, Any]], *, thinking: bool, stream_arguments: bool) -> ToolAnswer:
+def _calls_turn(
+    messages: Sequence[dict],
+    prompt: str,
+    wanted: list[tuple[str, str | None]],
+    tools: dict[str, dict[str, Any]],
+    *,
+    thinking: bool,
+    stream_arguments: bool,
+) -> ToolAnswer:
     calls = []
     for index, (name, given) in enumerate(wanted):
-        arguments = given if given is not None else json.dumps(
-            _derive_arguments(tools.get(name, {}), prompt), separators=(",", ":"), ensure_ascii=False
+        arguments = (
+            given
+            if given is not None
+            else json.dumps(
+                _derive_arguments(tools.get(name, {}), prompt), separators=(",", ":"), ensure_ascii=False
+            )
         )
-        calls.append({"id": _call_id(messages, index), "index": index, "type": "function",
-                      "function": {"name": name, "arguments": arguments}})
+        calls.append(
+            {
+                "id": _call_id(messages, index),
+                "index": index,
+                "type": "function",
+                "function": {"name": name, "arguments": arguments},
+            }
+        )
     signatures = [_signature(c["function"]["name"], c["function"]["arguments"]) for c in calls]
     reasoning = f'The user asks: "{_trim(prompt, 60)}". I will call {" and ".join(signatures)}.'
     names = " and ".join(f"`{c['function']['name']}`" for c in calls)
@@ -171,7 +192,8 @@ def _results_turn(messages: Sequence[dict], *, thinking: bool) -> Answer:
     last = max(i for i, m in enumerate(messages) if m.get("role") == "assistant")
     asked = {
         c.get("id"): c.get("function") or {}
-        for c in messages[last].get("tool_calls") or () if isinstance(c, dict)
+        for c in messages[last].get("tool_calls") or ()
+        if isinstance(c, dict)
     }
     lines, gists = [], []
     for message in messages[last + 1 :]:
@@ -182,12 +204,14 @@ def _results_turn(messages: Sequence[dict], *, thinking: bool) -> Answer:
         result = _trim(message_text(message.get("content")), 200)
         signature = _signature(name, str(fn.get("arguments") or ""))
         if result.startswith("Error:"):
-            lines.append(f"- `{signature}` failed: {result[len('Error:'):].strip()}")
+            lines.append(f"- `{signature}` failed: {result[len('Error:') :].strip()}")
             gists.append(f"{name} failed")
         else:
             lines.append(f"- `{signature}` → {result}")
             gists.append(f'{name} gave "{_trim(result, 40)}"')
-    reasoning = f"The tool results are in: {', '.join(gists) or 'nothing came back'}. I will answer with them."
+    reasoning = (
+        f"The tool results are in: {', '.join(gists) or 'nothing came back'}. I will answer with them."
+    )
     content = (
         "## Tool results\n\n" + ("\n".join(lines) or "- (no results)") + "\n\n"
         f"That is {len(lines)} result(s), reported as the tools returned them."
@@ -211,7 +235,9 @@ def tool_answer(
     if not users:
         return None
     after = list(messages[users[-1] + 1 :])
-    prompt = strip_directives(extract_tool_directives(message_text(messages[users[-1]].get("content")))[0]).strip()
+    prompt = strip_directives(
+        extract_tool_directives(message_text(messages[users[-1]].get("content")))[0]
+    ).strip()
     wanted = requested or [
         (name, None)
         for _, name in sorted(
@@ -223,8 +249,14 @@ def tool_answer(
     ]
     done = sum(1 for m in after if m.get("role") == "assistant" and m.get("tool_calls"))
     if wanted and done < max(1, rounds or 1) and (not after or after[-1].get("role") == "tool"):
-        return _calls_turn(messages, prompt, wanted, tools, thinking=thinking,
-                           stream_arguments=body.get("tool_stream") is True)
+        return _calls_turn(
+            messages,
+            prompt,
+            wanted,
+            tools,
+            thinking=thinking,
+            stream_arguments=body.get("tool_stream") is True,
+        )
     if after and after[-1].get("role") == "tool" and done:
         return _results_turn(messages, thinking=thinking)
     return None

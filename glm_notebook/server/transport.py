@@ -132,7 +132,11 @@ class PacedResponse(Response):
             await anyio.sleep_forever()  # `no_response`: until the client goes away
         elif self._header_delay:
             await anyio.sleep(self._header_delay)
-        start: dict[str, Any] = {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        start: dict[str, Any] = {
+            "type": "http.response.start",
+            "status": self.status_code,
+            "headers": self.raw_headers,
+        }
         await send(start)
         splitter = self._splitter
         for step in self._steps:

@@ -65,7 +65,9 @@ def validate_chat_request(body: Any) -> ChatRequest:
     _number_in(body, "temperature", 0.0, 1.0)
     _number_in(body, "top_p", 0.0, 1.0)
     max_tokens = body.get("max_tokens")
-    if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1):
+    if max_tokens is not None and (
+        isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1
+    ):
         raise _bad("Invalid parameter max_tokens: must be a positive integer")
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
@@ -74,7 +76,10 @@ def validate_chat_request(body: Any) -> ChatRequest:
     if not isinstance(thinking, dict) or thinking.get("type", "enabled") not in ("enabled", "disabled"):
         raise _bad('Invalid parameter thinking: expected {"type": "enabled" | "disabled"}')
     response_format = body.get("response_format") or {}
-    if not isinstance(response_format, dict) or response_format.get("type", "text") not in ("text", "json_object"):
+    if not isinstance(response_format, dict) or response_format.get("type", "text") not in (
+        "text",
+        "json_object",
+    ):
         raise _bad('Invalid parameter response_format: expected {"type": "text" | "json_object"}')
     return ChatRequest(
         body=body,

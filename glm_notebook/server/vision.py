@@ -43,17 +43,27 @@ def check_images(model: str, messages: Sequence[dict[str, Any]], bare_models: It
         for number, part in enumerate(image_parts(message)):
             position = f"messages[{index}].content[{number}]"
             if not is_vision_model(model):
-                raise ApiError(400, "1214", f"Invalid parameter {position}: model {model} does not accept image input")
+                raise ApiError(
+                    400, "1214", f"Invalid parameter {position}: model {model} does not accept image input"
+                )
             url = str((part.get("image_url") or {}).get("url", ""))
             if url.startswith("data:") and model in bare_models:
-                raise ApiError(400, "1210", "Image format error: image_url.url must be Base64 data without a data: prefix")
+                raise ApiError(
+                    400,
+                    "1210",
+                    "Image format error: image_url.url must be Base64 data without a data: prefix",
+                )
             data = _decode(part, position)
             found = image_header(data)
             if found is None:
-                raise ApiError(400, "1210", f"Image format error at {position}: only PNG and JPEG are supported")
+                raise ApiError(
+                    400, "1210", f"Image format error at {position}: only PNG and JPEG are supported"
+                )
             _, width, height = found
             if len(data) > 5 * 1024 * 1024 or max(width, height) > 6000:
-                raise ApiError(400, "1210", f"Image too large at {position}: at most 5 MB and 6000×6000 pixels")
+                raise ApiError(
+                    400, "1210", f"Image too large at {position}: at most 5 MB and 6000×6000 pixels"
+                )
 
 
 def image_answer(messages: Sequence[dict[str, Any]], *, thinking: bool) -> Answer | None:
@@ -66,6 +76,10 @@ def image_answer(messages: Sequence[dict[str, Any]], *, thinking: bool) -> Answe
     for number, part in enumerate(parts, 1):
         data = _decode(part, f"image {number}")
         mime, width, height = image_header(data) or ("image/?", 0, 0)
-        lines.append(f"- Image {number}: {mime.split('/')[1].upper()}, {width}×{height} pixels, {len(data):,} bytes.")
-    reasoning = f"The user sent {len(parts)} image(s). I will describe their format and size." if thinking else ""
+        lines.append(
+            f"- Image {number}: {mime.split('/')[1].upper()}, {width}×{height} pixels, {len(data):,} bytes."
+        )
+    reasoning = (
+        f"The user sent {len(parts)} image(s). I will describe their format and size." if thinking else ""
+    )
     return Answer(reasoning, f"I see {len(parts)} image(s):\n\n" + "\n".join(lines))

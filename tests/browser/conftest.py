@@ -89,7 +89,9 @@ def _in_ci() -> bool:
 def chromium_path() -> str:
     if not Path(CHROMIUM).exists():
         if _in_ci():
-            pytest.fail(f"{CHROMIUM} is missing and CI is set: install Debian's chromium (bash .ci/setup test)")
+            pytest.fail(
+                f"{CHROMIUM} is missing and CI is set: install Debian's chromium (bash .ci/setup test)"
+            )
         pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium); browser tests skipped")
     try:
         import playwright.sync_api  # noqa: F401
@@ -163,7 +165,9 @@ class JupyterLabServer:
             for c in nb["cells"]
         ]  # fmt: skip
         content = dict(nb, cells=cells)
-        self.api("PUT", f"/api/contents/{path}", {"type": "notebook", "format": "json", "content": content}, 300)
+        self.api(
+            "PUT", f"/api/contents/{path}", {"type": "notebook", "format": "json", "content": content}, 300
+        )
 
     def log_tail(self, n: int = 40) -> str:
         try:
@@ -756,9 +760,7 @@ def _page_on(browser_context: Any, server: JupyterLabServer, name: str) -> Itera
 
 
 @pytest.fixture
-def lab(
-    browser_context: Any, jupyter_lab: JupyterLabServer, request: pytest.FixtureRequest
-) -> Iterator[Lab]:
+def lab(browser_context: Any, jupyter_lab: JupyterLabServer, request: pytest.FixtureRequest) -> Iterator[Lab]:
     """A fresh page on the session's JupyterLab; screenshot and kernel shutdown afterwards."""
     with _page_on(browser_context, jupyter_lab, _test_name(request.node)) as helper:
         yield helper

@@ -221,7 +221,9 @@ def test_chat_as_last_line_shows_once_and_survives_save_shutdown_reopen(app):
     assert not out.locator(".glm-chat-static").is_visible()
     lab.save()
     saved = lab.read_notebook()
-    static = [o for o in saved.cells[0].outputs if "glm-chat-static" in o.get("data", {}).get("text/html", "")]
+    static = [
+        o for o in saved.cells[0].outputs if "glm-chat-static" in o.get("data", {}).get("text/html", "")
+    ]
     assert static and "This is turn 2" in static[0]["data"]["text/html"]
 
     # A reload with the kernel alive: the new view asks for the whole transcript.
@@ -248,7 +250,9 @@ def test_chat_as_last_line_shows_once_and_survives_save_shutdown_reopen(app):
         "s => s.querySelector('.glm-chat-user').getBoundingClientRect().top"
         " - s.querySelector('.glm-chat-static-head').getBoundingClientRect().bottom"
     )
-    assert 0 <= gap <= 16, f"{lab.kind}-{lab.theme}: {gap:.0f} px empty between the transcript's head and its first message"
+    assert 0 <= gap <= 16, (
+        f"{lab.kind}-{lab.theme}: {gap:.0f} px empty between the transcript's head and its first message"
+    )
     _assert_readable(lab, shown, "the kernel-less transcript")
     lab.screenshot("reopened")
 
@@ -299,7 +303,10 @@ def test_stop_keeps_the_partial_answer_and_the_history(app):
     box.press("Enter")
     _wait_ended(lab, chat, 2)
     text = chat.inner_text()
-    assert "This is turn 2 of our conversation" in text and 'you first asked about "Tell me about monads"' in text
+    assert (
+        "This is turn 2 of our conversation" in text
+        and 'you first asked about "Tell me about monads"' in text
+    )
     assert chat.locator("button.glm-chat-stop").is_disabled()
 
     # New conversation, then Restore brings it back.
@@ -315,8 +322,6 @@ def test_stop_keeps_the_partial_answer_and_the_history(app):
     assert "This is turn 2 of our conversation" in chat.inner_text()
     _assert_readable(lab, chat, "the restored chat")
     lab.screenshot("restored")
-
-
 
 
 def test_hostile_output_stays_text_in_the_chat(lab):
@@ -371,10 +376,22 @@ def test_attached_images_reach_the_model_and_show_as_thumbnails(lab, tmp_path):
     # The three ways in: the file picker, a paste into the input, a drop on the chat.
     file_input.set_input_files(str(picture))
     chips.first.wait_for()
-    lab.page.evaluate(JS_PASTE_OR_DROP, [box.element_handle(), base64.b64encode(_png(30, 20)).decode(), "pasted.png", "paste"])
-    lab.page.evaluate(JS_PASTE_OR_DROP, [chat.element_handle(), base64.b64encode(_png(10, 10)).decode(), "dropped.png", "drop"])
-    lab.page.wait_for_function("el => el.querySelectorAll('.glm-chat-chip').length === 3", arg=chat.element_handle())
-    assert [c.inner_text().strip().rstrip("✕").strip() for c in chips.all()] == ["plot.png", "pasted.png", "dropped.png"]
+    lab.page.evaluate(
+        JS_PASTE_OR_DROP,
+        [box.element_handle(), base64.b64encode(_png(30, 20)).decode(), "pasted.png", "paste"],
+    )
+    lab.page.evaluate(
+        JS_PASTE_OR_DROP,
+        [chat.element_handle(), base64.b64encode(_png(10, 10)).decode(), "dropped.png", "drop"],
+    )
+    lab.page.wait_for_function(
+        "el => el.querySelectorAll('.glm-chat-chip').length === 3", arg=chat.element_handle()
+    )
+    assert [c.inner_text().strip().rstrip("✕").strip() for c in chips.all()] == [
+        "plot.png",
+        "pasted.png",
+        "dropped.png",
+    ]
     chips.nth(2).locator("button.glm-chat-chip-remove").click()  # changed my mind about this one
     assert chips.count() == 2
     lab.screenshot("images-attached")
@@ -388,7 +405,9 @@ def test_attached_images_reach_the_model_and_show_as_thumbnails(lab, tmp_path):
     assert thumbs.count() == 2
     assert [t.get_attribute("alt") for t in thumbs.all()] == ["[image 64×48 PNG]", "[image 30×20 PNG]"]
     assert thumbs.first.get_attribute("src").startswith("data:image/jpeg;base64,")
-    assert thumbs.first.evaluate("img => img.complete && img.naturalWidth") == 64  # a real image, not upscaled
+    assert (
+        thumbs.first.evaluate("img => img.complete && img.naturalWidth") == 64
+    )  # a real image, not upscaled
     answer = chat.locator(".glm-chat-answer").first.inner_text()
     assert "I see 2 image(s)" in answer and "PNG, 64×48 pixels" in answer and "PNG, 30×20 pixels" in answer
     lab.screenshot("images-answered")
@@ -396,7 +415,9 @@ def test_attached_images_reach_the_model_and_show_as_thumbnails(lab, tmp_path):
     time.sleep(0.5)  # the static transcript's update arrives after the end message
     lab.save()
     [static] = [
-        o for o in lab.read_notebook().cells[0].outputs if "glm-chat-static" in o.get("data", {}).get("text/html", "")
+        o
+        for o in lab.read_notebook().cells[0].outputs
+        if "glm-chat-static" in o.get("data", {}).get("text/html", "")
     ]
     html = static["data"]["text/html"]
     assert html.count('class="glm-thumb"') == 2 and len(html) < 40_000

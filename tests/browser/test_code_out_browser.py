@@ -36,7 +36,9 @@ def test_code_goes_into_a_new_cell_below_or_replaces_the_cell(app) -> None:  # n
     assert "code inserted below" in lab.output_text(1)
     lab.screenshot("inserted")
 
-    path = lab.write_notebook([LOAD, "%%glm --code replace\nWrite a word counter"], name=f"{lab.name}-replace.ipynb")
+    path = lab.write_notebook(
+        [LOAD, "%%glm --code replace\nWrite a word counter"], name=f"{lab.name}-replace.ipynb"
+    )
     lab.open(path)
     lab.run_all()
     lab.page.wait_for_function(

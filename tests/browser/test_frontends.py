@@ -64,6 +64,7 @@ CHAT_CELL = f"from glm_notebook import chat\n\nw = chat()\nreply = await w.send(
 TOUR = {("lab", "light"): "lab-light", ("lab", "dark"): "lab-dark", ("nb7", "light"): "notebook7-light"}
 TOUR_WIDTH = 900  # px, the output area's width in the crops
 
+
 def _fit_width(app, target, width: int) -> None:
     """Resize the page so that `target` (a Locator) is about `width` px wide."""
     for _ in range(3):
@@ -79,7 +80,9 @@ def test_answer_and_chat_render_readably(app):
     path = app.write_notebook([LOAD, GLM_CELL, CHAT_CELL])
     app.open(path)
     theme = app.theme_info()
-    assert theme["light"] is (app.theme == "light"), f"{app.kind}: the {app.theme} theme did not apply: {theme}"
+    assert theme["light"] is (app.theme == "light"), (
+        f"{app.kind}: the {app.theme} theme did not apply: {theme}"
+    )
     app.run_all_and_wait(timeout=90)
 
     # -- the %%glm answer -------------------------------------------------------------------------
@@ -88,7 +91,9 @@ def test_answer_and_chat_render_readably(app):
     assert "Traceback" not in text, text[:2000]
     box = out.bounding_box()
     assert box and box["height"] > 300, f"the answer's output area is (nearly) blank: {box}"
-    assert out.locator("h2:visible").filter(has_text="Counting words in Python").count() == 1, out.inner_html()[:3000]
+    assert out.locator("h2:visible").filter(has_text="Counting words in Python").count() == 1, (
+        out.inner_html()[:3000]
+    )
     assert out.locator("li:visible").count() >= 3
     assert out.locator("table:visible tr").count() == 3, "the table is not rendered as one 3-row table"
     code = out.locator("pre code:visible")
@@ -101,13 +106,17 @@ def test_answer_and_chat_render_readably(app):
     assert reasoning.evaluate("d => d.open") is False
     # math: MathML (our renderer) or MathJax's output, inline and display
     app.page.wait_for_function(
-        "el => el.querySelectorAll('math, mjx-container').length >= 2", arg=out.element_handle(), timeout=20_000
+        "el => el.querySelectorAll('math, mjx-container').length >= 2",
+        arg=out.element_handle(),
+        timeout=20_000,
     )
     assert "\\binom" not in text and "\\frac" not in text, f"display math is shown as TeX: {text[-400:]!r}"
 
     rows = app.contrast(out)
     worst = min(ours(rows), key=lambda r: r["ratio"])
-    print(f"\n{app.kind}-{app.theme}: {len(rows)} text elements, worst contrast {worst['ratio']:.2f} ({worst})")
+    print(
+        f"\n{app.kind}-{app.theme}: {len(rows)} text elements, worst contrast {worst['ratio']:.2f} ({worst})"
+    )
     bad = unreadable(rows)
     assert not bad, f"{app.kind}-{app.theme}: text hard to read on its background: {bad[:8]}"
 
@@ -134,9 +143,15 @@ def test_answer_and_chat_render_readably(app):
     folder = Path(readme) if readme else ARTIFACTS / "tour"
     _fit_width(app, out, TOUR_WIDTH)
     # no active-cell bar or cell toolbar on the cropped cells
-    app.page.evaluate("p => { window.__glmt.panel(p).content.activeCellIndex = 0; document.activeElement.blur(); }", app.path)
+    app.page.evaluate(
+        "p => { window.__glmt.panel(p).content.activeCellIndex = 0; document.activeElement.blur(); }",
+        app.path,
+    )
     app.page.mouse.move(0, 0)
-    for shot in (app.shot(out, folder / f"glm-answer-{stem}.png"), app.shot(app.cell(2), folder / f"chat-{stem}.png")):
+    for shot in (
+        app.shot(out, folder / f"glm-answer-{stem}.png"),
+        app.shot(app.cell(2), folder / f"chat-{stem}.png"),
+    ):
         _optimise(shot)
         print(f"screenshot: {shot} ({shot.stat().st_size // 1024} kB)")
 
@@ -148,5 +163,7 @@ def _optimise(path: Path) -> None:
     except ImportError:
         return
     with Image.open(path) as img:
-        small = img.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+        small = img.convert("RGB").quantize(
+            colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE
+        )
     small.save(path, optimize=True)

@@ -28,18 +28,19 @@ def test_lab_runs_a_cell_in_the_venv_kernel(lab):
     assert base_url.startswith("http://127.0.0.1:")
 
 
-
 # -- every front end ------------------------------------------------------------------------------
 
 LOW_CONTRAST = (
     "from IPython.display import HTML\n"
-    "HTML('<p class=\"grey\" style=\"color:#444\">grey text</p><p class=\"plain\">plain text</p>'\n"
-    "     '<div style=\"opacity:.25\"><p class=\"faded\">faded text</p></div>')"
+    'HTML(\'<p class="grey" style="color:#444">grey text</p><p class="plain">plain text</p>\'\n'
+    '     \'<div style="opacity:.25"><p class="faded">faded text</p></div>\')'
 )
 
 
 # Both kinds and both themes in two runs (test_frontends checks the theme of all four).
-@pytest.mark.parametrize("frontend", [("lab", "light"), ("nb7", "dark")], indirect=True, ids=["lab-light", "nb7-dark"])
+@pytest.mark.parametrize(
+    "frontend", [("lab", "light"), ("nb7", "dark")], indirect=True, ids=["lab-light", "nb7-dark"]
+)
 def test_front_end_theme_kernel_scroller_and_layout_recorder(app):
     """The variant is what it claims, the layout recorder sees an output grow and the notebook
     scroll, and the contrast reader tells grey-on-black from readable text."""
@@ -59,7 +60,9 @@ def test_front_end_theme_kernel_scroller_and_layout_recorder(app):
     app.run_all_and_wait(timeout=60)
     rows = app.layout()
     heights = [r["height"] for r in rows if r["connected"]]
-    print(f"\n{app.kind}-{app.theme}: {len(rows)} layout rows over {app.layout_frames} frames; heights {heights}")
+    print(
+        f"\n{app.kind}-{app.theme}: {len(rows)} layout rows over {app.layout_frames} frames; heights {heights}"
+    )
     assert app.layout_frames > 10, "the recorder saw almost no animation frames"
     assert {"start", "frame", "mutation"} <= {r["src"] for r in rows}, rows
     assert max(heights) > heights[0], f"the recorder did not see the output grow: {heights}"
@@ -67,7 +70,9 @@ def test_front_end_theme_kernel_scroller_and_layout_recorder(app):
     app.show_cell(0)
     assert app.output_text(0).split() == [w for i in range(6) for w in ("line", str(i))]
     toolbar = ".jp-NotebookPanel-toolbar [data-command='notebook:interrupt-kernel']"
-    assert app.page.locator(toolbar).count() == 1, "no interrupt button where Lab.interrupt_from_toolbar looks"
+    assert app.page.locator(toolbar).count() == 1, (
+        "no interrupt button where Lab.interrupt_from_toolbar looks"
+    )
 
     ratios = {r["cls"]: r["ratio"] for r in app.contrast(app.output(1), "p")}
     print(f"contrast: {ratios}")

@@ -190,7 +190,9 @@ def test_interrupt_from_toolbar_keeps_the_partial_answer(lab):
 
     text = lab.output_text(1)
     after = words(answer_text(lab, 1))
-    assert after >= before, f"the partial answer shrank after the interrupt ({before} -> {after} words): {text!r}"
+    assert after >= before, (
+        f"the partial answer shrank after the interrupt ({before} -> {after} words): {text!r}"
+    )
     assert first_words in " ".join(re.findall(r"\w+", text)), (
         f"the partial answer is gone (was {shown!r}, now {text!r})"
     )
@@ -217,7 +219,7 @@ def test_bad_key_shows_one_short_line_without_the_key(lab):
     assert lines, "the failed cell shows nothing"
     assert len(lines) <= 3, f"the error is not short ({len(lines)} lines): {text!r}"
     assert re.search(r"key|auth|401|unauthori[sz]ed", text, re.I), f"the error does not say why: {text!r}"
-    assert "Traceback" not in text and "File \"" not in text, f"a traceback is shown: {text!r}"
+    assert "Traceback" not in text and 'File "' not in text, f"a traceback is shown: {text!r}"
     leaks = lab.page.evaluate(
         """key => { const body = document.body.cloneNode(true);
                     body.querySelectorAll('.jp-InputArea, .jp-Cell-inputWrapper').forEach(e => e.remove());
@@ -404,7 +406,9 @@ def test_long_answer_updates_do_not_slow_down(lab):
     # the answer panes' updates, in order (not the reasoning pane)
     answer_rows = [r for r in rows if r["bytes"] and not r["reasoning"]]
     n = len(answer_rows)
-    types = {t: sum(1 for u in perf["updates"] if u["type"] == t) for t in {u["type"] for u in perf["updates"]}}
+    types = {
+        t: sum(1 for u in perf["updates"] if u["type"] == t) for t in {u["type"] for u in perf["updates"]}
+    }
     print(
         f"\nlong answer: {wall:.1f} s wall, messages by type {types}, {len(rows)} timed updates, "
         f"{n} on the answer display"

@@ -168,6 +168,7 @@ JS_LOOK = r"""
 }
 """
 
+
 def luminance(colour: str) -> float:
     """Relative lightness 0..1 of a computed `rgb(…)` / `rgba(…)` colour."""
     r, g, b = (float(v) for v in re.findall(r"[\d.]+", colour)[:3])
@@ -237,9 +238,7 @@ def test_rich_answer_looks_like_jupyterlab_markdown(lab):
     # The same output in JupyterLab Dark: colours follow the theme's variables.
     lab.command("apputils:change-theme", {"theme": "JupyterLab Dark"})
     try:
-        lab.page.wait_for_function(
-            "() => document.body.dataset.jpThemeLight === 'false'", timeout=20_000
-        )
+        lab.page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'", timeout=20_000)
         time.sleep(0.5)
         shoot(area.locator(".glm-reply"), lab.name + "-answer-dark")
         dark = lab.page.evaluate(JS_LOOK, area.element_handle())

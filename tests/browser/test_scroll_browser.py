@@ -182,8 +182,10 @@ def _check_saved(lab, seen: dict, records: list[dict]) -> None:
 def test_long_answer_end_keeps_the_reader_in_place(app):
     lab = app
     seen = _run_and_watch(
-        lab, "%%glm\n[[huge=6000,delay=0.002,stall=6,at=100000]] Write a long answer",
-        margin=200, min_height=1500,
+        lab,
+        "%%glm\n[[huge=6000,delay=0.002,stall=6,at=100000]] Write a long answer",
+        margin=200,
+        min_height=1500,
     )
     assert seen["top"] > 1000  # the reader really was far down the notebook
     _check(lab, seen)
@@ -195,7 +197,9 @@ def test_short_answer_end_keeps_the_reader_in_place(app):
     seen = _run_and_watch(
         # (no math: MathJax typesets the final view's TeX a moment later, which the switch to
         # MathML rendered in Python removes)
-        lab, "%%glm\n[[echo,delay=0.01,stall=8,at=100000]] A **short** answer:\n\n- one\n- two\n\nThe end.",
-        margin=300, min_height=50,
+        lab,
+        "%%glm\n[[echo,delay=0.01,stall=8,at=100000]] A **short** answer:\n\n- one\n- two\n\nThe end.",
+        margin=300,
+        min_height=50,
     )
     _check(lab, seen)

@@ -44,6 +44,7 @@ JS_FRAME = r"""
 }
 """
 
+
 def _assert_readable(lab, root, what: str) -> None:
     bad = unreadable(lab.contrast(root))
     assert not bad, f"{lab.kind}-{lab.theme}: {what}: text hard to read on its background: {bad[:8]}"
@@ -78,7 +79,9 @@ def test_a_call_appears_runs_and_collapses(app):
     assert final.locator("p.glm-tool-label").all_inner_texts() == ["Arguments", "Result"]
     for block in ("pre.glm-tool-args", "pre.glm-tool-result"):
         frame = final.locator(block).evaluate(JS_FRAME)
-        assert frame["width"] >= 1 and frame["edge"] >= 1.25, f"{lab.kind}-{lab.theme}: {block} has no visible frame: {frame}"
+        assert frame["width"] >= 1 and frame["edge"] >= 1.25, (
+            f"{lab.kind}-{lab.theme}: {block} has no visible frame: {frame}"
+        )
     assert "1 tool call" in out.locator(".glm-footer").inner_text()
     _assert_readable(lab, out, "a finished call, opened")
     lab.shot(lab.cell(2), ARTIFACTS / f"{lab.name}-tools-done.png")
