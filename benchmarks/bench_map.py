@@ -74,9 +74,12 @@ def serve(options: dict[str, Any], conn: Any) -> None:
 
 
 def measure(max_concurrent: int, n: int, label: str) -> None:
-    options = dict(
-        api_key="bench", latency=LATENCY, max_concurrent=max_concurrent, rate_limit_retry_after=0.2
-    )
+    options = {
+        "api_key": "bench",
+        "latency": LATENCY,
+        "max_concurrent": max_concurrent,
+        "rate_limit_retry_after": 0.2,
+    }
     context = multiprocessing.get_context("spawn")
     ours, theirs = context.Pipe()
     child = context.Process(target=serve, args=(options, theirs), daemon=True)

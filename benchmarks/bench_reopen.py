@@ -217,7 +217,7 @@ def ratio_line(size: int, front: str, new: dict, old: dict) -> str:
     cells = [new[k] / old[k] if old[k] else float("nan") for k in RATIO_KEYS]
     widths = (7, 7, 7, 7, 7, 7, 14, 8)
     return f"{size:>9,} {front:>5} {'ratio':>8} | {'':>7} {'':>9} | " + " ".join(
-        f"{c:>{w}.2f}" for c, w in zip(cells, widths)
+        f"{c:>{w}.2f}" for c, w in zip(cells, widths, strict=True)
     )
 
 

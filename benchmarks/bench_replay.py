@@ -18,9 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from bench_client import CHUNKS, firehose_body, serve  # noqa: E402
+from bench_client import CHUNKS, firehose_body, serve
 
-from glm_notebook import GLMClient, Replay  # noqa: E402
+from glm_notebook import GLMClient, Replay
 
 ROUNDS = 5
 

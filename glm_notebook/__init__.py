@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .batch import Batch, BatchUnavailableError
 from .client import AsyncStream, GLMClient, Stream
 from .content import ImageError, ImagePart, content_parts, image_part
 from .errors import (
@@ -44,11 +45,10 @@ from .events import (
     Usage,
     UsageReport,
 )
-from .batch import Batch, BatchUnavailableError
 from .many import MapRun
-from .results import ItemResult, MapResults
 from .replay import Replay, ReplayMissError
 from .reply import Reply
+from .results import ItemResult, MapResults
 from .structured import SchemaError
 from .summaries import summarize
 from .tool_reply import (

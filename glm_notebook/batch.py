@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from .config import resolve_base_url
-from .text import short_line
 from .errors import APIConnectionError, GLMError, error_for_status
 from .inputs import expand_inputs
 from .progress import Progress, ProgressState, default_progress
@@ -34,6 +33,7 @@ from .protocol import build_request, completion_events, normalize_messages, pars
 from .reply import Reply
 from .results import ItemResult, MapResults
 from .structured import Schema, SchemaError, as_schema
+from .text import short_line
 
 if TYPE_CHECKING:
     from .client import GLMClient
@@ -168,7 +168,7 @@ class Batch:
         max_requests: int = MAX_REQUESTS,
         max_bytes: int = MAX_BYTES,
         **params: Any,
-    ) -> "Batch":
+    ) -> Batch:
         """Upload one JSONL request per input and create the batch (several past the limits)."""
         spec = as_schema(schema) if schema is not None else None
         system = params.pop("system", None)
@@ -215,7 +215,7 @@ class Batch:
         return cls(client, parts, inputs=inputs, schema=spec)
 
     @classmethod
-    def get(cls, batch_id: str, client: GLMClient | None = None, *, schema: Any = None) -> "Batch":
+    def get(cls, batch_id: str, client: GLMClient | None = None, *, schema: Any = None) -> Batch:
         """An existing batch by id (`a+b` for a split job; a client from the environment by default)."""
         if client is None:
             from .client import GLMClient
@@ -226,7 +226,7 @@ class Batch:
         return cls(client, parts, schema=as_schema(schema) if schema is not None else None)
 
     @classmethod
-    def list(cls, client: GLMClient) -> list["Batch"]:
+    def list(cls, client: GLMClient) -> list[Batch]:
         """The batches the service lists for this key, newest first (one `Batch` each)."""
         data = _Http(client).json("GET", "/batches")
         return [cls(client, [item]) for item in data.get("data") or []]
@@ -261,13 +261,13 @@ class Batch:
         """Every part reached an end state (completed, failed, expired, cancelled)."""
         return all(part.get("status") in TERMINAL_STATUSES for part in self.parts)
 
-    def refresh(self) -> "Batch":
+    def refresh(self) -> Batch:
         """Fetch the current status and counts."""
         http = _Http(self.client)
         self.parts = [http.json("GET", f"/batches/{part['id']}") for part in self.parts]
         return self
 
-    def cancel(self) -> "Batch":
+    def cancel(self) -> Batch:
         """Ask the service to cancel; lines already answered stay in the results."""
         http = _Http(self.client)
         self.parts = [

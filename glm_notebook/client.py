@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import email.utils
 import json
-import os
 import math
+import os
 import random
 import time
 import warnings
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import timezone
-from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from httpx_sse import EventSource, ServerSentEvent
@@ -43,6 +44,7 @@ from .config import (
     resolve_api_key,
     resolve_base_url,
 )
+from .content import switch_image_form
 from .errors import (
     APIConnectionError,
     APITimeoutError,
@@ -57,7 +59,6 @@ from .errors import (
     ServiceStreamError,
     error_for_status,
 )
-from .content import switch_image_form
 from .events import Event, Retrying
 from .protocol import (
     ChunkDecoder,
@@ -70,8 +71,8 @@ from .protocol import (
 )
 from .replay import REPLAY_HEADER, Replay
 from .reply import Reply
-from .tools import runs_tools
 from .text import short_line
+from .tools import runs_tools
 
 if TYPE_CHECKING:
     from .batch import Batch
@@ -148,7 +149,7 @@ class GLMClient:
 
     # -- requests -----------------------------------------------------------------------------
 
-    def _prepare(self, messages: Messages, model: str | None, params: dict[str, Any]) -> "_Call":
+    def _prepare(self, messages: Messages, model: str | None, params: dict[str, Any]) -> _Call:
         self._check_key()
         url = self.base_url
         problem = base_url_problem(url)
@@ -187,7 +188,7 @@ class GLMClient:
             headers["Authorization"] = f"Bearer {self._key.reveal()}"
         return headers
 
-    def stream(self, messages: Messages, *, model: str | None = None, **params: Any) -> "Stream":
+    def stream(self, messages: Messages, *, model: str | None = None, **params: Any) -> Stream:
         """Stream a completion: iterate events; `.reply` holds what arrived so far.
 
         With Python functions in `tools=`, a `ToolStream` runs the tool loop (`approve=`,
@@ -199,7 +200,7 @@ class GLMClient:
             return ToolStream(self, messages, model=model, **params)  # type: ignore[return-value]
         return Stream(self._prepare(messages, model, params))
 
-    def astream(self, messages: Messages, *, model: str | None = None, **params: Any) -> "AsyncStream":
+    def astream(self, messages: Messages, *, model: str | None = None, **params: Any) -> AsyncStream:
         """The async twin of `stream`: `async for event in client.astream(...)`."""
         if runs_tools(params.get("tools")):
             from .toolloop import AsyncToolStream
@@ -253,7 +254,7 @@ class GLMClient:
 
     # -- many prompts -------------------------------------------------------------------------
 
-    def map(self, prompts: Any, data: Any = None, **options: Any) -> "MapResults":
+    def map(self, prompts: Any, data: Any = None, **options: Any) -> MapResults:
         """Many prompts at once, in input order: `client.map("Classify: {review}", df)`.
 
         `concurrency=` (8) caps requests in flight; `schema=`, `progress=`, `max_retries=` and chat
@@ -264,13 +265,13 @@ class GLMClient:
 
         return MapRun(self, prompts, data, **options).run()
 
-    async def amap(self, prompts: Any, data: Any = None, **options: Any) -> "MapResults":
+    async def amap(self, prompts: Any, data: Any = None, **options: Any) -> MapResults:
         """The async twin of `map`, on the running event loop."""
         from .many import MapRun
 
         return await MapRun(self, prompts, data, **options).arun()
 
-    def batch(self, prompts: Any, data: Any = None, **options: Any) -> "Batch":
+    def batch(self, prompts: Any, data: Any = None, **options: Any) -> Batch:
         """Create a Z.ai batch job from the same inputs as `map` (uploads JSONL); see `glm_notebook.batch`."""
         from .batch import Batch
 
@@ -323,13 +324,13 @@ class GLMClient:
             await self._ahttp.aclose()
             self._ahttp = None
 
-    def __enter__(self) -> "GLMClient":
+    def __enter__(self) -> GLMClient:
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    async def __aenter__(self) -> "GLMClient":
+    async def __aenter__(self) -> GLMClient:
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
@@ -686,7 +687,7 @@ class Stream:
         """Stop reading and close the connection; the reply keeps what arrived."""
         self._gen.close()
 
-    def __enter__(self) -> "Stream":
+    def __enter__(self) -> Stream:
         return self
 
     def __exit__(self, kind: type | None, *exc: Any) -> None:
@@ -703,7 +704,7 @@ class AsyncStream:
         self.reply: Reply = call.reply
         self._gen = _arun(call)
 
-    def __aiter__(self) -> "AsyncStream":
+    def __aiter__(self) -> AsyncStream:
         return self
 
     async def __anext__(self) -> Event:
@@ -713,7 +714,7 @@ class AsyncStream:
         """Stop reading and close the connection; the reply keeps what arrived."""
         await self._gen.aclose()
 
-    async def __aenter__(self) -> "AsyncStream":
+    async def __aenter__(self) -> AsyncStream:
         return self
 
     async def __aexit__(self, kind: type | None, *exc: Any) -> None:

@@ -128,7 +128,7 @@ def thumbnail(part: Any, side: int = THUMB_SIDE) -> str | None:
             image = flat
         buffer = io.BytesIO()
         image.convert("RGB").save(buffer, format="JPEG", quality=75)
-    except Exception:  # noqa: BLE001 - Pillow raises many kinds for bad data; the placeholder shows
+    except Exception:
         return None
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 

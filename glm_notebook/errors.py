@@ -75,7 +75,7 @@ class GLMError(Exception):
         status: int | None = None,
         code: str | None = None,
         server_message: str | None = None,
-        reply: "Reply | None" = None,
+        reply: Reply | None = None,
         retry_after: float | None = None,
     ) -> None:
         super().__init__(message)

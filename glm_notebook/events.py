@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 __all__ = [
     "StreamStart",
@@ -76,7 +76,7 @@ class Usage:
     reasoning_tokens: int = 0
 
     @classmethod
-    def from_wire(cls, data: Any) -> "Usage":
+    def from_wire(cls, data: Any) -> Usage:
         """Counts from a wire `usage` object; ValueError if it is not one or a count is not a number."""
         if type(data) is not dict:
             raise ValueError(f"'usage' is not an object: {_short(data)}")
@@ -139,4 +139,4 @@ class Retrying:
     reason: str
 
 
-Event = Union[StreamStart, ReasoningDelta, ContentDelta, ToolCallDelta, Finish, UsageReport, Retrying]
+Event = StreamStart | ReasoningDelta | ContentDelta | ToolCallDelta | Finish | UsageReport | Retrying

@@ -41,7 +41,10 @@ def expand_inputs(prompts: Any, data: Any = None) -> list[tuple[Any, list[dict[s
     rows: Iterable[tuple[Any, dict[str, Any]]]
     if _is_pandas(data, "DataFrame"):
         records = data.to_dict("records")
-        rows = [(label, {str(k): v for k, v in row.items()}) for label, row in zip(data.index, records)]
+        rows = [
+            (label, {str(k): v for k, v in row.items()})
+            for label, row in zip(data.index, records, strict=True)
+        ]
     elif _is_pandas(data, "Series"):
         name = data.name if isinstance(data.name, str) else None
         rows = [(label, {"item": v, **({name: v} if name else {})}) for label, v in data.items()]

@@ -7,7 +7,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable, Mapping, Union
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from .events import (
     ContentDelta,
@@ -38,7 +39,7 @@ MAX_MESSAGE_CHARS = 300
 MAX_CODE_CHARS = 32
 
 #: A prompt string (one user message) or a list of `{"role", "content"}` dicts.
-Messages = Union[str, Iterable[Mapping[str, Any]]]
+Messages = str | Iterable[Mapping[str, Any]]
 
 # Documented optional fields, passed through as given (None means "leave it out").
 _FIELDS = (

@@ -99,12 +99,12 @@ class Entry:
         return json.dumps(data, ensure_ascii=False, separators=(", ", ": ")) + "\n"
 
     @classmethod
-    def parse(cls, line: str) -> "Entry":
+    def parse(cls, line: str) -> Entry:
         """An entry from one line; ValueError when it is not one."""
         return cls.from_data(_checked(json.loads(line)))
 
     @classmethod
-    def from_data(cls, data: dict[str, Any]) -> "Entry":
+    def from_data(cls, data: dict[str, Any]) -> Entry:
         """An entry from a line's checked JSON (see `_checked`)."""
         return cls(
             key=data["key"],

@@ -62,7 +62,10 @@ def _kind(value: Any) -> str | None:
 
 def _frame_rows(frame: Any) -> tuple[list[Any], list[list[Any]]]:
     header = [frame.index.name or ""] + [str(c) for c in frame.columns]
-    rows = [[index, *values] for index, values in zip(frame.index, frame.itertuples(index=False, name=None))]
+    rows = [
+        [index, *values]
+        for index, values in zip(frame.index, frame.itertuples(index=False, name=None), strict=True)
+    ]
     return header, rows
 
 
@@ -72,7 +75,7 @@ def _full_table(frame: Any) -> str:
     header = [frame.index.name or ""] + [str(c) for c in frame.columns]
     lines = markdown_table(header, [], cell_cap=None).split("\n")
     size = sum(len(line) + 1 for line in lines)
-    rows = zip(frame.index, frame.itertuples(index=False, name=None))
+    rows = zip(frame.index, frame.itertuples(index=False, name=None), strict=True)
     for shown, (index, values) in enumerate(rows):
         line = markdown_table(header, [[index, *values]], cell_cap=None).split("\n", 2)[2]
         if size + len(line) > FULL_CAP - 2_000:  # room for the lines above the table

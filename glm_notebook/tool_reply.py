@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from .events import Usage
 from .reply import Reply
@@ -149,7 +149,7 @@ class StepLimit:
     note: str
 
 
-ToolEvent = Union[StepStarted, ToolCallStarted, ToolCallFinished, StepLimit]
+ToolEvent = StepStarted | ToolCallStarted | ToolCallFinished | StepLimit
 
 
 def _sum_usage(usages: list[Usage]) -> Usage | None:

@@ -30,7 +30,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 from .errors import GLMError
 from .events import Event
@@ -63,8 +63,8 @@ __all__ = [
 
 DEFAULT_MAX_STEPS = 10
 #: `approve(call) -> bool` (may be async with `achat`/`astream`): True runs the call.
-Approve = Callable[[ToolCall], Union[bool, Awaitable[bool]]]
-LoopEvent = Union[Event, ToolEvent]
+Approve = Callable[[ToolCall], bool | Awaitable[bool]]
+LoopEvent = Event | ToolEvent
 
 _MODEL = re.compile(r"^glm-(\d+)(?:\.(\d+))?(v)?", re.IGNORECASE)
 
@@ -247,7 +247,7 @@ class _Loop:
 # -- sync ---------------------------------------------------------------------------------------
 
 
-_Outcome = tuple[Any, Union[Exception, None], float]
+_Outcome = tuple[Any, Exception | None, float]
 
 
 class _ThreadBatch:

@@ -77,7 +77,7 @@ class Tool:
     def is_async(self) -> bool:
         """True for `async def` functions (and objects with an `async def __call__`)."""
         fn = self.function
-        return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))
+        return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))  # noqa: B004 (the method, not callable())
 
     def schema(self) -> dict[str, Any]:
         """The wire form: `{"type": "function", "function": {name, description, parameters}}`."""

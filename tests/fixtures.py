@@ -8,6 +8,7 @@ test or by nbval (which runs the notebooks in notebooks/) talks to it, never to 
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -78,3 +79,53 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     # Browser tests last: Playwright's sync API keeps an event loop running in this thread for
     # the rest of the session, which asyncio.run() in ordinary tests would trip over.
     items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
+@pytest.fixture(scope="module")
+def k(kernel: Kernel) -> Kernel:
+    """A module's kernel with `%load_ext glm_notebook` done."""
+    run = kernel.run("%load_ext glm_notebook")
+    assert run.error is None and not run.messages, run.messages
+    return kernel
+
+
+class Wire:
+    """What the widget sends to the browser, read at the comm layer: `comm.create_comm` is the
+    factory hook a kernel installs (ipykernel sets it the same way); this one records instead."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict] = []
+
+    def custom(self) -> list[dict]:
+        """The custom messages (the chat protocol), in order."""
+        return [d["content"] for d in self.sent if d.get("method") == "custom"]
+
+    def ops(self, *ops: str) -> list[dict]:
+        return [m for m in self.custom() if m["op"] in ops]
+
+    def bytes(self) -> int:
+        """Bytes of every custom message as JSON (what goes over the websocket)."""
+        return sum(len(json.dumps(m, ensure_ascii=False).encode()) for m in self.custom())
+
+    def states(self) -> list[dict]:
+        return [d["state"] for d in self.sent if d.get("method") == "update" and "state" in d]
+
+
+@pytest.fixture
+def wire():
+    import comm
+    from comm.base_comm import BaseComm
+
+    record = Wire()
+
+    class RecordingComm(BaseComm):
+        def publish_msg(self, msg_type, data=None, metadata=None, buffers=None, **keys):
+            if msg_type == "comm_msg" and isinstance(data, dict):
+                record.sent.append(json.loads(json.dumps(data)))
+
+    before = comm.create_comm
+    comm.create_comm = RecordingComm
+    try:
+        yield record
+    finally:
+        comm.create_comm = before

@@ -41,7 +41,7 @@ class CellRun:
         """Peak messages and peak bytes (JSON of the content) in any 1-second window, by the
         kernel's own send times (Jupyter Server drops output past 1,000 messages/s or 1 MB/s)."""
         stamps = []
-        for header, (_, content) in zip(self.headers, self.messages):
+        for header, (_, content) in zip(self.headers, self.messages, strict=True):
             date = header["date"]
             when = date if isinstance(date, datetime) else datetime.fromisoformat(str(date))
             stamps.append((when.timestamp(), len(json.dumps(content))))
@@ -94,7 +94,7 @@ class CellRun:
 class Running:
     """A cell that is executing; `wait()` collects it."""
 
-    def __init__(self, kernel: "Kernel", msg_id: str) -> None:
+    def __init__(self, kernel: Kernel, msg_id: str) -> None:
         self.kernel = kernel
         self.msg_id = msg_id
         self.run = CellRun()

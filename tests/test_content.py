@@ -131,11 +131,11 @@ def test_switching_the_form_leaves_the_callers_messages_alone() -> None:
 # -- against the local server -------------------------------------------------------------------
 
 
-def ask(client: GLMClient, model: str, *pieces: object):  # noqa: ANN201
+def ask(client: GLMClient, model: str, *pieces: object):
     return client.chat([{"role": "user", "content": content_parts(pieces)}], model=model, thinking=False)
 
 
-def test_vision_model_describes_the_image(server) -> None:  # noqa: ANN001
+def test_vision_model_describes_the_image(server) -> None:
     client = GLMClient(server.api_key, server.base_url)
     part = image_part(png(640, 480))
     reply = ask(client, "glm-4.6v", "What is this?", part)
@@ -146,7 +146,7 @@ def test_vision_model_describes_the_image(server) -> None:  # noqa: ANN001
     )
 
 
-def test_text_model_refuses_images(server) -> None:  # noqa: ANN001
+def test_text_model_refuses_images(server) -> None:
     client = GLMClient(server.api_key, server.base_url)
     with pytest.raises(BadRequestError) as info:
         ask(client, "glm-4.6", "What is this?", png(8, 8))
@@ -178,7 +178,7 @@ async def _achat(client: GLMClient, messages: list) -> object:
         return await client.achat(messages, model="glm-4.5v")
 
 
-def test_a_1210_that_is_not_about_images_is_not_retried(server) -> None:  # noqa: ANN001
+def test_a_1210_that_is_not_about_images_is_not_retried(server) -> None:
     client = GLMClient(server.api_key, server.base_url, max_retries=0)
     before = len(server.records)
     with pytest.raises(BadRequestError):

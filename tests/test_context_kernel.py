@@ -18,7 +18,7 @@ def k(kernel: Kernel) -> Kernel:
     return kernel
 
 
-def sent(server) -> str:  # noqa: ANN001
+def sent(server) -> str:
     """The last user message the server received, without a leading `[[echo]] `."""
     return server.records[-1].body["messages"][-1]["content"].removeprefix("[[echo]] ")
 
@@ -33,7 +33,7 @@ def run_with_reply(k: Kernel, code: str) -> tuple[CellRun, dict]:
             return run, reply["content"]
 
 
-def test_dataframe_is_sent_as_a_bounded_summary(k: Kernel, server) -> None:  # noqa: ANN001
+def test_dataframe_is_sent_as_a_bounded_summary(k: Kernel, server) -> None:
     k.run("import pandas as pd\ndf = pd.DataFrame({'city': ['Lisbon', 'Porto'] * 500, 'n': range(1000)})")
     run = k.run("%%glm -o r\n[[echo]] Look at {df}")
     assert run.error is None, run.messages
@@ -45,7 +45,7 @@ def test_dataframe_is_sent_as_a_bounded_summary(k: Kernel, server) -> None:  # n
     assert full.error is None and "| 500 | Lisbon | 500 |" in sent(server)
 
 
-def test_repr_llm_and_long_values_are_capped(k: Kernel, server) -> None:  # noqa: ANN001
+def test_repr_llm_and_long_values_are_capped(k: Kernel, server) -> None:
     k.run("class Doc:\n    def _repr_llm_(self):\n        return 'a short summary'\n    def __str__(self):\n        return 'x' * 10**6\n"
           "doc = Doc()\nlong = 'y' * 50_000")  # fmt: skip
     assert k.run("%%glm\n[[echo]] {doc}").error is None
@@ -56,7 +56,7 @@ def test_repr_llm_and_long_values_are_capped(k: Kernel, server) -> None:  # noqa
     assert k.run("%%glm\n[[echo]] {long!full}").error is None and sent(server) == "y" * 50_000
 
 
-def test_history_fields(k: Kernel, server) -> None:  # noqa: ANN001
+def test_history_fields(k: Kernel, server) -> None:
     first = k.run("40 + 2")
     count = first.of_type("execute_result")[0]["execution_count"]
     assert k.run(f"%%glm\n[[echo]] code {{In[{count}]}} gave {{Out[{count}]}}").error is None
@@ -70,7 +70,7 @@ def test_history_fields(k: Kernel, server) -> None:  # noqa: ANN001
     )
 
 
-def test_err_holds_the_last_exception_as_plain_text(k: Kernel, server) -> None:  # noqa: ANN001
+def test_err_holds_the_last_exception_as_plain_text(k: Kernel, server) -> None:
     k.run("%colors Linux")  # coloured tracebacks in the kernel: none of it may reach the prompt
     failed = k.run("import json\ndef parse(s):\n    return json.loads(s)\nraw = '{bad'\nparse(raw)")
     assert failed.error is not None and failed.error["ename"] == "JSONDecodeError"
@@ -87,7 +87,7 @@ def test_err_holds_the_last_exception_as_plain_text(k: Kernel, server) -> None: 
     assert k.run(f"%%glm\n[[echo]] {{Err[{cell}]}}").error is None and sent(server) == text
 
 
-def notes(run) -> str:  # noqa: ANN001
+def notes(run) -> str:
     """The notes under the cell's result (the live view's replacement), as text."""
     import re
 
@@ -95,7 +95,7 @@ def notes(run) -> str:  # noqa: ANN001
     return "\n".join(re.findall(r'<p class="glm-note">(.*?)</p>', result["data"]["text/html"]))
 
 
-def note(run, text: str) -> bool:  # noqa: ANN001
+def note(run, text: str) -> bool:
     """The final view of the cell's result carries `text` as a note (nothing printed between the
     live view and the result, so the swap stays one step)."""
     [result] = run.of_type("execute_result")
@@ -117,7 +117,7 @@ def test_code_goes_into_a_new_cell(k: Kernel) -> None:
     assert note(run, "no code block in the answer: nothing inserted") and reply["payload"] == []
 
 
-def test_glm_fix_after_a_real_exception(k: Kernel, server) -> None:  # noqa: ANN001
+def test_glm_fix_after_a_real_exception(k: Kernel, server) -> None:
     k.run("%glm reset --all")
     k.run("items = [3, 1, 2]\ntotal = 0")
     k.run("mean = sum(items) / total")
@@ -160,12 +160,12 @@ def test_fix_without_an_error_says_so() -> None:
 # -- images -----------------------------------------------------------------------------------
 
 
-def image_urls(server) -> list[str]:  # noqa: ANN001
+def image_urls(server) -> list[str]:
     content = server.records[-1].body["messages"][-1]["content"]
     return [part["image_url"]["url"] for part in content if part["type"] == "image_url"]
 
 
-def test_figure_becomes_an_image_part_in_place_and_never_base64_in_the_notebook(k: Kernel, server) -> None:  # noqa: ANN001
+def test_figure_becomes_an_image_part_in_place_and_never_base64_in_the_notebook(k: Kernel, server) -> None:
     setup = k.run(
         "import matplotlib.pyplot as plt\nfig, ax = plt.subplots(figsize=(4, 3), dpi=50)\nax.plot([1, 3, 2]);"
     )
@@ -185,7 +185,7 @@ def test_figure_becomes_an_image_part_in_place_and_never_base64_in_the_notebook(
     assert blob[100:200] not in repr(run.outputs) and len(repr(run.outputs)) < 60_000
 
 
-def test_pil_image_path_and_plot_options(k: Kernel, server, tmp_path) -> None:  # noqa: ANN001
+def test_pil_image_path_and_plot_options(k: Kernel, server, tmp_path) -> None:
     path = tmp_path / "dot.png"
     assert (
         k.run("import matplotlib.pyplot as plt\nplt.figure(figsize=(2, 2), dpi=50)\nplt.plot([0, 1]);").error
@@ -201,7 +201,7 @@ def test_pil_image_path_and_plot_options(k: Kernel, server, tmp_path) -> None:  
     assert "UsageError" in missing.stderr and "--image" in missing.stderr and "cannot read" in missing.stderr
 
 
-def test_big_image_is_downscaled_and_says_so(k: Kernel, server) -> None:  # noqa: ANN001
+def test_big_image_is_downscaled_and_says_so(k: Kernel, server) -> None:
     k.run("import numpy as np\nwide = np.zeros((50, 7000, 3), dtype=np.uint8)")
     run = k.run("%%glm -m glm-4.6v\nDescribe {wide}")
     assert run.error is None, run.messages
@@ -209,7 +209,7 @@ def test_big_image_is_downscaled_and_says_so(k: Kernel, server) -> None:  # noqa
     assert server.records[-1].status == 200 and len(image_urls(server)) == 1
 
 
-def test_text_model_with_an_image_is_one_line_naming_a_vision_model(k: Kernel, server) -> None:  # noqa: ANN001
+def test_text_model_with_an_image_is_one_line_naming_a_vision_model(k: Kernel, server) -> None:
     before = len(server.records)
     run = k.run("%%glm -m glm-4.6\nWhat is {img}?")
     assert (
@@ -230,7 +230,7 @@ def test_conversation_history_shows_placeholders(k: Kernel) -> None:
     assert 'src="data:image/jpeg;base64,' in shown and len(shown) < 40_000
 
 
-def test_err_of_a_syntax_error_and_of_a_function_called_by_the_cell(k: Kernel, server) -> None:  # noqa: ANN001
+def test_err_of_a_syntax_error_and_of_a_function_called_by_the_cell(k: Kernel, server) -> None:
     k.run("def broken(:\n    pass")
     assert k.run("%%glm\n[[echo]] {Err}").error is None
     text = sent(server)

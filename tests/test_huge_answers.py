@@ -12,6 +12,7 @@ import random
 import re
 import tracemalloc
 from collections import Counter
+from itertools import pairwise
 
 import pytest
 
@@ -210,7 +211,7 @@ def test_a_reply_holds_a_streamed_answer_in_about_its_own_size() -> None:
     try:
         base = tracemalloc.get_traced_memory()[0]
         reply = Reply()
-        for a, b in zip(cuts, cuts[1:]):
+        for a, b in pairwise(cuts):
             reply.apply(ContentDelta(text[a:b]))  # a slice is a new string
         streamed = tracemalloc.get_traced_memory()[0] - base
         tracemalloc.reset_peak()

@@ -19,7 +19,7 @@ class Thing:
     size = 3
 
     @property
-    def inner(self) -> "Thing":
+    def inner(self) -> Thing:
         return self
 
     def __str__(self) -> str:
@@ -113,7 +113,7 @@ def k(kernel: Kernel) -> Kernel:
     return kernel
 
 
-def test_a_typo_is_sent_as_written_with_one_note(k: Kernel, server) -> None:  # noqa: ANN001
+def test_a_typo_is_sent_as_written_with_one_note(k: Kernel, server) -> None:
     k.run("topic = 'tides'")
     run = k.run("%%glm -o r\n[[echo]] Explain {topc}, not {topic}, in `{code}`")
     assert run.error is None and run.stderr == ""  # the live view is replaced: the result says it
@@ -132,7 +132,7 @@ def test_a_typo_is_sent_as_written_with_one_note(k: Kernel, server) -> None:  # 
     )
 
 
-def test_the_api_key_is_never_sent_in_a_prompt(k: Kernel, server) -> None:  # noqa: ANN001
+def test_the_api_key_is_never_sent_in_a_prompt(k: Kernel, server) -> None:
     key = server.api_key
     k.run("%glm reset --all")
     run = k.run("%%glm -c leak -o leak\n[[echo]] Here is my environment: {os.environ}")

@@ -15,13 +15,6 @@ from .test_render import HOSTILE, assert_inert, parse
 NOTE = "This note comes from the local GLM test server"
 
 
-@pytest.fixture(scope="module")
-def k(kernel: Kernel) -> Kernel:
-    run = kernel.run("%load_ext glm_notebook")
-    assert run.error is None and not run.messages, run.messages
-    return kernel
-
-
 def glm(kernel: Kernel, body: str, line: str = "", timeout: float = 120) -> CellRun:
     return kernel.run(f"%%glm {line}\n{body}", timeout=timeout)
 
@@ -152,7 +145,7 @@ def test_a_real_retry_shows_in_the_status_line(k: Kernel) -> None:
     assert [out["output_type"] for out in run.outputs] == ["execute_result"]
 
 
-def test_updates_respect_the_rate_cap(k: Kernel, server) -> None:  # noqa: ANN001
+def test_updates_respect_the_rate_cap(k: Kernel, server) -> None:
     for per_second in (20, 5):
         k.run(f"%config GLM.updates_per_second = {per_second}")
         run = glm(k, f"Rate cap at {per_second} [[delay=0.01]]")
@@ -221,7 +214,7 @@ def test_json_mode(k: Kernel) -> None:
     assert k.run("print(data.json()['words'])").stdout.strip() == "3"
 
 
-def test_system_prompt_and_options_reach_the_request(k: Kernel, server) -> None:  # noqa: ANN001
+def test_system_prompt_and_options_reach_the_request(k: Kernel, server) -> None:
     k.run("animal = 'pirate'")
     run = glm(
         k,
@@ -240,7 +233,7 @@ def test_system_prompt_and_options_reach_the_request(k: Kernel, server) -> None:
 # -- conversations and interpolation ------------------------------------------------------------
 
 
-def test_chat_carries_history(k: Kernel, server) -> None:  # noqa: ANN001
+def test_chat_carries_history(k: Kernel, server) -> None:
     k.run("%glm reset --all")
     first = glm(k, "Plan a day in Lisbon", line="-c trip")
     second = glm(k, "What about the evening?", line="-c trip")
@@ -332,7 +325,7 @@ def test_missing_key_says_how_to_set_it(k: Kernel) -> None:
     assert glm(k, "Back again").error is None  # read again when the next cell runs
 
 
-def test_config_never_shows_the_key(k: Kernel, server) -> None:  # noqa: ANN001
+def test_config_never_shows_the_key(k: Kernel, server) -> None:
     secret = "sk-not-the-server-key-7f3a"
     k.run(f'%config GLM.api_key = "{secret}"\n%config GLM.model = "glm-4.5"')
     try:
@@ -351,7 +344,7 @@ def test_config_never_shows_the_key(k: Kernel, server) -> None:  # noqa: ANN001
 # -- interrupts ---------------------------------------------------------------------------------
 
 
-def _interrupt(k: Kernel, body: str, ready) -> tuple[CellRun, float]:  # noqa: ANN001
+def _interrupt(k: Kernel, body: str, ready) -> tuple[CellRun, float]:
     running = k.start(f"%%glm -o cut_short\n{body}")
     running.wait_for(ready, timeout=30)
     started = time.monotonic()
@@ -360,13 +353,13 @@ def _interrupt(k: Kernel, body: str, ready) -> tuple[CellRun, float]:  # noqa: A
     return run, time.monotonic() - started
 
 
-def _disconnected(server) -> bool:  # noqa: ANN001
+def _disconnected(server) -> bool:
     record = server.records[-1]
     record.finished.wait(10)
     return record.disconnected
 
 
-def test_interrupt_while_streaming(k: Kernel, server) -> None:  # noqa: ANN001
+def test_interrupt_while_streaming(k: Kernel, server) -> None:
     def answering(run: CellRun) -> bool:
         return any("<h2>" in html for _, html in updates(run))
 
@@ -383,7 +376,7 @@ def test_interrupt_while_streaming(k: Kernel, server) -> None:  # noqa: ANN001
 
 
 @pytest.mark.parametrize("directive", ["stall_headers=30", "stall=30,at=0"])
-def test_interrupt_while_connecting(k: Kernel, server, directive: str) -> None:  # noqa: ANN001
+def test_interrupt_while_connecting(k: Kernel, server, directive: str) -> None:
     def waiting(run: CellRun) -> bool:
         return any("Waiting for" in html for _, html in updates(run))
 

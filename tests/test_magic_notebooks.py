@@ -13,7 +13,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from .refresh_notebooks import DOCS_KEY, NOTEBOOKS as ALL_NOTEBOOKS, ROOT
+from .refresh_notebooks import DOCS_KEY, ROOT
+from .refresh_notebooks import NOTEBOOKS as ALL_NOTEBOOKS
 
 NOTEBOOKS = [
     ROOT / "notebooks" / name

@@ -33,10 +33,10 @@ class _Tags(HTMLParser):
         self.tags: list[tuple[str, dict[str, str | None]]] = []
         self.text: list[str] = []
 
-    def handle_starttag(self, tag, attrs):  # noqa: ANN001
+    def handle_starttag(self, tag, attrs):
         self.tags.append((tag, dict(attrs)))
 
-    def handle_data(self, data):  # noqa: ANN001
+    def handle_data(self, data):
         self.text.append(data)
 
 
@@ -497,7 +497,7 @@ def test_fenced_blocks_are_separate_highlighted_code_blocks() -> None:
     html = markdown_html(text)
     assert html.count('<div class="glm-code"') == 4
     blocks = html.split('<div class="glm-code" ')[1:]
-    for block, (lang, (code, expected)) in zip(blocks, FENCES.items()):
+    for block, (lang, (code, expected)) in zip(blocks, FENCES.items(), strict=True):
         assert block.startswith(
             f'data-lang="{lang}"><div class="glm-code-head"><span class="glm-code-lang">{lang}</span>'
             f'</div><pre class="glm-highlight"><code class="language-{lang}">'

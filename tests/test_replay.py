@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from glm_notebook import GLMClient, Replay, ReplayMissError, ToolReply
+from glm_notebook import GLMClient, GLMError, Replay, ReplayMissError, ToolReply
 from glm_notebook.render.reply_view import reply_bundle
 from glm_notebook.replay import ReplayStore, request_key
 
@@ -119,7 +119,7 @@ def test_record_mode_always_asks_and_the_latest_wins(server, tmp_path):
 def test_errors_and_stopped_streams_are_not_recorded(server, tmp_path):
     path = tmp_path / "d.glm.jsonl"
     client = client_for(server, Replay(path))
-    with pytest.raises(Exception):
+    with pytest.raises(GLMError):
         client.chat("Fail please [[status=500]]")
     with client.stream("A long one [[huge=4000]]") as stream:
         next(iter(stream))

@@ -17,7 +17,8 @@ import pytest
 from glm_notebook.server import LocalServer, ServerConfig
 
 from .kernel_harness import Kernel
-from .refresh_notebooks import LIVE_ONLY, NOTEBOOKS as ALL_NOTEBOOKS, ROOT, execute
+from .refresh_notebooks import LIVE_ONLY, ROOT, execute
+from .refresh_notebooks import NOTEBOOKS as ALL_NOTEBOOKS
 
 NOTEBOOK = ROOT / "notebooks" / "replay.ipynb"
 RECORDINGS = ROOT / "notebooks" / "replay.glm.jsonl"

@@ -31,7 +31,7 @@ FOOTER = re.compile(
 
 
 @pytest.fixture
-def terminal(tmp_path, server):  # noqa: ANN001
+def terminal(tmp_path, server):
     term = Terminal(dict(os.environ), tmp_path, cols=160, rows=50)
     term.run("%load_ext glm_notebook")
     yield term
@@ -69,7 +69,7 @@ def test_terminal_ctrl_c_keeps_the_partial_answer_once(terminal: Terminal) -> No
     assert lines[-1].startswith("KeyboardInterrupt: interrupted; the partial answer")
 
 
-def test_terminal_tall_answer_streams_its_last_screenful_then_shows_all(tmp_path, server) -> None:  # noqa: ANN001
+def test_terminal_tall_answer_streams_its_last_screenful_then_shows_all(tmp_path, server) -> None:
     term = Terminal(dict(os.environ), tmp_path, cols=100, rows=20)
     try:
         term.run("%load_ext glm_notebook")
@@ -102,7 +102,7 @@ def test_terminal_never_writes_control_sequences_from_the_model(terminal: Termin
 # -- plain text: pipes, %%capture, no rich ------------------------------------------------------
 
 
-def test_piped_ipython_gets_plain_text(server) -> None:  # noqa: ANN001
+def test_piped_ipython_gets_plain_text(server) -> None:
     escaped = HOSTILE.encode("unicode_escape").decode()
     source = f'%load_ext glm_notebook\np = "{escaped}"\n%%glm\nSay hi {{p}} there\n\n\n'
     done = subprocess.run(
@@ -152,7 +152,7 @@ def test_plain_sink_says_when_it_retries_on_its_own_line() -> None:
     assert out.getvalue() == "retrying (1/2) in 1.5 s: busy (code 1305) please wait\nAnswer\n"
 
 
-def test_plain_sink_through_a_real_stream(server) -> None:  # noqa: ANN001
+def test_plain_sink_through_a_real_stream(server) -> None:
     out = io.StringIO()
     with GLMClient(server.api_key, server.base_url) as client:
         reply, error = run_stream(client, f"[[echo]] a{HOSTILE}b", {"model": "glm-4.6"}, TextSink(out))
@@ -161,7 +161,7 @@ def test_plain_sink_through_a_real_stream(server) -> None:  # noqa: ANN001
     assert "\nab\n\n— glm-4.6 · " in text and "\x1b" not in text and text.endswith("\n")
 
 
-def test_a_terminal_stream_is_styled_a_dumb_one_is_not(monkeypatch) -> None:  # noqa: ANN001
+def test_a_terminal_stream_is_styled_a_dumb_one_is_not(monkeypatch) -> None:
     master, slave = os.openpty()
     try:
         with os.fdopen(slave, "w", closefd=False) as tty:

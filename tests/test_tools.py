@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Literal
 
 import pydantic
 import pytest
@@ -44,10 +44,10 @@ def everything(
     unit: Unit,
     tags: list[str],
     weights: dict[str, float],
-    note: Optional[str] = None,
-    point: Optional[Point] = None,
-    window: Optional[Window] = None,
-    filter: Optional[Filter] = None,
+    note: str | None = None,
+    point: Point | None = None,
+    window: Window | None = None,
+    filter: Filter | None = None,
     loose=3,
 ):
     """Exercise every supported type.

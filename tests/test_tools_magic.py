@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .kernel_harness import CellRun, Kernel, Running
-from .test_magic import glm, html_of, k, updates  # noqa: F401  (k is a fixture)
+from .test_magic import glm, html_of, updates
 
 TOOLS = """
 import time

@@ -23,11 +23,11 @@ import nbformat
 import pytest
 
 from glm_notebook.client import GLMClient
-from glm_notebook.reply import Reply
 from glm_notebook.events import ContentDelta, Finish, ReasoningDelta
+from glm_notebook.notebook.widget import ChatWidget, Transcript, Turn
 from glm_notebook.render.live import SEGMENT_CHARS
 from glm_notebook.render.markdown import markdown_html
-from glm_notebook.notebook.widget import ChatWidget, Transcript, Turn
+from glm_notebook.reply import Reply
 
 from .refresh_notebooks import DOCS_KEY
 
@@ -101,48 +101,6 @@ def test_markdown_export_marks_unusual_endings():
 
 
 # -- the widget in-process (asyncio.run, the local server, a recording comm) ----------------------
-
-
-class Wire:
-    """What the widget sends to the browser, read at the comm layer: `comm.create_comm` is the
-    factory hook a kernel installs (ipykernel sets it the same way); this one records instead."""
-
-    def __init__(self) -> None:
-        self.sent: list[dict] = []
-
-    def custom(self) -> list[dict]:
-        """The custom messages (the chat protocol), in order."""
-        return [d["content"] for d in self.sent if d.get("method") == "custom"]
-
-    def ops(self, *ops: str) -> list[dict]:
-        return [m for m in self.custom() if m["op"] in ops]
-
-    def bytes(self) -> int:
-        """Bytes of every custom message as JSON (what goes over the websocket)."""
-        return sum(len(json.dumps(m, ensure_ascii=False).encode()) for m in self.custom())
-
-    def states(self) -> list[dict]:
-        return [d["state"] for d in self.sent if d.get("method") == "update" and "state" in d]
-
-
-@pytest.fixture
-def wire():
-    import comm
-    from comm.base_comm import BaseComm
-
-    record = Wire()
-
-    class RecordingComm(BaseComm):
-        def publish_msg(self, msg_type, data=None, metadata=None, buffers=None, **keys):
-            if msg_type == "comm_msg" and isinstance(data, dict):
-                record.sent.append(json.loads(json.dumps(data)))
-
-    before = comm.create_comm
-    comm.create_comm = RecordingComm
-    try:
-        yield record
-    finally:
-        comm.create_comm = before
 
 
 def _client(server, **kw) -> GLMClient:

@@ -23,7 +23,7 @@ from glm_notebook.notebook.widget import ChatWidget
 from glm_notebook.server import LocalServer, ServerConfig
 
 from .kernel_harness import Running
-from .test_widget import _client, ask, custom_messages, wire  # noqa: F401 - `wire` is a fixture
+from .test_widget import _client, ask, custom_messages
 
 PIL = pytest.importorskip("PIL.Image")
 

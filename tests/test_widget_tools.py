@@ -8,7 +8,7 @@ import asyncio
 from glm_notebook.notebook.widget import ChatWidget
 from glm_notebook.tool_reply import ToolReply
 
-from .test_widget import _client, frontend, wire  # noqa: F401  (wire is a fixture)
+from .test_widget import _client, frontend
 
 
 def weather(location: str) -> str:

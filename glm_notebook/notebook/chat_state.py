@@ -16,7 +16,6 @@ history sent with the next prompt. How a turn that did not finish normally is ke
 from __future__ import annotations
 
 from dataclasses import dataclass
-
 from typing import Any
 
 from ..content import image_placeholder

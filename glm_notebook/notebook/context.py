@@ -16,8 +16,8 @@ import reprlib
 import sys
 import traceback
 from collections.abc import Iterable
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -246,7 +246,7 @@ class FigureTracker:
         return self.last
 
     @classmethod
-    def install(cls, shell: Any) -> "FigureTracker":
+    def install(cls, shell: Any) -> FigureTracker:
         """The shell's tracker, registering its hook the first time (idempotent)."""
         for callback in shell.events.callbacks["post_execute"]:
             if isinstance(getattr(callback, "__self__", None), cls):

@@ -56,7 +56,7 @@ class Conversation:
         """Forget every turn."""
         self.messages.clear()
 
-    def history(self) -> "History":
+    def history(self) -> History:
         """The conversation for reading (`%glm history`)."""
         return History(self.name, tuple(self.messages))
 

@@ -83,7 +83,7 @@ class GLMInterrupted(KeyboardInterrupt):
     shows `_render_traceback_`'s single line instead of a traceback.
     """
 
-    def __init__(self, reply: "Reply | None") -> None:
+    def __init__(self, reply: Reply | None) -> None:
         super().__init__("interrupted")
         self.reply = reply
 
@@ -116,17 +116,17 @@ class Sink(Protocol):
     def start(self) -> None:
         """Before the request: show that something is happening."""
 
-    def event(self, event: "Event") -> None:
+    def event(self, event: Event) -> None:
         """One stream event arrived."""
 
-    def finish(self, reply: "Reply | None", failed: bool) -> None:
+    def finish(self, reply: Reply | None, failed: bool) -> None:
         """The stream ended (`failed`: error or interrupt); leave the screen in its final state."""
 
     def tool_loop(self, reply: ToolReply) -> None:
         """The stream is a tool loop whose `ToolReply` is `reply` (before its first event)."""
 
 
-def _show_partial(reply: "Reply | ToolReply | None") -> None:
+def _show_partial(reply: Reply | ToolReply | None) -> None:
     from IPython.display import display
 
     if reply is not None and (reply.text or reply.reasoning or getattr(reply, "calls", None)):
@@ -191,7 +191,7 @@ class LiveSink:
         if interval is not None and math.isfinite(interval):
             self._ticker = _Ticker(self, period=min(max(interval, 0.05), 0.5))
 
-    def event(self, event: "Event") -> None:
+    def event(self, event: Event) -> None:
         with self._lock:
             if isinstance(event, _VISIBLE):  # only text counts against the rate cap
                 self.live.apply(event)
@@ -237,7 +237,7 @@ class LiveSink:
         self._last_pane = 0
         self._trace_dirty = self._redraw = True
 
-    def finish(self, reply: "Reply | None", failed: bool) -> None:
+    def finish(self, reply: Reply | None, failed: bool) -> None:
         if self._ticker is not None:
             self._ticker.stop()
         with self._lock:  # text the rate cap held back still shows (a terminal demo prints it)
@@ -375,21 +375,21 @@ class QuietSink:
     def tool_loop(self, reply: ToolReply) -> None:
         pass
 
-    def event(self, event: "Event") -> None:
+    def event(self, event: Event) -> None:
         pass
 
-    def finish(self, reply: "Reply | None", failed: bool) -> None:
+    def finish(self, reply: Reply | None, failed: bool) -> None:
         if failed:
             _show_partial(reply)
 
 
 def run_stream(
-    client: "GLMClient",
+    client: GLMClient,
     messages: Any,
     params: dict[str, Any],
     sink: Sink,
-    notes: "list[str] | None" = None,
-) -> tuple["Reply | None", BaseException | None]:
+    notes: list[str] | None = None,
+) -> tuple[Reply | None, BaseException | None]:
     """Stream one request into `sink`. Returns `(reply, error)`: the reply as far as it got
     (None if the request never started) and the `GLMError` / `GLMInterrupted` to raise, if any.
     `notes` go into the reply (`Reply.notes`), so its final view shows them.

@@ -28,9 +28,9 @@ from __future__ import annotations
 
 import keyword
 import os
-from collections import ChainMap
 import shlex
 import sys
+from collections import ChainMap
 from typing import Any
 
 import httpx
@@ -52,18 +52,19 @@ from ..config import (
     resolve_api_key,
     resolve_base_url,
 )
-from .code_out import CODE_MODES, send_code
 from ..content import VISION_MODEL, image_placeholder, is_vision_model, vision_error
-from .context import FigureTracker, attached_images, fix_prompt, install_error_log, uninstall_error_log
-from .conversations import DEFAULT_CONVERSATION, Conversation, Conversations
 from ..errors import MissingAPIKeyError
-from ..replay import MODES as REPLAY_MODES, PACES as REPLAY_PACES
-from .interpolate import KEY_MASK, InterpolationError, interpolate_prompt, mask_secret, message_content
-from .replay_magic import replay_command, replay_for, replay_state
-from .display import LiveSink, QuietSink, Sink, run_stream, supports_live_display
-from .terminal import TextSink
 from ..render.live import DEFAULT_UPDATES_PER_SECOND
 from ..render.reply_view import MAX_DISPLAY_CHARS, set_max_display_chars
+from ..replay import MODES as REPLAY_MODES
+from ..replay import PACES as REPLAY_PACES
+from .code_out import CODE_MODES, send_code
+from .context import FigureTracker, attached_images, fix_prompt, install_error_log, uninstall_error_log
+from .conversations import DEFAULT_CONVERSATION, Conversation, Conversations
+from .display import LiveSink, QuietSink, Sink, run_stream, supports_live_display
+from .interpolate import KEY_MASK, InterpolationError, interpolate_prompt, mask_secret, message_content
+from .replay_magic import replay_command, replay_for, replay_state
+from .terminal import TextSink
 
 __all__ = ["GLM", "GLMMagics", "load_ipython_extension", "unload_ipython_extension"]
 
@@ -180,7 +181,7 @@ class GLM(Configurable):
         )
 
     @classmethod
-    def of(cls, shell: Any) -> "GLM | None":
+    def of(cls, shell: Any) -> GLM | None:
         """The settings registered on `shell` by `%load_ext glm_notebook`, if any."""
         return next((c for c in getattr(shell, "configurables", ()) if isinstance(c, cls)), None)
 

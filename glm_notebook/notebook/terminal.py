@@ -138,7 +138,7 @@ class TextSink:
         self.seen = Reply()
         self._view.start(self.seen)
 
-    def event(self, event: "Event") -> None:
+    def event(self, event: Event) -> None:
         kind = type(event)
         if kind is StepStarted:  # a tool loop's next request: its answer starts over
             if event.step > 1:  # type: ignore[union-attr]
@@ -177,7 +177,7 @@ class _PlainView:
     def call(self, call: ToolCall) -> None:
         self._line(f"· {strip_controls(call.summary())}")
 
-    def event(self, event: "Event", seen: Reply) -> None:
+    def event(self, event: Event, seen: Reply) -> None:
         if isinstance(event, ContentDelta) and event.text:
             self._summarise(seen)  # reads `seen` only once: joining its text per piece is O(n²)
             self._write_clean(event.text)
@@ -260,7 +260,7 @@ class _RichView:
 
         self.console.print(Text(f"· {strip_controls(call.summary())}", style="dim"))
 
-    def event(self, event: "Event", seen: Reply) -> None:
+    def event(self, event: Event, seen: Reply) -> None:
         if isinstance(event, Retrying):
             self.status = _retrying_text(event)
         elif not isinstance(event, (ContentDelta, ReasoningDelta)):

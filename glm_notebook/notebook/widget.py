@@ -51,10 +51,10 @@ import asyncio
 import io
 import uuid
 from collections import ChainMap
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import anywidget
 import traitlets
@@ -276,7 +276,7 @@ def _image(obj: Any) -> ImagePart:
     try:
         picture = Image.open(io.BytesIO(bytes(obj)))
         picture.load()
-    except Exception:  # noqa: BLE001 - Pillow raises many kinds for bad data
+    except Exception:
         raise ImageError("the file is not an image (PNG or JPEG)") from None
     return image_part(picture)
 
@@ -605,7 +605,7 @@ class ChatWidget:
         except GLMError as exc:
             turn.error = str(exc)
             turn.reply = exc.reply or turn.reply
-        except Exception as exc:  # noqa: BLE001 - shown inline, so the transcript survives
+        except Exception as exc:
             turn.error = f"{type(exc).__name__}: {exc}"
         except BaseException:  # KeyboardInterrupt from a kernel interrupt
             stopped = True

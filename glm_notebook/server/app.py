@@ -18,10 +18,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .answers import count_prompt_words, derive_answer, message_text
+from .batches import BatchStore, batch_routes
 from .directives import DirectiveError, Directives, extract_directives, parse_directives
 from .errors import ApiError
 from .faults import big_error_steps, big_json_steps, gzip_steps, retry_after_header
-from .batches import BatchStore, batch_routes
 from .ratelimit import ConcurrencyLimit, RateLimitLog
 from .records import RequestLog, RequestRecord
 from .replay import REPLAY_KEYS, default_recordings_dir, load_recording, replay_steps
@@ -29,8 +29,8 @@ from .shapes import ANSI_MESSAGE, wrong_shape
 from .steps import Step, body_steps, stream_steps
 from .tools import ToolAnswer, extract_tool_directives, loop_turn, tool_answer
 from .transport import PacedResponse, Splitter, quiet_deliberate_aborts
-from .vision import check_images, image_answer
 from .validation import parse_json, validate_chat_request
+from .vision import check_images, image_answer
 from .wire import (
     HTML_CONTENT_TYPE,
     HTML_ERROR_PAGE,

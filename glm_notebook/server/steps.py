@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from .directives import Directives
 from .shapes import ANSI_MESSAGE, USAGE_SHAPES, wrong_shape
@@ -35,7 +35,7 @@ class Abort:
     """Drop the connection without finishing the body."""
 
 
-Step = Union[Emit, Pause, Abort]
+Step = Emit | Pause | Abort
 
 
 def stream_steps(

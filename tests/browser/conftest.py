@@ -50,10 +50,11 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -265,7 +266,7 @@ def start_jupyter(
                 break
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"{kind} did not answer /api/status:\n{lab.log_tail()}")
+                    raise RuntimeError(f"{kind} did not answer /api/status:\n{lab.log_tail()}") from None
                 time.sleep(0.25)
     except BaseException:
         _stop_lab(lab, proc)

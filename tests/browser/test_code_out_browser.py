@@ -13,7 +13,7 @@ LOAD = "%load_ext glm_notebook"
 SOURCES = "p => window.__glmt.panel(p).content.widgets.map(c => c.model.sharedModel.getSource())"
 
 
-def wait_cell_ran(lab, index: int, cells: int) -> None:  # noqa: ANN001
+def wait_cell_ran(lab, index: int, cells: int) -> None:
     lab.page.wait_for_function(
         """([p, i, n]) => { const cs = window.__glmt.cells(p); const s = window.__glmt.kernelState(p);
                             return !!cs && cs.length === n && cs[i].count !== null && cs[i].state !== 'running'
@@ -24,7 +24,7 @@ def wait_cell_ran(lab, index: int, cells: int) -> None:  # noqa: ANN001
 
 
 @in_frontends("lab-light", "nb7-light")  # the theme plays no part
-def test_code_goes_into_a_new_cell_below_or_replaces_the_cell(app) -> None:  # noqa: ANN001
+def test_code_goes_into_a_new_cell_below_or_replaces_the_cell(app) -> None:
     lab = app
     path = lab.write_notebook([LOAD, "%%glm --code\nWrite a word counter"])
     lab.open(path)
@@ -56,7 +56,7 @@ LIVE = ".glm-chat:not(.glm-chat-static)"
 
 
 @in_frontends("lab-light", "nb7-light")  # the theme plays no part
-def test_chat_code_block_inserts_a_cell_below_the_chat(app) -> None:  # noqa: ANN001
+def test_chat_code_block_inserts_a_cell_below_the_chat(app) -> None:
     lab = app
     path = lab.write_notebook([CHAT, "print('after')"])
     lab.open(path)

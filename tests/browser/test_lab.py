@@ -11,6 +11,7 @@ import json
 import re
 import statistics
 import time
+from itertools import pairwise
 
 import pytest
 
@@ -125,7 +126,7 @@ def test_glm_streams_in_place_with_collapsible_reasoning(lab):
     print(f"\nanswer words at each DOM change ({len(counts)} changes): {steps}")
     print(f"final swap: answer blank for {swap_ms:.1f} ms between the live panes and the result")
     assert len(set(steps)) >= 10, f"the answer did not stream in steps: {steps}"
-    drops = [(i, a, b) for i, (a, b) in enumerate(zip(counts, counts[1:])) if b < a]
+    drops = [(i, a, b) for i, (a, b) in enumerate(pairwise(counts)) if b < a]
     assert not drops, f"the visible answer shrank while streaming (change, before, after): {drops}"
     assert swap_ms < 100, f"the answer vanished for {swap_ms:.0f} ms before the final result showed"
 

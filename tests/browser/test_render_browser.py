@@ -68,12 +68,12 @@ See [the docs](https://example.com/docs) for more.
 class _Beacon(http.server.BaseHTTPRequestHandler):
     hits: list[str] = []
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         type(self).hits.append(self.path)
         self.send_response(204)
         self.end_headers()
 
-    do_POST = do_GET  # noqa: N815
+    do_POST = do_GET
 
     def log_message(self, *args: object) -> None:
         pass
@@ -244,7 +244,7 @@ def test_rich_answer_looks_like_jupyterlab_markdown(lab):
         dark = lab.page.evaluate(JS_LOOK, area.element_handle())
     finally:
         lab.command("apputils:change-theme", {"theme": "JupyterLab Light"})
-    for light_block, dark_block in zip(blocks, dark["blocks"]):
+    for light_block, dark_block in zip(blocks, dark["blocks"], strict=True):
         assert luminance(dark_block["background"]) < 0.2 < luminance(light_block["background"])
         assert dark_block["keyword"] != light_block["keyword"]
         assert luminance(dark_block["plain"]) > 0.6, dark_block

@@ -16,6 +16,7 @@ on its background.
 from __future__ import annotations
 
 import time
+from itertools import pairwise
 
 import pytest
 
@@ -144,7 +145,7 @@ def _check(lab, seen: dict) -> None:
     )
     tops = sorted({round(r["top"]) for r in records})
     assert tops == [round(seen["top"])], f"the scroll position moved: {tops}"
-    drops = [(i, a, b) for i, (a, b) in enumerate(zip(heights, heights[1:])) if b < a - 0.5]
+    drops = [(i, a, b) for i, (a, b) in enumerate(pairwise(heights)) if b < a - 0.5]
     inner = sorted({round(r["inner"]) for r in records})
     boxed = before["boxed"]
     assert records[-1]["boxed"] is boxed, "the output was boxed (or unboxed) by the swap"
