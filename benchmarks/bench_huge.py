@@ -35,7 +35,7 @@ from glm_notebook.server import LocalServer, ServerConfig  # noqa: E402
 from tests.kernel_harness import Kernel  # noqa: E402
 
 INTERLEAVED = r"""
-from glm_notebook.events import ContentDelta, ReasoningDelta
+from glm_notebook.wire.events import ContentDelta, ReasoningDelta
 from glm_notebook.render.live import LiveAnswer
 live = LiveAnswer()
 live.apply(ContentDelta("The answer begins.\n\n"))

@@ -21,7 +21,7 @@ import time
 from typing import Any
 
 from glm_notebook import GLMClient, GLMError
-from glm_notebook.many import forget_results
+from glm_notebook.client.many import forget_results
 from glm_notebook.server import LocalServer, ServerConfig
 
 LATENCY = 0.2

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import time
 
-from glm_notebook.events import ContentDelta
 from glm_notebook.render.live import LiveAnswer
 from glm_notebook.render.markdown import markdown_html
 from glm_notebook.server.answers import huge_markdown
+from glm_notebook.wire.events import ContentDelta
 
 SIZES = (10_000, 50_000, 200_000)
 DELTA = 6

@@ -13,9 +13,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from .batch import Batch, BatchUnavailableError
-from .client import AsyncStream, GLMClient, Stream
-from .content import ImageError, ImagePart, content_parts, image_part
+from .client.base import AsyncStream, GLMClient, Stream
+from .client.batch import Batch, BatchUnavailableError
+from .client.content import ImageError, ImagePart, content_parts, image_part
+from .client.many import MapRun
+from .client.replay import Replay, ReplayMissError
+from .client.structured import SchemaError
+from .client.summaries import summarize
+from .client.toolloop import AsyncToolStream, ToolStream
+from .client.tools import Tool, ToolArgumentsError, tool
 from .errors import (
     APIConnectionError,
     APIStatusError,
@@ -34,7 +40,18 @@ from .errors import (
     ServiceStreamError,
     StreamError,
 )
-from .events import (
+from .results.map_results import ItemResult, MapResults
+from .results.reply import Reply
+from .results.tool_reply import (
+    StepLimit,
+    StepStarted,
+    ToolCall,
+    ToolCallFinished,
+    ToolCallStarted,
+    ToolReply,
+    ToolStep,
+)
+from .wire.events import (
     ContentDelta,
     Event,
     Finish,
@@ -45,23 +62,6 @@ from .events import (
     Usage,
     UsageReport,
 )
-from .many import MapRun
-from .replay import Replay, ReplayMissError
-from .reply import Reply
-from .results import ItemResult, MapResults
-from .structured import SchemaError
-from .summaries import summarize
-from .tool_reply import (
-    StepLimit,
-    StepStarted,
-    ToolCall,
-    ToolCallFinished,
-    ToolCallStarted,
-    ToolReply,
-    ToolStep,
-)
-from .toolloop import AsyncToolStream, ToolStream
-from .tools import Tool, ToolArgumentsError, tool
 
 __version__ = "0.1.0"
 

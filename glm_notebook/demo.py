@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .config import API_KEY_ENV, BASE_URL_ENV, resolve_api_key, resolve_base_url
+from .client.config import API_KEY_ENV, BASE_URL_ENV, resolve_api_key, resolve_base_url
 from .text import strip_controls
 
 __all__ = ["run_demo", "DEFAULT_NOTEBOOK"]

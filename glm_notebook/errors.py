@@ -33,7 +33,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .reply import Reply
+    from .results.reply import Reply
 
 __all__ = [
     "GLMError",

@@ -9,7 +9,7 @@ import pytest
 from pydantic import BaseModel
 
 from glm_notebook import BadRequestError, GLMClient
-from glm_notebook.batch import Batch, BatchUnavailableError
+from glm_notebook.client.batch import Batch, BatchUnavailableError
 from glm_notebook.server import LocalServer, ServerConfig
 
 

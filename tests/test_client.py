@@ -240,7 +240,7 @@ async def test_async_errors_and_retries_match_sync(server):
 
 
 def test_retry_after_header_forms():
-    from glm_notebook.client import _retry_after
+    from glm_notebook.client.base import _retry_after
 
     assert _retry_after("2.5") == 2.5
     assert _retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # a date in the past: now

@@ -15,8 +15,7 @@ import pytest
 from PIL import Image
 
 from glm_notebook import BadRequestError, GLMClient
-from glm_notebook.codeblocks import answer_code, code_blocks
-from glm_notebook.content import (
+from glm_notebook.client.content import (
     ImageError,
     content_parts,
     image_part,
@@ -24,8 +23,9 @@ from glm_notebook.content import (
     is_vision_model,
     switch_image_form,
 )
+from glm_notebook.client.summaries import TEXT_CAP, summarize
+from glm_notebook.results.codeblocks import answer_code, code_blocks
 from glm_notebook.server import LocalServer, ServerConfig
-from glm_notebook.summaries import TEXT_CAP, summarize
 
 
 def png(width: int, height: int, mode: str = "RGB") -> bytes:
@@ -188,7 +188,7 @@ def test_a_1210_that_is_not_about_images_is_not_retried(server) -> None:
 
 def test_heavy_libraries_are_not_imported_by_the_package() -> None:
     code = (
-        "import sys, glm_notebook, glm_notebook.content, glm_notebook.summaries, glm_notebook.codeblocks\n"
+        "import sys, glm_notebook, glm_notebook.client.content, glm_notebook.client.summaries, glm_notebook.results.codeblocks\n"
         "print(sorted(m for m in ('PIL', 'numpy', 'pandas', 'matplotlib') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -28,11 +28,11 @@ from glm_notebook import (
     ServerError,
     ServiceStreamError,
 )
-from glm_notebook.client import MAX_ERROR_BODY, MAX_JSON_BODY, MAX_RETRY_AFTER, MAX_SSE_EVENT
-from glm_notebook.config import APIKey, mask_key
+from glm_notebook.client.base import MAX_ERROR_BODY, MAX_JSON_BODY, MAX_RETRY_AFTER, MAX_SSE_EVENT
+from glm_notebook.client.config import APIKey, mask_key
 from glm_notebook.errors import InsecureURLWarning
-from glm_notebook.events import Retrying
 from glm_notebook.server.shapes import SHAPES
+from glm_notebook.wire.events import Retrying
 
 LONG = "Explain streaming in one paragraph"
 
@@ -503,7 +503,7 @@ def _reference_since_blank(stream: str) -> int:
     ],
 )
 def test_the_event_cap_counts_from_the_last_blank_line_however_the_stream_is_cut(stream):
-    from glm_notebook.client import _since_blank
+    from glm_notebook.client.base import _since_blank
 
     expected = _reference_since_blank(stream)
     for i in range(1, len(stream)):

@@ -7,10 +7,10 @@ import re
 
 import pytest
 
-from glm_notebook.events import ContentDelta
 from glm_notebook.notebook.conversations import LONG_CHARS, Conversation
 from glm_notebook.render.styles import style_tag
-from glm_notebook.reply import Reply
+from glm_notebook.results.reply import Reply
+from glm_notebook.wire.events import ContentDelta
 
 from .kernel_harness import Kernel
 from .test_render import assert_inert, parse
@@ -64,7 +64,7 @@ def test_images_show_as_thumbnails_never_as_base64() -> None:
 
     from PIL import Image
 
-    from glm_notebook.content import content_parts
+    from glm_notebook.client.content import content_parts
 
     buffer = io.BytesIO()
     Image.new("RGB", (300, 200), (10, 200, 30)).save(buffer, format="PNG")

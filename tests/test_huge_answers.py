@@ -16,12 +16,12 @@ from itertools import pairwise
 
 import pytest
 
-from glm_notebook.events import ContentDelta, ReasoningDelta
-from glm_notebook.pieces import Pieces
 from glm_notebook.render.live import NOTEBOOK_SEGMENT_CHARS, LiveAnswer
 from glm_notebook.render.reply_view import OUTLINE_MAX_HEADINGS, clip_text, reply_html, set_max_display_chars
-from glm_notebook.reply import Reply
+from glm_notebook.results.pieces import Pieces
+from glm_notebook.results.reply import Reply
 from glm_notebook.server.answers import huge_markdown
+from glm_notebook.wire.events import ContentDelta, ReasoningDelta
 
 from .kernel_harness import Kernel
 

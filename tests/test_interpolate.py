@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from glm_notebook.notebook.interpolate import (
+from glm_notebook.client.interpolate import (
     InterpolationError,
     interpolate,
     interpolate_prompt,

@@ -121,7 +121,7 @@ def test_status_line_follows_the_stream_and_shows_silence(k: Kernel) -> None:
 def test_retry_notice_in_the_status_line(k: Kernel) -> None:
     run = k.run(
         "from glm_notebook.notebook.display import LiveSink\n"
-        "from glm_notebook.events import Retrying\n"
+        "from glm_notebook.wire.events import Retrying\n"
         "sink = LiveSink(updates_per_second=20, waiting='Waiting for glm-4.6…')\n"
         "sink.start()\n"
         "sink.event(Retrying(1, 2, 1.5, 'rate limit (code 1302)\\n\\x1b[2J'))\n"

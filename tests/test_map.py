@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 
 from glm_notebook import GLMClient, QuotaError
-from glm_notebook.inputs import expand_inputs
-from glm_notebook.many import MapRun, forget_results
-from glm_notebook.progress import TextProgress
+from glm_notebook.client.inputs import expand_inputs
+from glm_notebook.client.many import MapRun, forget_results
+from glm_notebook.client.progress import TextProgress
 from glm_notebook.server import LocalServer, ServerConfig
 
 

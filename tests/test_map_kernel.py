@@ -38,9 +38,9 @@ def test_glm_map_usage_errors_are_one_line_usage_errors(k):
 
 
 def test_sync_map_in_the_kernel_and_ctrl_c_keeps_what_finished(k, server):
-    k.run("from glm_notebook.many import forget_results; forget_results()")
+    k.run("from glm_notebook.client.many import forget_results; forget_results()")
     running = k.start(
-        "import sys\nfrom glm_notebook.progress import TextProgress\n"
+        "import sys\nfrom glm_notebook.client.progress import TextProgress\n"
         "r = client.map(['k fast 1', 'k fast 2'] + [f'k slow {i} [[stall=60]]' for i in range(3)],"
         " concurrency=5, progress=TextProgress(sys.stdout, interval=0))\n"
         "print('returned', r.done, r.not_run, r.stopped)"

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from glm_notebook.events import (
+from glm_notebook.results.reply import Reply
+from glm_notebook.wire.events import (
     ContentDelta,
     Finish,
     ReasoningDelta,
@@ -15,7 +16,7 @@ from glm_notebook.events import (
     Usage,
     UsageReport,
 )
-from glm_notebook.protocol import (
+from glm_notebook.wire.protocol import (
     MAX_MESSAGE_CHARS,
     ChunkDecoder,
     InvalidChunk,
@@ -24,7 +25,6 @@ from glm_notebook.protocol import (
     completion_events,
     parse_error_body,
 )
-from glm_notebook.reply import Reply
 
 
 def test_request_from_a_plain_string_and_every_documented_field():

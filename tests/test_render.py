@@ -9,7 +9,6 @@ from html.parser import HTMLParser
 
 import pytest
 
-from glm_notebook.events import ContentDelta, Finish, ReasoningDelta, StreamStart, Usage, UsageReport
 from glm_notebook.render import (
     BlockSplitter,
     LiveAnswer,
@@ -22,7 +21,8 @@ from glm_notebook.render import (
 from glm_notebook.render.markdown import ALLOWED_TAGS
 from glm_notebook.render.math import MATHML_ATTRIBUTES, MATHML_TAGS
 from glm_notebook.render.styles import STYLESHEET, style_tag
-from glm_notebook.reply import Reply
+from glm_notebook.results.reply import Reply
+from glm_notebook.wire.events import ContentDelta, Finish, ReasoningDelta, StreamStart, Usage, UsageReport
 
 
 class _Tags(HTMLParser):

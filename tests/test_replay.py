@@ -13,8 +13,8 @@ import time
 import pytest
 
 from glm_notebook import GLMClient, GLMError, Replay, ReplayMissError, ToolReply
+from glm_notebook.client.replay import ReplayStore, request_key
 from glm_notebook.render.reply_view import reply_bundle
-from glm_notebook.replay import ReplayStore, request_key
 
 
 @pytest.fixture(autouse=True)

@@ -10,8 +10,8 @@ import pytest
 from pydantic import BaseModel
 
 from glm_notebook import GLMClient
-from glm_notebook.many import forget_results
-from glm_notebook.structured import SchemaError, as_schema
+from glm_notebook.client.many import forget_results
+from glm_notebook.client.structured import SchemaError, as_schema
 
 
 class Note(BaseModel):

@@ -15,10 +15,10 @@ import sys
 import pytest
 
 from glm_notebook import GLMClient
-from glm_notebook.events import ContentDelta, Finish, ReasoningDelta, Retrying, StreamStart
 from glm_notebook.notebook.display import run_stream
 from glm_notebook.notebook.terminal import TextSink, footer_text
-from glm_notebook.reply import Reply
+from glm_notebook.results.reply import Reply
+from glm_notebook.wire.events import ContentDelta, Finish, ReasoningDelta, Retrying, StreamStart
 
 from .terminal_harness import Terminal
 

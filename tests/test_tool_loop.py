@@ -23,11 +23,11 @@ from glm_notebook import (
     ToolReply,
     tool,
 )
+from glm_notebook.client.toolloop import supports_tool_stream
 from glm_notebook.render.styles import STYLESHEET
 from glm_notebook.render.tool_view import MAX_DETAIL, ToolTrace, tool_call_html, tool_reply_html
+from glm_notebook.results.tool_reply import ToolCall
 from glm_notebook.server.replay import default_recordings_dir
-from glm_notebook.tool_reply import ToolCall
-from glm_notebook.toolloop import supports_tool_stream
 
 
 def client_for(server, **kw):
@@ -496,8 +496,8 @@ def test_the_footer_counts_calls_and_what_went_wrong(server):
 
 
 def test_a_long_argument_stream_stays_cheap_to_draw():
-    from glm_notebook.reply import Reply
-    from glm_notebook.tool_reply import ToolStep
+    from glm_notebook.results.reply import Reply
+    from glm_notebook.results.tool_reply import ToolStep
 
     reply = ToolReply()
     trace = ToolTrace(reply)

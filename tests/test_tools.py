@@ -11,7 +11,7 @@ import pytest
 from typing_extensions import TypedDict
 
 from glm_notebook import Tool, ToolArgumentsError, tool
-from glm_notebook.tools import ToolSet, result_text, runs_tools
+from glm_notebook.client.tools import ToolSet, result_text, runs_tools
 
 
 class Unit(enum.Enum):

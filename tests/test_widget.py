@@ -22,12 +22,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from glm_notebook.client import GLMClient
-from glm_notebook.events import ContentDelta, Finish, ReasoningDelta
+from glm_notebook.client.base import GLMClient
 from glm_notebook.notebook.widget import ChatWidget, Transcript, Turn
 from glm_notebook.render.live import SEGMENT_CHARS
 from glm_notebook.render.markdown import markdown_html
-from glm_notebook.reply import Reply
+from glm_notebook.results.reply import Reply
+from glm_notebook.wire.events import ContentDelta, Finish, ReasoningDelta
 
 from .refresh_notebooks import DOCS_KEY
 

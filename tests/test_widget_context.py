@@ -17,8 +17,8 @@ import json
 
 import pytest
 
-from glm_notebook.content import THUMB_SIDE, thumbnail
-from glm_notebook.notebook.interpolate import KEY_MASK
+from glm_notebook.client.content import THUMB_SIDE, thumbnail
+from glm_notebook.client.interpolate import KEY_MASK
 from glm_notebook.notebook.widget import ChatWidget
 from glm_notebook.server import LocalServer, ServerConfig
 
@@ -65,7 +65,7 @@ async def _settle(w: ChatWidget) -> None:
 
 
 def test_thumbnail_is_a_small_jpeg_of_the_pixels():
-    from glm_notebook.content import image_part
+    from glm_notebook.client.content import image_part
 
     big = image_part(png(900, 800, noise=True))
     assert big.size > 2_000_000

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from glm_notebook.notebook.widget import ChatWidget
-from glm_notebook.tool_reply import ToolReply
+from glm_notebook.results.tool_reply import ToolReply
 
 from .test_widget import _client, frontend
 

@@ -14,7 +14,7 @@ from ..errors import GLMError
 from .progress import NotebookProgress
 
 if TYPE_CHECKING:
-    from ..batch import Batch
+    from ..client.batch import Batch
 
 __all__ = ["show_batch"]
 

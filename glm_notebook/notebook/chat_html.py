@@ -21,7 +21,7 @@ from ..render.markdown import escape_text, markdown_html, sanitize_html
 from ..render.reply_view import footer_html
 from ..render.styles import STYLESHEET
 from ..render.tool_view import tool_footer_html
-from ..tool_reply import ToolReply
+from ..results.tool_reply import ToolReply
 from .chat_state import Turn
 
 __all__ = [

@@ -18,9 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..content import image_placeholder
-from ..reply import Reply
-from ..tool_reply import ToolReply
+from ..client.content import image_placeholder
+from ..results.reply import Reply
+from ..results.tool_reply import ToolReply
 
 __all__ = ["Transcript", "Turn"]
 

@@ -15,9 +15,9 @@ from typing import Any
 
 from IPython.display import display
 
-from ..codeblocks import answer_code
 from ..render.highlight import code_block_html
 from ..render.styles import style_tag
+from ..results.codeblocks import answer_code
 
 __all__ = ["CODE_MODES", "inserts_cells", "send_code"]
 

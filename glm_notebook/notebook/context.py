@@ -23,7 +23,7 @@ from typing import Any
 
 from IPython.core.error import UsageError
 
-from ..content import ImageError, ImagePart, image_part
+from ..client.content import ImageError, ImagePart, image_part
 from ..text import strip_controls
 
 __all__ = [

@@ -16,7 +16,7 @@ import textwrap
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..content import image_placeholder
+from ..client.content import image_placeholder
 from ..render.images import image_parts, thumbnail_items, thumbnails_html
 from ..render.markdown import escape_text, markdown_html, sanitize_html
 from ..render.styles import style_tag

@@ -41,19 +41,19 @@ import time
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import GLMError
-from ..events import ContentDelta, ReasoningDelta, Retrying, ToolCallDelta
 from ..render.live import NOTEBOOK_SEGMENT_CHARS, LiveAnswer, Throttle
 from ..render.markdown import escape_text
 from ..render.reply_view import MAX_DISPLAY_CHARS, REPLY_OPEN
 from ..render.styles import style_tag
 from ..render.tool_view import ToolTrace
+from ..results.tool_reply import StepStarted, ToolCallFinished, ToolCallStarted, ToolReply
 from ..text import one_line
-from ..tool_reply import StepStarted, ToolCallFinished, ToolCallStarted, ToolReply
+from ..wire.events import ContentDelta, ReasoningDelta, Retrying, ToolCallDelta
 
 if TYPE_CHECKING:
-    from ..client import GLMClient
-    from ..events import Event
-    from ..reply import Reply
+    from ..client.base import GLMClient
+    from ..results.reply import Reply
+    from ..wire.events import Event
 
 __all__ = [
     "EMPTY",

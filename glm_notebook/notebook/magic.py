@@ -41,8 +41,8 @@ from IPython.display import display
 from traitlets import Bool, Float, Int, TraitError, Unicode, observe, validate
 from traitlets.config import Configurable
 
-from ..client import GLMClient
-from ..config import (
+from ..client.base import GLMClient
+from ..client.config import (
     API_KEY_ENV,
     BASE_URL_ENV,
     DEFAULT_BASE_URL,
@@ -52,17 +52,23 @@ from ..config import (
     resolve_api_key,
     resolve_base_url,
 )
-from ..content import VISION_MODEL, image_placeholder, is_vision_model, vision_error
+from ..client.content import VISION_MODEL, image_placeholder, is_vision_model, vision_error
+from ..client.interpolate import (
+    KEY_MASK,
+    InterpolationError,
+    interpolate_prompt,
+    mask_secret,
+    message_content,
+)
+from ..client.replay import MODES as REPLAY_MODES
+from ..client.replay import PACES as REPLAY_PACES
 from ..errors import MissingAPIKeyError
 from ..render.live import DEFAULT_UPDATES_PER_SECOND
 from ..render.reply_view import MAX_DISPLAY_CHARS, set_max_display_chars
-from ..replay import MODES as REPLAY_MODES
-from ..replay import PACES as REPLAY_PACES
 from .code_out import CODE_MODES, send_code
 from .context import FigureTracker, attached_images, fix_prompt, install_error_log, uninstall_error_log
 from .conversations import DEFAULT_CONVERSATION, Conversation, Conversations
 from .display import LiveSink, QuietSink, Sink, run_stream, supports_live_display
-from .interpolate import KEY_MASK, InterpolationError, interpolate_prompt, mask_secret, message_content
 from .replay_magic import replay_command, replay_for, replay_state
 from .terminal import TextSink
 

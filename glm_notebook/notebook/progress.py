@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..progress import ProgressState
+from ..client.progress import ProgressState
 
 __all__ = ["NotebookProgress", "in_kernel"]
 

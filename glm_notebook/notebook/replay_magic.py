@@ -20,7 +20,7 @@ from typing import Any
 
 from IPython.core.error import UsageError
 
-from ..replay import MODES, PACES, Replay
+from ..client.replay import MODES, PACES, Replay
 
 __all__ = [
     "REPLAY_ENV",

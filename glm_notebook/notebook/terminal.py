@@ -22,15 +22,15 @@ import sys
 from importlib.util import find_spec
 from typing import TYPE_CHECKING, Any
 
-from ..events import ContentDelta, ReasoningDelta, Retrying
 from ..render.live import BlockSplitter, Throttle
 from ..render.reply_view import footer_facts, format_seconds
-from ..reply import Reply
+from ..results.reply import Reply
+from ..results.tool_reply import StepStarted, ToolCall, ToolCallFinished, ToolReply
 from ..text import one_line, strip_controls
-from ..tool_reply import StepStarted, ToolCall, ToolCallFinished, ToolReply
+from ..wire.events import ContentDelta, ReasoningDelta, Retrying
 
 if TYPE_CHECKING:
-    from ..events import Event
+    from ..wire.events import Event
 
 __all__ = ["TextSink", "footer_text", "reasoning_text", "TERMINAL_UPDATES_PER_SECOND"]
 

@@ -59,22 +59,36 @@ from typing import TYPE_CHECKING, Any
 import anywidget
 import traitlets
 
-from ..config import DEFAULT_MODEL, resolve_api_key
-from ..content import VISION_MODEL, ImageError, ImagePart, image_part, is_image, is_vision_model, vision_error
+from ..client.config import DEFAULT_MODEL, resolve_api_key
+from ..client.content import (
+    VISION_MODEL,
+    ImageError,
+    ImagePart,
+    image_part,
+    is_image,
+    is_vision_model,
+    vision_error,
+)
+from ..client.interpolate import (
+    KEY_MASK,
+    InterpolationError,
+    interpolate_prompt,
+    mask_secret,
+    message_content,
+)
 from ..errors import GLMError
 from ..render.images import thumbnail_items
 from ..render.live import LiveAnswer, Throttle
 from ..render.styles import STYLESHEET
 from ..render.tool_view import ToolTrace
-from ..reply import Reply
+from ..results.reply import Reply
+from ..results.tool_reply import StepStarted, ToolCall, ToolCallFinished, ToolCallStarted, ToolReply
 from ..text import one_line
-from ..tool_reply import StepStarted, ToolCall, ToolCallFinished, ToolCallStarted, ToolReply
 from .chat_html import CHAT_CSS, TurnHTML, note_html, open_reasoning, static_html, user_html
 from .chat_state import Transcript, Turn
-from .interpolate import KEY_MASK, InterpolationError, interpolate_prompt, mask_secret, message_content
 
 if TYPE_CHECKING:
-    from ..client import GLMClient
+    from ..client.base import GLMClient
 
 __all__ = ["ChatWidget", "ChatView", "chat", "Transcript", "Turn", "UPDATES_PER_SECOND"]
 
@@ -295,7 +309,7 @@ def _default_client() -> GLMClient:
     environment — so `%config GLM.api_key` / `GLM.model` apply to the widget too."""
     from IPython import get_ipython
 
-    from ..client import GLMClient
+    from ..client.base import GLMClient
     from .magic import GLM
 
     shell = get_ipython()

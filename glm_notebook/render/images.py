@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ..content import image_placeholder, thumbnail
+from ..client.content import image_placeholder, thumbnail
 from .markdown import escape_text
 
 __all__ = ["thumbnail_items", "thumbnails_html", "image_parts"]

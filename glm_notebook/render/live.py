@@ -46,8 +46,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..events import ContentDelta, ReasoningDelta
-from ..pieces import Pieces
+from ..results.pieces import Pieces
+from ..wire.events import ContentDelta, ReasoningDelta
 from .markdown import escape_text, markdown_html
 from .reply_view import reasoning_summary
 

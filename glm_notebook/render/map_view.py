@@ -17,7 +17,7 @@ from .reply_view import format_seconds
 from .styles import style_tag
 
 if TYPE_CHECKING:
-    from ..results import MapResults
+    from ..results.map_results import MapResults
 
 __all__ = ["map_bundle", "map_html", "ROWS"]
 
@@ -43,7 +43,7 @@ def _cells(results: MapResults, item: Any, columns: list[str]) -> list[str]:
         return [message] + [""] * (len(columns) - 1)
     if results.schema is None:
         return [_cut(item.text or "")]
-    from ..structured import fields_of
+    from ..client.structured import fields_of
 
     values = fields_of(item.value)
     return [_cut(str(values.get(name, ""))) for name in columns]

@@ -33,7 +33,7 @@ import dataclasses
 import re
 from typing import Any
 
-from ..reply import FINISH_REASONS
+from ..results.reply import FINISH_REASONS
 from .markdown import TOC_IGNORE_CLASS, escape_text, markdown_html, sanitize_html
 from .styles import style_tag
 

@@ -20,9 +20,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..events import ToolCallDelta
+from ..results.tool_reply import StepStarted, ToolCall, ToolCallFinished, ToolCallStarted, ToolReply, shorten
 from ..text import one_line
-from ..tool_reply import StepStarted, ToolCall, ToolCallFinished, ToolCallStarted, ToolReply, shorten
+from ..wire.events import ToolCallDelta
 from .markdown import escape_text, markdown_html, sanitize_html
 from .reply_view import footer_html, reasoning_summary, reply_metadata
 from .styles import style_tag

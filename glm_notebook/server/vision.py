@@ -10,7 +10,7 @@ import binascii
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ..content import image_header, is_vision_model
+from ..client.content import image_header, is_vision_model
 from .answers import Answer
 from .errors import ApiError
 

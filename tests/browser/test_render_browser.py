@@ -14,8 +14,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from glm_notebook.events import ContentDelta
-from glm_notebook.reply import Reply
+from glm_notebook.results.reply import Reply
+from glm_notebook.wire.events import ContentDelta
 from tests.browser.conftest import ARTIFACTS
 
 pytestmark = pytest.mark.browser

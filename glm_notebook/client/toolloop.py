@@ -32,12 +32,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .errors import GLMError
-from .events import Event
-from .protocol import Messages, normalize_messages
-from .reply import Reply
-from .text import one_line
-from .tool_reply import (
+from ..errors import GLMError
+from ..results.reply import Reply
+from ..results.tool_reply import (
     StepLimit,
     StepStarted,
     ToolCall,
@@ -47,10 +44,13 @@ from .tool_reply import (
     ToolReply,
     ToolStep,
 )
+from ..text import one_line
+from ..wire.events import Event
+from ..wire.protocol import Messages, normalize_messages
 from .tools import Tool, ToolArgumentsError, ToolSet, result_text
 
 if TYPE_CHECKING:
-    from .client import GLMClient
+    from .base import GLMClient
 
 __all__ = [
     "ToolStream",

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .protocol import normalize_messages
+from ..wire.protocol import normalize_messages
 
 __all__ = ["expand_inputs"]
 
@@ -21,7 +21,7 @@ def _is_pandas(obj: Any, kind: str) -> bool:
 
 
 def _fill(template: str, namespace: Mapping[str, Any]) -> str:
-    from .notebook.interpolate import interpolate  # no IPython in that module
+    from .interpolate import interpolate  # no IPython in that module
 
     return interpolate(template, namespace)
 

@@ -14,9 +14,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .events import Usage
+from ..text import one_line
+from ..wire.events import Usage
 from .reply import Reply
-from .text import one_line
 
 __all__ = [
     "ToolCall",
@@ -330,6 +330,6 @@ class ToolReply:
         )
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> tuple[dict, dict]:
-        from .render.tool_view import tool_reply_bundle
+        from ..render.tool_view import tool_reply_bundle
 
         return tool_reply_bundle(self, include=include, exclude=exclude)

@@ -5,7 +5,7 @@ The rules, chosen so that code, JSON and templates pasted into a prompt survive 
 - `{name}` or `{name.attr.attr}`, where `name` is a variable of the notebook, becomes
   `summarize(value)` (attributes looked up with `getattr`; nothing is called or evaluated):
   `str(value)` capped, a DataFrame's shape, dtypes and head/tail rows, or the object's own
-  `_repr_llm_()` (see `glm_notebook.summaries`). `{name!full}` sends all of it (capped higher).
+  `_repr_llm_()` (see `glm_notebook.client.summaries`). `{name!full}` sends all of it (capped higher).
 - History: `{In[3]}` / `{Out[3]}` are cell 3's code / result, `{_}` the last result, `{Err}` /
   `{Err[7]}` the last (cell 7's) exception as plain text (see `notebook.context`). Indexing is
   allowed on these names only, by a number; a missing entry is an error naming it.
@@ -35,8 +35,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..content import ImageError, ImagePart, image_part, is_image
-from ..summaries import summarize
+from .content import ImageError, ImagePart, image_part, is_image
+from .summaries import summarize
 
 __all__ = [
     "interpolate",

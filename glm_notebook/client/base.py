@@ -33,19 +33,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from httpx_sse import EventSource, ServerSentEvent
 
-from .config import (
-    DEFAULT_MAX_RETRIES,
-    DEFAULT_MODEL,
-    DEFAULT_TIMEOUT,
-    APIKey,
-    api_key_problem,
-    base_url_problem,
-    is_clear_text,
-    resolve_api_key,
-    resolve_base_url,
-)
-from .content import switch_image_form
-from .errors import (
+from ..errors import (
     APIConnectionError,
     APITimeoutError,
     GLMError,
@@ -59,8 +47,10 @@ from .errors import (
     ServiceStreamError,
     error_for_status,
 )
-from .events import Event, Retrying
-from .protocol import (
+from ..results.reply import Reply
+from ..text import short_line
+from ..wire.events import Event, Retrying
+from ..wire.protocol import (
     ChunkDecoder,
     InvalidChunk,
     Messages,
@@ -69,14 +59,24 @@ from .protocol import (
     completion_events,
     parse_error_body,
 )
+from .config import (
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_MODEL,
+    DEFAULT_TIMEOUT,
+    APIKey,
+    api_key_problem,
+    base_url_problem,
+    is_clear_text,
+    resolve_api_key,
+    resolve_base_url,
+)
+from .content import switch_image_form
 from .replay import REPLAY_HEADER, Replay
-from .reply import Reply
-from .text import short_line
 from .tools import runs_tools
 
 if TYPE_CHECKING:
+    from ..results.map_results import MapResults
     from .batch import Batch
-    from .results import MapResults
 
 __all__ = [
     "GLMClient",
@@ -118,7 +118,7 @@ class GLMClient:
     "busy" codes before any data arrived, waiting `retry_backoff * 2**n` seconds with jitter,
     or longer if `Retry-After` says so (more than `MAX_RETRY_AFTER`: no retry). `replay`
     records answers into a file and replays them (a `Replay`, or a path: auto mode; see
-    `glm_notebook.replay`).
+    `glm_notebook.client.replay`).
     """
 
     def __init__(
@@ -192,7 +192,7 @@ class GLMClient:
         """Stream a completion: iterate events; `.reply` holds what arrived so far.
 
         With Python functions in `tools=`, a `ToolStream` runs the tool loop (`approve=`,
-        `max_steps=`; see `glm_notebook.toolloop`).
+        `max_steps=`; see `glm_notebook.client.toolloop`).
         """
         if runs_tools(params.get("tools")):
             from .toolloop import ToolStream
@@ -219,7 +219,7 @@ class GLMClient:
         """Send `messages`, wait for the whole answer, return the `Reply` (streams underneath).
 
         `schema=` (a pydantic model, dataclass or JSON schema) asks for a JSON object, validates
-        it (one repair round) and sets `reply.value`; see `glm_notebook.structured`.
+        it (one repair round) and sets `reply.value`; see `glm_notebook.client.structured`.
         """
         if params.get("schema") is not None:
             from .structured import chat_structured
@@ -259,7 +259,7 @@ class GLMClient:
 
         `concurrency=` (8) caps requests in flight; `schema=`, `progress=`, `max_retries=` and chat
         parameters as for `chat`. Works inside a running event loop (a worker thread runs it);
-        Ctrl-C returns what finished. See `glm_notebook.many`.
+        Ctrl-C returns what finished. See `glm_notebook.client.many`.
         """
         from .many import MapRun
 
@@ -272,7 +272,7 @@ class GLMClient:
         return await MapRun(self, prompts, data, **options).arun()
 
     def batch(self, prompts: Any, data: Any = None, **options: Any) -> Batch:
-        """Create a Z.ai batch job from the same inputs as `map` (uploads JSONL); see `glm_notebook.batch`."""
+        """Create a Z.ai batch job from the same inputs as `map` (uploads JSONL); see `glm_notebook.client.batch`."""
         from .batch import Batch
 
         return Batch.create(self, prompts, data, **options)

@@ -6,7 +6,7 @@ df["sentiment"] = results.texts
 ```
 
 Inputs: a list of prompts or message lists, or a template and a list / Series / DataFrame
-(`glm_notebook.inputs`); the outcome is a `MapResults` (`glm_notebook.results`).
+(`glm_notebook.client.inputs`); the outcome is a `MapResults` (`glm_notebook.results.map_results`).
 
 Requests run concurrently on one asyncio connection pool, at most `concurrency` in flight.
 Rate limits (429 / 1302 / 1303 / 1305, 5xx) pause the whole pool — for `Retry-After` when the
@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from .errors import (
+from ..errors import (
     APIStatusError,
     AuthenticationError,
     GLMError,
@@ -40,16 +40,16 @@ from .errors import (
     QuotaError,
     RateLimitError,
 )
+from ..results.map_results import ItemResult, MapResults
+from ..results.reply import Reply
+from ..text import one_line
+from ..wire.protocol import normalize_messages
 from .inputs import expand_inputs
 from .progress import Progress, ProgressState, default_progress
-from .protocol import normalize_messages
-from .reply import Reply
-from .results import ItemResult, MapResults
 from .structured import Schema, SchemaError, as_schema
-from .text import one_line
 
 if TYPE_CHECKING:
-    from .client import GLMClient
+    from .base import GLMClient
 
 __all__ = ["MapRun", "forget_results", "DEFAULT_CONCURRENCY"]
 

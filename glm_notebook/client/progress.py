@@ -136,7 +136,7 @@ class TextProgress:
 def default_progress(label: str = "map") -> Progress | None:
     """The notebook bar in a Jupyter kernel, text on a terminal, else None."""
     if "ipykernel" in sys.modules:
-        from .notebook.progress import NotebookProgress, in_kernel
+        from ..notebook.progress import NotebookProgress, in_kernel
 
         if in_kernel():
             return NotebookProgress(label=label)

@@ -25,9 +25,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import GLMError
-from .protocol import Messages, normalize_messages
-from .reply import Reply
+from ..errors import GLMError
+from ..results.reply import Reply
+from ..wire.protocol import Messages, normalize_messages
 
 __all__ = ["Schema", "SchemaError", "as_schema", "fields_of", "chat_structured", "achat_structured"]
 

@@ -11,10 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .events import Usage
+from ..client.structured import Schema, fields_of
+from ..text import one_line
+from ..wire.events import Usage
 from .reply import Reply
-from .structured import Schema, fields_of
-from .text import one_line
 
 __all__ = ["MapResults", "ItemResult"]
 
@@ -191,6 +191,6 @@ class MapResults(Sequence[ItemResult]):
         return self.text_view(timing=True)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> tuple[dict, dict]:
-        from .render.map_view import map_bundle
+        from ..render.map_view import map_bundle
 
         return map_bundle(self, include=include, exclude=exclude)

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from .errors import MissingAPIKeyError
+from ..errors import MissingAPIKeyError
 from .replay import REPLAY_HEADER, Entry, Replay, entry_from_stream
 
 __all__ = ["ReplayTransport", "AsyncReplayTransport"]

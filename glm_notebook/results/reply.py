@@ -10,7 +10,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .events import (
+from ..text import short_line
+from ..wire.events import (
     ContentDelta,
     Event,
     Finish,
@@ -21,7 +22,6 @@ from .events import (
     UsageReport,
 )
 from .pieces import Pieces
-from .text import short_line
 
 __all__ = ["Reply", "FINISH_REASONS"]
 
@@ -214,6 +214,6 @@ class Reply:
         return f"<Reply {model}: {len(self.text)} chars, {self.status}>"
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> tuple[dict, dict]:
-        from .render.reply_view import reply_bundle
+        from ..render.reply_view import reply_bundle
 
         return reply_bundle(self, include=include, exclude=exclude)

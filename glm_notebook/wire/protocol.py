@@ -10,6 +10,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ..text import short_line
 from .events import (
     ContentDelta,
     Event,
@@ -20,7 +21,6 @@ from .events import (
     Usage,
     UsageReport,
 )
-from .text import short_line
 
 __all__ = [
     "Messages",

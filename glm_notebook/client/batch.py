@@ -25,18 +25,18 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from ..errors import APIConnectionError, GLMError, error_for_status
+from ..results.map_results import ItemResult, MapResults
+from ..results.reply import Reply
+from ..text import short_line
+from ..wire.protocol import build_request, completion_events, normalize_messages, parse_error_body
 from .config import resolve_base_url
-from .errors import APIConnectionError, GLMError, error_for_status
 from .inputs import expand_inputs
 from .progress import Progress, ProgressState, default_progress
-from .protocol import build_request, completion_events, normalize_messages, parse_error_body
-from .reply import Reply
-from .results import ItemResult, MapResults
 from .structured import Schema, SchemaError, as_schema
-from .text import short_line
 
 if TYPE_CHECKING:
-    from .client import GLMClient
+    from .base import GLMClient
 
 __all__ = ["Batch", "BatchUnavailableError", "MAX_REQUESTS", "MAX_BYTES", "TERMINAL_STATUSES"]
 
@@ -218,7 +218,7 @@ class Batch:
     def get(cls, batch_id: str, client: GLMClient | None = None, *, schema: Any = None) -> Batch:
         """An existing batch by id (`a+b` for a split job; a client from the environment by default)."""
         if client is None:
-            from .client import GLMClient
+            from .base import GLMClient
 
             client = GLMClient(base_url=resolve_base_url(None))
         http = _Http(client)
@@ -364,10 +364,10 @@ class Batch:
 
     def _ipython_display_(self) -> None:
         # In a Jupyter kernel: a live progress bar; elsewhere the one-line repr.
-        from .notebook.progress import in_kernel
+        from ..notebook.progress import in_kernel
 
         if in_kernel():
-            from .notebook.batch_view import show_batch
+            from ..notebook.batch_view import show_batch
 
             show_batch(self)
         else:

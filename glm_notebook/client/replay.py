@@ -31,8 +31,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .errors import GLMError
-from .text import one_line
+from ..errors import GLMError
+from ..text import one_line
 
 __all__ = [
     "Replay",

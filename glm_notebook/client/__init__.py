@@ -1,0 +1,7 @@
+"""The client and its capabilities: HTTP, retries and streams (`base`), then what is built on
+them, one module each: tools and the tool loop, many prompts, batches, structured answers, record
+and replay, content parts and prompt interpolation. No IPython here."""
+
+from .base import AsyncStream, GLMClient, Stream
+
+__all__ = ["AsyncStream", "GLMClient", "Stream"]

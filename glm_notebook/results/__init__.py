@@ -1,0 +1,1 @@
+"""What a request produces, assembled with no I/O: `Reply`, `ToolReply`, `MapResults`."""
