@@ -26,7 +26,7 @@ import json
 import comm
 from comm.base_comm import BaseComm
 
-from glm_notebook.client.base import GLMClient
+from glm_notebook.client import GLMClient
 from glm_notebook.render.markdown import markdown_html
 from glm_notebook.server import LocalServer
 from glm_notebook.server.answers import huge_markdown

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .client.base import AsyncStream, GLMClient, Stream
+from . import hooks
+from .client import AsyncStream, GLMClient, Stream
 from .client.batch import Batch, BatchUnavailableError
 from .client.content import ImageError, ImagePart, content_parts, image_part
 from .client.many import MapRun
@@ -122,9 +123,17 @@ __all__ = [
     "BatchUnavailableError",
     "ChatWidget",
     "chat",
+    "notebook_client",
     "load_ipython_extension",
     "unload_ipython_extension",
 ]
+
+# The layers above plug in here, by path (nothing is imported until a view or bar is needed).
+hooks.views.register(Reply, "glm_notebook.render.reply_view:reply_bundle")
+hooks.views.register(ToolReply, "glm_notebook.render.tool_view:tool_reply_bundle")
+hooks.views.register(MapResults, "glm_notebook.render.map_view:map_bundle")
+hooks.displays.register(Batch, "glm_notebook.notebook.batch_view:show_batch")
+hooks.progress.register("kernel", "glm_notebook.notebook.progress:kernel_progress")
 
 for _name in __all__:
     _obj = globals().get(_name)
@@ -138,6 +147,10 @@ def __getattr__(name: str) -> Any:
         from .notebook import widget
 
         return getattr(widget, name)
+    if name == "notebook_client":
+        from .notebook.magic import notebook_client
+
+        return notebook_client
     raise AttributeError(f"module 'glm_notebook' has no attribute {name!r}")
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["strip_controls", "one_line", "short_line"]
+__all__ = ["strip_controls", "one_line", "short_line", "plural"]
 
 # ESC-introduced sequences: CSI (ESC [ … final), OSC / DCS / SOS / PM / APC (ESC ] … BEL or ST),
 # and two-character escapes; then the 8-bit CSI / OSC forms; then the remaining controls.
@@ -41,3 +41,8 @@ def short_line(text: str, limit: int = 300) -> str:
     # Clean a generous prefix only: a megabyte of server text costs no more than a few kB.
     line = one_line(text[: limit * 8 + 64])
     return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+
+
+def plural(count: int, word: str) -> str:
+    """`1 word`, `1,200 words`."""
+    return f"{count:,} {word}{'' if count == 1 else 's'}"

@@ -20,7 +20,7 @@ def test_importing_the_client_pulls_in_no_notebook_machinery():
 
 
 def test_exports_are_complete_and_named_for_the_package():
-    lazy = {"ChatWidget", "chat", "load_ipython_extension", "unload_ipython_extension"}
+    lazy = {"ChatWidget", "chat", "notebook_client", "load_ipython_extension", "unload_ipython_extension"}
     for name in set(glm_notebook.__all__) - lazy:
         obj = getattr(glm_notebook, name)
         if isinstance(obj, type):
@@ -52,4 +52,76 @@ def test_only_the_notebook_folder_imports_notebook_machinery():
                 for name in names
                 if name.split(".")[0] in ("IPython", "ipywidgets", "anywidget", "ipykernel")
             ]
+    assert offenders == []
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """Module → the package modules it imports, lazy imports inside functions included (imports
+    under `if TYPE_CHECKING:` are left out: they never run)."""
+    import ast
+    from pathlib import Path
+
+    root = Path(glm_notebook.__file__).parent
+    graph: dict[str, set[str]] = {}
+    for path in root.rglob("*.py"):
+        parts = list(path.relative_to(root.parent).with_suffix("").parts)
+        is_init = parts[-1] == "__init__"
+        module = ".".join(parts[:-1] if is_init else parts)
+        package = module if is_init else module.rpartition(".")[0]
+        tree = ast.parse(path.read_text())
+        skipped = {
+            id(inner)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+            for inner in ast.walk(node)
+        }
+        targets: set[str] = set()
+        for node in ast.walk(tree):
+            if id(node) in skipped or not isinstance(node, ast.ImportFrom):
+                continue
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            targets |= {target} | {f"{target}.{alias.name}" for alias in node.names}
+        graph[module] = targets
+    return {m: {t for t in targets if t in graph and t != m} for m, targets in graph.items()}
+
+
+def test_no_import_cycles():
+    """No module reaches itself through imports (lazy ones included): capabilities take a
+    `BaseClient` instead of importing the client that offers them, results find their views in
+    `glm_notebook.hooks`. Package `__init__`s re-export and are left out."""
+    graph = _import_graph()
+    inits = {m for m in graph if any(m == f"glm_notebook{s}" for s in ("", ".client", ".render", ".server",
+             ".notebook", ".results", ".wire"))}  # fmt: skip
+    graph = {m: targets - inits for m, targets in graph.items() if m not in inits}
+    cycles = []
+    for start in graph:
+        seen, stack = set(), [(start, [start])]
+        while stack:
+            module, path = stack.pop()
+            for target in graph[module]:
+                if target == start:
+                    cycles.append(" -> ".join([*path, start]))
+                elif target not in seen:
+                    seen.add(target)
+                    stack.append((target, [*path, target]))
+    assert cycles == []
+
+
+def test_layers_import_only_downwards():
+    """wire → results → client → render → notebook (the client assembles results from the wire's
+    events): no module imports a layer above its own; the package's `__init__` is the one place
+    that names them all, to register the hooks."""
+    order = ["wire", "results", "client", "render", "notebook"]
+    above = {layer: {f"glm_notebook.{up}" for up in order[order.index(layer) + 1 :]} for layer in order}
+    offenders = [
+        f"{module} -> {target}"
+        for module, targets in _import_graph().items()
+        if module.count(".") >= 2 and (layer := module.split(".")[1]) in above
+        for target in targets
+        if any(target == up or target.startswith(up + ".") for up in above[layer])
+    ]
     assert offenders == []

@@ -138,7 +138,7 @@ def test_interrupting_a_running_tool_keeps_what_happened(k: Kernel) -> None:
 def test_the_terminal_prints_one_line_per_call(server) -> None:
     import io
 
-    from glm_notebook.client.base import GLMClient
+    from glm_notebook.client import GLMClient
     from glm_notebook.notebook.display import run_stream
     from glm_notebook.notebook.terminal import TextSink
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from glm_notebook.client.base import GLMClient
+from glm_notebook.client import GLMClient
 from glm_notebook.notebook.widget import ChatWidget, Transcript, Turn
 from glm_notebook.render.live import SEGMENT_CHARS
 from glm_notebook.render.markdown import markdown_html

@@ -2,6 +2,7 @@
 them, one module each: tools and the tool loop, many prompts, batches, structured answers, record
 and replay, content parts and prompt interpolation. No IPython here."""
 
-from .base import AsyncStream, GLMClient, Stream
+from .base import AsyncStream, BaseClient, Stream
+from .glm import GLMClient
 
-__all__ = ["AsyncStream", "GLMClient", "Stream"]
+__all__ = ["AsyncStream", "BaseClient", "GLMClient", "Stream"]

@@ -1,4 +1,5 @@
-"""`GLMClient`: streams chat completions from Z.ai (sync and async), with retries.
+"""`BaseClient`: streams chat completions from Z.ai (sync and async), with retries. `GLMClient`
+(`glm.py`) adds the capabilities on top; capabilities take a `BaseClient`.
 
 ```python
 client = GLMClient()                      # key from ZAI_API_KEY, base URL from ZAI_BASE_URL
@@ -28,7 +29,7 @@ import time
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeVar
 
 import httpx
 from httpx_sse import EventSource, ServerSentEvent
@@ -72,14 +73,9 @@ from .config import (
 )
 from .content import switch_image_form
 from .replay import REPLAY_HEADER, Replay
-from .tools import runs_tools
-
-if TYPE_CHECKING:
-    from ..results.map_results import MapResults
-    from .batch import Batch
 
 __all__ = [
-    "GLMClient",
+    "BaseClient",
     "Stream",
     "AsyncStream",
     "MAX_ERROR_BODY",
@@ -102,12 +98,14 @@ _MAX_BACKOFF = 30.0
 _MIB = 1024 * 1024
 
 EventCallback = Callable[[Event], Any]
+_C = TypeVar("_C", bound="BaseClient")
 #: Base URLs already checked for clear-text http (warned at most once each).
 _CHECKED_URLS: set[str] = set()
 
 
-class GLMClient:
-    """A client for Z.ai's chat completions. Sync and async methods share one configuration.
+class BaseClient:
+    """The HTTP core of a client for Z.ai's chat completions: configuration, requests, retries,
+    streams. Sync and async methods share one configuration. `GLMClient` adds the capabilities.
 
     `api_key` defaults to `ZAI_API_KEY`, `base_url` to `ZAI_BASE_URL` or
     `https://api.z.ai/api/paas/v4`, both read now (the key with surrounding whitespace removed;
@@ -145,7 +143,7 @@ class GLMClient:
         self._bare_image_models: set[str] = set()
 
     def __repr__(self) -> str:
-        return f"GLMClient(base_url={self.base_url!r}, model={self.model!r}, api_key={self._key.masked()!r})"
+        return f"{type(self).__name__}(base_url={self.base_url!r}, model={self.model!r}, api_key={self._key.masked()!r})"
 
     # -- requests -----------------------------------------------------------------------------
 
@@ -189,23 +187,11 @@ class GLMClient:
         return headers
 
     def stream(self, messages: Messages, *, model: str | None = None, **params: Any) -> Stream:
-        """Stream a completion: iterate events; `.reply` holds what arrived so far.
-
-        With Python functions in `tools=`, a `ToolStream` runs the tool loop (`approve=`,
-        `max_steps=`; see `glm_notebook.client.toolloop`).
-        """
-        if runs_tools(params.get("tools")):
-            from .toolloop import ToolStream
-
-            return ToolStream(self, messages, model=model, **params)  # type: ignore[return-value]
+        """Stream a completion: iterate events; `.reply` holds what arrived so far."""
         return Stream(self._prepare(messages, model, params))
 
     def astream(self, messages: Messages, *, model: str | None = None, **params: Any) -> AsyncStream:
         """The async twin of `stream`: `async for event in client.astream(...)`."""
-        if runs_tools(params.get("tools")):
-            from .toolloop import AsyncToolStream
-
-            return AsyncToolStream(self, messages, model=model, **params)  # type: ignore[return-value]
         return AsyncStream(self._prepare(messages, model, params))
 
     def chat(
@@ -216,16 +202,7 @@ class GLMClient:
         on_event: EventCallback | None = None,
         **params: Any,
     ) -> Reply:
-        """Send `messages`, wait for the whole answer, return the `Reply` (streams underneath).
-
-        `schema=` (a pydantic model, dataclass or JSON schema) asks for a JSON object, validates
-        it (one repair round) and sets `reply.value`; see `glm_notebook.client.structured`.
-        """
-        if params.get("schema") is not None:
-            from .structured import chat_structured
-
-            return chat_structured(self, messages, model=model, on_event=on_event, **params)
-        params.pop("schema", None)
+        """Send `messages`, wait for the whole answer, return the `Reply` (streams underneath)."""
         with self.stream(messages, model=model, **params) as stream:
             for event in stream:
                 if on_event is not None:
@@ -241,41 +218,11 @@ class GLMClient:
         **params: Any,
     ) -> Reply:
         """The async twin of `chat`."""
-        if params.get("schema") is not None:
-            from .structured import achat_structured
-
-            return await achat_structured(self, messages, model=model, on_event=on_event, **params)
-        params.pop("schema", None)
         async with self.astream(messages, model=model, **params) as stream:
             async for event in stream:
                 if on_event is not None:
                     on_event(event)
         return stream.reply
-
-    # -- many prompts -------------------------------------------------------------------------
-
-    def map(self, prompts: Any, data: Any = None, **options: Any) -> MapResults:
-        """Many prompts at once, in input order: `client.map("Classify: {review}", df)`.
-
-        `concurrency=` (8) caps requests in flight; `schema=`, `progress=`, `max_retries=` and chat
-        parameters as for `chat`. Works inside a running event loop (a worker thread runs it);
-        Ctrl-C returns what finished. See `glm_notebook.client.many`.
-        """
-        from .many import MapRun
-
-        return MapRun(self, prompts, data, **options).run()
-
-    async def amap(self, prompts: Any, data: Any = None, **options: Any) -> MapResults:
-        """The async twin of `map`, on the running event loop."""
-        from .many import MapRun
-
-        return await MapRun(self, prompts, data, **options).arun()
-
-    def batch(self, prompts: Any, data: Any = None, **options: Any) -> Batch:
-        """Create a Z.ai batch job from the same inputs as `map` (uploads JSONL); see `glm_notebook.client.batch`."""
-        from .batch import Batch
-
-        return Batch.create(self, prompts, data, **options)
 
     # -- connection pools ---------------------------------------------------------------------
 
@@ -324,13 +271,13 @@ class GLMClient:
             await self._ahttp.aclose()
             self._ahttp = None
 
-    def __enter__(self) -> GLMClient:
+    def __enter__(self: _C) -> _C:
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    async def __aenter__(self) -> GLMClient:
+    async def __aenter__(self: _C) -> _C:
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
@@ -340,7 +287,7 @@ class GLMClient:
 class _Call:
     """One request and its retry policy, shared by the sync and async loops (no I/O here)."""
 
-    def __init__(self, client: GLMClient, url: str, body: dict) -> None:
+    def __init__(self, client: BaseClient, url: str, body: dict) -> None:
         self.client = client
         self.url = url
         self.body = body

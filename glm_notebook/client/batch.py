@@ -21,22 +21,21 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 
+from .. import hooks
 from ..errors import APIConnectionError, GLMError, error_for_status
 from ..results.map_results import ItemResult, MapResults
 from ..results.reply import Reply
 from ..text import short_line
 from ..wire.protocol import build_request, completion_events, normalize_messages, parse_error_body
+from .base import BaseClient
 from .config import resolve_base_url
 from .inputs import expand_inputs
 from .progress import Progress, ProgressState, default_progress
 from .structured import Schema, SchemaError, as_schema
-
-if TYPE_CHECKING:
-    from .base import GLMClient
 
 __all__ = ["Batch", "BatchUnavailableError", "MAX_REQUESTS", "MAX_BYTES", "TERMINAL_STATUSES"]
 
@@ -88,7 +87,7 @@ def _index(custom_id: str) -> int | None:
 class _Http:
     """Plain JSON/file requests to the API root with the client's key (no streaming, no retries)."""
 
-    def __init__(self, client: GLMClient) -> None:
+    def __init__(self, client: BaseClient) -> None:
         self.client = client
 
     def request(self, method: str, path: str, **kw: Any) -> httpx.Response:
@@ -140,7 +139,7 @@ class Batch:
 
     def __init__(
         self,
-        client: GLMClient,
+        client: BaseClient,
         parts: list[dict[str, Any]],
         *,
         inputs: list[_Input] | None = None,
@@ -158,7 +157,7 @@ class Batch:
     @classmethod
     def create(
         cls,
-        client: GLMClient,
+        client: BaseClient,
         prompts: Any,
         data: Any = None,
         *,
@@ -215,18 +214,16 @@ class Batch:
         return cls(client, parts, inputs=inputs, schema=spec)
 
     @classmethod
-    def get(cls, batch_id: str, client: GLMClient | None = None, *, schema: Any = None) -> Batch:
+    def get(cls, batch_id: str, client: BaseClient | None = None, *, schema: Any = None) -> Batch:
         """An existing batch by id (`a+b` for a split job; a client from the environment by default)."""
         if client is None:
-            from .base import GLMClient
-
-            client = GLMClient(base_url=resolve_base_url(None))
+            client = BaseClient(base_url=resolve_base_url(None))
         http = _Http(client)
         parts = [http.json("GET", f"/batches/{part}") for part in batch_id.split("+")]
         return cls(client, parts, schema=as_schema(schema) if schema is not None else None)
 
     @classmethod
-    def list(cls, client: GLMClient) -> list[Batch]:
+    def list(cls, client: BaseClient) -> list[Batch]:
         """The batches the service lists for this key, newest first (one `Batch` each)."""
         data = _Http(client).json("GET", "/batches")
         return [cls(client, [item]) for item in data.get("data") or []]
@@ -363,14 +360,9 @@ class Batch:
         item.error = error_for_status(status or 500, code, error.get("message"))
 
     def _ipython_display_(self) -> None:
-        # In a Jupyter kernel: a live progress bar; elsewhere the one-line repr.
-        from ..notebook.progress import in_kernel
-
-        if in_kernel():
-            from ..notebook.batch_view import show_batch
-
-            show_batch(self)
-        else:
+        # In a Jupyter kernel: a live progress bar (the notebook layer's); elsewhere the repr.
+        show = hooks.displays.find(type(self))
+        if show is None or not show(self):
             print(repr(self))
 
     def __repr__(self) -> str:

@@ -49,7 +49,7 @@ from .progress import Progress, ProgressState, default_progress
 from .structured import Schema, SchemaError, as_schema
 
 if TYPE_CHECKING:
-    from .base import GLMClient
+    from .base import BaseClient
 
 __all__ = ["MapRun", "forget_results", "DEFAULT_CONCURRENCY"]
 
@@ -110,7 +110,7 @@ class MapRun:
 
     def __init__(
         self,
-        client: GLMClient,
+        client: BaseClient,
         prompts: Any,
         data: Any = None,
         *,
@@ -259,7 +259,7 @@ class MapRun:
             progress.update(self.state())
             await asyncio.sleep(_TICK)
 
-    async def _schedule(self, worker: GLMClient) -> None:
+    async def _schedule(self, worker: BaseClient) -> None:
         loop = asyncio.get_running_loop()
         pending: deque[ItemResult] = deque()
         for item in self.results.items:
@@ -301,7 +301,7 @@ class MapRun:
                 await asyncio.gather(*tasks, return_exceptions=True)
             self._in_flight = 0
 
-    async def _one(self, worker: GLMClient, item: ItemResult) -> tuple[Reply, Any]:
+    async def _one(self, worker: BaseClient, item: ItemResult) -> tuple[Reply, Any]:
         item.attempts += 1
         reply = await worker.achat(item.messages, model=self.model, **self._request)
         if self.schema is None:
@@ -380,7 +380,7 @@ class MapRun:
                 )
 
 
-def _pool_client(client: GLMClient, http: httpx.AsyncClient) -> GLMClient:
+def _pool_client(client: BaseClient, http: httpx.AsyncClient) -> BaseClient:
     """A shallow copy of `client` on the run's connection pool that never retries by itself."""
     worker = copy.copy(client)
     worker.max_retries = 0

@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass
 from typing import Protocol, TextIO, runtime_checkable
 
+from .. import hooks
+
 __all__ = ["ProgressState", "Progress", "TextProgress", "default_progress", "format_seconds"]
 
 
@@ -135,11 +137,10 @@ class TextProgress:
 
 def default_progress(label: str = "map") -> Progress | None:
     """The notebook bar in a Jupyter kernel, text on a terminal, else None."""
-    if "ipykernel" in sys.modules:
-        from ..notebook.progress import NotebookProgress, in_kernel
-
-        if in_kernel():
-            return NotebookProgress(label=label)
+    make = hooks.progress.find("kernel") if "ipykernel" in sys.modules else None
+    bar = make(label) if make is not None else None
+    if bar is not None:
+        return bar
     stderr = sys.stderr
     if stderr is not None and getattr(stderr, "isatty", lambda: False)():
         return TextProgress(stderr, label=label)

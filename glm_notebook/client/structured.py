@@ -19,7 +19,6 @@ with `jsonschema` and the value stays a dict. `chat_structured` / `achat_structu
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from ..errors import GLMError
 from ..results.reply import Reply
 from ..wire.protocol import Messages, normalize_messages
 
-__all__ = ["Schema", "SchemaError", "as_schema", "fields_of", "chat_structured", "achat_structured"]
+__all__ = ["Schema", "SchemaError", "as_schema", "chat_structured", "achat_structured"]
 
 _INSTRUCTION = (
     "Answer with one JSON object and nothing else (no prose, no code fences). "
@@ -136,20 +135,6 @@ def as_schema(schema: Any) -> Schema:
             f"schema= takes a pydantic model, a dataclass or a JSON schema dict, not {schema!r} ({exc})"
         ) from None
     return Schema(json_schema, schema)
-
-
-def fields_of(value: Any) -> dict[str, Any]:
-    """A flat `{field: value}` view of a validated value (for table columns)."""
-    if value is None:
-        return {}
-    dump = getattr(value, "model_dump", None)
-    if callable(dump):
-        return dict(dump())
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
-    if isinstance(value, Mapping):
-        return dict(value)
-    return {"value": value}
 
 
 def chat_structured(client: Any, messages: Messages, *, schema: Any, **params: Any) -> Reply:

@@ -50,7 +50,7 @@ from ..wire.protocol import Messages, normalize_messages
 from .tools import Tool, ToolArgumentsError, ToolSet, result_text
 
 if TYPE_CHECKING:
-    from .base import GLMClient
+    from .base import BaseClient
 
 __all__ = [
     "ToolStream",
@@ -104,7 +104,7 @@ class _Loop:
     """What the sync and async loops share: the history, the tools, the bookkeeping. No I/O."""
 
     def __init__(
-        self, client: GLMClient, messages: Messages, model: str | None, params: dict[str, Any]
+        self, client: BaseClient, messages: Messages, model: str | None, params: dict[str, Any]
     ) -> None:
         client._check_key()
         self.client = client
@@ -412,7 +412,7 @@ class ToolStream:
     """
 
     def __init__(
-        self, client: GLMClient, messages: Messages, *, model: str | None = None, **params: Any
+        self, client: BaseClient, messages: Messages, *, model: str | None = None, **params: Any
     ) -> None:
         self._loop = _Loop(client, messages, model, params)
         self.reply: ToolReply = self._loop.reply
@@ -545,7 +545,7 @@ class AsyncToolStream:
     """The async twin of `ToolStream`: `async for event in stream`; `async with`; `aclose()`."""
 
     def __init__(
-        self, client: GLMClient, messages: Messages, *, model: str | None = None, **params: Any
+        self, client: BaseClient, messages: Messages, *, model: str | None = None, **params: Any
     ) -> None:
         self._loop = _Loop(client, messages, model, params)
         self.reply: ToolReply = self._loop.reply

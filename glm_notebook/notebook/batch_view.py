@@ -11,7 +11,7 @@ import time
 from typing import TYPE_CHECKING
 
 from ..errors import GLMError
-from .progress import NotebookProgress
+from .progress import NotebookProgress, in_kernel
 
 if TYPE_CHECKING:
     from ..client.batch import Batch
@@ -19,13 +19,16 @@ if TYPE_CHECKING:
 __all__ = ["show_batch"]
 
 
-def show_batch(batch: Batch) -> None:
-    """Show `batch` as a live progress bar (drawn once, and closed at once, if it has ended)."""
+def show_batch(batch: Batch) -> bool:
+    """Show `batch` as a live progress bar (drawn once, and closed at once, if it has ended).
+    False outside a Jupyter kernel, where there is no bar to show (`hooks.displays[Batch]`)."""
+    if not in_kernel():
+        return False
     bar = NotebookProgress(label=f"batch {batch.id}")
     bar.update(batch.state())
     if batch.done:
         bar.close(batch.state())
-        return
+        return True
 
     def follow() -> None:
         while True:
@@ -40,3 +43,4 @@ def show_batch(batch: Batch) -> None:
             bar.update(batch.state())
 
     threading.Thread(target=follow, name="glm-batch-view", daemon=True).start()
+    return True

@@ -51,7 +51,7 @@ from ..text import one_line
 from ..wire.events import ContentDelta, ReasoningDelta, Retrying, ToolCallDelta
 
 if TYPE_CHECKING:
-    from ..client.base import GLMClient
+    from ..client import GLMClient
     from ..results.reply import Reply
     from ..wire.events import Event
 

@@ -34,6 +34,7 @@ from collections import ChainMap
 from typing import Any
 
 import httpx
+from IPython import get_ipython
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments
@@ -41,7 +42,7 @@ from IPython.display import display
 from traitlets import Bool, Float, Int, TraitError, Unicode, observe, validate
 from traitlets.config import Configurable
 
-from ..client.base import GLMClient
+from ..client import GLMClient
 from ..client.config import (
     API_KEY_ENV,
     BASE_URL_ENV,
@@ -72,7 +73,7 @@ from .display import LiveSink, QuietSink, Sink, run_stream, supports_live_displa
 from .replay_magic import replay_command, replay_for, replay_state
 from .terminal import TextSink
 
-__all__ = ["GLM", "GLMMagics", "load_ipython_extension", "unload_ipython_extension"]
+__all__ = ["GLM", "GLMMagics", "load_ipython_extension", "notebook_client", "unload_ipython_extension"]
 
 _CONNECT_TIMEOUT = 10.0
 
@@ -638,3 +639,11 @@ def unload_ipython_extension(ipython: Any) -> None:
     for kind in ("line", "cell"):
         ipython.magics_manager.magics[kind].pop("glm", None)
     uninstall_error_log(ipython)
+
+
+def notebook_client() -> GLMClient:
+    """A `GLMClient` set up like `%%glm` (key, base URL, model, and its replay file and mode),
+    for Python code in the notebook — e.g. a tool loop recorded beside the magic's answers."""
+    shell = get_ipython()
+    settings = GLM.of(shell) or load_ipython_extension(shell).settings
+    return settings.client()

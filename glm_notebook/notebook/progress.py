@@ -10,7 +10,7 @@ from typing import Any
 
 from ..client.progress import ProgressState
 
-__all__ = ["NotebookProgress", "in_kernel"]
+__all__ = ["NotebookProgress", "in_kernel", "kernel_progress"]
 
 
 def in_kernel() -> bool:
@@ -19,6 +19,11 @@ def in_kernel() -> bool:
 
     shell = get_ipython()
     return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def kernel_progress(label: str) -> NotebookProgress | None:
+    """A notebook bar inside a Jupyter kernel, None elsewhere (`hooks.progress["kernel"]`)."""
+    return NotebookProgress(label=label) if in_kernel() else None
 
 
 class NotebookProgress:

@@ -29,7 +29,6 @@ __all__ = [
     "replay_for",
     "replay_state",
     "replay_command",
-    "notebook_client",
 ]
 
 REPLAY_ENV = "GLM_REPLAY"
@@ -155,15 +154,3 @@ def replay_command(settings: Any, shell: Any, words: list[str]) -> str:
         f"%glm replay {' '.join(words)!r}: use on, auto, record, replay or off (optionally then "
         "instant or recorded), status, or prune."
     )
-
-
-def notebook_client() -> Any:
-    """A `GLMClient` set up like `%%glm` (key, base URL, model, and its replay file and mode),
-    for Python code in the notebook — e.g. a tool loop recorded beside the magic's answers."""
-    from IPython import get_ipython
-
-    from .magic import GLM, load_ipython_extension
-
-    shell = get_ipython()
-    settings = GLM.of(shell) or load_ipython_extension(shell).settings
-    return settings.client()

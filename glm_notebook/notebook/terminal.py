@@ -23,10 +23,11 @@ from importlib.util import find_spec
 from typing import TYPE_CHECKING, Any
 
 from ..render.live import BlockSplitter, Throttle
-from ..render.reply_view import footer_facts, format_seconds
+from ..render.phrases import format_seconds
+from ..render.reply_view import footer_facts
 from ..results.reply import Reply
 from ..results.tool_reply import StepStarted, ToolCall, ToolCallFinished, ToolReply
-from ..text import one_line, strip_controls
+from ..text import one_line, plural, strip_controls
 from ..wire.events import ContentDelta, ReasoningDelta, Retrying
 
 if TYPE_CHECKING:
@@ -48,15 +49,11 @@ _UNFINISHED = re.compile(
 _INTRODUCERS = re.compile(r"[\x1b\x9b\x9d\x90\x98\x9e\x9f]")
 
 
-def _plural(count: int, word: str) -> str:
-    return f"{count:,} {word}{'' if count == 1 else 's'}"
-
-
 def reasoning_text(reply: Reply) -> str:
     """`Reasoning · 120 words · 3.2 s` (plain text)."""
     seconds = reply.reasoning_seconds
     timing = f" · {format_seconds(seconds)}" if seconds is not None else ""
-    return f"Reasoning · {_plural(len(reply.reasoning.split()), 'word')}{timing}"
+    return f"Reasoning · {plural(len(reply.reasoning.split()), 'word')}{timing}"
 
 
 def footer_text(reply: Reply) -> str:
@@ -302,7 +299,7 @@ class _RichView:
         parts: list[Any] = []
         if reasoning and not text:
             words = len(seen.reasoning.split())
-            parts.append(Text(f"Thinking · {_plural(words, 'word')}", style="dim"))
+            parts.append(Text(f"Thinking · {plural(words, 'word')}", style="dim"))
             parts.append(_Tail(Text(reasoning, style="dim italic"), _REASONING_LINES))
         elif reasoning:
             parts.append(Text(reasoning_text(seen), style="dim"))

@@ -88,7 +88,7 @@ from .chat_html import CHAT_CSS, TurnHTML, note_html, open_reasoning, static_htm
 from .chat_state import Transcript, Turn
 
 if TYPE_CHECKING:
-    from ..client.base import GLMClient
+    from ..client import GLMClient
 
 __all__ = ["ChatWidget", "ChatView", "chat", "Transcript", "Turn", "UPDATES_PER_SECOND"]
 
@@ -309,7 +309,7 @@ def _default_client() -> GLMClient:
     environment — so `%config GLM.api_key` / `GLM.model` apply to the widget too."""
     from IPython import get_ipython
 
-    from ..client.base import GLMClient
+    from ..client import GLMClient
     from .magic import GLM
 
     shell = get_ipython()

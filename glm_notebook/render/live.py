@@ -49,7 +49,7 @@ from typing import Any
 from ..results.pieces import Pieces
 from ..wire.events import ContentDelta, ReasoningDelta
 from .markdown import escape_text, markdown_html
-from .reply_view import reasoning_summary
+from .phrases import reasoning_summary
 
 __all__ = [
     "LiveAnswer",

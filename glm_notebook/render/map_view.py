@@ -9,15 +9,13 @@ text leaves it out.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ..results.map_results import MapResults, fields_of
 from ..text import one_line
 from .markdown import escape_text, sanitize_html
-from .reply_view import format_seconds
+from .phrases import format_seconds
 from .styles import style_tag
-
-if TYPE_CHECKING:
-    from ..results.map_results import MapResults
 
 __all__ = ["map_bundle", "map_html", "ROWS"]
 
@@ -43,8 +41,6 @@ def _cells(results: MapResults, item: Any, columns: list[str]) -> list[str]:
         return [message] + [""] * (len(columns) - 1)
     if results.schema is None:
         return [_cut(item.text or "")]
-    from ..client.structured import fields_of
-
     values = fields_of(item.value)
     return [_cut(str(values.get(name, ""))) for name in columns]
 

@@ -34,7 +34,10 @@ import re
 from typing import Any
 
 from ..results.reply import FINISH_REASONS
+from ..text import plural
+from .live import answer_segments
 from .markdown import TOC_IGNORE_CLASS, escape_text, markdown_html, sanitize_html
+from .phrases import reasoning_summary, time_html
 from .styles import style_tag
 
 __all__ = [
@@ -43,8 +46,6 @@ __all__ = [
     "reply_metadata",
     "footer_html",
     "footer_facts",
-    "reasoning_summary",
-    "format_seconds",
     "clip_text",
     "max_display_chars",
     "set_max_display_chars",
@@ -125,31 +126,7 @@ _QUIET_STATUSES = {FINISH_REASONS["stop"], FINISH_REASONS["tool_calls"]}
 _SECRET_HINTS = ("key", "authorization", "token_secret", "password")
 
 
-def format_seconds(seconds: float) -> str:
-    """`0.21 s`, `3.2 s`, `2 min 5 s`."""
-    if seconds < 1:
-        return f"{seconds:.2f} s"
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    return f"{int(seconds // 60)} min {seconds % 60:.0f} s"
-
-
-def _time(seconds: float) -> str:
-    return f'<span class="glm-time">{format_seconds(seconds)}</span>'
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count:,} {word}{'' if count == 1 else 's'}"
-
-
-def reasoning_summary(words: int, seconds: float | None) -> str:
-    """`Reasoning · 120 words · 3.2 s` (HTML; the time in a `glm-time` span)."""
-    timing = f" · {_time(seconds)}" if seconds is not None else ""
-    return f"Reasoning · {_plural(words, 'word')}{timing}"
-
-
 def _answer_html(reply: Any) -> str:
-    from .live import answer_segments  # (live imports this module)
 
     text = reply.text
     if not text.strip():
@@ -172,7 +149,7 @@ def _tool_calls_html(reply: Any) -> str:
         return ""
     lines = "\n".join(f"{call['function']['name']}({call['function']['arguments']})" for call in calls)
     return (
-        f'<details class="glm-tools" open><summary>{_plural(len(calls), "tool call")}</summary>'
+        f'<details class="glm-tools" open><summary>{plural(len(calls), "tool call")}</summary>'
         f'<pre><code class="language-python">{escape_text(lines)}</code></pre></details>'
     )
 
@@ -200,7 +177,7 @@ def footer_facts(reply: Any) -> list[tuple[str, Any]]:
         ]
         facts.append(("text", tokens + (f" ({', '.join(extras)})" if extras else "")))
     elif reply.text:
-        facts.append(("text", f"{_plural(len(reply.text), 'character')} received"))
+        facts.append(("text", f"{plural(len(reply.text), 'character')} received"))
     if reply.ttft is not None:
         facts.append(("time", ("first token", reply.ttft)))
     if reply.elapsed is not None:
@@ -221,7 +198,7 @@ def footer_html(reply: Any) -> str:
         elif kind == "status":
             parts.append(f"<strong>⚠ {escape_text(value)}</strong>")
         elif kind == "time":
-            parts.append(f"{value[0]} {_time(value[1])}")
+            parts.append(f"{value[0]} {time_html(value[1])}")
         elif kind == "rate":
             parts.append(f'<span class="glm-rate">{value:,.0f} tok/s</span>')
         else:

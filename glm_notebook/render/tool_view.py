@@ -21,10 +21,11 @@ import json
 from typing import Any
 
 from ..results.tool_reply import StepStarted, ToolCall, ToolCallFinished, ToolCallStarted, ToolReply, shorten
-from ..text import one_line
+from ..text import one_line, plural
 from ..wire.events import ToolCallDelta
 from .markdown import escape_text, markdown_html, sanitize_html
-from .reply_view import footer_html, reasoning_summary, reply_metadata
+from .phrases import reasoning_summary
+from .reply_view import footer_html, reply_metadata
 from .styles import style_tag
 
 __all__ = [
@@ -145,10 +146,6 @@ def step_html(step: Any) -> str:
     return sanitize_html(f'<div class="glm-tool-step">{"".join(parts)}</div>')
 
 
-def _plural(count: int, word: str) -> str:
-    return f"{count:,} {word}{'' if count == 1 else 's'}"
-
-
 def calls_phrase(calls: list[ToolCall]) -> str:
     """`3 tool calls (1 failed, 1 declined)` for the footer."""
     counts = {"failed": 0, "declined": 0, "not run": 0, "cancelled": 0}
@@ -157,7 +154,7 @@ def calls_phrase(calls: list[ToolCall]) -> str:
         if key in counts:
             counts[key] += 1
     extras = ", ".join(f"{n} {word}" for word, n in counts.items() if n)
-    return _plural(len(calls), "tool call") + (f" ({extras})" if extras else "")
+    return plural(len(calls), "tool call") + (f" ({extras})" if extras else "")
 
 
 def tool_footer_html(reply: ToolReply) -> str:

@@ -7,16 +7,20 @@ DataFrame with the input's index (pandas is imported only there). No I/O here.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..client.structured import Schema, fields_of
+from ..hooks import Viewable
 from ..text import one_line
 from ..wire.events import Usage
 from .reply import Reply
 
-__all__ = ["MapResults", "ItemResult"]
+if TYPE_CHECKING:
+    from ..client.structured import Schema
+
+__all__ = ["MapResults", "ItemResult", "fields_of"]
 
 
 @dataclass(eq=False)
@@ -61,7 +65,7 @@ class ItemResult:
 
 
 @dataclass(eq=False)
-class MapResults(Sequence[ItemResult]):
+class MapResults(Viewable, Sequence[ItemResult]):
     """The outcome of a map, in input order: one `ItemResult` per input.
 
     `stopped` says why the run ended early (`"quota"`, `"auth"`, `"cancelled"`, `"interrupted"`)
@@ -190,7 +194,16 @@ class MapResults(Sequence[ItemResult]):
     def __repr__(self) -> str:
         return self.text_view(timing=True)
 
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> tuple[dict, dict]:
-        from ..render.map_view import map_bundle
 
-        return map_bundle(self, include=include, exclude=exclude)
+def fields_of(value: Any) -> dict[str, Any]:
+    """A flat `{field: value}` view of a validated value (for table columns)."""
+    if value is None:
+        return {}
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        return dict(dump())
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return dict(value)
+    return {"value": value}

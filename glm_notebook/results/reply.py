@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..hooks import Viewable
 from ..text import short_line
 from ..wire.events import (
     ContentDelta,
@@ -37,7 +38,7 @@ FINISH_REASONS: dict[str, str] = {
 
 
 @dataclass
-class Reply:
+class Reply(Viewable):
     """What the model said: answer text, reasoning, tool calls, usage and timing.
 
     `str(reply)` is the answer text. A reply stays usable when the stream failed or was
@@ -212,8 +213,3 @@ class Reply:
     def __repr__(self) -> str:
         model = short_line(self.model, 60) if self.model else "?"
         return f"<Reply {model}: {len(self.text)} chars, {self.status}>"
-
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> tuple[dict, dict]:
-        from ..render.reply_view import reply_bundle
-
-        return reply_bundle(self, include=include, exclude=exclude)

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..hooks import Viewable
 from ..text import one_line
 from ..wire.events import Usage
 from .reply import Reply
@@ -165,7 +166,7 @@ def _sum_usage(usages: list[Usage]) -> Usage | None:
 
 
 @dataclass(eq=False)
-class ToolReply:
+class ToolReply(Viewable):
     """The result of a tool loop: every step, every call, the final answer, the whole history.
 
     Reads like a `Reply`: `text`, `reasoning`, `finish_reason`, `model` … are those of the last
@@ -328,8 +329,3 @@ class ToolReply:
             f"<ToolReply {self.model or '?'}: {len(self.steps)} step{'s' * (len(self.steps) != 1)}, "
             f"{calls} tool call{'s' * (calls != 1)}, {len(self.text)} chars, {self.status}>"
         )
-
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> tuple[dict, dict]:
-        from ..render.tool_view import tool_reply_bundle
-
-        return tool_reply_bundle(self, include=include, exclude=exclude)
