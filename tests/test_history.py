@@ -7,7 +7,8 @@ import re
 
 import pytest
 
-from glm_notebook.notebook.conversations import LONG_CHARS, Conversation
+from glm_notebook.notebook.conversations import Conversation
+from glm_notebook.render.history_view import LONG_CHARS
 from glm_notebook.render.styles import style_tag
 from glm_notebook.results.reply import Reply
 from glm_notebook.wire.events import ContentDelta
