@@ -329,7 +329,7 @@ class Batch:
                 item = items.get(str(line.get("custom_id")))
                 if item is not None:
                     self._fill(item, line)
-        results = MapResults(list(items.values()), schema=self.schema)
+        results = MapResults(list(items.values()), schema=self.schema, batch=True)
         status = self.status
         if status in ("failed", "expired", "cancelled"):
             results.stopped = status

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ..hooks import Viewable
 from ..text import one_line
 from ..wire.events import Usage
+from .cost import cost_of, total_cost
 from .reply import Reply
 
 if TYPE_CHECKING:
@@ -80,6 +81,8 @@ class MapResults(Viewable, Sequence[ItemResult]):
     """Requests sent again after a rate limit or a transient failure."""
     lowest_concurrency: int | None = None
     elapsed: float = 0.0
+    batch: bool = False
+    """Answers of a batch job, billed at the batch price."""
 
     def __len__(self) -> int:
         return len(self.items)
@@ -108,15 +111,18 @@ class MapResults(Viewable, Sequence[ItemResult]):
     @property
     def usage(self) -> Usage:
         """Token usage summed over the answers (reused ones included)."""
-        totals = dict.fromkeys(
-            ("prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens", "reasoning_tokens"), 0
+        usages = [item.reply.usage for item in self.items if item.ok and item.reply is not None]
+        return sum((usage for usage in usages if usage is not None), Usage())
+
+    @property
+    def cost(self) -> float | None:
+        """What the answers cost in USD (at the batch price for a batch job); None when a
+        model's price is unknown."""
+        return total_cost(
+            cost_of(item.reply.model, item.reply.usage, batch=self.batch)
+            for item in self.items
+            if item.ok and item.reply is not None
         )
-        for item in self.items:
-            usage = item.reply.usage if item.ok and item.reply is not None else None
-            if usage is not None:
-                for name in totals:
-                    totals[name] += getattr(usage, name)
-        return Usage(**totals)
 
     @property
     def done(self) -> int:

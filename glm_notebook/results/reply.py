@@ -22,6 +22,7 @@ from ..wire.events import (
     Usage,
     UsageReport,
 )
+from .cost import cost_of
 from .pieces import Pieces
 
 __all__ = ["Reply", "FINISH_REASONS"]
@@ -209,6 +210,12 @@ class Reply(Viewable):
 
     def __str__(self) -> str:
         return self.text
+
+    @property
+    def cost(self) -> float | None:
+        """What this answer cost in USD, from the price table (`glm_notebook.results.cost`);
+        None for a model with no known price."""
+        return cost_of(self.model, self.usage)
 
     def __repr__(self) -> str:
         model = short_line(self.model, 60) if self.model else "?"

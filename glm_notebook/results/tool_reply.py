@@ -17,6 +17,7 @@ from typing import Any
 from ..hooks import Viewable
 from ..text import one_line
 from ..wire.events import Usage
+from .cost import cost_of
 from .reply import Reply
 
 __all__ = [
@@ -153,18 +154,6 @@ class StepLimit:
 ToolEvent = StepStarted | ToolCallStarted | ToolCallFinished | StepLimit
 
 
-def _sum_usage(usages: list[Usage]) -> Usage | None:
-    if not usages:
-        return None
-    return Usage(
-        prompt_tokens=sum(u.prompt_tokens for u in usages),
-        completion_tokens=sum(u.completion_tokens for u in usages),
-        total_tokens=sum(u.total_tokens for u in usages),
-        cached_tokens=sum(u.cached_tokens for u in usages),
-        reasoning_tokens=sum(u.reasoning_tokens for u in usages),
-    )
-
-
 @dataclass(eq=False)
 class ToolReply(Viewable):
     """The result of a tool loop: every step, every call, the final answer, the whole history.
@@ -255,9 +244,15 @@ class ToolReply(Viewable):
         return min(stamps) if stamps and all(stamps) else None  # type: ignore[type-var]
 
     @property
+    def cost(self) -> float | None:
+        """What the whole loop cost in USD (every request); None for an unknown price."""
+        return cost_of(self.model, self.usage)
+
+    @property
     def usage(self) -> Usage | None:
         """Token counts summed over every request of the loop."""
-        return _sum_usage([s.reply.usage for s in self.steps if s.reply.usage is not None])
+        usages = [s.reply.usage for s in self.steps if s.reply.usage is not None]
+        return sum(usages[1:], usages[0]) if usages else None
 
     @property
     def new_messages(self) -> list[dict[str, Any]]:

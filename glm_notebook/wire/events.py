@@ -90,6 +90,23 @@ class Usage:
             reasoning_tokens=_count(completion_details, "reasoning_tokens"),
         )
 
+    def __add__(self, other: Usage) -> Usage:
+        """Counts summed: `a.usage + b.usage`, and `sum(usages)` (which starts from 0)."""
+        if not isinstance(other, Usage):
+            return NotImplemented
+        return Usage(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+            total_tokens=self.total_tokens + other.total_tokens,
+            cached_tokens=self.cached_tokens + other.cached_tokens,
+            reasoning_tokens=self.reasoning_tokens + other.reasoning_tokens,
+        )
+
+    def __radd__(self, other: object) -> Usage:
+        if other == 0:  # sum() starts from 0
+            return self
+        return NotImplemented
+
 
 def _short(value: Any) -> str:
     text = repr(value)
