@@ -17,6 +17,7 @@ from . import hooks
 from .client import AsyncStream, GLMClient, Stream
 from .client.batch import Batch, BatchUnavailableError
 from .client.content import ImageError, ImagePart, content_parts, image_part
+from .client.conversation import Chat, ChatFileError, ChatTurn
 from .client.many import MapRun
 from .client.replay import Replay, ReplayMissError
 from .client.structured import SchemaError
@@ -67,6 +68,9 @@ from .wire.events import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "Chat",
+    "ChatTurn",
+    "ChatFileError",
     "Replay",
     "ReplayMissError",
     "GLMClient",
@@ -134,6 +138,10 @@ hooks.views.register(ToolReply, "glm_notebook.render.tool_view:tool_reply_bundle
 hooks.views.register(MapResults, "glm_notebook.render.map_view:map_bundle")
 hooks.displays.register(Batch, "glm_notebook.notebook.batch_view:show_batch")
 hooks.progress.register("kernel", "glm_notebook.notebook.progress:kernel_progress")
+hooks.displays.register("chat-turn", "glm_notebook.notebook.chat_turn:show_turn")
+hooks.displays.register("chat-widget", "glm_notebook.notebook.widget:chat")
+hooks.views.register(Chat, "glm_notebook.render.history_view:chat_bundle")
+hooks.clients.register("default", "glm_notebook.client.glm:default_client")
 
 for _name in __all__:
     _obj = globals().get(_name)

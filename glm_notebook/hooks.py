@@ -2,8 +2,8 @@
 
 As IPython's formatters are filled in by whoever knows how to show a type, a result asks
 `views.find(type(self))` for the function that renders it, and the rendering layer registers that
-function; the client asks `displays` for a notebook's live view of a batch and `progress` for a
-notebook's progress bar. A target is a callable or a `"module:attribute"` path, imported on first
+function; the client asks `displays` for a notebook's live view of a batch, a chat turn or the
+chat widget, `progress` for a notebook's progress bar and `clients` for a default client. A target is a callable or a `"module:attribute"` path, imported on first
 use, so registering costs nothing at import time (the package's `__init__` registers the paths).
 """
 
@@ -13,7 +13,7 @@ import importlib
 from collections.abc import Callable, Hashable
 from typing import Any
 
-__all__ = ["Hooks", "Viewable", "views", "displays", "progress"]
+__all__ = ["Hooks", "Viewable", "views", "displays", "progress", "clients"]
 
 
 class Hooks:
@@ -50,6 +50,9 @@ views = Hooks("views")
 displays = Hooks("displays")
 #: "kernel" → `make(label) -> Progress | None`: a notebook progress bar, None outside a kernel.
 progress = Hooks("progress")
+#: "default" → `make() -> client`: the client a `Chat` uses when given none (the notebook layer
+#: puts its `%config GLM` client here when the extension loads).
+clients = Hooks("clients")
 
 
 class Viewable:

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from glm_notebook.notebook.conversations import Conversation
-from glm_notebook.render.history_view import LONG_CHARS
+from glm_notebook import Chat
+from glm_notebook.render.history_view import LONG_CHARS, chat_view
 from glm_notebook.render.styles import style_tag
 from glm_notebook.results.reply import Reply
 from glm_notebook.wire.events import ContentDelta
@@ -20,8 +20,8 @@ SENTENCE = "walk through the old town, stop for pastries, then take the tram up 
 HOSTILE = "\x1b]52;c;SGVsbG8=\x07\x1b[2J<img src=x onerror=alert(1)>"
 
 
-def conversation(answer: str) -> Conversation:
-    found = Conversation("trip")
+def conversation(answer: str) -> Chat:
+    found = Chat(name="trip")
     reply = Reply()
     reply.apply(ContentDelta(answer))
     found.record("Plan a day in **Lisbon**", reply)
@@ -31,12 +31,13 @@ def conversation(answer: str) -> Conversation:
 def test_plain_text_wraps_at_word_boundaries_and_keeps_code() -> None:
     code = "x = 1  # " + "a long comment " * 10
     text = repr(
-        conversation(f"## Plan\n\n- {SENTENCE} {SENTENCE}\n\n```python\n{code}\n```\n{HOSTILE}").history()
+        chat_view(conversation(f"## Plan\n\n- {SENTENCE} {SENTENCE}\n\n```python\n{code}\n```\n{HOSTILE}"))
     )
     lines = text.splitlines()
     assert lines[0] == "Conversation 'trip' · 1 turn"
-    assert lines[2].startswith("── user ") and lines[3] == "Plan a day in **Lisbon**"
-    assert lines[5].startswith("── assistant ")
+    assert lines[1] == "default model"  # the facts line: model, tokens, cost (none here)
+    assert lines[3].startswith("── user ") and lines[4] == "Plan a day in **Lisbon**"
+    assert lines[6].startswith("── assistant ")
     prose = [line for line in lines if "old town" in line or "tram" in line]
     assert len(prose) >= 2 and all(len(line) <= 88 for line in prose)
     words = " ".join(line.strip() for line in lines[lines.index("## Plan") + 2 :][:3]).split()
@@ -47,7 +48,7 @@ def test_plain_text_wraps_at_word_boundaries_and_keeps_code() -> None:
 
 def test_html_renders_each_message_and_collapses_long_ones() -> None:
     long_answer = f"# Long\n\n{SENTENCE}.\n\n" * (LONG_CHARS // len(SENTENCE) + 1) + "The end."
-    html = conversation(long_answer + HOSTILE).history()._repr_html_()
+    html = chat_view(conversation(long_answer + HOSTILE))._repr_html_()
     assert html.startswith(style_tag())
     assert_inert(html.removeprefix(style_tag()))
     assert '<p class="glm-history-role"><strong>user</strong></p>' in html
@@ -69,11 +70,11 @@ def test_images_show_as_thumbnails_never_as_base64() -> None:
 
     buffer = io.BytesIO()
     Image.new("RGB", (300, 200), (10, 200, 30)).save(buffer, format="PNG")
-    found = Conversation("pics")
+    found = Chat(name="pics")
     reply = Reply()
     reply.apply(ContentDelta("A green rectangle <img src=x onerror=alert(1)>"))
     found.record(content_parts(["What is this?", buffer.getvalue()]), reply)
-    history = found.history()
+    history = chat_view(found)
     html = history._repr_html_()
     original = base64.b64encode(buffer.getvalue()).decode()
     assert original[:100] not in html and original[:100] not in repr(history)
@@ -96,16 +97,9 @@ def test_images_show_as_thumbnails_never_as_base64() -> None:
 
 
 def test_empty_conversation() -> None:
-    history = Conversation("nothing").history()
+    history = chat_view(Chat(name="nothing"))
     assert repr(history) == "Conversation 'nothing' is empty."
     assert "<strong>Conversation 'nothing' is empty.</strong>" in history._repr_html_()
-
-
-@pytest.fixture(scope="module")
-def k(kernel: Kernel) -> Kernel:
-    run = kernel.run("%load_ext glm_notebook")
-    assert run.error is None, run.messages
-    return kernel
 
 
 def test_history_in_a_kernel_is_one_display_with_html_and_text(k: Kernel) -> None:
@@ -114,9 +108,12 @@ def test_history_in_a_kernel_is_one_display_with_html_and_text(k: Kernel) -> Non
     first = k.run("%%glm -c trip\n[[echo]] Plan a day in Lisbon {evil} please")
     assert first.error is None
     run = k.run("%glm history trip")
-    assert run.error is None and [kind for kind, _ in run.messages] == ["display_data"]
+    assert run.error is None and [kind for kind, _ in run.messages] == ["execute_result"]
     data = run.messages[0][1]["data"]
-    assert data["text/plain"].startswith("Conversation 'trip' · 1 turn\n\n── user ")
+    assert re.match(
+        r"Conversation 'trip' · 1 turn\nglm-[\w.]+ · [\d,]+ prompt \+ [\d,]+ completion tokens · \$[\d.]+\n\n── user ",
+        data["text/plain"],
+    )
     assert "\nPlan a day in Lisbon <img src=x onerror=alert(1)> please" in data["text/plain"]
     assert "\x1b" not in repr(run.outputs) and "SGVsbG8" not in repr(run.outputs)
     assert_inert(data["text/html"].removeprefix(style_tag()))

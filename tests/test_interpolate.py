@@ -135,7 +135,7 @@ def test_a_typo_is_sent_as_written_with_one_note(k: Kernel, server) -> None:
 def test_the_api_key_is_never_sent_in_a_prompt(k: Kernel, server) -> None:
     key = server.api_key
     k.run("%glm reset --all")
-    run = k.run("%%glm -c leak -o leak\n[[echo]] Here is my environment: {os.environ}")
+    run = k.run("%%glm -c leak -o leak_reply\n[[echo]] Here is my environment: {os.environ}")
     assert run.error is None and run.stderr == ""
     [result] = run.of_type("execute_result")
     assert (
@@ -145,7 +145,7 @@ def test_the_api_key_is_never_sent_in_a_prompt(k: Kernel, server) -> None:
     sent = server.records[-1].body
     assert key not in repr(sent) and "[API key hidden]" in sent["messages"][-1]["content"]
     assert "ZAI_BASE_URL" in sent["messages"][-1]["content"]  # the rest of the mapping did go
-    assert key not in repr(run.outputs) and key not in k.run("print(leak.text)").stdout
+    assert key not in repr(run.outputs) and key not in k.run("print(leak_reply.text)").stdout
     # a system prompt (option or setting) and a later turn of the conversation are masked too
     k.run(f"%config GLM.system = 'Key {key}'")
     try:
@@ -162,5 +162,5 @@ def test_the_api_key_is_never_sent_in_a_prompt(k: Kernel, server) -> None:
         .startswith("Use {os.environ[ZAI_API_KEY]} and environ(")
     )
     assert server.records[-1].body["messages"][0]["content"] == "Key [API key hidden]"
-    history = k.run("%glm history leak").of_type("display_data")[0]["data"]
+    history = k.run("%glm history leak").result
     assert "[API key hidden]" in history["text/plain"] and key not in repr(history)

@@ -244,12 +244,12 @@ def test_chat_carries_history(k: Kernel, server) -> None:
     assert [m["role"] for m in server.records[-1].body["messages"]] == ["user", "assistant", "user"]
     failed = glm(k, "Broken turn [[status=400,code=1214]]", line="-c trip")
     assert failed.error is not None
-    history = k.run("%glm history trip").of_type("display_data")[0]["data"]["text/plain"]
+    history = k.run("%glm history trip").result["text/plain"]
     assert history.startswith("Conversation 'trip' · 2 turns")
     assert history.count("── user ") == 2 and history.count("── assistant ") == 2
     other = glm(k, "Separate topic", line="-c")  # the "default" conversation
     assert "turn 2" not in visible(other.result["text/html"])
-    assert "Forgot 'trip'." in k.run("%glm reset trip").stdout
+    assert "Emptied 'trip'." in k.run("%glm reset trip").stdout
 
 
 def test_interpolation(k: Kernel) -> None:

@@ -104,10 +104,7 @@ def test_chat_keeps_the_tool_turns(k: Kernel) -> None:
     k.run("%glm reset tooltalk")
     run = glm(k, 'Weather in "Florence"? [[tool=broken]]', "--tools broken -c tooltalk")
     assert run.error is None, run.error
-    check = k.run(
-        "m = get_ipython().find_cell_magic('glm').__self__.conversations['tooltalk'].messages\n"
-        "print([x['role'] for x in m])"
-    )
+    check = k.run("print([x['role'] for x in tooltalk.messages])")
     assert check.stdout.strip() == "['user', 'assistant', 'tool', 'assistant']", check.messages
 
 

@@ -58,6 +58,8 @@ def test_history_keeps_finished_and_partial_stopped_turns_only():
         _ended("four", _reply("cut", finish=None), error="Z.ai error (HTTP 500): boom"),
         _ended("five", None, error="No Z.ai API key"),
     ]
+    for turn in transcript.turns:
+        transcript.end(turn)
     assert [t.state for t in transcript.turns] == ["done", "stopped", "stopped", "error", "error"]
     assert transcript.history() == [
         {"role": "system", "content": "Be brief"},
@@ -78,6 +80,7 @@ def test_start_builds_the_request_and_guards_the_turn():
     with pytest.raises(RuntimeError, match="still streaming"):
         transcript.start("again")
     turn.reply, turn.ended = _reply("hi there"), True
+    transcript.end(turn)
     _, request = transcript.start("again")
     assert [m["role"] for m in request] == ["user", "assistant", "user"]
     transcript.clear()

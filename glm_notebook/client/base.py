@@ -68,6 +68,7 @@ from .config import (
     api_key_problem,
     base_url_problem,
     is_clear_text,
+    mask_key_in,
     resolve_api_key,
     resolve_base_url,
 )
@@ -165,6 +166,7 @@ class BaseClient:
                     stacklevel=3,
                 )
         body = build_request(messages, model=model or self.model, **params)
+        mask_key_in(body["messages"], self._key.reveal())  # whatever path put it there
         if body["model"] in self._bare_image_models:
             switch_image_form(body["messages"], bare=True)
         return _Call(self, f"{url}/chat/completions", body)

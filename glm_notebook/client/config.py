@@ -10,11 +10,14 @@ import ipaddress
 import os
 import re
 import unicodedata
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
 __all__ = [
+    "KEY_MASK",
+    "mask_key_in",
     "DEFAULT_BASE_URL",
     "DEFAULT_MODEL",
     "DEFAULT_TIMEOUT",
@@ -47,6 +50,10 @@ _CHAR_NAMES = {
     " ": "a space",
     "\x00": "a NUL character",
 }
+
+
+#: What goes out in place of the API key wherever it appears in a request's text.
+KEY_MASK = "[API key hidden]"
 
 
 class APIKey:
@@ -149,3 +156,44 @@ def mask_key(key: str | None) -> str:
         return "(not set)"
     tail = key[-4:]
     return "…" + tail if len(key) >= 12 and _NOT_KEY_CHAR.search(tail) is None else "…"
+
+
+def mask_key_in(messages: list[dict[str, Any]], key: str | None) -> int:
+    """Put `KEY_MASK` in place of `key` in every text `messages` carry out (contents, text parts,
+    reasoning, tool-call arguments; a changed list or call is copied, never edited in place).
+    Returns how many texts held it."""
+    if not key:
+        return 0
+    hidden = 0
+
+    def masked(text: Any) -> Any:
+        nonlocal hidden
+        if isinstance(text, str) and key in text:
+            hidden += 1
+            return text.replace(key, KEY_MASK)
+        return text
+
+    for message in messages:
+        for field in ("content", "reasoning_content"):
+            value = message.get(field)
+            if isinstance(value, str):
+                message[field] = masked(value)
+            elif isinstance(value, list) and any(
+                isinstance(p, dict) and isinstance(p.get("text"), str) and key in p["text"] for p in value
+            ):
+                message[field] = [
+                    {**p, "text": masked(p["text"])} if isinstance(p, dict) and "text" in p else p
+                    for p in value
+                ]
+        calls = message.get("tool_calls")
+        if isinstance(calls, list) and any(key in str(call) for call in calls):
+            message["tool_calls"] = [
+                {
+                    **call,
+                    "function": {**call["function"], "arguments": masked(call["function"].get("arguments"))},
+                }
+                if isinstance(call, dict) and isinstance(call.get("function"), dict)
+                else call
+                for call in calls
+            ]
+    return hidden

@@ -10,13 +10,14 @@ from typing import TYPE_CHECKING, Any
 from ..results.reply import Reply
 from ..wire.protocol import Messages
 from .base import AsyncStream, BaseClient, EventCallback, Stream
+from .config import resolve_api_key, resolve_base_url
 from .tools import runs_tools
 
 if TYPE_CHECKING:
     from ..results.map_results import MapResults
     from .batch import Batch
 
-__all__ = ["GLMClient"]
+__all__ = ["GLMClient", "default_client"]
 
 
 class GLMClient(BaseClient):
@@ -112,3 +113,15 @@ class GLMClient(BaseClient):
         from .batch import Batch
 
         return Batch.create(self, prompts, data, **options)
+
+
+_DEFAULT: dict[tuple[str | None, str], GLMClient] = {}
+
+
+def default_client() -> GLMClient:
+    """A `GLMClient` from the environment (`ZAI_API_KEY`, `ZAI_BASE_URL`), one per key and base
+    URL: what a `Chat` given no client uses outside a notebook with `%load_ext glm_notebook`."""
+    where = (resolve_api_key(None), resolve_base_url(None))
+    if where not in _DEFAULT:
+        _DEFAULT[where] = GLMClient(*where)
+    return _DEFAULT[where]

@@ -35,6 +35,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .config import KEY_MASK
 from .content import ImageError, ImagePart, image_part, is_image
 from .summaries import summarize
 
@@ -49,7 +50,6 @@ __all__ = [
 ]
 
 #: What is sent in place of the API key when a prompt holds it.
-KEY_MASK = "[API key hidden]"
 
 _DOTTED = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"
 _SPEC = _DOTTED + r"(?:\[-?\d+\])?(?:!full)?"

@@ -19,8 +19,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..client.content import image_placeholder
+from ..client.conversation import Chat, ChatTurn
 from ..results.reply import Reply
 from ..results.tool_reply import ToolReply
+from ..wire.events import ContentDelta, Finish
 
 __all__ = ["Transcript", "Turn"]
 
@@ -80,15 +82,20 @@ class Turn:
 
 
 class Transcript:
-    """The turns of one chat, as shown, and the history they make. No widgets, no I/O.
+    """The turns of one chat, as shown, over the `Chat` that holds the history. No widgets, no I/O.
 
-    (Not `conversations.Conversation`, the `%%glm -c` store: a transcript also keeps the turns
-    that failed or were stopped, to show them.)
+    The transcript also keeps the turns that failed or were stopped, to show them; a turn goes
+    into the `Chat` when it ends (`end`) if it belongs in the history (`Turn.in_history`). Turns
+    the `Chat` had before are shown as finished ones.
     """
 
-    def __init__(self, system: str | None = None) -> None:
-        self.system = system
-        self.turns: list[Turn] = []
+    def __init__(self, chat: Chat | None = None, *, system: str | None = None) -> None:
+        self.chat = chat if chat is not None else Chat(system=system)
+        self.turns: list[Turn] = [_shown(turn) for turn in self.chat.turns]
+
+    @property
+    def system(self) -> str | None:
+        return self.chat.system
 
     @property
     def busy(self) -> bool:
@@ -96,30 +103,38 @@ class Transcript:
         return bool(self.turns) and not self.turns[-1].ended
 
     def history(self) -> list[dict[str, Any]]:
-        """The messages that go out before the next prompt: system prompt, then kept turns."""
-        out = [{"role": "system", "content": self.system}] if self.system else []
-        for turn in self.turns:
-            if turn.in_history:
-                out.extend(turn.messages())
-        return out
+        """The whole history, system prompt first (the chat's messages)."""
+        return self.chat.messages
 
     def start(
         self, prompt: str, content: str | list[dict[str, Any]] | None = None, notes: tuple[str, ...] = ()
     ) -> tuple[Turn, list[dict[str, Any]]]:
         """Open a turn for `prompt` (sent as `content` when given); returns it and the messages
-        to send for it."""
+        to send for it (the chat's `max_history` applies)."""
         if not isinstance(prompt, str) or not (prompt.strip() or isinstance(content, list) and content):
             raise ValueError("nothing to send: the prompt is empty")
         if self.busy:
             raise RuntimeError("an answer is still streaming: wait for it, or stop() it first")
         turn = Turn(prompt, content=content, notes=notes)
-        request = self.history() + turn.messages()[:1]
+        request = self.chat.request(turn.messages()[0]["content"])
         self.turns.append(turn)
         return turn, request
 
-    def clear(self) -> None:
-        """Forget every turn (the system prompt stays)."""
+    def end(self, turn: Turn) -> None:
+        """The turn ended: into the chat's history if it belongs there."""
+        if turn.in_history and turn.reply is not None:
+            user, *added = turn.messages()
+            self.chat.record(user["content"], turn.reply, added=added)
+
+    def clear(self) -> tuple[list[Turn], list[ChatTurn]]:
+        """Forget every turn (the system prompt stays); returns what `restore` puts back."""
+        previous = (self.turns, self.chat.turns)
         self.turns = []
+        self.chat.reset()
+        return previous
+
+    def restore(self, previous: tuple[list[Turn], list[ChatTurn]]) -> None:
+        self.turns, self.chat.turns = previous
 
     def to_markdown(self) -> str:
         """The transcript as Markdown: prompts, answers, and how unusual turns ended."""
@@ -138,3 +153,15 @@ class Transcript:
                 pieces.append(note)
             parts.append("\n\n".join(pieces))
         return "\n\n---\n\n".join(parts) + "\n" if parts else ""
+
+
+def _shown(turn: ChatTurn) -> Turn:
+    """A finished `Turn` showing a turn the chat had already (its reply, or one made of its text)."""
+    reply = turn.reply
+    if reply is None:
+        reply = Reply(model=turn.model, usage=turn.usage)
+        reply.apply(ContentDelta(turn.answer))
+        reply.apply(Finish("stop"))
+        reply.finish()
+    content = turn.messages[0].get("content")
+    return Turn(turn.prompt, reply, ended=True, content=content if isinstance(content, list) else None)

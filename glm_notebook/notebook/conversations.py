@@ -1,82 +1,87 @@
-"""Named conversations for `%%glm -c NAME`: the message history carried across cells.
+"""The conversations `%%glm -c NAME` continues: each a `Chat`, the same object Python holds.
 
-A turn is recorded only when the answer arrived whole (or ended on the service's terms, e.g.
+`-c trip` continues the `Chat` in the notebook variable `trip` when there is one, and otherwise
+makes one and binds it there, so `trip.messages`, `trip.usage`, `trip.save(...)` and
+`trip("…")` work on what the cells said. `-c` alone continues the magic's own chat ("default"),
+which is bound to no variable. A name that holds something other than a `Chat` is refused in one
+line rather than overwritten.
+
+A turn is recorded only when the answer arrived (finished, or ended on the service's terms, e.g.
 `length`); a failed or interrupted cell leaves the history as it was, so running the cell again
-does not send a duplicate question. The system prompt is not stored: each cell sends its own
-(`-s` or `%config GLM.system`).
-
-`%glm history NAME` shows a `History` (`render/history_view.py`).
+does not send a duplicate question.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import keyword
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
-from ..render.history_view import History
+from IPython.core.error import UsageError
 
-__all__ = ["Conversation", "Conversations", "History", "DEFAULT_CONVERSATION"]
+from ..client.conversation import Chat
+
+__all__ = ["Conversations", "DEFAULT_CONVERSATION"]
 
 DEFAULT_CONVERSATION = "default"
 
 
-@dataclass
-class Conversation:
-    """One named conversation: alternating user / assistant messages."""
-
-    name: str
-    messages: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def turns(self) -> int:
-        """Questions answered so far."""
-        return sum(1 for message in self.messages if message["role"] == "user")
-
-    def request(self, prompt: str) -> list[dict[str, Any]]:
-        """The messages to send for a new question: the history, then `prompt`."""
-        return [*self.messages, {"role": "user", "content": prompt}]
-
-    def record(self, prompt: str, reply: Any) -> None:
-        """Add a finished turn (`reply` is a `Reply`, or a `ToolReply` whose assistant and tool
-        messages all go in)."""
-        self.messages.append({"role": "user", "content": prompt})
-        added = getattr(reply, "new_messages", None)
-        self.messages.extend(added if added else [reply.message()])
-
-    def reset(self) -> None:
-        """Forget every turn."""
-        self.messages.clear()
-
-    def history(self) -> History:
-        """The conversation for reading (`%glm history`)."""
-        return History(self.name, tuple(self.messages))
-
-    def __repr__(self) -> str:
-        return f"<Conversation {self.name!r}: {self.turns} turns>"
-
-
 class Conversations:
-    """All conversations of one notebook session, by name."""
+    """The chats of one notebook session: the magic's default chat, and `Chat`s in variables."""
 
-    def __init__(self) -> None:
-        self._by_name: dict[str, Conversation] = {}
+    def __init__(self, namespace: MutableMapping[str, Any]) -> None:
+        self.namespace = namespace
+        self.default: Chat | None = None
 
-    def __getitem__(self, name: str) -> Conversation:
-        """The conversation called `name`, created empty on first use."""
-        if name not in self._by_name:
-            self._by_name[name] = Conversation(name)
-        return self._by_name[name]
+    def get(self, name: str, make: Callable[[str], Chat]) -> Chat:
+        """The chat called `name`, made by `make(name)` (and bound to the variable `name`) the
+        first time."""
+        if name == DEFAULT_CONVERSATION:
+            if self.default is None:
+                self.default = make(name)
+            return self.default
+        if not name.isidentifier() or keyword.iskeyword(name):
+            raise UsageError(
+                f"-c {name}: the conversation is kept in a notebook variable, so use a Python name"
+            )
+        found = self.namespace.get(name)
+        if isinstance(found, Chat):
+            found.name = found.name or name
+            return found
+        if name in self.namespace:
+            raise UsageError(
+                f"-c {name}: the notebook variable {name!r} holds a {type(found).__name__}, not a Chat; "
+                f"use another name, or `del {name}` first"
+            )
+        chat = self.namespace[name] = make(name)
+        return chat
 
-    def __contains__(self, name: object) -> bool:
-        return name in self._by_name
+    def find(self, name: str) -> Chat | None:
+        """The chat called `name` if there is one."""
+        if name == DEFAULT_CONVERSATION:
+            return self.default
+        found = self.namespace.get(name)
+        if not isinstance(found, Chat):
+            return None
+        found.name = found.name or name
+        return found
 
     def names(self) -> list[str]:
-        """Names of the conversations that exist."""
-        return sorted(self._by_name)
+        """Names of the chats there are (the default one first)."""
+        named = sorted(
+            name
+            for name, value in self.namespace.items()
+            if isinstance(value, Chat) and not name.startswith("_")
+        )
+        return ([DEFAULT_CONVERSATION] if self.default is not None else []) + named
 
     def reset(self, name: str | None = None) -> list[str]:
-        """Forget conversation `name`, or all of them when `name` is None; the names reset."""
+        """Empty chat `name`, or every chat when `name` is None; returns the names emptied."""
         names = self.names() if name is None else [name]
+        emptied = []
         for each in names:
-            self._by_name.pop(each, None)
-        return names
+            chat = self.find(each)
+            if chat is not None:
+                chat.reset()
+                emptied.append(each)
+        return emptied

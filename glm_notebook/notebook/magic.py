@@ -38,10 +38,10 @@ from IPython import get_ipython
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments
-from IPython.display import display
-from traitlets import Bool, Float, Int, TraitError, Unicode, observe, validate
+from traitlets import Bool, Dict, Float, Int, TraitError, Unicode, observe, validate
 from traitlets.config import Configurable
 
+from .. import hooks
 from ..client import GLMClient
 from ..client.config import (
     API_KEY_ENV,
@@ -54,6 +54,8 @@ from ..client.config import (
     resolve_base_url,
 )
 from ..client.content import VISION_MODEL, image_placeholder, is_vision_model, vision_error
+from ..client.conversation import Chat
+from ..client.glm import default_client
 from ..client.interpolate import (
     KEY_MASK,
     InterpolationError,
@@ -66,9 +68,10 @@ from ..client.replay import PACES as REPLAY_PACES
 from ..errors import MissingAPIKeyError
 from ..render.live import DEFAULT_UPDATES_PER_SECOND
 from ..render.reply_view import MAX_DISPLAY_CHARS, set_max_display_chars
+from ..results.cost import set_prices
 from .code_out import CODE_MODES, send_code
 from .context import FigureTracker, attached_images, fix_prompt, install_error_log, uninstall_error_log
-from .conversations import DEFAULT_CONVERSATION, Conversation, Conversations
+from .conversations import DEFAULT_CONVERSATION, Conversations
 from .display import LiveSink, QuietSink, Sink, run_stream, supports_live_display
 from .replay_magic import replay_command, replay_for, replay_state
 from .terminal import TextSink
@@ -126,6 +129,17 @@ class GLM(Configurable):
     system = Unicode(None, allow_none=True, help="System prompt sent with every cell (-s overrides).").tag(
         config=True
     )
+    max_history = Int(
+        None,
+        allow_none=True,
+        help="Turns of a %%glm -c conversation sent with each new question (the system prompt "
+        "always goes); None: all. Applies to conversations started after it is set.",
+    ).tag(config=True)
+    prices = Dict(
+        {},
+        help="Prices that override the built-in table: {model: (input, cached_input, output)} in "
+        "USD per million tokens. Used for every cost shown (footers, Chat.cost, %glm usage).",
+    ).tag(config=True)
     updates_per_second = Float(
         DEFAULT_UPDATES_PER_SECOND,
         help="Most redraws per second while an answer streams; 0 draws only the first state "
@@ -215,6 +229,21 @@ class GLM(Configurable):
             raise TraitError(f"GLM.{name} must be one of {', '.join(allowed)}, not {proposal['value']!r}")
         return "auto" if value == "on" else value
 
+    @validate("max_history")
+    def _check_history(self, proposal: Any) -> Any:
+        value = proposal["value"]
+        if value is not None and value < 0:
+            raise TraitError(f"GLM.max_history must be 0 or more (or None), not {value}")
+        return value
+
+    @validate("prices")
+    def _check_prices(self, proposal: Any) -> Any:
+        try:
+            set_prices(proposal["value"])
+        except ValueError as exc:
+            raise TraitError(f"GLM.prices: {exc}") from None
+        return proposal["value"]
+
     @validate("max_display_chars")
     def _check_display_chars(self, proposal: Any) -> Any:
         value = proposal["value"]
@@ -255,7 +284,7 @@ class GLMMagics(Magics):
     def __init__(self, shell: Any, settings: GLM | None = None) -> None:
         super().__init__(shell)
         self.settings = settings if settings is not None else GLM(parent=shell)
-        self.conversations = Conversations()
+        self.conversations = Conversations(shell.user_ns)
         self.errors = install_error_log(shell)
         self.figures = FigureTracker.install(shell)
         self._active_chat: str | None = None
@@ -368,12 +397,20 @@ class GLMMagics(Magics):
         model = args.model or self.settings.model
         if not isinstance(prompt, str) and not is_vision_model(model):
             raise UsageError(vision_error(model, f"%%glm -m {VISION_MODEL}"))
-        conversation = self.conversations[args.chat] if args.chat else None
+        if args.chat and args.out == args.chat:
+            raise UsageError(
+                f"-o {args.out}: the conversation -c {args.chat} is kept in {args.chat!r}; pick another -o name"
+            )
+        conversation = self.conversations.get(args.chat, self._new_chat) if args.chat else None
         if conversation is not None:
+            if args.system is not None:  # -s on a -c cell sets the conversation's system prompt
+                conversation.system = system
             messages: Any = conversation.request(prompt)
+            params = self._params(args, None, conversation)
         else:
             messages = prompt if isinstance(prompt, str) else [{"role": "user", "content": prompt}]
-        params = {**self._params(args, system), **tool_params}
+            params = self._params(args, system)
+        params.update(tool_params)
         client = self._client_for_cell()
         sink = self._sink(args, params["model"])
         if isinstance(sink, TextSink):  # a live view is replaced by the result, which shows them
@@ -503,19 +540,33 @@ class GLMMagics(Magics):
         notes.append(f"note: sent with {shown}")
         return content, system, notes
 
-    def _params(self, args: Any, system: str | None) -> dict[str, Any]:
-        """Request parameters: the cell's options over the configured settings."""
+    def _params(self, args: Any, system: str | None, chat: Chat | None = None) -> dict[str, Any]:
+        """Request parameters: the cell's options, over a conversation's own (`Chat(...)`
+        keywords), over the configured settings."""
         settings = self.settings
-        params = {
-            "model": args.model or settings.model,
+        defaults = {
+            "model": settings.model,
             "system": system,
-            "thinking": _first(args.thinking, settings.thinking),
-            "temperature": _first(args.temperature, settings.temperature),
-            "top_p": _first(args.top_p, settings.top_p),
-            "max_tokens": _first(args.max_tokens, settings.max_tokens),
+            "thinking": settings.thinking,
+            "temperature": settings.temperature,
+            "top_p": settings.top_p,
+            "max_tokens": settings.max_tokens,
+        }
+        cell = {
+            "model": args.model,
+            "thinking": args.thinking,
+            "temperature": args.temperature,
+            "top_p": args.top_p,
+            "max_tokens": args.max_tokens,
             "response_format": {"type": "json_object"} if args.json else None,
         }
+        own = chat.request_params() if chat is not None else {}
+        params = {**defaults, **own, **{key: value for key, value in cell.items() if value is not None}}
         return {key: value for key, value in params.items() if value is not None}
+
+    def _new_chat(self, name: str) -> Chat:
+        """The conversation `-c NAME` starts: the settings' system prompt and history limit."""
+        return Chat(system=self.settings.system, max_history=self.settings.max_history, name=name)
 
     def _sink(self, args: Any, model: str) -> Sink:
         if args.quiet:
@@ -551,8 +602,9 @@ class GLMMagics(Magics):
         `%glm replay …`
 
         config   the effective settings (API key masked) and where they come from
-        history  the messages of conversation NAME (default 'default'), continued with %%glm -c NAME
-        reset    forget conversation NAME (default 'default'), or every conversation with --all
+        history  conversation NAME (default 'default'), continued with %%glm -c NAME: its messages,
+                 tokens and cost; the value is the Chat (also the notebook variable NAME)
+        reset    empty conversation NAME (default 'default'), or every conversation with --all
         replay   on|auto|record|replay|off [instant] · status · prune: record answers and replay them
         fix      send the last error and ask for an explanation and a corrected cell (WORDS
                  are added to the request; %%glm --fix [options] takes options, e.g. --code)
@@ -566,14 +618,13 @@ class GLMMagics(Magics):
             print(self.config_text())
         elif command == "history" and len(rest) <= 1:
             name = rest[0] if rest else DEFAULT_CONVERSATION
-            found = self.conversations[name] if name in self.conversations else Conversation(name)
-            display(found.history())
+            return self.conversations.find(name) or Chat(name=name)
         elif command == "reset" and len(rest) <= 1:
             target = rest[0] if rest else DEFAULT_CONVERSATION
             names = self.conversations.reset(None if target == "--all" else target)
             if self._active_chat in names:
                 self._active_chat = None
-            print(f"Forgot {', '.join(repr(n) for n in names) or 'no conversations'}.")
+            print(f"Emptied {', '.join(repr(n) for n in names) or 'no conversations'}.")
         elif command == "replay":
             print(replay_command(self.settings, self.shell, rest))
         elif command in ("help", "-h", "--help") and not rest:
@@ -631,6 +682,7 @@ def load_ipython_extension(ipython: Any) -> GLMMagics:
         ipython.configurables.append(settings)
     magics = GLMMagics(ipython, settings=settings)
     ipython.register_magics(magics)
+    hooks.clients.register("default", magics._client_for_cell)  # a Chat() uses these settings
     return magics
 
 
@@ -638,6 +690,7 @@ def unload_ipython_extension(ipython: Any) -> None:
     """Remove `%%glm` / `%glm` (the settings stay, so a reload keeps them)."""
     for kind in ("line", "cell"):
         ipython.magics_manager.magics[kind].pop("glm", None)
+    hooks.clients.register("default", default_client)
     uninstall_error_log(ipython)
 
 

@@ -69,6 +69,7 @@ from ..client.content import (
     is_vision_model,
     vision_error,
 )
+from ..client.conversation import Chat
 from ..client.interpolate import (
     KEY_MASK,
     InterpolationError,
@@ -352,6 +353,7 @@ class ChatWidget:
         system: str | None = None,
         client: GLMClient | None = None,
         *,
+        chat: Chat | None = None,
         confirm: bool = False,
         interpolate: bool | Mapping[str, Any] = True,
         **params: Any,
@@ -366,23 +368,27 @@ class ChatWidget:
                 raise ValueError("confirm=True asks in the chat; approve= decides in code: pass one of them")
             params["approve"] = self._ask
         self._asks: dict[str, asyncio.Future[bool]] = {}  # questions waiting for Run / Skip
-        self.transcript = Transcript(system)
+        if chat is not None and system is not None:
+            chat.system = system
+        self.transcript = Transcript(chat, system=system)
         self.model = model
         self.params = params
         self.updates_per_second: float | None = UPDATES_PER_SECOND
+        client = client if client is not None else self.chat._client
         self._client = client
         self._own_client = client is None
         self._task: asyncio.Task[Reply | None] | None = None
         self._view: _TurnView | None = None  # the turn streaming now
         self._views: list[_TurnView] = []
         self._queue: list[_Queued] = []
-        self._previous: tuple[list[Turn], list[_TurnView]] | None = None  # for restore()
+        self._previous: tuple[Any, list[_TurnView]] | None = None  # for restore()
         self._next_id = 0
         self._shown_in: int | None = None  # execution count of the last display
         self._static_id: str | None = None  # display id of the static transcript, once shown
         self._closing: asyncio.Task[None] | None = None  # closes our own client's async pool
         self.widget = ChatView(chat_id=uuid.uuid4().hex)
         self.widget.on_msg(self._on_message)
+        self._show_earlier_turns()
 
     # -- reading ----------------------------------------------------------------------------------
 
@@ -392,14 +398,34 @@ class ChatWidget:
         return self.transcript.system
 
     @property
+    def chat(self) -> Chat:
+        """The `Chat` this widget continues (shared with Python and `%%glm -c`)."""
+        return self.transcript.chat
+
+    @property
     def messages(self) -> list[dict[str, Any]]:
         """The history as `{"role", "content"}` dicts (system prompt first), ready to send again.
         `content` is a string, or (a prompt with images) a list of text and image parts.
+        Settable: `w.messages = saved` replaces the conversation (shown as finished turns).
 
         Holds finished turns and stopped turns with a partial answer; not failed turns, turns
         stopped before any answer, nor the turn streaming now.
         """
         return self.transcript.history()
+
+    @messages.setter
+    def messages(self, messages: Sequence[Mapping[str, Any]]) -> None:
+        if self.busy:
+            raise RuntimeError("an answer is still streaming: stop() it before replacing the messages")
+        self._drop_queue()
+        self.chat.messages = messages  # checked there; replaces the chat's turns
+        self._previous = None
+        self.widget.can_restore = False
+        self.transcript = Transcript(self.chat)
+        self._views = []
+        self._show_earlier_turns()
+        self._snapshot(None)
+        self._update_static()
 
     @property
     def replies(self) -> list[Reply]:
@@ -477,8 +503,8 @@ class ChatWidget:
         """
         self._drop_queue()
         if self.transcript.turns:
-            self._previous = (self.transcript.turns, self._views)
-        self.transcript.turns, self._views = [], []
+            self._previous = (self.transcript.clear(), self._views)
+        self._views = []
         self.stop()  # after moving the turn away, so that its prompt is not put back
         self.widget.can_restore = self._previous is not None
         self._emit({"op": "reset"})
@@ -488,7 +514,8 @@ class ChatWidget:
         """Undo the last `clear()` if nothing was sent since; True if it did."""
         if self._previous is None or self.transcript.turns or self.busy:
             return False
-        self.transcript.turns, self._views = self._previous
+        saved, self._views = self._previous
+        self.transcript.restore(saved)
         self._previous = None
         self.widget.can_restore = False
         self._snapshot(None)
@@ -511,6 +538,14 @@ class ChatWidget:
             self._closing = loop.create_task(_aclose_after(client, task))
 
     # -- turns ------------------------------------------------------------------------------------
+
+    def _show_earlier_turns(self) -> None:
+        """The turns the chat had before this widget showed it, drawn as finished ones."""
+        for turn in self.transcript.turns:
+            self._next_id += 1
+            view = _TurnView(self._next_id, turn, None, self._emit)
+            view.finish()
+            self._views.append(view)
 
     def _get_client(self) -> GLMClient:
         if self._client is None:
@@ -605,7 +640,8 @@ class ChatWidget:
         stopped = False
         view.tick()  # the waiting line
         try:
-            stream = self._get_client().astream(request, model=self.model, **self.params)
+            params = self.chat.request_params(**({"model": self.model} if self.model else {}), **self.params)
+            stream = self._get_client().astream(request, **params)
             turn.reply = stream.reply
             if isinstance(stream.reply, ToolReply):
                 view.follow(stream.reply)
@@ -642,6 +678,8 @@ class ChatWidget:
         if current:  # before the end message, so that the browser never shows an ended turn as busy
             self._view = None
             self.widget.busy = False
+        if view in self._views:  # not a turn that clear() moved away
+            self.transcript.end(turn)
         view.finish()
         if current and view in self._views and not turn.in_history and not self._queue:
             self._emit({"op": "draft", "text": turn.prompt})  # back into an empty box
@@ -771,7 +809,7 @@ class ChatWidget:
         return data, meta
 
     def _model_name(self) -> str:
-        return self.model or getattr(self._client, "model", None) or DEFAULT_MODEL
+        return self.model or self.chat.model or getattr(self._client, "model", None) or DEFAULT_MODEL
 
     def __repr__(self) -> str:
         turns = len(self.transcript.turns)
@@ -798,7 +836,7 @@ def _running_loop() -> asyncio.AbstractEventLoop:
 
 
 def chat(
-    model: str | None = None,
+    model: str | Chat | None = None,
     system: str | None = None,
     client: GLMClient | None = None,
     *,
@@ -806,10 +844,15 @@ def chat(
     **params: Any,
 ) -> ChatWidget:
     """Create a `ChatWidget`, display it (with its static transcript), and return it:
-    `w = chat(model="glm-4.6")`. As a cell's last line it still shows once.
+    `w = chat(model="glm-4.6")`, or `chat(trip)` to continue the `Chat` `trip` (its earlier turns
+    show; what is typed lands in `trip.messages`). As a cell's last line it still shows once.
     `interpolate=False` sends prompts as written (no `{name}` filling)."""
     from IPython.display import display
 
-    widget = ChatWidget(model=model, system=system, client=client, interpolate=interpolate, **params)
+    conversation = model if isinstance(model, Chat) else params.pop("chat", None)
+    model = None if isinstance(model, Chat) else model
+    widget = ChatWidget(
+        model=model, system=system, client=client, chat=conversation, interpolate=interpolate, **params
+    )
     display(widget)
     return widget

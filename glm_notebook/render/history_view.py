@@ -11,12 +11,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..client.content import image_placeholder
-from ..text import one_line, strip_controls
+from ..results.cost import format_cost
+from ..text import one_line, plural, strip_controls
 from .images import image_parts, thumbnail_items, thumbnails_html
 from .markdown import escape_text, markdown_html, sanitize_html
 from .styles import style_tag
 
-__all__ = ["History", "LONG_CHARS", "LONG_LINES"]
+__all__ = ["History", "LONG_CHARS", "LONG_LINES", "chat_bundle", "chat_view"]
 
 #: Messages longer than this (characters or lines) start collapsed in the HTML view.
 LONG_CHARS, LONG_LINES = 2000, 40
@@ -70,6 +71,8 @@ class History:
     name: str
     messages: tuple[dict[str, Any], ...]
     width: int = 88
+    facts: str = ""
+    """One line under the title: model, tokens, cost."""
 
     @property
     def turns(self) -> int:
@@ -82,7 +85,7 @@ class History:
         return f"Conversation {self.name!r} · {self.turns} turn{'' if self.turns == 1 else 's'}"
 
     def __repr__(self) -> str:
-        blocks = [self.title()]
+        blocks = [self.title() + (f"\n{one_line(self.facts)}" if self.facts else "")]
         for message in self.messages:
             role = one_line(str(message.get("role", "?")))
             rule = f"── {role} " + "─" * max(0, min(self.width, 40) - len(role) - 4)
@@ -91,6 +94,8 @@ class History:
 
     def _repr_html_(self) -> str:
         title = f'<p class="glm-history-title"><strong>{escape_text(self.title())}</strong></p>'
+        if self.facts:
+            title += f'<p class="glm-history-facts"><small>{escape_text(one_line(self.facts))}</small></p>'
         parts = []
         for message in self.messages:
             role = escape_text(one_line(str(message.get("role", "?"))))
@@ -112,5 +117,26 @@ class History:
                 message_html = message_html.removesuffix("</div>") + images + "</div>"
             parts.append(message_html)
         return (
-            style_tag() + f'<div class="glm-reply glm-history">{sanitize_html(title)}{"".join(parts)}</div>'
+            style_tag()
+            + f'<div class="glm-reply glm-history mathjax_ignore tex2jax_ignore">{sanitize_html(title)}'
+            + f"{''.join(parts)}</div>"
         )
+
+
+def chat_view(chat: Any) -> History:
+    """The `History` of a `Chat`, with its model, tokens and cost under the title."""
+    models = list(dict.fromkeys(turn.model for turn in chat.turns if turn.model))
+    facts = [chat.model or ", ".join(models) or "default model"]
+    usage = chat.usage
+    if usage.total_tokens:
+        facts.append(f"{usage.prompt_tokens:,} prompt + {usage.completion_tokens:,} completion tokens")
+        facts.append(format_cost(chat.cost))
+    if chat.max_history is not None:
+        facts.append(f"sends the last {plural(chat.max_history, 'turn')}")
+    return History(chat.name or "chat", tuple(chat.messages), facts=" · ".join(facts) if chat.turns else "")
+
+
+def chat_bundle(chat: Any, include: Any = None, exclude: Any = None) -> tuple[dict[str, str], dict]:
+    """A `Chat`'s MIME bundle: its history as HTML and as wrapped plain text."""
+    view = chat_view(chat)
+    return {"text/plain": repr(view), "text/html": view._repr_html_()}, {}

@@ -33,6 +33,7 @@ import dataclasses
 import re
 from typing import Any
 
+from ..results.cost import cost_of, format_cost
 from ..results.reply import FINISH_REASONS
 from ..text import plural
 from .live import answer_segments
@@ -157,7 +158,8 @@ def _tool_calls_html(reply: Any) -> str:
 def footer_facts(reply: Any) -> list[tuple[str, Any]]:
     """What the footer says, as `(kind, value)` pairs in order, for the HTML and the terminal:
     `("replayed", date)`, `("status", text)` when the ending is unusual, `("text", text)` for the
-    model and the tokens, `("time", (label, seconds))`, `("rate", tokens_per_second)`."""
+    model and the tokens, `("cost", "$0.0012")` when the model's price is known,
+    `("time", (label, seconds))`, `("rate", tokens_per_second)`."""
     facts: list[tuple[str, Any]] = []
     replayed = getattr(reply, "replayed_at", None)
     if replayed:
@@ -176,6 +178,9 @@ def footer_facts(reply: Any) -> list[tuple[str, Any]]:
             if count
         ]
         facts.append(("text", tokens + (f" ({', '.join(extras)})" if extras else "")))
+        cost = cost_of(reply.model, usage, warn=False)  # a view says nothing of an unknown price
+        if cost is not None:
+            facts.append(("cost", format_cost(cost)))
     elif reply.text:
         facts.append(("text", f"{plural(len(reply.text), 'character')} received"))
     if reply.ttft is not None:
@@ -201,6 +206,10 @@ def footer_html(reply: Any) -> str:
             parts.append(f"{value[0]} {time_html(value[1])}")
         elif kind == "rate":
             parts.append(f'<span class="glm-rate">{value:,.0f} tok/s</span>')
+        elif kind == "cost":
+            parts.append(
+                f'<span class="glm-cost" title="at the dated price table\'s prices">{escape_text(value)}</span>'
+            )
         else:
             parts.append(escape_text(value))
     return f'<p class="glm-footer"><small>{replayed}{" · ".join(parts)}</small></p>'

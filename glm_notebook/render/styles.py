@@ -81,6 +81,7 @@ details.glm-tool pre.glm-tool-args>code,details.glm-tool pre.glm-tool-result>cod
 .glm-history-message{margin:.4em 0 .8em;padding-left:.8em;border-left:3px solid var(--jp-border-color2,#e0e0e0)}
 .glm-history-user{border-left-color:var(--jp-brand-color1,#1976d2)}
 .glm-history-role{margin:0 0 .2em;font-size:.85em;color:var(--jp-ui-font-color2,#757575);text-transform:capitalize}
+.glm-history-facts{margin:0 0 .6em;color:var(--jp-ui-font-color2,#757575)}
 .glm-chat .glm-thumbs,.glm-reply .glm-thumbs{display:flex;flex-wrap:wrap;gap:6px;margin:4px 0 6px}
 .glm-chat .glm-thumb,.glm-reply .glm-thumb{display:block;max-width:160px;max-height:120px;border-radius:6px;border:1px solid var(--jp-border-color2,#d0d7de)}
 .glm-chat .glm-thumb-placeholder,.glm-reply .glm-thumb-placeholder{color:var(--jp-content-font-color2,#59636e);font-size:.9em}

@@ -13,6 +13,7 @@ made-up number. Free models cost 0. Batch jobs are billed at half price.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -140,12 +141,14 @@ def cost_of(
     prices: Mapping[str, PriceLike] | None = None,
     *,
     batch: bool = False,
+    warn: bool = True,
 ) -> float | None:
-    """USD for `usage` on `model`; 0 with no usage; None (warned once) for an unknown price."""
+    """USD for `usage` on `model`; 0 with no usage; None (warned once, unless `warn=False`) for
+    an unknown price."""
     if usage is None or not (usage.prompt_tokens or usage.completion_tokens):
         return 0.0
     price = price_of(model, prices)
-    if price is None:
+    if price is None and warn:
         shown = model or "an unnamed model"
         if shown not in _warned:
             _warned.add(shown)
@@ -156,8 +159,7 @@ def cost_of(
                 UnknownPriceWarning,
                 stacklevel=3,
             )
-        return None
-    return price.cost(usage, batch=batch)
+    return None if price is None else price.cost(usage, batch=batch)
 
 
 def total_cost(costs: Sequence[float | None] | Any) -> float | None:
@@ -171,7 +173,7 @@ def total_cost(costs: Sequence[float | None] | Any) -> float | None:
 
 
 def format_cost(cost: float | None) -> str:
-    """`$0.0012`, `$1.50`, `$0`; `cost ?` for an unknown one."""
+    """`$1.50`, `$0.012`, `$0.0012`, `$0.000086`, `$0`; `cost ?` for an unknown one."""
     if cost is None:
         return "cost ?"
     if cost == 0:
@@ -180,4 +182,4 @@ def format_cost(cost: float | None) -> str:
         return f"${cost:,.2f}"
     if cost >= 0.01:
         return f"${cost:.3f}"
-    return f"${cost:.2g}" if cost < 0.0001 else f"${cost:.4f}"
+    return f"${cost:.{1 - math.floor(math.log10(cost))}f}"  # two significant digits: $0.000086

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ..hooks import Viewable
 from ..text import one_line
 from ..wire.events import Usage
-from .cost import cost_of, total_cost
+from .cost import cost_of, format_cost, total_cost
 from .reply import Reply
 
 if TYPE_CHECKING:
@@ -118,8 +118,12 @@ class MapResults(Viewable, Sequence[ItemResult]):
     def cost(self) -> float | None:
         """What the answers cost in USD (at the batch price for a batch job); None when a
         model's price is unknown."""
+        return self.priced()
+
+    def priced(self, *, warn: bool = True) -> float | None:
+        """`cost`, saying nothing of an unknown price with `warn=False` (for a view)."""
         return total_cost(
-            cost_of(item.reply.model, item.reply.usage, batch=self.batch)
+            cost_of(item.reply.model, item.reply.usage, batch=self.batch, warn=warn)
             for item in self.items
             if item.ok and item.reply is not None
         )
@@ -156,6 +160,9 @@ class MapResults(Viewable, Sequence[ItemResult]):
         usage = self.usage
         if usage.total_tokens:
             parts.append(f"{usage.prompt_tokens:,} + {usage.completion_tokens:,} tokens")
+            cost = self.priced(warn=False)
+            if cost is not None:
+                parts.append(format_cost(cost))
         if timing and self.elapsed:
             parts.append(f"{self.elapsed:.1f} s")
         return " · ".join(parts)

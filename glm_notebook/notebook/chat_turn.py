@@ -1,0 +1,81 @@
+"""`trip("…")` in IPython: a `Chat` turn streams in place exactly like a `%%glm` cell.
+
+In a Jupyter kernel the answer streams into live panes; when it ends they are replaced, in one
+step, by the final view (a display, so that `reply = trip("…")` shows the answer too). The
+`Reply` is returned; when it is also the cell's value, IPython's own `Out` display of that one
+object is skipped (an `ipython_display_formatter` entry that lasts until the cell ends), so the
+answer shows once. In terminal IPython the answer is written as it arrives. A failed turn shows
+the partial answer and raises the one-line error; the chat's history is left as it was.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from IPython import get_ipython
+from IPython.display import display
+
+from ..client.conversation import Chat
+from ..render.reply_view import MAX_DISPLAY_CHARS
+from ..results.reply import Reply
+from ..results.tool_reply import ToolReply
+from .display import LiveSink, Sink, run_stream, supports_live_display
+from .terminal import TextSink
+
+__all__ = ["show_turn"]
+
+
+def show_turn(chat: Chat, prompt: Any, params: dict[str, Any]) -> Reply | None:
+    """Run one turn of `chat` with a live display; None outside IPython (the caller then sends
+    it without one)."""
+    shell = get_ipython()
+    if shell is None:
+        return None
+    request = chat.request_params(**params)
+    sink = _sink(shell, request.get("model") or "the model")
+    reply, error = run_stream(chat.client, chat.request(prompt), request, sink)
+    if error is not None:
+        raise error
+    assert reply is not None
+    chat.record(prompt, reply)
+    if isinstance(sink, LiveSink):
+        display(reply)  # replaces the panes (their clear waits for this output)
+        _skip_out_display(shell, reply)
+    return reply
+
+
+def _sink(shell: Any, model: str) -> Sink:
+    if not supports_live_display(shell):
+        return TextSink()
+    from .magic import GLM
+
+    settings = GLM.of(shell)
+    return LiveSink(
+        updates_per_second=settings.updates_per_second if settings else None,
+        waiting=f"Waiting for {model}…",
+        max_chars=settings.max_display_chars if settings else MAX_DISPLAY_CHARS,
+    )
+
+
+def _skip_out_display(shell: Any, shown: Reply) -> None:
+    """Until this cell ends, IPython shows `shown` no more (it is on screen already); any other
+    reply is shown as usual."""
+    formatter = shell.display_formatter.ipython_display_formatter
+    previous = {kind: formatter.type_printers.get(kind) for kind in (Reply, ToolReply)}
+
+    def show_unless_shown(obj: Any) -> None:
+        if obj is not shown:  # its own view, as a display (this entry stands in for IPython's)
+            data, metadata = obj._repr_mimebundle_()
+            display(data, metadata=metadata, raw=True)
+
+    def restore(*_: Any) -> None:
+        for kind, printer in previous.items():
+            if printer is None:
+                formatter.type_printers.pop(kind, None)
+            else:
+                formatter.type_printers[kind] = printer
+        shell.events.unregister("post_run_cell", restore)
+
+    for kind in previous:
+        formatter.for_type(kind, show_unless_shown)
+    shell.events.register("post_run_cell", restore)
