@@ -295,3 +295,15 @@ def test_the_widget_continues_a_chat_and_the_reverse(server, wire) -> None:
         w.close()
 
     asyncio.run(main())
+
+
+def test_glm_usage_totals_the_session_by_model(k: Kernel) -> None:
+    k.run("%glm usage --reset")
+    assert k.run("%glm usage").stdout.strip() == "No answers yet in this session."
+    assert k.run("%%glm -m glm-4.6\nOne").error is None
+    assert k.run("%%glm -m glm-4.5-flash\nTwo").error is None
+    table = k.run("%glm usage").stdout.splitlines()
+    assert table[0].split() == ["model", "requests", "prompt", "cached", "completion", "reasoning", "cost"]
+    rows = {line.split()[0]: line.split() for line in table[1:]}
+    assert rows["glm-4.6"][1] == "1" and rows["glm-4.6"][-1].startswith("$")
+    assert rows["glm-4.5-flash"][-1] == "$0" and rows["total"][1] == "2"

@@ -48,6 +48,7 @@ from ..errors import (
     ServiceStreamError,
     error_for_status,
 )
+from ..results.ledger import LEDGER
 from ..results.reply import Reply
 from ..text import short_line
 from ..wire.events import Event, Retrying
@@ -352,6 +353,7 @@ class _Call:
         self.decoder.done = True
         if self.reply.finish_reason is None:
             raise ProtocolError("The service's JSON reply holds no finished answer (no finish_reason).")
+        LEDGER.add(self.reply)
         return events
 
     def check_end(self) -> None:
@@ -359,6 +361,7 @@ class _Call:
             raise IncompleteStreamError(
                 "The connection closed before the answer finished; the partial answer is kept."
             )
+        LEDGER.add(self.reply)
 
     def map_error(self, exc: httpx.HTTPError) -> GLMError:
         """Our error, in our words, for an httpx failure (its class name stays out of the text)."""

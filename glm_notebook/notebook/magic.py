@@ -69,6 +69,7 @@ from ..errors import MissingAPIKeyError
 from ..render.live import DEFAULT_UPDATES_PER_SECOND
 from ..render.reply_view import MAX_DISPLAY_CHARS, set_max_display_chars
 from ..results.cost import set_prices
+from ..results.ledger import LEDGER
 from .code_out import CODE_MODES, send_code
 from .context import FigureTracker, attached_images, fix_prompt, install_error_log, uninstall_error_log
 from .conversations import DEFAULT_CONVERSATION, Conversations
@@ -605,6 +606,7 @@ class GLMMagics(Magics):
         history  conversation NAME (default 'default'), continued with %%glm -c NAME: its messages,
                  tokens and cost; the value is the Chat (also the notebook variable NAME)
         reset    empty conversation NAME (default 'default'), or every conversation with --all
+        usage    this session's requests, tokens and cost by model (--reset: start counting again)
         replay   on|auto|record|replay|off [instant] · status · prune: record answers and replay them
         fix      send the last error and ask for an explanation and a corrected cell (WORDS
                  are added to the request; %%glm --fix [options] takes options, e.g. --code)
@@ -619,6 +621,10 @@ class GLMMagics(Magics):
         elif command == "history" and len(rest) <= 1:
             name = rest[0] if rest else DEFAULT_CONVERSATION
             return self.conversations.find(name) or Chat(name=name)
+        elif command == "usage" and len(rest) <= 1 and rest in ([], ["--reset"]):
+            print(LEDGER.table())
+            if rest:
+                LEDGER.reset()
         elif command == "reset" and len(rest) <= 1:
             target = rest[0] if rest else DEFAULT_CONVERSATION
             names = self.conversations.reset(None if target == "--all" else target)
@@ -632,7 +638,7 @@ class GLMMagics(Magics):
         else:
             raise UsageError(
                 f"%glm {line.strip()!r} is not a %glm command (config, history [NAME], reset "
-                "[NAME | --all], fix [WORDS], replay …); to ask the model, use %%glm (two %) with the prompt in the cell."
+                "[NAME | --all], usage, fix [WORDS], replay …); to ask the model, use %%glm (two %) with the prompt in the cell."
             )
 
     def config_text(self) -> str:

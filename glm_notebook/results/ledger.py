@@ -1,0 +1,77 @@
+"""This session's requests and tokens by model (`%glm usage`): every answer the client finished,
+added as it finished. Replayed answers are counted apart (they cost nothing). No I/O here."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..wire.events import Usage
+from .cost import cost_of, format_cost, total_cost
+
+__all__ = ["Ledger", "ModelTotals", "LEDGER"]
+
+
+@dataclass
+class ModelTotals:
+    """One model's requests (answers that arrived), replayed answers, and summed usage."""
+
+    requests: int = 0
+    replayed: int = 0
+    usage: Usage = field(default_factory=Usage)
+
+
+class Ledger:
+    """Totals by model, safe to add to from `map`'s worker thread."""
+
+    def __init__(self) -> None:
+        self._by_model: dict[str, ModelTotals] = {}
+        self._lock = threading.Lock()
+
+    def add(self, reply: Any) -> None:
+        """Count a finished answer (`reply.usage` may be None: counted, no tokens)."""
+        model = reply.model or "unknown model"
+        with self._lock:
+            totals = self._by_model.setdefault(model, ModelTotals())
+            if reply.replayed_at:
+                totals.replayed += 1
+                return
+            totals.requests += 1
+            if reply.usage is not None:
+                totals.usage = totals.usage + reply.usage
+
+    def totals(self) -> dict[str, ModelTotals]:
+        with self._lock:
+            return dict(self._by_model)
+
+    def cost(self) -> float | None:
+        """USD over every model; None when one has no known price."""
+        return total_cost(cost_of(m, t.usage, warn=False) for m, t in self.totals().items())
+
+    def reset(self) -> None:
+        with self._lock:
+            self._by_model.clear()
+
+    def table(self) -> str:
+        """A plain-text table: one row per model, then the total."""
+        rows = [("model", "requests", "prompt", "cached", "completion", "reasoning", "cost")]
+        for model, t in sorted(self.totals().items()):
+            u = t.usage
+            requests = f"{t.requests:,}" + (f" (+{t.replayed:,} replayed)" if t.replayed else "")
+            cost = format_cost(cost_of(model, u, warn=False))
+            rows.append((model, requests, f"{u.prompt_tokens:,}", f"{u.cached_tokens:,}",
+                         f"{u.completion_tokens:,}", f"{u.reasoning_tokens:,}", cost))  # fmt: skip
+        if len(rows) == 1:
+            return "No answers yet in this session."
+        total = sum((t.usage for t in self.totals().values()), Usage())
+        requests = sum(t.requests for t in self.totals().values())
+        rows.append(("total", f"{requests:,}", f"{total.prompt_tokens:,}", f"{total.cached_tokens:,}",
+                     f"{total.completion_tokens:,}", f"{total.reasoning_tokens:,}", format_cost(self.cost())))  # fmt: skip
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        lines = ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))) for row in rows]  # fmt: skip
+        return "\n".join(lines)
+
+
+#: The session's ledger (every client adds to it).
+LEDGER = Ledger()
