@@ -24,6 +24,7 @@ is checked field by field, and anything else in it is refused in one line (`Chat
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -36,7 +37,7 @@ from typing import Any
 from .. import hooks
 from ..errors import GLMError
 from ..hooks import Viewable
-from ..results.cost import PriceLike, cost_of, format_cost, total_cost
+from ..results.cost import PriceLike, checked_prices, cost_of, format_cost, total_cost
 from ..results.reply import Reply
 from ..text import one_line, short_line
 from ..wire.events import Usage
@@ -100,9 +101,10 @@ class Chat(Viewable):
     `model`, `system` and `**params` (`temperature=`, `thinking=`, `max_tokens=`, ...) apply to
     every turn (a call's own keywords override them for that call). `tools=[fn, ...]` runs the
     tool loop on each turn (`approve=`, `max_steps=` as for `client.chat`). `max_history=N`
-    sends only the last N turns. `client` is a `GLMClient`; by default one is made at the first
-    request (in a notebook with `%load_ext glm_notebook`: from the `%config GLM` settings,
-    recordings included). `prices=` overrides the price table for this chat's `cost`.
+    sends only the last N turns. `client` is a `GLMClient`; without one each request goes
+    through the default client (in a notebook with `%load_ext glm_notebook`: the `%config GLM`
+    settings', recordings included; else one from the environment). `prices=` overrides the
+    price table for this chat's `cost` (checked here: a bad price raises ValueError).
     """
 
     def __init__(
@@ -121,7 +123,7 @@ class Chat(Viewable):
         self.system = system
         self.tools = list(tools) if tools else []
         self.max_history = _check_max_history(max_history)
-        self.prices = dict(prices) if prices else None
+        self.prices = checked_prices(prices) if prices else None
         self.name = name
         self.params = params
         self.turns: list[ChatTurn] = []
@@ -133,8 +135,7 @@ class Chat(Viewable):
     def messages(self) -> list[dict[str, Any]]:
         """The whole history as message dicts, system prompt first; settable (a list of
         `{"role", "content"}` dicts: a leading system message becomes `system`)."""
-        head = [{"role": "system", "content": self.system}] if self.system else []
-        return head + [dict(m) for turn in self.turns for m in turn.messages]
+        return self._head() + [dict(m) for turn in self.turns for m in turn.messages]
 
     @messages.setter
     def messages(self, messages: Sequence[Mapping[str, Any]]) -> None:
@@ -149,9 +150,11 @@ class Chat(Viewable):
         """The messages to send for a new user message `content`: the system prompt, the last
         `max_history` turns (all without a limit), then the new message."""
         kept = len(self.turns) if self.max_history is None else min(self.max_history, len(self.turns))
-        head = [{"role": "system", "content": self.system}] if self.system else []
         history = [m for turn in self.turns[len(self.turns) - kept :] for m in turn.messages]
-        return head + history + [{"role": "user", "content": content}]
+        return self._head() + history + [{"role": "user", "content": content}]
+
+    def _head(self) -> list[dict[str, Any]]:
+        return [{"role": "system", "content": self.system}] if self.system else []
 
     def record(
         self, content: str | list[dict[str, Any]], reply: Reply, added: list[dict[str, Any]] | None = None
@@ -491,17 +494,17 @@ def _is_json(value: Any) -> bool:
     return True
 
 
-_USAGE_FIELDS = ("prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens", "reasoning_tokens")
+_USAGE_FIELDS = frozenset(f.name for f in dataclasses.fields(Usage))
 
 
 def _usage_dict(usage: Usage | None) -> dict[str, int] | None:
-    return None if usage is None else {name: getattr(usage, name) for name in _USAGE_FIELDS}
+    return None if usage is None else dataclasses.asdict(usage)
 
 
 def _usage_of(data: Any, number: int) -> Usage | None:
     if data is None:
         return None
-    if not isinstance(data, dict) or set(data) - set(_USAGE_FIELDS):
+    if not isinstance(data, dict) or set(data) - _USAGE_FIELDS:
         raise ChatFileError(f"turn {number}: 'usage' is not a token count object.")
     counts = {}
     for name, value in data.items():

@@ -30,6 +30,7 @@ __all__ = [
     "BATCH_DISCOUNT",
     "PriceLike",
     "as_price",
+    "checked_prices",
     "cost_of",
     "price_of",
     "set_prices",
@@ -70,24 +71,20 @@ class Price:
         return total * BATCH_DISCOUNT if batch else total
 
 
-def _price(input: float, cached_input: float | None, output: float) -> Price:
-    return Price(input, cached_input, output)
-
-
 #: The table, by model name (see `PRICES_DATE`, `PRICES_SOURCE`).
 PRICES: dict[str, Price] = {
-    "glm-5": _price(1.00, 0.20, 3.20),
-    "glm-5-turbo": _price(1.20, 0.24, 4.00),
-    "glm-4.7": _price(0.60, 0.11, 2.20),
-    "glm-4.6": _price(0.60, 0.11, 2.20),
-    "glm-4.5": _price(0.60, 0.11, 2.20),
-    "glm-4.7-flashx": _price(0.07, 0.01, 0.40),
-    "glm-4.5-x": _price(2.20, 0.45, 8.90),
-    "glm-4.5-air": _price(0.20, 0.03, 1.10),
-    "glm-4.5-airx": _price(1.10, 0.22, 4.50),
-    "glm-4-32b-0414-128k": _price(0.10, None, 0.10),
-    "glm-4.7-flash": _price(0.0, 0.0, 0.0),
-    "glm-4.5-flash": _price(0.0, 0.0, 0.0),
+    "glm-5": Price(1.00, 0.20, 3.20),
+    "glm-5-turbo": Price(1.20, 0.24, 4.00),
+    "glm-4.7": Price(0.60, 0.11, 2.20),
+    "glm-4.6": Price(0.60, 0.11, 2.20),
+    "glm-4.5": Price(0.60, 0.11, 2.20),
+    "glm-4.7-flashx": Price(0.07, 0.01, 0.40),
+    "glm-4.5-x": Price(2.20, 0.45, 8.90),
+    "glm-4.5-air": Price(0.20, 0.03, 1.10),
+    "glm-4.5-airx": Price(1.10, 0.22, 4.50),
+    "glm-4-32b-0414-128k": Price(0.10, None, 0.10),
+    "glm-4.7-flash": Price(0.0, 0.0, 0.0),
+    "glm-4.5-flash": Price(0.0, 0.0, 0.0),
 }
 
 PriceLike: TypeAlias = "Price | Sequence[float | None] | Mapping[str, float | None]"
@@ -104,9 +101,8 @@ def as_price(value: PriceLike) -> Price:
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) != 3:
         raise ValueError(f"a price is (input, cached_input, output) in USD per million tokens, not {value!r}")
     input, cached, output = value
-    for name, number in (("input", input), ("output", output), ("cached_input", cached)):
-        if number is None and name == "cached_input":
-            continue
+    given = {"input": input, "output": output, **({} if cached is None else {"cached_input": cached})}
+    for name, number in given.items():
         if not isinstance(number, (int, float)) or isinstance(number, bool) or number < 0:
             raise ValueError(f"the {name} price must be a number of USD per million tokens, not {number!r}")
     return Price(float(input), None if cached is None else float(cached), float(output))  # type: ignore[arg-type]
@@ -116,10 +112,11 @@ def set_prices(prices: Mapping[str, PriceLike] | None) -> None:
     """Prices that take precedence over the table for every result (`%config GLM.prices`);
     None forgets them."""
     _overrides.clear()
-    _overrides.update(_checked(prices or {}))
+    _overrides.update(checked_prices(prices or {}))
 
 
-def _checked(prices: Mapping[str, PriceLike]) -> dict[str, Price]:
+def checked_prices(prices: Mapping[str, PriceLike]) -> dict[str, Price]:
+    """`prices` as `Price`s by lower-case model name (ValueError for one that is not a price)."""
     return {str(model).lower(): as_price(price) for model, price in prices.items()}
 
 
@@ -128,10 +125,9 @@ def price_of(model: str | None, prices: Mapping[str, PriceLike] | None = None) -
     if not model:
         return None
     name = model.lower()
-    if prices:
-        own = _checked(prices).get(name)
-        if own is not None:
-            return own
+    own = next((price for key, price in (prices or {}).items() if key.lower() == name), None)
+    if own is not None:
+        return as_price(own)
     return _overrides.get(name) or PRICES.get(name)
 
 
