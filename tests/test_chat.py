@@ -307,3 +307,11 @@ def test_glm_usage_totals_the_session_by_model(k: Kernel) -> None:
     rows = {line.split()[0]: line.split() for line in table[1:]}
     assert rows["glm-4.6"][1] == "1" and rows["glm-4.6"][-1].startswith("$")
     assert rows["glm-4.5-flash"][-1] == "$0" and rows["total"][1] == "2"
+
+
+def test_two_turns_in_one_cell_leave_ipython_showing_replies_normally_afterwards(k: Kernel) -> None:
+    k.run("from glm_notebook import Chat\ntwice = Chat()")
+    run = k.run("a = twice('First?')\ntwice('Second?')")
+    assert run.error is None and run.of_type("execute_result") == []
+    later = k.run("a")  # the next cell: a Reply is shown by IPython again, as its result
+    assert len(later.of_type("execute_result")) == 1

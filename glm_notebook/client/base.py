@@ -356,7 +356,9 @@ class _Call:
         LEDGER.add(self.reply)
         return events
 
-    def check_end(self) -> None:
+    def end(self) -> None:
+        """The stream ended: an error if no answer finished, else the answer counts in the
+        session's ledger."""
         if self.reply.finish_reason is None:
             raise IncompleteStreamError(
                 "The connection closed before the answer finished; the partial answer is kept."
@@ -740,7 +742,7 @@ def _attempt(call: _Call, http: httpx.Client) -> Iterator[Event]:
                 yield from events
             if call.decoder.done:
                 break
-        call.check_end()
+        call.end()
 
 
 async def _arun(call: _Call) -> AsyncIterator[Event]:
@@ -816,4 +818,4 @@ async def _aattempt(call: _Call, http: httpx.AsyncClient) -> AsyncIterator[Event
                     break
         finally:
             await events_source.aclose()
-        call.check_end()
+        call.end()

@@ -16,11 +16,10 @@ from IPython import get_ipython
 from IPython.display import display
 
 from ..client.conversation import Chat
-from ..render.reply_view import MAX_DISPLAY_CHARS
 from ..results.reply import Reply
 from ..results.tool_reply import ToolReply
-from .display import LiveSink, Sink, run_stream, supports_live_display
-from .terminal import TextSink
+from .display import LiveSink, run_stream
+from .magic import GLM, answer_sink
 
 __all__ = ["show_turn"]
 
@@ -32,7 +31,7 @@ def show_turn(chat: Chat, prompt: Any, params: dict[str, Any]) -> Reply | None:
     if shell is None:
         return None
     request = chat.request_params(**params)
-    sink = _sink(shell, request.get("model") or "the model")
+    sink = answer_sink(shell, GLM.of(shell), request.get("model") or "the model")
     reply, error = run_stream(chat.client, chat.request(prompt), request, sink)
     if error is not None:
         raise error
@@ -44,38 +43,35 @@ def show_turn(chat: Chat, prompt: Any, params: dict[str, Any]) -> Reply | None:
     return reply
 
 
-def _sink(shell: Any, model: str) -> Sink:
-    if not supports_live_display(shell):
-        return TextSink()
-    from .magic import GLM
-
-    settings = GLM.of(shell)
-    return LiveSink(
-        updates_per_second=settings.updates_per_second if settings else None,
-        waiting=f"Waiting for {model}…",
-        max_chars=settings.max_display_chars if settings else MAX_DISPLAY_CHARS,
-    )
+#: Replies on screen already in the running cell (emptied when the cell ends).
+_SHOWN: list[Reply] = []
 
 
 def _skip_out_display(shell: Any, shown: Reply) -> None:
     """Until this cell ends, IPython shows `shown` no more (it is on screen already); any other
-    reply is shown as usual."""
-    formatter = shell.display_formatter.ipython_display_formatter
-    previous = {kind: formatter.type_printers.get(kind) for kind in (Reply, ToolReply)}
+    reply is shown as usual. The formatter entries go in once per cell, however many turns."""
+    if not _SHOWN:
+        formatter = shell.display_formatter.ipython_display_formatter
+        previous = {kind: formatter.type_printers.get(kind) for kind in (Reply, ToolReply)}
 
-    def show_unless_shown(obj: Any) -> None:
-        if obj is not shown:  # its own view, as a display (this entry stands in for IPython's)
-            data, metadata = obj._repr_mimebundle_()
-            display(data, metadata=metadata, raw=True)
+        def restore(*_: Any) -> None:
+            _SHOWN.clear()
+            for kind, printer in previous.items():
+                if printer is None:
+                    formatter.type_printers.pop(kind, None)
+                else:
+                    formatter.type_printers[kind] = printer
+            shell.events.unregister("post_run_cell", restore)
 
-    def restore(*_: Any) -> None:
-        for kind, printer in previous.items():
-            if printer is None:
-                formatter.type_printers.pop(kind, None)
-            else:
-                formatter.type_printers[kind] = printer
-        shell.events.unregister("post_run_cell", restore)
+        for kind in previous:
+            formatter.for_type(kind, _show_unless_shown)
+        shell.events.register("post_run_cell", restore)
+    _SHOWN.append(shown)
 
-    for kind in previous:
-        formatter.for_type(kind, show_unless_shown)
-    shell.events.register("post_run_cell", restore)
+
+def _show_unless_shown(obj: Any) -> None:
+    if not any(
+        obj is shown for shown in _SHOWN
+    ):  # its own view, as a display (this entry stands in for IPython's)
+        data, metadata = obj._repr_mimebundle_()
+        display(data, metadata=metadata, raw=True)

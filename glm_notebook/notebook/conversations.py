@@ -36,28 +36,26 @@ class Conversations:
     def get(self, name: str, make: Callable[[str], Chat]) -> Chat:
         """The chat called `name`, made by `make(name)` (and bound to the variable `name`) the
         first time."""
+        found = self.find(name)
+        if found is not None:
+            return found
         if name == DEFAULT_CONVERSATION:
-            if self.default is None:
-                self.default = make(name)
+            self.default = make(name)
             return self.default
         if not name.isidentifier() or keyword.iskeyword(name):
             raise UsageError(
                 f"-c {name}: the conversation is kept in a notebook variable, so use a Python name"
             )
-        found = self.namespace.get(name)
-        if isinstance(found, Chat):
-            found.name = found.name or name
-            return found
         if name in self.namespace:
             raise UsageError(
-                f"-c {name}: the notebook variable {name!r} holds a {type(found).__name__}, not a Chat; "
-                f"use another name, or `del {name}` first"
+                f"-c {name}: the notebook variable {name!r} holds a "
+                f"{type(self.namespace[name]).__name__}, not a Chat; use another name, or `del {name}` first"
             )
         chat = self.namespace[name] = make(name)
         return chat
 
     def find(self, name: str) -> Chat | None:
-        """The chat called `name` if there is one."""
+        """The chat called `name` if there is one (named after its variable if it had none)."""
         if name == DEFAULT_CONVERSATION:
             return self.default
         found = self.namespace.get(name)

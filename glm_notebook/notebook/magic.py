@@ -264,6 +264,19 @@ class GLM(Configurable):
         return value
 
 
+def answer_sink(shell: Any, settings: GLM | None, model: str, *, language: str | None = None) -> Sink:
+    """Where an answer streams: live panes in a Jupyter kernel (the settings' redraw rate and
+    display limit; defaults without the extension), plain text elsewhere."""
+    if not supports_live_display(shell):
+        return TextSink()
+    return LiveSink(
+        updates_per_second=settings.updates_per_second if settings else DEFAULT_UPDATES_PER_SECOND,
+        language=language,
+        waiting=f"Waiting for {model}…",
+        max_chars=settings.max_display_chars if settings else MAX_DISPLAY_CHARS,
+    )
+
+
 def _parse(magic: Any, line: str) -> Any:
     """Options of a magic line, split like a shell does (IPython's own splitting keeps the
     quotes, so `-s "Be brief"` would send the quotes along)."""
@@ -572,14 +585,7 @@ class GLMMagics(Magics):
     def _sink(self, args: Any, model: str) -> Sink:
         if args.quiet:
             return QuietSink()
-        if not supports_live_display(self.shell):
-            return TextSink()
-        return LiveSink(
-            updates_per_second=self.settings.updates_per_second,
-            language="json" if args.json else None,
-            waiting=f"Waiting for {model}…",
-            max_chars=self.settings.max_display_chars,
-        )
+        return answer_sink(self.shell, self.settings, model, language="json" if args.json else None)
 
     def _client_for_cell(self) -> GLMClient:
         """A client for the current settings and environment (kept while they stay the same)."""

@@ -55,22 +55,29 @@ class Ledger:
 
     def table(self) -> str:
         """A plain-text table: one row per model, then the total."""
-        rows = [("model", "requests", "prompt", "cached", "completion", "reasoning", "cost")]
-        for model, t in sorted(self.totals().items()):
-            u = t.usage
-            requests = f"{t.requests:,}" + (f" (+{t.replayed:,} replayed)" if t.replayed else "")
-            cost = format_cost(cost_of(model, u, warn=False))
-            rows.append((model, requests, f"{u.prompt_tokens:,}", f"{u.cached_tokens:,}",
-                         f"{u.completion_tokens:,}", f"{u.reasoning_tokens:,}", cost))  # fmt: skip
-        if len(rows) == 1:
+        totals = self.totals()
+        if not totals:
             return "No answers yet in this session."
-        total = sum((t.usage for t in self.totals().values()), Usage())
-        requests = sum(t.requests for t in self.totals().values())
-        rows.append(("total", f"{requests:,}", f"{total.prompt_tokens:,}", f"{total.cached_tokens:,}",
-                     f"{total.completion_tokens:,}", f"{total.reasoning_tokens:,}", format_cost(self.cost())))  # fmt: skip
+        rows = [("model", "requests", "prompt", "cached", "completion", "reasoning", "cost")]
+        for model, t in sorted(totals.items()):
+            requests = f"{t.requests:,}" + (f" (+{t.replayed:,} replayed)" if t.replayed else "")
+            rows.append(_row(model, requests, t.usage, cost_of(model, t.usage, warn=False)))
+        everything = sum((t.usage for t in totals.values()), Usage())
+        requests = f"{sum(t.requests for t in totals.values()):,}"
+        rows.append(_row("total", requests, everything, self.cost()))
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-        lines = ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))) for row in rows]  # fmt: skip
-        return "\n".join(lines)
+        return "\n".join(
+            "  ".join(
+                cell.ljust(w) if i == 0 else cell.rjust(w)
+                for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+            )
+            for row in rows
+        )
+
+
+def _row(label: str, requests: str, usage: Usage, cost: float | None) -> tuple[str, ...]:
+    counts = (usage.prompt_tokens, usage.cached_tokens, usage.completion_tokens, usage.reasoning_tokens)
+    return (label, requests, *(f"{count:,}" for count in counts), format_cost(cost))
 
 
 #: The session's ledger (every client adds to it).
