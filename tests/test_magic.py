@@ -8,6 +8,7 @@ import time
 import pytest
 
 from glm_notebook.render.styles import style_tag
+from glm_notebook.server import LocalServer, ServerConfig
 
 from .kernel_harness import CellRun, Kernel
 from .test_render import HOSTILE, assert_inert, parse
@@ -74,7 +75,13 @@ def test_answer_grows_in_place_then_one_copy_remains(k: Kernel) -> None:
 
 
 def test_final_view_and_live_panes_are_never_typeset_and_carry_one_stylesheet(k: Kernel) -> None:
-    run = glm(k, "Typeset $x$ please [[delay=0.005]]", line="-m glm-$x$")
+    # A server that answers any model name echoes a hostile one into the footer.
+    with LocalServer(ServerConfig(api_key="k-any-model", models=None)) as lenient:
+        k.run(f"%config GLM.base_url = {lenient.base_url!r}\n%config GLM.api_key = 'k-any-model'")
+        try:
+            run = glm(k, "Typeset $x$ please [[delay=0.005]]", line="-m glm-$x$")
+        finally:
+            k.run("%config GLM.base_url = None\n%config GLM.api_key = None")
     assert run.error is None
     final = run.result["text/html"]
     assert final.count('<style class="glm-style">') == 1

@@ -135,9 +135,21 @@ def test_bad_requests_get_400(
     assert error["code"] == code and needle in error["message"]
 
 
-def test_any_model_name_is_accepted_and_echoed(client: httpx.Client, server: LocalServer) -> None:
+def test_an_unknown_model_gets_1211_like_the_service(client: httpx.Client, server: LocalServer) -> None:
     response = post(client, server.base_url, {**payload(), "model": "glm-9-imaginary"})
-    assert {c["model"] for c in chunks_of(response.content)} == {"glm-9-imaginary"}
+    assert response.status_code == 400 and response.json()["error"]["code"] == "1211"
+    response = post(client, server.base_url, {**payload(), "model": "GLM-4.6"})
+    assert {c["model"] for c in chunks_of(response.content)} == {"GLM-4.6"}
+
+
+def test_with_models_none_any_model_name_is_answered_and_echoed() -> None:
+    with LocalServer(ServerConfig(api_key="k-any", models=None)) as local, httpx.Client() as client:
+        response = client.post(
+            f"{local.base_url}/chat/completions",
+            json={**payload(), "model": "glm-9-imaginary"},
+            headers={"Authorization": "Bearer k-any"},
+        )
+        assert {c["model"] for c in chunks_of(response.content)} == {"glm-9-imaginary"}
 
 
 def test_unknown_route_gets_a_zai_404(client: httpx.Client, server: LocalServer) -> None:

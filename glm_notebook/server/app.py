@@ -22,6 +22,7 @@ from .batches import BatchStore, batch_routes
 from .directives import DirectiveError, Directives, extract_directives, parse_directives
 from .errors import ApiError
 from .faults import big_error_steps, big_json_steps, gzip_steps, retry_after_header
+from .models import SERVED_MODELS, models_routes
 from .ratelimit import ConcurrencyLimit, RateLimitLog
 from .records import RequestLog, RequestRecord
 from .replay import REPLAY_KEYS, default_recordings_dir, load_recording, replay_steps
@@ -68,6 +69,11 @@ class ServerConfig:
     """Seconds before each line of a batch is answered (see `batches.py`)."""
     bare_image_models: tuple[str, ...] = ()
     """Vision models that refuse data-URL images with 1210 and take bare Base64 (see vision.py)."""
+    models: tuple[str, ...] | None = SERVED_MODELS
+    """The models answered (others get 1211, as from the service) and listed by `GET /models`;
+    None: any model name is answered."""
+    list_models: bool = True
+    """Offer `GET /models` (False: 404, as on a service without it)."""
 
 
 class ServerState:
@@ -138,7 +144,7 @@ def _error_response(
 
 def _chat_reply(state: ServerState, request: Request, record: RequestRecord) -> Response:
     _check_auth(request.headers.get("authorization"), state.config.api_key)
-    chat = validate_chat_request(record.body)
+    chat = validate_chat_request(record.body, state.config.models)
     check_images(chat.model, chat.messages, state.config.bare_image_models)
     record.stream = chat.stream
     users = [m for m in chat.messages if m.get("role") == "user"]
@@ -290,6 +296,7 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
             Route(f"/replay/{{name}}{api}/chat/completions", replay, methods=["POST"]),
             Route(f"/_/{{directives}}/replay/{{name}}{api}/chat/completions", replay, methods=["POST"]),
             *batch_routes(api),
+            *(models_routes(api) if state.config.list_models else []),
         ]
     app = Starlette(
         routes=routes,

@@ -27,7 +27,7 @@ from starlette.routing import Route
 from .errors import ApiError
 from .wire import error_payload
 
-__all__ = ["BatchStore", "batch_routes"]
+__all__ = ["BatchStore", "batch_routes", "guard"]
 
 MAX_LINES = 50_000
 _COUNTER = itertools.count(1)
@@ -246,7 +246,7 @@ async def _process(app: Any, state: Any, batch: dict[str, Any], api: str) -> Non
         batch.update(status="completed", completed_at=int(time.time()))
 
 
-def _guard(endpoint: Any) -> Any:
+def guard(endpoint: Any) -> Any:
     """Check the key like the chat endpoint; `ApiError` becomes Z.ai's error body."""
 
     async def guarded(request: Request) -> Response:
@@ -268,12 +268,12 @@ def _guard(endpoint: Any) -> Any:
 def batch_routes(api: str) -> list[Route]:
     """The file and batch routes under one API root."""
     return [
-        Route(f"{api}/files", _guard(upload), methods=["POST"]),
-        Route(f"{api}/files/{{file_id}}", _guard(retrieve_file), methods=["GET"]),
-        Route(f"{api}/files/{{file_id}}", _guard(delete_file), methods=["DELETE"]),
-        Route(f"{api}/files/{{file_id}}/content", _guard(file_content), methods=["GET"]),
-        Route(f"{api}/batches", _guard(create_batch), methods=["POST"]),
-        Route(f"{api}/batches", _guard(list_batches), methods=["GET"]),
-        Route(f"{api}/batches/{{batch_id}}", _guard(retrieve_batch), methods=["GET"]),
-        Route(f"{api}/batches/{{batch_id}}/cancel", _guard(cancel_batch), methods=["POST"]),
+        Route(f"{api}/files", guard(upload), methods=["POST"]),
+        Route(f"{api}/files/{{file_id}}", guard(retrieve_file), methods=["GET"]),
+        Route(f"{api}/files/{{file_id}}", guard(delete_file), methods=["DELETE"]),
+        Route(f"{api}/files/{{file_id}}/content", guard(file_content), methods=["GET"]),
+        Route(f"{api}/batches", guard(create_batch), methods=["POST"]),
+        Route(f"{api}/batches", guard(list_batches), methods=["GET"]),
+        Route(f"{api}/batches/{{batch_id}}", guard(retrieve_batch), methods=["GET"]),
+        Route(f"{api}/batches/{{batch_id}}/cancel", guard(cancel_batch), methods=["POST"]),
     ]

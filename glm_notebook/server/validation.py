@@ -47,8 +47,9 @@ def _number_in(body: dict[str, Any], name: str, low: float, high: float) -> None
         raise _bad(f"Invalid parameter {name}: must be a number between {low:g} and {high:g}")
 
 
-def validate_chat_request(body: Any) -> ChatRequest:
-    """A `ChatRequest`, or `ApiError` (400) naming the offending field."""
+def validate_chat_request(body: Any, models: tuple[str, ...] | None = None) -> ChatRequest:
+    """A `ChatRequest`, or `ApiError` (400) naming the offending field. A model outside `models`
+    is refused with 1211 as the service does (None: any name is taken)."""
     if not isinstance(body, dict):
         raise _bad("Invalid request body: expected a JSON object")
     messages = body.get("messages")
@@ -60,7 +61,8 @@ def validate_chat_request(body: Any) -> ChatRequest:
     model = body.get("model")
     if not isinstance(model, str) or not model.strip():
         raise _bad("Invalid parameter model: the model field is required")
-    if model == UNKNOWN_MODEL:
+    known = models is None or model.lower() in {name.lower() for name in models}
+    if model == UNKNOWN_MODEL or not known:
         raise ApiError(400, "1211", "Unknown Model, please check the model code.")
     _number_in(body, "temperature", 0.0, 1.0)
     _number_in(body, "top_p", 0.0, 1.0)
