@@ -14,11 +14,14 @@ from __future__ import annotations
 from typing import Any
 
 from . import hooks
+from ._version import __version__ as __version__
 from .client import AsyncStream, GLMClient, Stream
 from .client.batch import Batch, BatchUnavailableError
+from .client.budget import SpendLimitError
 from .client.content import ImageError, ImagePart, content_parts, image_part
 from .client.conversation import Chat, ChatFileError, ChatTurn
 from .client.many import MapRun
+from .client.models import Model, ModelList
 from .client.replay import Replay, ReplayMissError
 from .client.structured import SchemaError
 from .client.summaries import summarize
@@ -42,6 +45,7 @@ from .errors import (
     ServiceStreamError,
     StreamError,
 )
+from .results.cost import set_prices
 from .results.map_results import ItemResult, MapResults
 from .results.reply import Reply
 from .results.tool_reply import (
@@ -64,8 +68,6 @@ from .wire.events import (
     Usage,
     UsageReport,
 )
-
-__version__ = "0.1.0"
 
 __all__ = [
     "Chat",
@@ -125,6 +127,10 @@ __all__ = [
     "InsecureURLWarning",
     "SchemaError",
     "BatchUnavailableError",
+    "SpendLimitError",
+    "Model",
+    "ModelList",
+    "set_prices",
     "ChatWidget",
     "chat",
     "notebook_client",

@@ -1,4 +1,5 @@
-"""The `glm-notebook` command: `serve` the local Z.ai-compatible server, or run the `demo`."""
+"""The `glm-notebook` command: `serve` the local Z.ai-compatible server, run the `demo`, or list
+the model answers a saved notebook holds (`provenance`)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,32 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--notebook", type=Path, default=None)
     demo.add_argument("--out", type=Path, default=Path("artifacts/demo"))
     demo.add_argument("--token-delay", type=float, default=0.02)
+
+    prov = sub.add_parser(
+        "provenance", help="list the outputs a model wrote in a saved notebook, with totals"
+    )
+    prov.add_argument("notebook", type=Path)
     return parser
+
+
+def _provenance(path: Path) -> int:
+    import json
+
+    from .results.provenance import notebook_outputs, provenance_table
+
+    try:
+        with path.open("rb") as file:
+            notebook = json.loads(file.read(256 * 1024 * 1024))
+    except (OSError, ValueError) as exc:
+        print(f"glm-notebook provenance: cannot read {path}: {exc}", file=sys.stderr)
+        return 2
+    rows = list(notebook_outputs(notebook if isinstance(notebook, dict) else {}))
+    if not rows:
+        print(f"{path}: no output written by a model")
+        return 0
+    print(f"{path}:")
+    print(provenance_table(rows))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Clients use ZAI_BASE_URL=<the URL below> and ZAI_API_KEY={config.api_key}", file=sys.stderr)
         run_server(args.host, args.port, config)
         return 0
+    if args.command == "provenance":
+        return _provenance(args.notebook)
     from .demo import run_demo
 
     return run_demo(notebook=args.notebook, out=args.out, token_delay=args.token_delay)

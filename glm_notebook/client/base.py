@@ -27,7 +27,7 @@ import os
 import random
 import time
 import warnings
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from datetime import timezone
 from typing import Any, TypeVar
 
@@ -60,6 +60,7 @@ from ..wire.protocol import (
     build_request,
     completion_events,
     parse_error_body,
+    request_key,
 )
 from .config import (
     DEFAULT_MAX_RETRIES,
@@ -74,6 +75,7 @@ from .config import (
     resolve_base_url,
 )
 from .content import switch_image_form
+from .models import checked_aliases, known_models, resolve_alias, suggest_model
 from .replay import REPLAY_HEADER, Replay
 
 __all__ = [
@@ -118,7 +120,7 @@ class BaseClient:
     "busy" codes before any data arrived, waiting `retry_backoff * 2**n` seconds with jitter,
     or longer if `Retry-After` says so (more than `MAX_RETRY_AFTER`: no retry). `replay`
     records answers into a file and replays them (a `Replay`, or a path: auto mode; see
-    `glm_notebook.client.replay`).
+    `glm_notebook.client.replay`). `aliases` maps short names to model names.
     """
 
     def __init__(
@@ -131,6 +133,7 @@ class BaseClient:
         max_retries: int = DEFAULT_MAX_RETRIES,
         retry_backoff: float = 0.5,
         replay: Replay | str | os.PathLike[str] | None = None,
+        aliases: Mapping[str, str] | None = None,
     ) -> None:
         self._key = APIKey(resolve_api_key(api_key))
         self.base_url = resolve_base_url(base_url)
@@ -139,6 +142,9 @@ class BaseClient:
         self.max_retries = max_retries
         self.retry_backoff = retry_backoff
         self.replay = replay if isinstance(replay, Replay) or replay is None else Replay(replay)
+        #: Short names for models (`{"fast": "glm-4.5-air"}`): `model="fast"` sends glm-4.5-air.
+        self.aliases: dict[str, str] = checked_aliases(aliases or {})
+        self._listed_models: list[str] | None = None  # what GET /models said, once asked
         self._http: httpx.Client | None = None
         self._ahttp: httpx.AsyncClient | None = None
         # Models that took images only as bare Base64 (after a 1210 on the data URL form).
@@ -166,11 +172,15 @@ class BaseClient:
                     InsecureURLWarning,
                     stacklevel=3,
                 )
-        body = build_request(messages, model=model or self.model, **params)
+        body = build_request(messages, model=self.resolve_model(model), **params)
         mask_key_in(body["messages"], self._key.reveal())  # whatever path put it there
         if body["model"] in self._bare_image_models:
             switch_image_form(body["messages"], bare=True)
         return _Call(self, f"{url}/chat/completions", body)
+
+    def resolve_model(self, model: str | None = None) -> str:
+        """The model name sent for `model` (the client's own when None), aliases applied."""
+        return resolve_alias(model or self.model, self.aliases)
 
     def _check_key(self) -> None:
         # No local variable holds the key: a traceback's frames must not show it.
@@ -295,7 +305,7 @@ class _Call:
         self.url = url
         self.body = body
         public = {k: v for k, v in body.items() if k not in ("messages", "stream")}
-        self.reply = Reply(model=body["model"], request=public)
+        self.reply = Reply(model=body["model"], request=public, request_sha256=request_key(body))
         self.decoder = ChunkDecoder()
         self.delivered = False
         self.answered = False
@@ -440,6 +450,11 @@ class _Call:
                 if math.isinf(wait)
                 else f"The service asked to wait {_duration(wait)} before trying again."
             )
+        if error.code == "1211" and not error.hint:
+            model = self.body["model"]
+            guess = suggest_model(model, [m for m in known_models(self.client) if m != model])
+            if guess is not None:
+                error.hint = f"Did you mean {guess!r}? (client.models() or %glm models lists them)"
         self.reply.finish(stopped="error", error=error.message)
         if self.delivered:
             error.reply = self.reply
@@ -459,6 +474,7 @@ class _Call:
         if not switch_image_form(self.body["messages"], bare=bare):
             return False
         self.images_switched = True
+        self.reply.request_sha256 = request_key(self.body)
         (self.client._bare_image_models.add if bare else self.client._bare_image_models.discard)(model)
         return True
 

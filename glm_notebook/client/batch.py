@@ -26,12 +26,13 @@ from typing import Any
 import httpx
 
 from .. import hooks
-from ..errors import APIConnectionError, GLMError, error_for_status
+from ..errors import GLMError, error_for_status
 from ..results.map_results import ItemResult, MapResults
 from ..results.reply import Reply
-from ..text import short_line
 from ..wire.protocol import build_request, completion_events, normalize_messages, parse_error_body
+from . import rest
 from .base import BaseClient
+from .budget import Budget
 from .config import resolve_base_url
 from .inputs import expand_inputs
 from .progress import Progress, ProgressState, default_progress
@@ -91,23 +92,13 @@ class _Http:
         self.client = client
 
     def request(self, method: str, path: str, **kw: Any) -> httpx.Response:
-        self.client._check_key()
-        headers = {"Authorization": self.client._headers()["Authorization"]}
-        url = f"{self.client.base_url}{path}"
-        try:
-            response = self.client._sync_http.request(method, url, headers=headers, **kw)
-        except httpx.TransportError as exc:
-            # `from None`: httpx's exception holds the request, whose headers hold the key.
-            raise APIConnectionError(f"The request to {url} failed: {short_line(str(exc), 200)}.") from None
+        response = rest.send(self.client, method, path, **kw)
         if response.status_code == 404 and path.split("/")[1] in ("batches", "files") and _no_api(response):
             raise BatchUnavailableError(
                 f"{self.client.base_url} has no Batch API (HTTP 404 on /{path.split('/')[1]}): "
                 f"use client.map(...) here, or the endpoint that offers batches ({_MAINLAND})."
             )
-        if response.status_code >= 400:
-            code, message = parse_error_body(response.content)
-            raise error_for_status(response.status_code, code, message)
-        return response
+        return rest.raise_for_status(response)
 
     def json(self, method: str, path: str, **kw: Any) -> dict[str, Any]:
         return self.request(method, path, **kw).json()
@@ -166,10 +157,13 @@ class Batch:
         metadata: dict[str, str] | None = None,
         max_requests: int = MAX_REQUESTS,
         max_bytes: int = MAX_BYTES,
+        max_cost: float | None = None,
         **params: Any,
     ) -> Batch:
-        """Upload one JSONL request per input and create the batch (several past the limits)."""
+        """Upload one JSONL request per input and create the batch (several past the limits).
+        `max_cost=` (USD, at the batch price) refuses a job estimated above it before uploading."""
         spec = as_schema(schema) if schema is not None else None
+        model = client.resolve_model(model)
         system = params.pop("system", None)
         if spec is not None:
             params["response_format"] = {"type": "json_object"}
@@ -181,7 +175,7 @@ class Batch:
                 messages = normalize_messages(listed, asked["system"])
             else:
                 messages = normalize_messages(messages, system)
-            body = build_request(messages, model=model or client.model, stream=False, **dict(params))
+            body = build_request(messages, model=model, stream=False, **dict(params))
             body.pop("stream", None)
             item = _Input(_custom_id(index), label, messages)
             inputs.append(item)
@@ -194,6 +188,9 @@ class Batch:
             lines.append(json.dumps(line, ensure_ascii=False).encode() + b"\n")
         if not lines:
             raise ValueError("a batch needs at least one input")
+        if max_cost is not None:
+            budget = Budget(max_cost, model, max_tokens=params.get("max_tokens"), batch=True)
+            budget.check([item.messages for item in inputs])
         http = _Http(client)
         parts = []
         for chunk in _split(lines, max_requests, max_bytes):

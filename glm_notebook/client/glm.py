@@ -11,6 +11,7 @@ from ..results.reply import Reply
 from ..wire.protocol import Messages
 from .base import AsyncStream, BaseClient, EventCallback, Stream
 from .config import resolve_api_key, resolve_base_url
+from .models import ModelList, list_models
 from .tools import runs_tools
 
 if TYPE_CHECKING:
@@ -107,6 +108,11 @@ class GLMClient(BaseClient):
         from .many import MapRun
 
         return await MapRun(self, prompts, data, **options).arun()
+
+    def models(self) -> ModelList:
+        """The models the service lists (`GET {base}/models`); where it has no such endpoint,
+        those of the dated price table, saying so. See `glm_notebook.client.models`."""
+        return list_models(self)
 
     def batch(self, prompts: Any, data: Any = None, **options: Any) -> Batch:
         """Create a Z.ai batch job from the same inputs as `map` (uploads JSONL); see `glm_notebook.client.batch`."""

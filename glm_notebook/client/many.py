@@ -13,7 +13,8 @@ Rate limits (429 / 1302 / 1303 / 1305, 5xx) pause the whole pool — for `Retry-
 service says, else an exponential back-off — lower the concurrency by a quarter, and raise it
 by one again per `limit` successes; the request is sent again (at most `max_retries` times).
 Quota and key errors (1113, 1304, 1000 …) stop the run at once, keeping what finished. Ctrl-C or `MapRun.cancel()`
-stops new requests and closes the open ones. Finished answers are kept for the session by item
+stops new requests and closes the open ones. `max_cost=` (USD) refuses a run estimated above it
+and sends no request that would take the spending past it (`glm_notebook.client.budget`). Finished answers are kept for the session by item
 key (model, messages, parameters), so running the same map again only sends what is missing.
 """
 
@@ -44,6 +45,7 @@ from ..results.map_results import ItemResult, MapResults
 from ..results.reply import Reply
 from ..text import one_line
 from ..wire.protocol import normalize_messages
+from .budget import Budget
 from .inputs import expand_inputs
 from .progress import Progress, ProgressState, default_progress
 from .structured import Schema, SchemaError, as_schema
@@ -120,6 +122,7 @@ class MapRun:
         max_retries: int = 6,
         retry_backoff: float = 0.5,
         progress: bool | Progress | None = True,
+        max_cost: float | None = None,
         **params: Any,
     ) -> None:
         if concurrency < 1:
@@ -127,7 +130,7 @@ class MapRun:
         self.client = client
         self.concurrency = concurrency
         self.schema = as_schema(schema) if schema is not None else None
-        self.model = model or client.model
+        self.model = client.resolve_model(model)
         self.max_retries = max_retries
         self.retry_backoff = retry_backoff
         self._progress_arg = progress
@@ -146,6 +149,10 @@ class MapRun:
             key = _item_key(client.base_url, messages, self.model, request, self.schema)
             items.append(ItemResult(index, label, messages, key))
         self.results = MapResults(items, schema=self.schema)
+        self.budget = (
+            None if max_cost is None else Budget(max_cost, self.model, max_tokens=request.get("max_tokens"))
+        )
+        self._expected: dict[asyncio.Task[Any], float] = {}
         self.limit = concurrency
         self._lowest = concurrency
         self._paused_until = 0.0
@@ -163,6 +170,7 @@ class MapRun:
 
     def run(self) -> MapResults:
         """Run to the end on a worker thread's event loop; Ctrl-C cancels and returns what finished."""
+        self._check_budget()
         progress = self._make_progress()
         failure: list[BaseException] = []
         ended = threading.Event()
@@ -217,6 +225,7 @@ class MapRun:
 
     async def arun(self) -> MapResults:
         """Run on the current event loop. Cancelling the awaiting task closes every open request."""
+        self._check_budget()
         return await self._arun(self._make_progress())
 
     async def _arun(self, show: Progress | None) -> MapResults:
@@ -245,6 +254,18 @@ class MapRun:
         return self.results
 
     # -- internals ----------------------------------------------------------------------------
+
+    def _check_budget(self) -> None:
+        """Refuse (SpendLimitError) a run whose requests still to send are estimated above the cap."""
+        if self.budget is None:
+            return
+        with _KEPT_LOCK:
+            sending = [item.messages for item in self.results.items if not item.ok and item.key not in _KEPT]
+        self.budget.check(sending)
+
+    def _affordable(self, item: ItemResult) -> bool:
+        budget = self.budget
+        return budget is None or budget.may_send(item.messages, sum(self._expected.values()))
 
     def _make_progress(self) -> Progress | None:
         arg = self._progress_arg
@@ -279,9 +300,18 @@ class MapRun:
             while (pending or tasks) and self._stop_reason is None:
                 now = loop.time()
                 while pending and len(tasks) < self.limit and now >= self._paused_until:
+                    if not self._affordable(pending[0]):
+                        if not tasks:
+                            self._over_budget()
+                        break
                     item = pending.popleft()
                     item._sent_at = now
-                    tasks[loop.create_task(self._one(worker, item))] = item
+                    task = loop.create_task(self._one(worker, item))
+                    tasks[task] = item
+                    if self.budget is not None:
+                        self._expected[task] = self.budget.expected(item.messages)
+                if self._stop_reason is not None:
+                    break
                 self._in_flight = len(tasks)
                 timeout = self._paused_until - now if pending and now < self._paused_until else None
                 done, _ = await asyncio.wait(
@@ -291,6 +321,7 @@ class MapRun:
                     if task is waker:
                         continue
                     item = tasks.pop(task)
+                    self._expected.pop(task, None)
                     self._settle(item, task, pending, loop.time())
                 self._in_flight = len(tasks)
         finally:
@@ -328,6 +359,8 @@ class MapRun:
             reply.value = value
             with _KEPT_LOCK:
                 _KEPT[item.key] = (reply, value)
+            if self.budget is not None:
+                self.budget.add(reply)
             if reply.usage is not None:
                 self._tokens += reply.usage.completion_tokens
             self._streak = 0
@@ -353,6 +386,11 @@ class MapRun:
             self._back_off(error, item, now)
             return
         item.error = error
+
+    def _over_budget(self) -> None:
+        assert self.budget is not None
+        self._stop_reason = "max_cost"
+        self.results.message = self.budget.message(self.results.done)
 
     def _back_off(self, error: BaseException, item: ItemResult, now: float) -> None:
         """Pause the whole pool; busy signals also cut the limit by a quarter (once per round of requests)."""

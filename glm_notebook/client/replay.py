@@ -21,7 +21,6 @@ valid entry is skipped with one warning. The last entry for a key wins.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
 import threading
@@ -33,6 +32,7 @@ from typing import Any
 
 from ..errors import GLMError
 from ..text import one_line
+from ..wire.protocol import canonical_json, request_key
 
 __all__ = [
     "Replay",
@@ -55,16 +55,6 @@ _FORMAT = 1
 
 class ReplayMissError(GLMError):
     """Replay mode, and no answer was recorded for this request."""
-
-
-def canonical_json(value: Any) -> str:
-    """JSON with sorted keys and no insignificant whitespace (the form keys are made of)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def request_key(body: dict[str, Any]) -> str:
-    """The key of a request body: sha256 of its canonical JSON."""
-    return hashlib.sha256(canonical_json(body).encode()).hexdigest()
 
 
 @dataclass

@@ -63,6 +63,7 @@ from ..client.interpolate import (
     mask_secret,
     message_content,
 )
+from ..client.models import checked_aliases, resolve_alias
 from ..client.replay import MODES as REPLAY_MODES
 from ..client.replay import PACES as REPLAY_PACES
 from ..errors import MissingAPIKeyError
@@ -136,6 +137,11 @@ class GLM(Configurable):
         help="Turns of a %%glm -c conversation sent with each new question (the system prompt "
         "always goes); None: all. Applies to conversations started after it is set.",
     ).tag(config=True)
+    aliases = Dict(
+        {},
+        help="Short names for models, e.g. {'fast': 'glm-4.5-air'}: -m fast (and %config GLM.model) "
+        "then send glm-4.5-air.",
+    ).tag(config=True)
     prices = Dict(
         {},
         help="Prices that override the built-in table: {model: (input, cached_input, output)} in "
@@ -187,12 +193,13 @@ class GLM(Configurable):
             self.model,
             self.timeout,
             self.max_retries,
+            tuple(sorted(self.aliases.items())),
             replay_state(self, self.parent),
         )
 
     def client(self) -> GLMClient:
         """A `GLMClient` for these settings (the environment fills in key and base URL)."""
-        api_key, base_url, model, timeout, max_retries, _ = self.connection()
+        api_key, base_url, model, timeout, max_retries, aliases, _ = self.connection()
         return GLMClient(
             api_key,
             base_url,
@@ -200,6 +207,7 @@ class GLM(Configurable):
             timeout=httpx.Timeout(timeout, connect=min(_CONNECT_TIMEOUT, timeout)),
             max_retries=max_retries,
             replay=replay_for(self, self.parent),
+            aliases=dict(aliases),
         )
 
     @classmethod
@@ -236,6 +244,13 @@ class GLM(Configurable):
         if value is not None and value < 0:
             raise TraitError(f"GLM.max_history must be 0 or more (or None), not {value}")
         return value
+
+    @validate("aliases")
+    def _check_aliases(self, proposal: Any) -> Any:
+        try:
+            return checked_aliases(proposal["value"])
+        except ValueError as exc:
+            raise TraitError(f"GLM.aliases: {exc}") from None
 
     @validate("prices")
     def _check_prices(self, proposal: Any) -> Any:
@@ -358,6 +373,10 @@ class GLMMagics(Magics):
     )  # fmt: skip
     @argument("--concurrency", type=int, default=None, help="Requests in flight with --map (8).")
     @argument(
+        "--max-cost", dest="max_cost", type=float, default=None, metavar="USD",
+        help="With --map: refuse a run estimated above USD, and stop sending when it is reached.",
+    )  # fmt: skip
+    @argument(
         "--tools", default=None, metavar="NAME[,NAME…]",
         help="Let the model call these notebook functions (comma-separated names); each call "
         "shows while it runs, the result is a ToolReply.",
@@ -464,6 +483,7 @@ class GLMMagics(Magics):
                 model=model,
                 progress=not args.quiet,
                 concurrency=args.concurrency or 8,
+                max_cost=args.max_cost,
                 **params,
             )
         except (TypeError, ValueError) as exc:
@@ -576,6 +596,7 @@ class GLMMagics(Magics):
         }
         own = chat.request_params() if chat is not None else {}
         params = {**defaults, **own, **{key: value for key, value in cell.items() if value is not None}}
+        params["model"] = resolve_alias(params["model"], settings.aliases)  # -m fast: the model it stands for
         return {key: value for key, value in params.items() if value is not None}
 
     def _new_chat(self, name: str) -> Chat:
@@ -613,6 +634,7 @@ class GLMMagics(Magics):
                  tokens and cost; the value is the Chat (also the notebook variable NAME)
         reset    empty conversation NAME (default 'default'), or every conversation with --all
         usage    this session's requests, tokens and cost by model (--reset: start counting again)
+        models   the models the service lists (else those of the price table), and the aliases
         replay   on|auto|record|replay|off [instant] · status · prune: record answers and replay them
         fix      send the last error and ask for an explanation and a corrected cell (WORDS
                  are added to the request; %%glm --fix [options] takes options, e.g. --code)
@@ -631,6 +653,8 @@ class GLMMagics(Magics):
             print(LEDGER.table())
             if rest:
                 LEDGER.reset()
+        elif command == "models" and not rest:
+            print(self.models_text())
         elif command == "reset" and len(rest) <= 1:
             target = rest[0] if rest else DEFAULT_CONVERSATION
             names = self.conversations.reset(None if target == "--all" else target)
@@ -644,8 +668,22 @@ class GLMMagics(Magics):
         else:
             raise UsageError(
                 f"%glm {line.strip()!r} is not a %glm command (config, history [NAME], reset "
-                "[NAME | --all], usage, fix [WORDS], replay …); to ask the model, use %%glm (two %) with the prompt in the cell."
+                "[NAME | --all], usage, models, fix [WORDS], replay …); to ask the model, use %%glm (two %) with the prompt in the cell."
             )
+
+    def models_text(self) -> str:
+        """`%glm models`: the models, and the aliases with what they stand for."""
+        models = self._client_for_cell().models()
+        lines = [repr(models)]
+        aliases = self.settings.aliases
+        if aliases:
+            lines.append("Aliases (%config GLM.aliases):")
+            lines += [f"  {alias} → {target}" for alias, target in sorted(aliases.items())]
+        else:
+            lines.append(
+                "No aliases: %config GLM.aliases = {'fast': 'glm-4.5-air'} makes -m fast send glm-4.5-air."
+            )
+        return "\n".join(lines)
 
     def config_text(self) -> str:
         """The effective settings, one per line, the API key masked."""

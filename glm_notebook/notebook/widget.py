@@ -82,6 +82,7 @@ from ..render.images import thumbnail_items
 from ..render.live import LiveAnswer, Throttle
 from ..render.styles import STYLESHEET
 from ..render.tool_view import ToolTrace
+from ..results.provenance import KEY, provenance
 from ..results.reply import Reply
 from ..results.tool_reply import StepStarted, ToolCall, ToolCallFinished, ToolCallStarted, ToolReply
 from ..text import one_line
@@ -779,12 +780,19 @@ class ChatWidget:
         text = f"{self._title()}: {count} turn{'' if count == 1 else 's'}\n\n{self.to_markdown()}"
         return {"text/html": html, "text/plain": text.rstrip() + "\n"}
 
+    def _static_metadata(self) -> dict[str, Any]:
+        """Provenance of every answered turn, for the saved transcript's output."""
+        replies = [view.turn.reply for view in self._views if view.turn.reply is not None and view.turn.ended]
+        return {KEY: {"chat": [provenance(reply) for reply in replies]}}
+
     def _update_static(self) -> None:
         if self._static_id is None:
             return
         from IPython.display import update_display
 
-        update_display(self._static_bundle(), raw=True, display_id=self._static_id)
+        update_display(
+            self._static_bundle(), metadata=self._static_metadata(), raw=True, display_id=self._static_id
+        )
 
     def _ipython_display_(self) -> None:
         """Show the widget and, below it, the static transcript; once per cell execution, so
@@ -800,7 +808,7 @@ class ChatWidget:
         data, metadata = self._repr_mimebundle_()
         display(data, metadata=metadata, raw=True)
         self._static_id = self._static_id or f"glm-chat-{self.widget.chat_id}"
-        display(self._static_bundle(), raw=True, display_id=self._static_id)
+        display(self._static_bundle(), metadata=self._static_metadata(), raw=True, display_id=self._static_id)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> tuple[dict, dict]:
         data, meta = self.widget._repr_mimebundle_()

@@ -9,9 +9,12 @@ text leaves it out.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
+from .._version import __version__
 from ..results.map_results import MapResults, fields_of
+from ..results.provenance import KEY
 from ..text import one_line
 from .markdown import escape_text, sanitize_html
 from .phrases import format_seconds
@@ -73,14 +76,22 @@ def map_html(results: MapResults, rows: int = ROWS) -> str:
 def map_bundle(results: MapResults, include: Any = None, exclude: Any = None) -> tuple[dict, dict]:
     """`(data, metadata)` for IPython: HTML table and a plain-text summary without timings."""
     data = {"text/plain": results.text_view(), "text/html": map_html(results) + style_tag()}
+    replies = [reply for reply in results.replies if reply is not None]
+    usage = results.usage
     metadata = {
-        "glm_notebook": {
+        KEY: {
+            "version": __version__,
+            "model": ", ".join(sorted({r.model for r in replies if r.model})) or None,
+            "usage": dataclasses.asdict(usage) if replies else None,
+            "cost": results.priced(warn=False),
+            "batch": results.batch,
+            **({"replayed": True} if replies and all(r.replayed_at for r in replies) else {}),
             "map": {
                 "total": len(results),
                 "done": results.done,
                 "failed": results.failed,
                 "stopped": results.stopped,
-            }
+            },
         }
     }
     return data, metadata

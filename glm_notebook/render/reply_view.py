@@ -29,11 +29,11 @@ Timing figures sit in `<span class="glm-time">` / `<span class="glm-rate">` so t
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from typing import Any
 
 from ..results.cost import cost_of, format_cost
+from ..results.provenance import KEY, provenance
 from ..results.reply import FINISH_REASONS
 from ..text import plural
 from .live import answer_segments
@@ -44,7 +44,6 @@ from .styles import style_tag
 __all__ = [
     "reply_bundle",
     "reply_html",
-    "reply_metadata",
     "footer_html",
     "footer_facts",
     "clip_text",
@@ -124,7 +123,6 @@ def _markdown_clipped(text: str, what: str) -> str:
 
 #: Endings the footer need not call out.
 _QUIET_STATUSES = {FINISH_REASONS["stop"], FINISH_REASONS["tool_calls"]}
-_SECRET_HINTS = ("key", "authorization", "token_secret", "password")
 
 
 def _answer_html(reply: Any) -> str:
@@ -243,39 +241,6 @@ def _outside_outline(html: str) -> str:
     return _HEADING_OPEN.sub(rf'<h\1 class="{TOC_IGNORE_CLASS}">', html)
 
 
-def _rounded(value: float | None) -> float | None:
-    return None if value is None else round(value, 3)
-
-
-def reply_metadata(reply: Any) -> dict[str, Any]:
-    """Provenance for the output's metadata: no key, no messages."""
-    params = {
-        key: value
-        for key, value in (reply.request or {}).items()
-        if key not in ("messages", "stream", "model")
-        and not any(hint in key.lower() for hint in _SECRET_HINTS)
-    }
-    replayed = getattr(reply, "replayed_at", None)
-    return {
-        **({"replayed": replayed} if replayed else {}),
-        "model": reply.model,
-        "id": reply.id,
-        "created": reply.created,
-        "params": params,
-        "usage": dataclasses.asdict(reply.usage) if reply.usage is not None else None,
-        "finish_reason": reply.finish_reason,
-        "status": reply.status,
-        "stopped": reply.stopped,
-        "error": reply.error,
-        "timing": {
-            "ttft": _rounded(reply.ttft),
-            "elapsed": _rounded(reply.elapsed),
-            "reasoning": _rounded(reply.reasoning_seconds),
-            "tokens_per_second": _rounded(reply.tokens_per_second),
-        },
-    }
-
-
 def reply_bundle(
     reply: Any, include: Any = None, exclude: Any = None
 ) -> tuple[dict[str, str], dict[str, Any]]:
@@ -284,4 +249,4 @@ def reply_bundle(
     wanted = (include is None or "text/html" in include) and not (exclude and "text/html" in exclude)
     if wanted:
         data["text/html"] = reply_html(reply)
-    return data, {"glm_notebook": reply_metadata(reply)}
+    return data, {KEY: provenance(reply)}

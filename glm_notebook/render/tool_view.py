@@ -20,12 +20,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..results.provenance import KEY, provenance
 from ..results.tool_reply import StepStarted, ToolCall, ToolCallFinished, ToolCallStarted, ToolReply, shorten
 from ..text import one_line, plural
 from ..wire.events import ToolCallDelta
 from .markdown import escape_text, markdown_html, sanitize_html
 from .phrases import reasoning_summary
-from .reply_view import footer_html, reply_metadata
+from .reply_view import footer_html
 from .styles import style_tag
 
 __all__ = [
@@ -188,13 +189,13 @@ def tool_reply_bundle(
     wanted = (include is None or "text/html" in include) and not (exclude and "text/html" in exclude)
     if wanted:
         data["text/html"] = style_tag() + tool_reply_html(reply)  # styled without a kernel too
-    meta = reply_metadata(reply)
+    meta = provenance(reply)
     meta["tool_calls"] = [
         {"step": c.step, "name": c.name, "status": c.status,
          "seconds": None if c.seconds is None else round(c.seconds, 3)}
         for c in reply.calls
     ]  # fmt: skip
-    return data, {"glm_notebook": meta}
+    return data, {KEY: meta}
 
 
 class ToolTrace:

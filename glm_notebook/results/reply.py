@@ -56,6 +56,8 @@ class Reply(Viewable):
     stopped: str | None = None
     error: str | None = None
     request: dict[str, Any] = field(default_factory=dict, repr=False)
+    #: sha256 of the canonical JSON of the whole request body (messages too), for provenance.
+    request_sha256: str | None = field(default=None, repr=False)
     #: When a replayed answer was recorded (ISO 8601, UTC); None for a fresh answer.
     replayed_at: str | None = None
     value: Any = field(default=None, repr=False)
@@ -63,6 +65,8 @@ class Reply(Viewable):
     notes: list[str] = field(default_factory=list, repr=False)
     """Short notes from whoever asked (e.g. `%%glm`'s "{topc} is not defined"), shown with it."""
     started_at: float = field(default_factory=time.perf_counter, repr=False)
+    #: Wall-clock start (seconds since the epoch), for provenance; `started_at` is for durations.
+    started_time: float = field(default_factory=time.time, repr=False)
     first_token_at: float | None = field(default=None, repr=False)
     ended_at: float | None = field(default=None, repr=False)
     _text: Pieces = field(default_factory=Pieces, repr=False)

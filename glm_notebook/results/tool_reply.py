@@ -176,6 +176,7 @@ class ToolReply(Viewable):
     """Short notes from whoever asked (e.g. `%%glm`'s "{topc} is not defined"), shown with it."""
     start: int = field(default=0, repr=False)
     started_at: float = field(default_factory=time.perf_counter, repr=False)
+    started_time: float = field(default_factory=time.time, repr=False)
     ended_at: float | None = field(default=None, repr=False)
 
     # -- the last step ------------------------------------------------------------------------
@@ -221,6 +222,10 @@ class ToolReply(Viewable):
     @property
     def request(self) -> dict[str, Any]:
         return self.final.request
+
+    @property
+    def request_sha256(self) -> str | None:
+        return self.final.request_sha256
 
     @property
     def chunks(self) -> int:

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -32,6 +33,8 @@ __all__ = [
     "completion_events",
     "parse_error_body",
     "MAX_MESSAGE_CHARS",
+    "canonical_json",
+    "request_key",
 ]
 
 #: Longest server message (and business code) kept in an error, after folding it to one line.
@@ -295,3 +298,13 @@ def parse_error_body(raw: bytes) -> tuple[str | None, str | None]:
     if not isinstance(body, Mapping):
         return None, None
     return _error_fields(body)
+
+
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys and no insignificant whitespace (the form keys are made of)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def request_key(body: dict[str, Any]) -> str:
+    """The key of a request body: sha256 of its canonical JSON."""
+    return hashlib.sha256(canonical_json(body).encode()).hexdigest()
