@@ -421,3 +421,28 @@ def test_attached_images_reach_the_model_and_show_as_thumbnails(lab, tmp_path):
     ]
     html = static["data"]["text/html"]
     assert html.count('class="glm-thumb"') == 2 and len(html) < 40_000
+
+
+@in_frontends("lab-light", "nb7-dark")
+def test_a_widget_opened_on_a_chat_continues_it_and_footers_show_the_cost(app):
+    """`trip(...)` in a cell, then `chat(trip)`: the widget shows the earlier turn and adds to the
+    same conversation; the answer's footer shows its cost beside the tokens."""
+    lab = app
+    start = 'from glm_notebook import Chat, chat\ntrip = Chat(system="You are a terse travel agent.")\ntrip("Plan a day in Lisbon")'
+    follow = 'w = chat(trip)\n_ = await w.send("And what should I do in the evening?")\nw'
+    lab.open(lab.write_notebook(["%load_ext glm_notebook", start, follow, "len(trip), trip.cost > 0"]))
+    lab.run_all_and_wait(timeout=90)
+    answer = lab.output(1)
+    cost = answer.locator(".glm-footer .glm-cost")
+    assert cost.count() == 1 and re.fullmatch(r"\$0\.\d+", cost.inner_text()), answer.inner_text()[-300:]
+    chat = _chat(lab, 2)
+    _wait_ended(lab, chat, 2)
+    text = chat.inner_text()
+    assert "Plan a day in Lisbon" in text and "And what should I do in the evening?" in text
+    assert chat.locator(".glm-chat-answer").count() == 2
+    assert chat.locator(".glm-footer .glm-cost").count() >= 1
+    assert "(2, True)" in lab.output(3).inner_text()
+    _assert_readable(lab, answer, "the answer's footer")
+    _assert_readable(lab, chat, "the chat over an existing Chat")
+    chat.scroll_into_view_if_needed()
+    lab.screenshot("chat-over-existing")
