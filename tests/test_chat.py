@@ -226,6 +226,11 @@ def test_calling_a_chat_streams_in_place_and_shows_the_answer_once(k: Kernel) ->
         "True",
         "True",
     ]
+    both = k.run("trip('Lisbon or Porto?')\ntrip('Which is cheaper?')")
+    finals = [out for out in both.outputs if out.get("data")]  # each turn keeps its answer, once
+    assert both.error is None and len(finals) == 2 and both.of_type("execute_result") == []
+    assert "Lisbon or Porto?" in finals[0]["data"]["text/html"]
+    assert "Which is cheaper?" in finals[1]["data"]["text/html"]
 
 
 def test_the_magic_continues_the_chat_in_the_variable(k: Kernel, server) -> None:

@@ -1,7 +1,8 @@
 """`trip("…")` in IPython: a `Chat` turn streams in place exactly like a `%%glm` cell.
 
 In a Jupyter kernel the answer streams into live panes; when it ends they are replaced, in one
-step, by the final view (a display, so that `reply = trip("…")` shows the answer too). The
+step, by the final view (a display, so that `reply = trip("…")` shows the answer too; several
+turns in one cell each keep their answer). The
 `Reply` is returned; when it is also the cell's value, IPython's own `Out` display of that one
 object is skipped (an `ipython_display_formatter` entry that lasts until the cell ends), so the
 answer shows once. In terminal IPython the answer is written as it arrives. A failed turn shows
@@ -38,7 +39,12 @@ def show_turn(chat: Chat, prompt: Any, params: dict[str, Any]) -> Reply | None:
     assert reply is not None
     chat.record(prompt, reply)
     if isinstance(sink, LiveSink):
-        display(reply)  # replaces the panes (their clear waits for this output)
+        # The panes' clear waits for the next output and then empties the whole cell: the
+        # answers of earlier turns in this cell go out again first, then this one.
+        for earlier in _SHOWN:
+            data, metadata = earlier._repr_mimebundle_()
+            display(data, metadata=metadata, raw=True)
+        display(reply)
         _skip_out_display(shell, reply)
     return reply
 
