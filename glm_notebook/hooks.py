@@ -30,7 +30,7 @@ class Hooks:
         """Use `target` (a callable, or a "module:attribute" path) for `key`."""
         self._targets[key] = target
 
-    def find(self, key: Hashable) -> Callable[..., Any] | None:
+    def find(self, key: Any) -> Callable[..., Any] | None:
         """The callable for `key` (for a type: its own entry or its nearest base's), or None."""
         for candidate in key.__mro__ if isinstance(key, type) else (key,):
             target = self._targets.get(candidate)

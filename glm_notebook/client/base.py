@@ -27,7 +27,7 @@ import os
 import random
 import time
 import warnings
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator, Mapping
 from datetime import timezone
 from typing import Any, TypeVar
 
@@ -300,7 +300,7 @@ class BaseClient:
 class _Call:
     """One request and its retry policy, shared by the sync and async loops (no I/O here)."""
 
-    def __init__(self, client: BaseClient, url: str, body: dict) -> None:
+    def __init__(self, client: BaseClient, url: str, body: dict[str, Any]) -> None:
         self.client = client
         self.url = url
         self.body = body
@@ -434,7 +434,7 @@ class _Call:
         if wait is not None and wait > MAX_RETRY_AFTER:
             return None
         self.attempt += 1
-        backoff = min(self.client.retry_backoff * 2 ** (self.attempt - 1), _MAX_BACKOFF)
+        backoff = min(self.client.retry_backoff * 2.0 ** (self.attempt - 1), _MAX_BACKOFF)
         backoff *= 0.5 + random.random() / 2
         return backoff if wait is None else max(wait, backoff)
 
@@ -700,7 +700,7 @@ def _internal(call: _Call, exc: Exception) -> None:
     call.reply.finish(stopped="error", error=short_line(f"internal error: {exc!r}", 200))
 
 
-def _run(call: _Call) -> Iterator[Event]:
+def _run(call: _Call) -> Generator[Event, None, None]:
     """The sync loop: attempts and retries. Holds no reference to its Stream (no cycle)."""
     http = call.client._sync_http
     try:
@@ -735,7 +735,7 @@ def _run(call: _Call) -> Iterator[Event]:
         raise
 
 
-def _attempt(call: _Call, http: httpx.Client) -> Iterator[Event]:
+def _attempt(call: _Call, http: httpx.Client) -> Generator[Event, None, None]:
     with http.stream("POST", call.url, json=call.body, headers=call.client._headers()) as response:
         call.answered = True
         call.encoding = response.headers.get("content-encoding", "")
@@ -761,7 +761,7 @@ def _attempt(call: _Call, http: httpx.Client) -> Iterator[Event]:
         call.end()
 
 
-async def _arun(call: _Call) -> AsyncIterator[Event]:
+async def _arun(call: _Call) -> AsyncGenerator[Event, None]:
     """The async twin of `_run`."""
     import asyncio  # here, so that `import glm_notebook` stays light
 
@@ -802,7 +802,7 @@ async def _arun(call: _Call) -> AsyncIterator[Event]:
         raise
 
 
-async def _aattempt(call: _Call, http: httpx.AsyncClient) -> AsyncIterator[Event]:
+async def _aattempt(call: _Call, http: httpx.AsyncClient) -> AsyncGenerator[Event, None]:
     request = http.stream("POST", call.url, json=call.body, headers=call.client._headers())
     async with request as response:
         call.answered = True

@@ -18,6 +18,7 @@ international reference lists no `/batches`: a 404 there raises `BatchUnavailabl
 
 from __future__ import annotations
 
+import builtins
 import json
 import time
 from dataclasses import dataclass
@@ -101,7 +102,8 @@ class _Http:
         return rest.raise_for_status(response)
 
     def json(self, method: str, path: str, **kw: Any) -> dict[str, Any]:
-        return self.request(method, path, **kw).json()
+        answer: dict[str, Any] = self.request(method, path, **kw).json()
+        return answer
 
 
 def _no_api(response: httpx.Response) -> bool:
@@ -298,13 +300,13 @@ class Batch:
 
     # -- results ------------------------------------------------------------------------------
 
-    def _lines(self, file_id: str | None) -> list[dict[str, Any]]:
+    def _lines(self, file_id: str | None) -> builtins.list[dict[str, Any]]:
         if not file_id:
             return []
         text = _Http(self.client).request("GET", f"/files/{file_id}/content").text
         return [line for line in map(_json_line, text.splitlines()) if line is not None]
 
-    def _known_inputs(self) -> list[_Input]:
+    def _known_inputs(self) -> builtins.list[_Input]:
         if self._inputs is not None:
             return self._inputs
         inputs = []
@@ -349,8 +351,8 @@ class Batch:
             if self.schema is not None:
                 try:
                     item.value = reply.value = self.schema.parse(reply)
-                except SchemaError as error:
-                    item.error = error
+                except SchemaError as exc:
+                    item.error = exc
             return
         error = line.get("error") or (body.get("error") if isinstance(body, dict) else None) or {}
         code = str(error.get("code")) if error.get("code") is not None else None

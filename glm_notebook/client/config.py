@@ -82,7 +82,7 @@ class APIKey:
 
     __str__ = __repr__
 
-    def __reduce__(self) -> tuple:
+    def __reduce__(self) -> tuple[Any, ...]:
         raise TypeError("an API key is not pickled")
 
 

@@ -76,7 +76,7 @@ def vision_error(model: str, example: str) -> str:
     return f"{model} cannot see images: ask a vision model, e.g. {example}"
 
 
-class ImagePart(dict):
+class ImagePart(dict[str, Any]):
     """An `image_url` content part (a plain dict on the wire) that knows its size and format
     and never shows its Base64 in a repr."""
 
@@ -118,7 +118,7 @@ def thumbnail(part: Any, side: int = THUMB_SIDE) -> str | None:
     url = str(((part.get("image_url") or {}) if isinstance(part, dict) else {}).get("url", ""))
     try:
         data = base64.b64decode(url.split(",", 1)[1] if url.startswith("data:") else url)
-        image = Image.open(io.BytesIO(data))
+        image: Image.Image = Image.open(io.BytesIO(data))
         image.draft("RGB", (side, side))  # JPEG: decode at a fraction of the size
         image.thumbnail((side, side))
         if image.mode in ("RGBA", "LA", "P"):
@@ -169,7 +169,7 @@ def _kind(obj: Any) -> str | None:
     if module == "PIL" and hasattr(obj, "save") and hasattr(obj, "mode"):
         return "pil"
     if module == "numpy" and cls.__name__ == "ndarray":
-        shape = getattr(obj, "shape", ())
+        shape: tuple[int, ...] = tuple(getattr(obj, "shape", ()))
         return "array" if len(shape) == 3 and shape[2] in (3, 4) and shape[0] and shape[1] else None
     if callable(getattr(obj, "_repr_png_", None)) or callable(getattr(obj, "_repr_jpeg_", None)):
         return "repr" if module == "IPython" or hasattr(obj, "data") else None

@@ -39,10 +39,12 @@ from ..errors import GLMError
 from ..hooks import Viewable
 from ..results.cost import PriceLike, checked_prices, cost_of, format_cost, total_cost
 from ..results.reply import Reply
+from ..results.tool_reply import ToolReply
 from ..text import one_line, short_line
 from ..wire.events import Usage
-from .base import AsyncStream, BaseClient, Stream
+from .base import AsyncStream, Stream
 from .content import image_placeholder
+from .glm import GLMClient
 
 __all__ = ["Chat", "ChatTurn", "ChatFileError", "CHAT_FILE_VERSION", "SAVED_PARAMS"]
 
@@ -79,7 +81,7 @@ class ChatTurn:
     messages: list[dict[str, Any]]
     model: str | None = None
     usage: Usage | None = None
-    reply: Reply | None = field(default=None, repr=False)
+    reply: Reply | ToolReply | None = field(default=None, repr=False)
 
     @property
     def prompt(self) -> str:
@@ -113,7 +115,7 @@ class Chat(Viewable):
         system: str | None = None,
         *,
         tools: Sequence[Any] | None = None,
-        client: BaseClient | None = None,
+        client: GLMClient | None = None,
         max_history: int | None = None,
         prices: Mapping[str, PriceLike] | None = None,
         name: str | None = None,
@@ -157,7 +159,10 @@ class Chat(Viewable):
         return [{"role": "system", "content": self.system}] if self.system else []
 
     def record(
-        self, content: str | list[dict[str, Any]], reply: Reply, added: list[dict[str, Any]] | None = None
+        self,
+        content: str | list[dict[str, Any]],
+        reply: Reply | ToolReply,
+        added: list[dict[str, Any]] | None = None,
     ) -> ChatTurn:
         """Add a turn: the user message `content`, then `added` (by default what `reply` added:
         its answer; a `ToolReply`'s assistant and tool messages)."""
@@ -179,7 +184,7 @@ class Chat(Viewable):
     # -- totals -------------------------------------------------------------------------------------
 
     @property
-    def replies(self) -> list[Reply]:
+    def replies(self) -> list[Reply | ToolReply]:
         """The `Reply` of each turn that ran in this session, in order."""
         return [turn.reply for turn in self.turns if turn.reply is not None]
 
@@ -196,7 +201,7 @@ class Chat(Viewable):
     # -- asking -------------------------------------------------------------------------------------
 
     @property
-    def client(self) -> BaseClient:
+    def client(self) -> GLMClient:
         """The client requests go through: the one given, else the default one (the `%config GLM`
         settings' in a notebook with the extension loaded, else one from the environment)."""
         if self._client is not None:
@@ -204,10 +209,11 @@ class Chat(Viewable):
         make = hooks.clients.find("default")
         if make is None:  # only when the package's __init__ did not run
             raise RuntimeError("no default client: pass client=GLMClient(...)")
-        return make()
+        client: GLMClient = make()
+        return client
 
     @client.setter
-    def client(self, client: BaseClient | None) -> None:
+    def client(self, client: GLMClient | None) -> None:
         self._client = client
 
     def request_params(self, **params: Any) -> dict[str, Any]:
@@ -412,7 +418,7 @@ class _Recording:
 
 
 class _AsyncRecording(_Recording):
-    async def __aiter__(self) -> Any:  # type: ignore[override]
+    async def __aiter__(self) -> Any:
         async for event in self._stream:
             yield event
         self._chat.record(self._prompt, self._stream.reply)

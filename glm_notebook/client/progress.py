@@ -138,7 +138,7 @@ class TextProgress:
 def default_progress(label: str = "map") -> Progress | None:
     """The notebook bar in a Jupyter kernel, text on a terminal, else None."""
     make = hooks.progress.find("kernel") if "ipykernel" in sys.modules else None
-    bar = make(label) if make is not None else None
+    bar: Progress | None = make(label) if make is not None else None
     if bar is not None:
         return bar
     stderr = sys.stderr

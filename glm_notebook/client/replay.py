@@ -248,13 +248,13 @@ class ReplayStore:
             if not raw.strip():
                 continue
             try:
-                data = _checked(json.loads(raw.decode("utf-8")))
+                entry = _checked(json.loads(raw.decode("utf-8")))
             except (ValueError, UnicodeDecodeError):
                 if line_start not in self._warned:
                     self._warned.add(line_start)
                     bad.append(line_start)
                 continue
-            self._entries[data["key"]] = data
+            self._entries[entry["key"]] = entry
         if bad:
             warnings.warn(
                 f"{self.path}: skipped {len(bad)} line(s) that are not recordings "

@@ -141,7 +141,7 @@ def chat_structured(client: Any, messages: Messages, *, schema: Any, **params: A
     """`client.chat` asking for `schema`: the `Reply` with `.value` set, one repair if needed."""
     spec = as_schema(schema)
     listed, params = spec.request(messages, params)
-    reply = client.chat(listed, **params)
+    reply: Reply = client.chat(listed, **params)
     try:
         reply.value = spec.parse(reply)
     except SchemaError as error:
@@ -154,7 +154,7 @@ async def achat_structured(client: Any, messages: Messages, *, schema: Any, **pa
     """The async twin of `chat_structured`."""
     spec = as_schema(schema)
     listed, params = spec.request(messages, params)
-    reply = await client.achat(listed, **params)
+    reply: Reply = await client.achat(listed, **params)
     try:
         reply.value = spec.parse(reply)
     except SchemaError as error:

@@ -28,7 +28,7 @@ import queue
 import re
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -331,7 +331,7 @@ def _await_in_thread(awaitable: Awaitable[Any]) -> Any:
     return holder[0]
 
 
-def _execute_sync(loop: _Loop, jobs: list[_Job]) -> Iterator[LoopEvent]:
+def _execute_sync(loop: _Loop, jobs: list[_Job]) -> Generator[LoopEvent, None, None]:
     concurrent = [j for j in jobs if j.call.status == "running" and j.tool is not None and j.tool.is_async]
     batch = _ThreadBatch(concurrent) if concurrent else None
     try:
@@ -365,7 +365,7 @@ def _execute_sync(loop: _Loop, jobs: list[_Job]) -> Iterator[LoopEvent]:
             batch.stop()
 
 
-def _run_sync(loop: _Loop) -> Iterator[LoopEvent]:
+def _run_sync(loop: _Loop) -> Generator[LoopEvent, None, None]:
     try:
         while True:
             step = loop.next_step()
@@ -463,7 +463,7 @@ async def _approve_async(loop: _Loop, jobs: list[_Job]) -> None:
             loop.decide(job.call, decision)
 
 
-async def _execute_async(loop: _Loop, jobs: list[_Job]) -> AsyncIterator[LoopEvent]:
+async def _execute_async(loop: _Loop, jobs: list[_Job]) -> AsyncGenerator[LoopEvent, None]:
     tasks: dict[asyncio.Task[tuple[Any, Exception | None, float]], _Job] = {}
     try:
         for job in jobs:
@@ -493,7 +493,8 @@ async def _execute_async(loop: _Loop, jobs: list[_Job]) -> AsyncIterator[LoopEve
                 task.cancel()
 
 
-async def _run_async(loop: _Loop) -> AsyncIterator[LoopEvent]:
+async def _run_async(loop: _Loop) -> AsyncGenerator[LoopEvent, None]:
+    event: LoopEvent
     try:
         while True:
             step = loop.next_step()

@@ -182,7 +182,8 @@ def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
         return {k: expand(v, seen) for k, v in node.items()}
 
     try:
-        return expand({k: v for k, v in schema.items() if k != "$defs"}, ())
+        expanded: dict[str, Any] = expand({k: v for k, v in schema.items() if k != "$defs"}, ())
+        return expanded
     except RecursionError:
         return schema  # a recursive type: keep `$defs`
 
@@ -247,8 +248,9 @@ def _build(fn: Callable[..., Any], name: str | None, description: str | None) ->
         if annotation is inspect.Parameter.empty:
             annotation = Any
         default = ... if p.default is inspect.Parameter.empty else p.default
-        extra = {"description": doc_params[p.name]} if p.name in doc_params else {}
-        fields[p.name] = (annotation, Field(default, **extra))
+        described = p.name in doc_params  # else an Annotated Field's own description stays
+        field = Field(default, description=doc_params[p.name]) if described else Field(default)
+        fields[p.name] = (annotation, field)
     has_kwargs = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
     config = ConfigDict(
         protected_namespaces=(), arbitrary_types_allowed=True,

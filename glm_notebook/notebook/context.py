@@ -79,7 +79,7 @@ def _is_cell(filename: str) -> bool:
 
 def _trimmed(error: BaseException) -> tuple[str, list[traceback.FrameSummary]]:
     """The traceback text (cell frames, then the innermost library frames) and its frames."""
-    frames = traceback.extract_tb(error.__traceback__)
+    frames: list[traceback.FrameSummary] = list(traceback.extract_tb(error.__traceback__))
     first = next((i for i, frame in enumerate(frames) if _is_cell(frame.filename)), 0)
     frames = frames[first:]
     last_cell = max((i for i, frame in enumerate(frames) if _is_cell(frame.filename)), default=-1)

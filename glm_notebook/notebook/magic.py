@@ -36,6 +36,7 @@ from typing import Any
 import httpx
 from IPython import get_ipython
 from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Bool, Dict, Float, Int, TraitError, Unicode, observe, validate
@@ -310,6 +311,8 @@ def _first(*values: Any) -> Any:
 class GLMMagics(Magics):
     """`%%glm` (ask a model, stream the answer) and `%glm` (settings, conversations)."""
 
+    shell: InteractiveShell  # always given: the magics are registered on a shell
+
     def __init__(self, shell: Any, settings: GLM | None = None) -> None:
         super().__init__(shell)
         self.settings = settings if settings is not None else GLM(parent=shell)
@@ -386,7 +389,7 @@ class GLMMagics(Magics):
         "--max-steps", dest="max_steps", type=int, default=None, metavar="N",
         help="With --tools: at most N requests to the model (default 10).",
     )  # fmt: skip
-    @cell_magic("glm")
+    @cell_magic("glm")  # type: ignore[arg-type]  # IPython types the decorator's argument as Never
     def glm_cell(self, line: str, cell: str) -> Any:
         """Ask a GLM model; the answer streams into the output and becomes the cell's result.
 
@@ -454,6 +457,7 @@ class GLMMagics(Magics):
             self.shell.user_ns[args.out] = reply
         if error is not None:
             raise error
+        assert reply is not None  # no error: the stream ran
         if conversation is not None:
             conversation.record(prompt, reply)
             self._active_chat = args.chat
@@ -624,7 +628,7 @@ class GLMMagics(Magics):
     # -- %glm ---------------------------------------------------------------------------------
 
     @no_var_expand
-    @line_magic("glm")
+    @line_magic("glm")  # type: ignore[arg-type]  # as for cell_magic
     def glm_line(self, line: str) -> Any:
         """`%glm config` · `%glm history [NAME]` · `%glm reset [NAME | --all]` · `%glm fix [WORDS]` ·
         `%glm replay …`

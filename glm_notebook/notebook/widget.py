@@ -378,7 +378,7 @@ class ChatWidget:
         client = client if client is not None else self.chat._client
         self._client = client
         self._own_client = client is None
-        self._task: asyncio.Task[Reply | None] | None = None
+        self._task: asyncio.Task[Reply | ToolReply | None] | None = None
         self._view: _TurnView | None = None  # the turn streaming now
         self._views: list[_TurnView] = []
         self._queue: list[_Queued] = []
@@ -429,7 +429,7 @@ class ChatWidget:
         self._update_static()
 
     @property
-    def replies(self) -> list[Reply]:
+    def replies(self) -> list[Reply | ToolReply]:
         """The `Reply` of every turn that got one, in order (stopped and failed ones too)."""
         return [turn.reply for turn in self.transcript.turns if turn.reply is not None]
 
@@ -454,7 +454,7 @@ class ChatWidget:
 
     # -- acting -----------------------------------------------------------------------------------
 
-    def send(self, text: str = "", images: Sequence[Any] = ()) -> asyncio.Task[Reply | None]:
+    def send(self, text: str = "", images: Sequence[Any] = ()) -> asyncio.Task[Reply | ToolReply | None]:
         """Ask `text` (with `images`: Figures, PIL Images, arrays, PNG/JPEG bytes or Paths, sent
         after the text); the answer streams into the transcript. Returns the turn's task.
 
@@ -606,7 +606,7 @@ class ChatWidget:
         notes += image_notes
         return _Prompt(shown, content, tuple(notes))
 
-    def _start(self, prompt: _Prompt) -> asyncio.Task[Reply | None]:
+    def _start(self, prompt: _Prompt) -> asyncio.Task[Reply | ToolReply | None]:
         loop = _running_loop()
         turn, request = self.transcript.start(prompt.text, prompt.content, prompt.notes)
         if self._previous is not None:  # a new turn: "New conversation" is final now
@@ -623,7 +623,7 @@ class ChatWidget:
         self._task = task
         return task
 
-    async def _wait_queued(self, item: _Queued) -> Reply | None:
+    async def _wait_queued(self, item: _Queued) -> Reply | ToolReply | None:
         try:
             task = await item.started
         except asyncio.CancelledError:
@@ -633,7 +633,7 @@ class ChatWidget:
             raise
         return None if task is None else await task
 
-    async def _run(self, view: _TurnView, request: list[dict[str, str]]) -> Reply | None:
+    async def _run(self, view: _TurnView, request: list[dict[str, str]]) -> Reply | ToolReply | None:
         turn = view.turn
         view.started = True
         if view.stop_requested:
@@ -811,7 +811,9 @@ class ChatWidget:
         display(self._static_bundle(), metadata=self._static_metadata(), raw=True, display_id=self._static_id)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> tuple[dict, dict]:
-        data, meta = self.widget._repr_mimebundle_()
+        bundle = self.widget._repr_mimebundle_()
+        assert bundle is not None  # an anywidget always has a view
+        data, meta = bundle
         # What a viewer without the widget reads (nbconvert, GitHub): true whenever it is read.
         data["text/plain"] = f"<ChatWidget {self._model_name()}: live chat; the saved transcript follows>"
         return data, meta

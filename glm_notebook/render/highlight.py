@@ -74,7 +74,7 @@ def highlight(code: str, language: str) -> str:
     if tokens and not code.endswith("\n") and tokens[-1][1].endswith("\n"):
         tokens[-1] = (tokens[-1][0], tokens[-1][1][:-1])  # the newline Pygments added
     parts: list[str] = []
-    current, run = "", []  # neighbouring tokens of the same class share one span
+    current, run = "", list[str]()  # neighbouring tokens of the same class share one span
     for name, value in tokens:
         if name in _NO_SPAN:
             name = ""

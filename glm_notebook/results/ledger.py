@@ -58,7 +58,9 @@ class Ledger:
         totals = self.totals()
         if not totals:
             return "No answers yet in this session."
-        rows = [("model", "requests", "prompt", "cached", "completion", "reasoning", "cost")]
+        rows: list[tuple[str, ...]] = [
+            ("model", "requests", "prompt", "cached", "completion", "reasoning", "cost")
+        ]
         for model, t in sorted(totals.items()):
             requests = f"{t.requests:,}" + (f" (+{t.replayed:,} replayed)" if t.replayed else "")
             rows.append(_row(model, requests, t.usage, cost_of(model, t.usage, warn=False)))

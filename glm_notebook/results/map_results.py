@@ -56,8 +56,9 @@ class ItemResult:
     def prompt(self) -> str:
         """The last user message's text."""
         for message in reversed(self.messages):
-            if message.get("role") == "user" and isinstance(message.get("content"), str):
-                return message["content"]
+            content = message.get("content")
+            if message.get("role") == "user" and isinstance(content, str):
+                return content
         return ""
 
     @property

@@ -78,24 +78,23 @@ class Reply(Viewable):
 
     def apply(self, event: Event) -> None:
         """Fold one stream event into the reply."""
-        kind = type(event)
-        if kind is ContentDelta:
+        if isinstance(event, ContentDelta):
             if self.first_token_at is None:
                 self.first_token_at = time.perf_counter()
             if self._reasoning_ended_at is None and self._reasoning:
                 self._reasoning_ended_at = time.perf_counter()
             self._text.append(event.text)
-        elif kind is ReasoningDelta:
+        elif isinstance(event, ReasoningDelta):
             if self.first_token_at is None:
                 self.first_token_at = time.perf_counter()
             self._reasoning.append(event.text)
-        elif kind is ToolCallDelta:
+        elif isinstance(event, ToolCallDelta):
             self._apply_tool(event)
-        elif kind is Finish:
+        elif isinstance(event, Finish):
             self.finish_reason = event.reason
-        elif kind is UsageReport:
+        elif isinstance(event, UsageReport):
             self.usage = event.usage
-        elif kind is StreamStart:
+        elif isinstance(event, StreamStart):
             self.id = event.id or self.id
             self.model = event.model or self.model
             self.created = event.created or self.created

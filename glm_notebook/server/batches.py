@@ -48,8 +48,9 @@ class BatchStore:
         self.lock = threading.Lock()
 
     def add_file(self, data: bytes, filename: str, purpose: str) -> dict[str, Any]:
-        meta = {
-            "id": _new_id("file"),
+        file_id = _new_id("file")
+        meta: dict[str, Any] = {
+            "id": file_id,
             "object": "file",
             "bytes": len(data),
             "created_at": int(time.time()),
@@ -57,8 +58,8 @@ class BatchStore:
             "purpose": purpose,
         }
         with self.lock:
-            self.files[meta["id"]] = meta
-            self.content[meta["id"]] = data
+            self.files[file_id] = meta
+            self.content[file_id] = data
         return meta
 
 

@@ -191,7 +191,7 @@ class Directives:
 
     def without_faults(self) -> Directives:
         """The same directives with every fault (status, cut, stall, ...) switched off."""
-        defaults = {f.name: f.default for f in fields(self) if f.name in FAULT_KEYS}
+        defaults: dict[str, Any] = {f.name: f.default for f in fields(self) if f.name in FAULT_KEYS}
         return replace(self, **defaults, given=self.given - FAULT_KEYS)
 
 
@@ -217,10 +217,10 @@ def _convert(key: str, raw: str) -> Any:
                 raise ValueError("must be at least 1")
             return number
         if key in _FLOATS:
-            number = float(value)
-            if not math.isfinite(number) or number < 0:
+            seconds = float(value)
+            if not math.isfinite(seconds) or seconds < 0:
                 raise ValueError("must be a finite number >= 0")
-            return number
+            return seconds
         if key == "split":
             low, _, high = value.partition("-")
             pair = (int(low), int(high or low))

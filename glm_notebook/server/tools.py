@@ -88,7 +88,8 @@ def _function_tools(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
     for item in tools if isinstance(tools, list) else ():
         fn = item.get("function") if isinstance(item, dict) else None
         if isinstance(fn, dict) and isinstance(fn.get("name"), str):
-            found[fn["name"]] = fn.get("parameters") if isinstance(fn.get("parameters"), dict) else {}
+            parameters = fn.get("parameters")
+            found[fn["name"]] = parameters if isinstance(parameters, dict) else {}
     return found
 
 
@@ -105,8 +106,9 @@ def _kind(schema: dict[str, Any]) -> str:
 
 
 def _derive_arguments(schema: dict[str, Any], prompt: str) -> dict[str, Any]:
-    properties = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
-    required = schema.get("required") if isinstance(schema.get("required"), list) else list(properties)
+    given, listed = schema.get("properties"), schema.get("required")
+    properties: dict[str, Any] = given if isinstance(given, dict) else {}
+    required: list[Any] = listed if isinstance(listed, list) else list(properties)
     numbers = _NUMBER.findall(prompt)
     quoted = [a or b for a, b in _QUOTED.findall(prompt)]
     sentences = re.split(r"(?<=[.!?])\s+", prompt.strip())
@@ -165,7 +167,7 @@ def _calls_turn(
     thinking: bool,
     stream_arguments: bool,
 ) -> ToolAnswer:
-    calls = []
+    calls: list[dict[str, Any]] = []
     for index, (name, given) in enumerate(wanted):
         arguments = (
             given

@@ -113,7 +113,7 @@ def _short(value: Any) -> str:
     return text if len(text) <= 40 else text[:39] + "…"
 
 
-def _details(data: dict, key: str) -> dict:
+def _details(data: dict[str, Any], key: str) -> dict[str, Any]:
     value = data.get(key)
     if not value:
         return {}
@@ -122,7 +122,7 @@ def _details(data: dict, key: str) -> dict:
     return value
 
 
-def _count(data: dict, key: str) -> int:
+def _count(data: dict[str, Any], key: str) -> int:
     value = data.get(key)
     if value is None:
         return 0

@@ -194,7 +194,7 @@ def _choice_events(choices: Any, part_key: str, events: list[Event]) -> None:
             events.append(Finish(finish_reason))
 
 
-def _start(body: dict) -> StreamStart:
+def _start(body: dict[str, Any]) -> StreamStart:
     created = body.get("created")
     if created is not None and type(created) is not int:
         if type(created) is not float:
