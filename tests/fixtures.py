@@ -62,11 +62,6 @@ def kernel() -> Kernel:
     k.shutdown()
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     # Like JupyterLab, tell a notebook's kernel (started by nbval in this hook) which notebook it

@@ -203,7 +203,7 @@ def test_summaries() -> None:
 
     frame = pd.DataFrame({"name": ["a|b", "x" * 100], "n": [1, 2]})
     assert summarize(frame) == (
-        "pandas DataFrame: 2 rows × 2 columns\nColumns (dtype): name (str), n (int64)\n\n"
+        f"pandas DataFrame: 2 rows × 2 columns\nColumns (dtype): name ({frame['name'].dtype}), n (int64)\n\n"
         "|  | name | n |\n|---|---|---|\n| 0 | a\\|b | 1 |\n| 1 | " + "x" * 59 + "… | 2 |"
     )
     assert "x" * 100 in summarize(frame, full=True)

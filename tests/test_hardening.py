@@ -479,7 +479,7 @@ def test_a_retry_event_can_stop_the_stream(server):
 
 def _reference_since_blank(stream: str) -> int:
     """Characters after the last blank line, by the SSE rules (CRLF, LF, CR end a line)."""
-    ends = [m.end() for m in re.finditer(r"(?>\r\n|\r|\n)(?>\r\n|\r|\n)", stream)]
+    ends = [m.end() for m in re.finditer(r"(?:\r\n|\r(?!\n)|\n)(?:\r\n|\r(?!\n)|\n)", stream)]
     return len(stream) - ends[-1] if ends else len(stream)
 
 

@@ -34,6 +34,15 @@ from .refresh_notebooks import DOCS_KEY
 # -- the conversation model (no widgets, no I/O) --------------------------------------------------
 
 
+def _handles_comms_while_a_cell_awaits(*least: int) -> pytest.MarkDecorator:
+    """Skip below ipykernel `least`: older kernels handle a comm message (the "browser" here)
+    only once the cell awaiting the chat has ended (seen: 6.x for a send; up to 7.3 for Stop)."""
+    from importlib.metadata import version
+
+    found = tuple(int(part) for part in version("ipykernel").split(".")[:2])
+    return pytest.mark.skipif(found < least, reason=f"ipykernel {found} < {least}: comms wait for the cell")
+
+
 def _reply(text: str = "", reasoning: str = "", finish: str | None = "stop") -> Reply:
     reply = Reply(model="glm-test")
     if reasoning:
@@ -427,6 +436,7 @@ def test_chat_as_the_last_line_shows_it_once(widget_kernel):
     assert [WIDGET_VIEW in c["data"] for c in again.of_type("display_data")] == [True, False]
 
 
+@_handles_comms_while_a_cell_awaits(7, 0)
 def test_the_browser_sends_and_the_static_transcript_updates_at_turn_ends(widget_kernel, server):
     run = widget_kernel.run("w = chat()")
     display_id = run.of_type("display_data")[1]["transient"]["display_id"]
@@ -462,6 +472,7 @@ def test_static_updates_reach_the_notebook_only_at_turn_ends(widget_kernel, serv
     assert len([m for m in custom_messages(run, model_id) if m["op"] == "pane"]) > 10
 
 
+@_handles_comms_while_a_cell_awaits(7, 4)
 def test_stop_from_the_browser_mid_stream_keeps_the_partial_answer(widget_kernel, server):
     model_id = ask(widget_kernel, "(w := ChatWidget()).widget.model_id")
     first = len(server.records)
