@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..render.images import thumbnails_html
-from ..render.markdown import escape_text, markdown_html, sanitize_html
+from ..render.markdown import NO_MATHJAX, escape_text, markdown_html, sanitize_html
 from ..render.reply_view import footer_html
 from ..render.styles import STYLESHEET
 from ..render.tool_view import tool_footer_html
@@ -118,7 +118,7 @@ def static_html(chat_id: str, turns: Sequence[TurnHTML], *, title: str) -> str:
     body = "".join(_turn_html(turn) for turn in turns)
     return (
         f'<style class="glm-style">{STYLESHEET.strip()}\n{CHAT_CSS}</style>'
-        f'<div class="glm-chat glm-chat-static" data-glm-chat="{escape_text(chat_id)}">'
+        f'<div class="glm-chat glm-chat-static {NO_MATHJAX}" data-glm-chat="{escape_text(chat_id)}">'
         f'<p class="glm-chat-static-head"><small>{head}</small></p>'
         f'<div class="glm-chat-transcript">{body}</div></div>'
     )

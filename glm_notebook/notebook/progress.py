@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..client.progress import ProgressState
+from ..render.markdown import NO_MATHJAX, escape_text
+from ..text import short_line
 
 __all__ = ["NotebookProgress", "in_kernel", "kernel_progress"]
 
@@ -37,15 +39,21 @@ class NotebookProgress:
     def _open(self, state: ProgressState) -> Any:
         from tqdm.notebook import tqdm
 
-        self._bar = tqdm(total=state.total, desc=self.label, unit="req", mininterval=self.mininterval)
+        self._bar = tqdm(total=state.total, desc=_html(self.label), unit="req", mininterval=self.mininterval)
         return self._bar
 
     def update(self, state: ProgressState) -> None:
         bar = self._bar or self._open(state)
         bar.n = state.finished
-        bar.set_postfix_str(" · ".join(state.facts()), refresh=False)
+        bar.set_postfix_str(_html(" · ".join(state.facts())), refresh=False)
         bar.refresh()
 
     def close(self, state: ProgressState) -> None:
         self.update(state)
         self._bar.close()
+
+
+def _html(text: str) -> str:
+    """Text for tqdm's bar, whose labels are ipywidgets `HTML` (innerHTML, then MathJax): one
+    line, escaped, inside the MathJax-ignore classes (a batch status comes from the service)."""
+    return f'<span class="{NO_MATHJAX}">{escape_text(short_line(text, 200))}</span>'

@@ -14,7 +14,7 @@ from ..client.content import image_placeholder
 from ..results.cost import format_cost
 from ..text import one_line, plural, strip_controls
 from .images import image_parts, thumbnail_items, thumbnails_html
-from .markdown import escape_text, markdown_html, sanitize_html
+from .markdown import NO_MATHJAX, escape_text, markdown_html, sanitize_html
 from .styles import style_tag
 
 __all__ = ["History", "LONG_CHARS", "LONG_LINES", "chat_bundle", "chat_view"]
@@ -118,7 +118,7 @@ class History:
             parts.append(message_html)
         return (
             style_tag()
-            + f'<div class="glm-reply glm-history mathjax_ignore tex2jax_ignore">{sanitize_html(title)}'
+            + f'<div class="glm-reply glm-history {NO_MATHJAX}">{sanitize_html(title)}'
             + f"{''.join(parts)}</div>"
         )
 

@@ -48,7 +48,7 @@ from typing import Any
 
 from ..results.pieces import Pieces
 from ..wire.events import ContentDelta, ReasoningDelta
-from .markdown import escape_text, markdown_html
+from .markdown import NO_MATHJAX, escape_text, markdown_html
 from .phrases import reasoning_summary
 
 __all__ = [
@@ -346,7 +346,7 @@ def _unclosed_math(text: str, start: int) -> int | None:
     return None if opened is None else opened[0]
 
 
-_CONTAINER_OPEN = '<div class="glm-md mathjax_ignore tex2jax_ignore">'
+_CONTAINER_OPEN = f'<div class="glm-md {NO_MATHJAX}">'
 _CONTAINER_CLOSE = "</div>"
 
 

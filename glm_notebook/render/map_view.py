@@ -16,7 +16,7 @@ from .._version import __version__
 from ..results.map_results import MapResults, fields_of
 from ..results.provenance import KEY
 from ..text import one_line
-from .markdown import escape_text, sanitize_html
+from .markdown import NO_MATHJAX, escape_text, sanitize_html
 from .phrases import format_seconds
 from .styles import style_tag
 
@@ -66,7 +66,7 @@ def map_html(results: MapResults, rows: int = ROWS) -> str:
     timing = f' · <span class="glm-time">{format_seconds(results.elapsed)}</span>' if results.elapsed else ""
     message = f'<p class="glm-status">{escape_text(results.message)}</p>' if results.message else ""
     fragment = (
-        '<div class="glm-md glm-map mathjax_ignore tex2jax_ignore">'
+        f'<div class="glm-md glm-map {NO_MATHJAX}">'
         f'<p class="glm-footer">{escape_text(results.summary(timing=False))}{timing}</p>{message}'
         f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{tail}</div>"
     )

@@ -92,13 +92,16 @@ _FORCED = {
     "input": {"type": "checkbox", "disabled": "disabled"},
 }
 
-_CONTAINER_CLASSES = {"mathjax_ignore", "tex2jax_ignore"}
+#: The classes that keep MathJax (JupyterLab, Notebook 7, nbconvert, ipywidgets' HTML) off everything
+#: inside: every element we emit that holds untrusted text sits in one (a test walks every surface).
+NO_MATHJAX = "mathjax_ignore tex2jax_ignore"
+_CONTAINER_CLASSES = set(NO_MATHJAX.split())
 #: The class that keeps a heading out of JupyterLab's table of contents (see `reply_view`).
 TOC_IGNORE_CLASS = "jp-toc-ignore"
 _LANGUAGE_CLASS = re.compile(r"language-[a-z0-9_+#.\-]{1,40}")
 _LANGUAGE = re.compile(r"[a-z0-9_+#.\-]{1,40}")
 _LINK_OK = re.compile(r"(?i)(?:https?:|mailto:)")
-_CONTAINER_OPEN = '<div class="glm-md mathjax_ignore tex2jax_ignore">'
+_CONTAINER_OPEN = f'<div class="glm-md {NO_MATHJAX}">'
 
 
 def _class_ok(tag: str, name: str) -> bool:

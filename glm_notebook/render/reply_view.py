@@ -37,7 +37,7 @@ from ..results.provenance import KEY, provenance
 from ..results.reply import FINISH_REASONS
 from ..text import plural
 from .live import answer_segments
-from .markdown import TOC_IGNORE_CLASS, escape_text, markdown_html, sanitize_html
+from .markdown import NO_MATHJAX, TOC_IGNORE_CLASS, escape_text, markdown_html, sanitize_html
 from .phrases import reasoning_summary, time_html
 from .styles import style_tag
 
@@ -57,7 +57,7 @@ __all__ = [
 #: Default for the longest answer (and reasoning) shown whole in a final view, in characters.
 MAX_DISPLAY_CHARS = 200_000
 #: How every final view (and every live pane, with `glm-live` added) opens.
-REPLY_OPEN = '<div class="glm-reply mathjax_ignore tex2jax_ignore">'
+REPLY_OPEN = f'<div class="glm-reply {NO_MATHJAX}">'
 
 #: Most headings a final view leaves to JupyterLab's table of contents (more: none of them).
 OUTLINE_MAX_HEADINGS = 100

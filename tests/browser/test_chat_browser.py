@@ -446,3 +446,60 @@ def test_a_widget_opened_on_a_chat_continues_it_and_footers_show_the_cost(app):
     _assert_readable(lab, chat, "the chat over an existing Chat")
     chat.scroll_into_view_if_needed()
     lab.screenshot("chat-over-existing")
+
+
+@pytest.mark.parametrize("trusted", [True, False], ids=["signed", "unsigned"])
+def test_a_saved_transcript_with_hostile_tex_cannot_style_the_page_or_fetch(lab, beacon, server, trusted):
+    """Server error text and tool results holding TeX that MathJax would turn into a full-page
+    overlay fetching a beacon: the saved transcript, opened signed or not, keeps it as text."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    import nbformat
+
+    from glm_notebook import GLMClient
+    from glm_notebook.notebook.widget import ChatWidget
+    from tests.test_widget import frontend
+
+    overlay = f"position:fixed;top:0;left:0;width:100%;height:100%;background:url({beacon.url}/tex)"
+    error_tex = f"$\\style{{{overlay}}}{{x}}$ and \\(\\style{{{overlay}}}{{y}}\\)"
+    tool_tex = f"$\\unicode[x;{overlay}]{{x41}}$ $$\\href{{{beacon.url}/href}}{{z}}$$"
+
+    def lookup(place: str) -> str:
+        """Look a place up. place: the place"""
+        return tool_tex
+
+    async def run() -> dict:
+        client = GLMClient(server.api_key, server.base_url, max_retries=0)
+        w = ChatWidget(model="glm-4.6", client=client, tools=[lookup])
+        frontend(w, op="send", text="Use lookup [[tool=lookup]]")
+        await w._task
+        frontend(w, op="send", text=f"Again [[status=400,code=1214,message={error_tex}]]")
+        await w._task
+        return w._static_bundle()
+
+    with ThreadPoolExecutor(1) as pool:  # (Playwright's sync API holds this thread's event loop)
+        bundle = pool.submit(lambda: asyncio.run(run())).result()
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["hostile_test"] = f"{lab.name}-{trusted}"  # content of its own: signed only if asked
+    cell = nbformat.v4.new_code_cell("from glm_notebook import chat\nw = chat()")
+    cell.outputs = [nbformat.v4.new_output("display_data", data=bundle)]
+    nb.cells = [cell]
+    path = f"{lab.name}-{'signed' if trusted else 'unsigned'}.ipynb"
+    lab.server.put_notebook(path, nbformat.from_dict(nb), trusted=trusted)
+    lab.open(path, wait_kernel=False)
+    static = lab.output(0).locator(".glm-chat-static")
+    static.wait_for(timeout=30_000)
+    time.sleep(2.0)  # MathJax typesets lazily; fetches and fonts would have started by now
+    text = static.inner_text()
+    assert "position:fixed" in text and "\\unicode" in text, "the hostile text is not shown as text"
+    assert not beacon.hits, f"the beacon was reached: {beacon.hits}"
+    positioned = lab.page.evaluate(
+        "el => [...el.querySelectorAll('*')].filter(e => ['fixed', 'absolute', 'sticky']"
+        ".includes(getComputedStyle(e).position)).map(e => e.outerHTML.slice(0, 120))",
+        static.element_handle(),
+    )
+    assert not positioned, f"positioned elements in the transcript: {positioned}"
+    assert lab.page.locator("mjx-container, .MathJax").count() == 0, "MathJax typeset hostile text"
+    lab.screenshot(f"hostile-transcript-{'signed' if trusted else 'unsigned'}")

@@ -171,7 +171,8 @@ function hideStatic(id) {
 function render({ model, el }) {
   const viewId = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
   const insert = cellInserter(model);
-  const root = h("div", "glm-chat");
+  // Everything in the chat is text from outside: MathJax never reads it (as in every output).
+  const root = h("div", "glm-chat mathjax_ignore tex2jax_ignore");
   root.setAttribute("data-lm-suppress-shortcuts", "true");
   const transcript = h("div", "glm-chat-transcript");
   transcript.setAttribute("role", "log");
