@@ -28,7 +28,6 @@ import dataclasses
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +35,7 @@ from typing import Any
 
 from .. import hooks
 from ..errors import GLMError
+from ..files import open_nofollow, replace_file
 from ..hooks import Viewable
 from ..results.cost import PriceLike, checked_prices, cost_of, format_cost, total_cost
 from ..results.reply import Reply
@@ -283,19 +283,8 @@ class Chat(Viewable):
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the chat to `path` as JSON (a new file renamed into place: never half-written;
         a symlink at `path` is refused rather than followed). Returns the path."""
-        target = Path(path)
-        if target.is_symlink():
-            raise ChatFileError(f"{short_line(str(target), 120)} is a symbolic link: not writing through it.")
-        data = json.dumps(self.to_dict(), ensure_ascii=False, indent=1)
-        directory = target.parent if str(target.parent) else Path(".")
-        fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=directory)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as file:
-                file.write(data)
-            os.replace(temporary, target)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        data = json.dumps(self.to_dict(), ensure_ascii=False, indent=1).encode("utf-8")
+        target = replace_file(path, data, error=ChatFileError)
         return target
 
     @classmethod
@@ -343,8 +332,10 @@ class Chat(Viewable):
         """A chat saved by `save` (untrusted: checked field by field). `options` (`client=`,
         `tools=`, `prices=`, parameters) apply to the loaded chat."""
         shown = short_line(str(path), 120)
+        if not os.path.lexists(path):
+            raise ChatFileError(f"Cannot read {shown}: No such file or directory.")
         try:
-            with open(path, "rb") as file:
+            with os.fdopen(open_nofollow(path, os.O_RDONLY, error=ChatFileError), "rb") as file:
                 raw = file.read(MAX_CHAT_FILE + 1)
         except OSError as exc:
             raise ChatFileError(f"Cannot read {shown}: {exc.strerror or exc}.") from None

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import GLMError
+from ..files import check_path, open_nofollow, replace_file
 from ..text import one_line
 from ..wire.protocol import canonical_json, request_key
 
@@ -220,16 +221,15 @@ class ReplayStore:
         return f"ReplayStore({str(self.path)!r})"
 
     def _refresh(self) -> None:
-        try:
-            size = self.path.stat().st_size
-        except FileNotFoundError:
+        if not os.path.lexists(check_path(self.path)):
             self._entries, self._offset = {}, 0
             return
-        if size == self._offset:
-            return
-        if size < self._offset:  # pruned by someone: read again from the start
-            self._entries, self._offset = {}, 0
-        with open(self.path, "rb") as handle:
+        with os.fdopen(open_nofollow(self.path, os.O_RDONLY), "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size == self._offset:
+                return
+            if size < self._offset:  # pruned by someone: read again from the start
+                self._entries, self._offset = {}, 0
             fcntl.flock(handle, fcntl.LOCK_SH)
             try:
                 handle.seek(self._offset)
@@ -287,44 +287,39 @@ class ReplayStore:
             return [data["request"] for data in self._entries.values()]
 
     def append(self, entry: Entry) -> None:
-        """Add `entry` at the end of the file: one `write` under an exclusive lock."""
+        """Add `entry` at the end of the file: one `write` under an exclusive lock, never through
+        a symbolic link, and into the file now at the path (a prune may have replaced it)."""
         line = entry.line().encode("utf-8")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        while True:
+            fd = open_nofollow(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
             try:
-                os.write(fd, line)
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                if _same_file(fd, self.path):
+                    os.write(fd, line)
+                    return
             finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-        finally:
-            os.close(fd)
+                os.close(fd)  # (closing releases the lock)
 
     def prune(self, keep: set[str]) -> tuple[int, int]:
-        """Rewrite the file in place with only the entries for `keep` (the latest of each).
-        Returns `(kept, dropped)`; corrupt lines are dropped too."""
-        if not self.path.exists():
+        """Replace the file with one holding only the entries for `keep` (the latest of each),
+        written beside it and renamed into place. Returns `(kept, dropped)`; corrupt lines are
+        dropped too."""
+        if not os.path.lexists(check_path(self.path)):
             return 0, 0
-        with self._lock, open(self.path, "r+b") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                latest: dict[str, bytes] = {}
-                lines = [raw for raw in handle.read().splitlines() if raw.strip()]
-                for raw in lines:
-                    try:
-                        entry = Entry.parse(raw.decode("utf-8"))
-                    except (ValueError, UnicodeDecodeError):
-                        continue
-                    latest.pop(entry.key, None)  # keep file order of the latest versions
-                    latest[entry.key] = raw
-                kept = [raw for key, raw in latest.items() if key in keep]
-                handle.seek(0)
-                handle.truncate()
-                handle.write(b"".join(raw + b"\n" for raw in kept))
-                handle.flush()
-                os.fsync(handle.fileno())
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        with self._lock, os.fdopen(open_nofollow(self.path, os.O_RDONLY), "rb") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)  # appenders wait, then find the new file
+            latest: dict[str, bytes] = {}
+            lines = [raw for raw in handle.read().splitlines() if raw.strip()]
+            for raw in lines:
+                try:
+                    entry = Entry.parse(raw.decode("utf-8"))
+                except (ValueError, UnicodeDecodeError):
+                    continue
+                latest.pop(entry.key, None)  # keep file order of the latest versions
+                latest[entry.key] = raw
+            kept = [raw for key, raw in latest.items() if key in keep]
+            replace_file(self.path, b"".join(raw + b"\n" for raw in kept))
             self._entries, self._offset = {}, 0
         return len(kept), len(lines) - len(kept)
 
@@ -448,3 +443,13 @@ def _describe(body: dict[str, Any]) -> str:
     if len(prompt) > 60:
         prompt = prompt[:59] + "…"
     return f"{body.get('model')}, prompt {prompt!r}"
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    """Whether open file `fd` is still the file at `path` (not replaced by a prune meanwhile)."""
+    try:
+        now = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (held.st_dev, held.st_ino) == (now.st_dev, now.st_ino)
