@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import multiprocessing
+import os
 import socket
 import threading
 import time
@@ -14,6 +15,7 @@ import pytest
 
 from glm_notebook import GLMClient, GLMError, Replay, ReplayMissError, ToolReply
 from glm_notebook.client.replay import ReplayStore, request_key
+from glm_notebook.files import UnsafeFileError
 from glm_notebook.render.reply_view import reply_bundle
 
 
@@ -285,3 +287,69 @@ def test_map_records_every_item_concurrently_and_replays_offline(server, tmp_pat
     again = offline(path).map(prompts, concurrency=6, progress=False)
     assert len(server.records) == start + 12
     assert again.texts == live.texts and not any(again.errors)
+
+
+def _tamper(path, old: str, new: str, line: int = 0) -> None:
+    """Edit the recorded events of entry `line`, as a pull request could."""
+    lines = path.read_text().splitlines()
+    assert old in lines[line]
+    lines[line] = lines[line].replace(old, new)
+    path.write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.parametrize("mode", ["replay", "auto"])
+def test_a_tampered_recording_never_runs_a_tool(server, tmp_path, mode):
+    """An edited tool argument in a recording: the notebook's function is not run with it (nor
+    with anything else) in any mode; one line says why and how to re-record."""
+    path = tmp_path / "tampered.glm.jsonl"
+    calls.clear()
+    client_for(server, Replay(path), model="glm-4.6").chat(
+        "Weather in Florence? Use weather", tools=[weather]
+    )
+    assert calls == ["Florence"]
+    # a fragment of the streamed argument, in the recorded chunks: "Florence" becomes "Zzorence"
+    _tamper(path, '"arguments": "n\\":\\"Fl"', '"arguments": "n\\":\\"Zz"')
+    replay = Replay(path, mode=mode, pace="instant")
+    client = GLMClient("k" if mode == "auto" else None, closed_url(), replay=replay, model="glm-4.6")
+    with pytest.raises(ReplayMissError, match=r"not running tools from a recordings file") as caught:
+        client.chat("Weather in Florence? Use weather", tools=[weather])
+    assert calls == ["Florence"], "a tool ran with arguments read from an edited recording"
+    assert "\n" not in str(caught.value)
+
+
+def test_a_recordings_file_that_is_a_link_is_refused_and_its_target_untouched(server, tmp_path):
+    target = tmp_path / "bashrc"
+    target.write_text("export PATH=/usr/bin\n")
+    link = tmp_path / "nb.glm.jsonl"
+    link.symlink_to(target)
+    for mode in ("auto", "record", "replay"):
+        client = client_for(server, Replay(link, mode=mode))
+        with pytest.raises(UnsafeFileError, match="symbolic link") as caught:
+            client.chat("Write $(touch /tmp/pwned) into it")
+        assert "\n" not in str(caught.value)
+    with pytest.raises(UnsafeFileError, match="symbolic link"):
+        Replay(link).prune()
+    assert target.read_text() == "export PATH=/usr/bin\n"
+
+    # a directory reached through a link is refused too; a directory as the path is one line
+    (tmp_path / "real").mkdir()
+    (tmp_path / "linked").symlink_to(tmp_path / "real")
+    with pytest.raises(UnsafeFileError, match="symbolic link"):
+        client_for(server, Replay(tmp_path / "linked" / "x.glm.jsonl")).chat("Hi")
+    assert list((tmp_path / "real").iterdir()) == []
+    with pytest.raises(UnsafeFileError, match="is a directory"):
+        client_for(server, Replay(tmp_path / "real")).chat("Hi")
+
+
+def test_prune_replaces_the_file_instead_of_truncating_it(server, tmp_path):
+    path = tmp_path / "p.glm.jsonl"
+    client_for(server, Replay(path)).chat("Old")
+    hard = tmp_path / "hardlink"
+    os.link(path, hard)  # another name for the same file: a truncate in place would empty it
+    replay = Replay(path)
+    client_for(server, replay).chat("New")
+    before = hard.read_text()
+    assert replay.prune() == (1, 1)
+    assert hard.read_text() == before and "Old" in before  # the other name keeps its content
+    assert "New" in path.read_text() and "Old" not in path.read_text()
+    assert oct(path.stat().st_mode & 0o777) == oct(hard.stat().st_mode & 0o777)

@@ -44,9 +44,10 @@ from ..results.tool_reply import (
     ToolReply,
     ToolStep,
 )
-from ..text import one_line
+from ..text import one_line, short_line
 from ..wire.events import Event
 from ..wire.protocol import Messages, normalize_messages
+from .replay import ReplayMissError
 from .tools import Tool, ToolArgumentsError, ToolSet, result_text
 
 if TYPE_CHECKING:
@@ -166,9 +167,18 @@ class _Loop:
         replay = self.client.replay
         if replay is None:
             return None
-        sent = [*self.reply.messages, assistant_message(self.reply.steps[-1].reply)]
+        answer = self.reply.steps[-1].reply
+        sent = [*self.reply.messages, assistant_message(answer)]
         results = replay.tool_results(sent)
         if results is None or any(job.call.id not in results for job in jobs):
+            if answer.replayed_at and not replay.run_tools:
+                # Calls read from a recordings file never run code: someone may have edited them.
+                names = ", ".join(sorted({job.call.name for job in jobs}))
+                raise ReplayMissError(
+                    f"The recording asks for tool calls ({short_line(names, 80)}) whose recorded "
+                    "results do not match them: not running tools from a recordings file. Record "
+                    "this cell again (`%glm replay record`, or Replay(mode='record'))."
+                )
             return None
         events: list[LoopEvent] = []
         for job in jobs:
