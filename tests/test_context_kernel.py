@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -263,3 +264,32 @@ def test_code_is_shown_to_copy_where_cells_cannot_be_inserted() -> None:
         assert '<div class="glm-code" data-lang="python">' in block["data"]["text/html"]
     finally:
         vscode.shutdown()
+
+
+def test_the_key_never_leaves_through_fix_or_tool_results(k: Kernel, server, tmp_path) -> None:
+    """The key inside an exception (for `%glm fix`), a tool's result and a tool's error: never
+    sent, never recorded, never in the saved output (`[API key hidden]` instead)."""
+    key = server.api_key
+    recordings = tmp_path / "leak.glm.jsonl"
+    k.run(f"%config GLM.replay_path = {str(recordings)!r}\n%glm replay record")
+    k.run("import os\ndef connect():\n    raise RuntimeError('bad token ' + os.environ['ZAI_API_KEY'])")
+    k.run("connect()")
+    before = len(server.records)
+    fixed = k.run("%glm fix")
+    assert fixed.error is None, fixed.messages
+    k.run(
+        "def secret(what: str) -> str:\n    '''Look something up. what: the thing'''\n"
+        "    return 'token=' + os.environ['ZAI_API_KEY']\n"
+        "def broken(what: str) -> str:\n    '''Look something up. what: the thing'''\n"
+        "    raise ValueError('key ' + os.environ['ZAI_API_KEY'])"
+    )
+    tools = k.run("%%glm --tools secret,broken\n[[tool=secret]] [[tool=broken]] look it up")
+    assert tools.error is None, tools.messages
+    k.run("%glm replay off")
+    sent = [json.dumps(r.body) for r in server.records[before:]]
+    assert len(sent) >= 3 and not [s for s in sent if key in s], "the key was sent"
+    assert any("[API key hidden]" in s for s in sent)
+    assert key not in recordings.read_text(), "the key was recorded"
+    shown = json.dumps([fixed.outputs, tools.outputs, fixed.messages, tools.messages])
+    at = shown.find(key)
+    assert at < 0, f"the key is in what the notebook shows and saves: {shown[max(0, at - 300) : at + 40]!r}"

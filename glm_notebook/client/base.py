@@ -66,6 +66,7 @@ from .config import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_MODEL,
     DEFAULT_TIMEOUT,
+    KEY_MASK,
     APIKey,
     api_key_problem,
     base_url_problem,
@@ -177,6 +178,12 @@ class BaseClient:
         if body["model"] in self._bare_image_models:
             switch_image_form(body["messages"], bare=True)
         return _Call(self, f"{url}/chat/completions", body)
+
+    def hide_key(self, text: str) -> str:
+        """`text` with this client's API key replaced by `[API key hidden]` (for text that goes
+        out or is shown: tool results and errors, prompts built from notebook state)."""
+        key = self._key.reveal()
+        return text.replace(key, KEY_MASK) if key and key in text else text
 
     def resolve_model(self, model: str | None = None) -> str:
         """The model name sent for `model` (the client's own when None), aliases applied."""

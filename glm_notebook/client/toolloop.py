@@ -194,6 +194,7 @@ class _Loop:
         return events
 
     def fail(self, call: ToolCall, error: str) -> None:
+        error = self.client.hide_key(error)
         call.status, call.error, call.result = "error", error, f"Error: {error}"
 
     def decide(self, call: ToolCall, approved: Any) -> None:
@@ -206,7 +207,8 @@ class _Loop:
         call.seconds = seconds
         if error is None:
             try:
-                call.result, call.value, call.status = result_text(value), value, "ok"
+                # What a tool returns goes to the service and into the notebook: never the key.
+                call.result, call.value, call.status = self.client.hide_key(result_text(value)), value, "ok"
                 return
             except Exception as exc:  # a result whose str() fails
                 error = exc
