@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import json
 from typing import Annotated, Literal
 
 import pydantic
@@ -218,3 +219,47 @@ def test_a_functions_tool_is_built_once_and_does_not_keep_it_alive():
     del once, first, second
     gc.collect()
     assert ref() is None
+
+
+# -- what a person approves ----------------------------------------------------------------------
+
+
+def test_approval_shows_every_argument_with_both_ends_of_long_values() -> None:
+    from glm_notebook.results.tool_reply import approval
+
+    padding = "a" * 5000
+    args = {"note": "x" * 150, "body": f"{padding}END", "path": "/home/victim/.bashrc"}
+    asked = approval("write_file", json.dumps(args))
+    assert [line.split(" = ")[0] for line in asked.lines] == ["note", "body", "path"]  # every name
+    assert asked.lines[2] == 'path = "/home/victim/.bashrc"'
+    assert asked.lines[1].endswith('END"') and "…[" in asked.lines[1] and len(asked.lines[1]) < 300
+    assert asked.lines[0] == f'note = "{"x" * 150}"'  # 150 characters show whole
+    assert asked.note == "1 long value shortened in the middle"
+    question = asked.question()
+    assert "/home/victim/.bashrc" in question and question.endswith("Run write_file? [y/N] ")
+
+
+def test_approval_makes_invisible_and_direction_changing_characters_visible() -> None:
+    from glm_notebook.results.tool_reply import approval
+
+    tricky = {
+        "path": "/tmp/\u202etxt.exe",  # right-to-left override
+        "cmd": "ls\u200b -la\u2066\u2069",  # zero-width space, isolates
+        "key\u200d": "tag\U000e0041\ufeff\x1b[2J",  # joiner in a name, a tag, BOM, an escape
+    }
+    asked = approval("run\u202e", json.dumps(tricky, ensure_ascii=False))
+    text = "\n".join([asked.name, *asked.lines])
+    for code in ("202E", "200B", "2066", "2069", "200D", "E0041", "FEFF"):
+        assert f"<U+{code}>" in text, code
+    assert "\\u001b[2J" in text  # JSON shows the escape as \u001b
+    assert not any(ch in text for ch in "\u202e\u200b\u2066\u2069\u200d\ufeff\x1b")
+
+
+def test_approval_says_what_it_left_out() -> None:
+    from glm_notebook.results.tool_reply import approval
+
+    many = approval("f", json.dumps({f"a{i}": i for i in range(40)}))
+    assert len(many.lines) == 30 and "10 more arguments not shown" in many.note
+    raw = approval("f", "not json " + "z" * 2000 + " tail")
+    assert raw.lines[0].endswith(" tail") and "not a JSON object" in raw.note
+    assert approval("f", '{"a": 1}').note == ""

@@ -88,7 +88,9 @@ def test_confirm_declined_over_stdin(k: Kernel) -> None:
     code = '%%glm --tools weather --confirm -o w\nWeather in "Florence"? [[tool=weather]]'
     running = Running(k, k.client.execute(code, allow_stdin=True))
     request = k.client.get_stdin_msg(timeout=60)
-    assert request["content"]["prompt"].startswith('Run weather(location="Florence")? [y/N]')
+    assert request["content"]["prompt"] == (
+        'The model wants to call weather with:\n    location = "Florence"\nRun weather? [y/N] '
+    )
     running.poll(3.6)  # the ticker redraws (silence > 3 s): the call is not running while we ask
     assert not any("running weather" in html for _, html in updates(running.run))
     k.client.input("n")

@@ -536,7 +536,7 @@ class GLMMagics(Magics):
             )
 
         def approve(call: Any) -> bool:
-            answer = input(f"Run {call.signature(100)}? [y/N] ")
+            answer = input(call.approval().question())
             return answer.strip().lower() in ("y", "yes")
 
         return approve

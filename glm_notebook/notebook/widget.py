@@ -716,7 +716,17 @@ class ChatWidget:
         key = uuid.uuid4().hex[:12]
         answer: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._asks[key] = answer
-        self._emit({"op": "ask", "turn": view.id, "key": key, "text": call.signature(100)})
+        asked = call.approval()
+        self._emit(
+            {
+                "op": "ask",
+                "turn": view.id,
+                "key": key,
+                "name": asked.name,
+                "lines": list(asked.lines),
+                "note": asked.note,
+            }
+        )
         try:
             return await answer
         finally:

@@ -10,12 +10,13 @@ the model asked for `ToolCallStarted(call)` and `ToolCallFinished(call)`; `StepL
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..hooks import Viewable
-from ..text import one_line
+from ..text import one_line, plural
 from ..wire.events import Usage
 from .cost import cost_of
 from .reply import Reply
@@ -32,6 +33,9 @@ __all__ = [
     "CALL_STATUSES",
     "call_signature",
     "shorten",
+    "Approval",
+    "approval",
+    "reveal",
 ]
 
 #: Call statuses: "running" → "ok" | "error" | "declined" | "not_run" | "cancelled".
@@ -55,6 +59,75 @@ def call_signature(name: str, arguments: str, limit: int = 80) -> str:
     else:
         inner = arguments
     return shorten(f"{name}({inner})", limit)
+
+
+# Characters a reader cannot see or that reorder what they see: control and format characters
+# (bidi overrides and isolates, zero-width ones, the BOM), line and paragraph separators, tags.
+_INVISIBLE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f"
+    "\u200b-\u200f\u2028-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufffb"
+    "\U000e0000-\U000e0fff]"
+)
+
+
+def reveal(text: str) -> str:
+    """`text` with every invisible or direction-changing character shown as `<U+202E>`."""
+    return _INVISIBLE.sub(lambda m: f"<U+{ord(m.group()):04X}>", text)
+
+
+def _middle(text: str, limit: int) -> tuple[str, bool]:
+    """`text` cut in the middle to about `limit` characters (both ends stay); whether it was."""
+    if len(text) <= limit:
+        return text, False
+    keep = max(8, (limit - 30) // 2)
+    left_out = len(text) - 2 * keep
+    return f"{text[:keep]} …[{left_out:,} characters]… {text[-keep:]}", True
+
+
+@dataclass(frozen=True)
+class Approval:
+    """What a person is asked to approve: the function and every argument, readable.
+
+    `lines` holds one `name = value` line per argument (values as JSON; a long one shortened in
+    the middle so both ends show; invisible and direction-changing characters shown as
+    `<U+…>`); `note` says what was shortened or left out, or is empty when nothing was.
+    """
+
+    name: str
+    lines: tuple[str, ...]
+    note: str = ""
+
+    def question(self) -> str:
+        """The whole question as plain text (for `input()`)."""
+        body = "\n".join(f"    {line}" for line in self.lines) or "    (no arguments)"
+        note = f"\n  ({self.note})" if self.note else ""
+        return f"The model wants to call {self.name} with:\n{body}{note}\nRun {self.name}? [y/N] "
+
+
+def approval(name: str, arguments: str, value_limit: int = 240, max_arguments: int = 30) -> Approval:
+    """The `Approval` of a call to `name` with the JSON `arguments` the model sent."""
+    shown_name = reveal(name)[:120]
+    try:
+        args = json.loads(arguments) if arguments.strip() else {}
+    except ValueError:
+        args = None
+    if not isinstance(args, dict):
+        raw, cut = _middle(reveal(arguments), value_limit * 2)
+        note = "arguments that are not a JSON object" + (", shortened in the middle" if cut else "")
+        return Approval(shown_name, (raw,), note)
+    lines, shortened = [], 0
+    for key, value in list(args.items())[:max_arguments]:
+        shown, cut = _middle(reveal(json.dumps(value, ensure_ascii=False)), value_limit)
+        shortened += cut
+        lines.append(f"{reveal(str(key))[:80]} = {shown}")
+    notes = []
+    if shortened:
+        notes.append(f"{plural(shortened, 'long value')} shortened in the middle")
+    if len(args) > max_arguments:
+        notes.append(
+            f"{plural(len(args) - max_arguments, 'more argument')} not shown: skip unless you expect them"
+        )
+    return Approval(shown_name, tuple(lines), "; ".join(notes))
 
 
 @dataclass(eq=False)
@@ -94,6 +167,10 @@ class ToolCall:
     def signature(self, limit: int = 80) -> str:
         """`weather(location="Florence")`, shortened to `limit` characters."""
         return call_signature(self.name, self.arguments, limit)
+
+    def approval(self) -> Approval:
+        """What to show before running this call (every argument, readable; see `Approval`)."""
+        return approval(self.name, self.arguments)
 
     def summary(self, limit: int = 120) -> str:
         """One line: `weather(location="Florence") → 18 °C, clear` (or `→ error: …`)."""

@@ -11,6 +11,8 @@ artifacts/browser/.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from .conftest import ARTIFACTS, in_frontends, unreadable
@@ -126,7 +128,9 @@ def test_the_chat_asks_before_a_call_with_confirm(app):
     chat = lab.output(1).locator(".glm-chat:not(.glm-chat-static)")
     ask = chat.locator(".glm-chat-ask")
     ask.wait_for(state="visible", timeout=60_000)
-    assert ask.locator(".glm-chat-ask-text").inner_text() == 'Run weather(location="Florence")?'
+    assert ask.locator(".glm-chat-ask-head").inner_text() == "Run weather?"
+    assert ask.locator(".glm-chat-ask-args").inner_text() == 'location = "Florence"'
+    assert ask.locator(".glm-chat-ask-note").count() == 0  # nothing shortened, nothing to warn of
     _assert_readable(lab, ask, "the question before a call")
     lab.shot(lab.cell(1), ARTIFACTS / f"{lab.name}-chat-tools-ask.png")
     ask.locator("button.glm-chat-run").click()
@@ -134,3 +138,36 @@ def test_the_chat_asks_before_a_call_with_confirm(app):
     assert chat.locator(".glm-chat-ask").count() == 0
     chat.locator(".glm-footer").wait_for(state="visible", timeout=60_000)
     assert "18 °C, clear in Florence" in chat.locator(DONE).locator("summary").inner_text()
+
+
+def test_the_chat_question_shows_every_argument_of_a_hostile_call(lab):
+    """A call padded to hide its real target, with a right-to-left override: the Run / Skip
+    question still shows the path, the hidden characters as <U+…>, and says what it shortened."""
+    padding = "p" * 5000
+    args = json.dumps({"text": "x" * 150, "padding": padding, "path": "/home/victim/.bashrc\u202e"})
+    tool = (
+        "def write_file(text: str, padding: str, path: str) -> str:\n"
+        "    '''Write a file. text: what; padding: more; path: where'''\n"
+        "    return 'written'"
+    )
+    prompt = f"Save it [[tool=write_file,args={args}]]"
+    chat_cell = f"from glm_notebook import chat\nw = chat(tools=[write_file], confirm=True)\ntask = w.send({prompt!r})"
+    lab.open(lab.write_notebook([tool, chat_cell]))
+    lab.run_all()
+    chat = lab.output(1).locator(".glm-chat:not(.glm-chat-static)")
+    ask = chat.locator(".glm-chat-ask")
+    ask.wait_for(state="visible", timeout=60_000)
+    shown = ask.locator(".glm-chat-ask-args")
+    text = shown.inner_text()
+    assert 'path = "/home/victim/.bashrc<U+202E>"' in text and "\u202e" not in text
+    assert f'text = "{"x" * 150}"' in text and "characters]…" in text
+    assert "1 long value shortened in the middle" in ask.locator(".glm-chat-ask-note").inner_text()
+    path_line = shown.locator("xpath=.").evaluate(
+        "el => { const r = document.createRange(); const i = el.textContent.indexOf('path ='); "
+        "r.setStart(el.firstChild, i); r.setEnd(el.firstChild, i + 6); const b = r.getBoundingClientRect(); "
+        "const box = el.getBoundingClientRect(); return {inside: b.bottom <= box.bottom + 1 && b.width > 0}; }"
+    )
+    assert path_line["inside"], "the path line is not laid out inside the question"
+    lab.shot(lab.cell(1), ARTIFACTS / f"{lab.name}-chat-hostile-ask.png")
+    ask.locator("button.glm-chat-skip").click()
+    chat.locator(".glm-footer").wait_for(state="visible", timeout=60_000)

@@ -358,7 +358,17 @@ function render({ model, el }) {
         };
         run.addEventListener("click", () => answer(true));
         skip.addEventListener("click", () => answer(false));
-        box.append(h("span", "glm-chat-ask-text", `Run ${msg.text}?`), run, skip);
+        // Every argument on a line of its own (long values shortened in the middle by the
+        // kernel, invisible characters shown as <U+…>), and what was left out, if anything.
+        const question = h("div", "glm-chat-ask-text");
+        question.append(h("div", "glm-chat-ask-head", `Run ${String(msg.name)}?`));
+        const args = h("pre", "glm-chat-ask-args");
+        args.textContent = (Array.isArray(msg.lines) ? msg.lines.map(String) : []).join("\n") || "(no arguments)";
+        question.append(args);
+        if (msg.note) question.append(h("div", "glm-chat-ask-note", `⚠ ${String(msg.note)}`));
+        const buttons = h("div", "glm-chat-ask-buttons");
+        buttons.append(run, skip);
+        box.append(question, buttons);
         turn.node.insertBefore(box, turn.note);
         break;
       }
