@@ -45,6 +45,7 @@ from .errors import (
     ServiceStreamError,
     StreamError,
 )
+from .files import UnsafeFileError
 from .results.cost import set_prices
 from .results.map_results import ItemResult, MapResults
 from .results.reply import Reply
@@ -75,6 +76,7 @@ __all__ = [
     "ChatFileError",
     "Replay",
     "ReplayMissError",
+    "UnsafeFileError",
     "GLMClient",
     "Stream",
     "AsyncStream",
