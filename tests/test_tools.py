@@ -263,3 +263,30 @@ def test_approval_says_what_it_left_out() -> None:
     raw = approval("f", "not json " + "z" * 2000 + " tail")
     assert raw.lines[0].endswith(" tail") and "not a JSON object" in raw.note
     assert approval("f", '{"a": 1}').note == ""
+
+
+@pytest.mark.parametrize("depth", [50_000, 2_000])
+def test_deeply_nested_arguments_are_one_line(depth: int) -> None:
+    """JSON nested past the recursion limit (json) or deep enough to trouble validation
+    (pydantic): a `ToolArgumentsError` line, which the loop sends back to the model."""
+
+    def f(data: dict, n: int = 1) -> str:
+        """f. data: anything; n: a number"""
+        return "ok"
+
+    nested = '{"data": ' + '{"a": ' * depth + "1" + "}" * depth + "}"
+    with pytest.raises(ToolArgumentsError, match="nested too deeply|data") as caught:
+        tool(f).bind(nested)
+    assert "\n" not in str(caught.value)
+
+
+def test_views_and_approval_of_deeply_nested_arguments_do_not_raise() -> None:
+    from glm_notebook.render.tool_view import _pretty_arguments
+    from glm_notebook.results.tool_reply import ToolCall, approval
+
+    deep = '{"a": ' + "[" * 50_000 + "]" * 50_000 + "}"
+    call = ToolCall(step=1, index=0, id="c1", name="f", arguments=deep)
+    assert call.args is None and call.signature().startswith("f(")
+    assert "not a JSON object" in approval("f", deep).note
+    assert call.summary()
+    assert _pretty_arguments(deep) == deep  # the view shows them as the text they are

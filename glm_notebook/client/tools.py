@@ -102,6 +102,8 @@ class Tool:
                 data = json.loads(arguments) if arguments.strip() else {}
             except ValueError as exc:
                 raise ToolArgumentsError(f"arguments are not valid JSON ({exc})") from None
+            except RecursionError:
+                raise ToolArgumentsError("arguments are nested too deeply to read") from None
         else:
             data = dict(arguments)
         if not isinstance(data, dict):
@@ -113,6 +115,8 @@ class Tool:
                 f"{'.'.join(str(p) for p in err['loc']) or 'arguments'}: {err['msg']}" for err in exc.errors()
             )
             raise ToolArgumentsError(problems) from None
+        except RecursionError:
+            raise ToolArgumentsError("arguments are nested too deeply to check") from None
         values = {name: getattr(parsed, name) for name in type(parsed).model_fields}
         if self._extra:
             values.update(parsed.model_extra or {})

@@ -64,7 +64,7 @@ def _capped(text: str) -> str:
 def _pretty_arguments(arguments: str) -> str:
     try:
         return json.dumps(json.loads(arguments), indent=2, ensure_ascii=False)
-    except ValueError:
+    except (ValueError, RecursionError):
         return arguments
 
 

@@ -32,6 +32,7 @@ __all__ = [
     "ToolEvent",
     "CALL_STATUSES",
     "call_signature",
+    "parse_arguments",
     "shorten",
     "Approval",
     "approval",
@@ -48,12 +49,19 @@ def shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: max(0, limit - 1)].rstrip() + "…"
 
 
+def parse_arguments(arguments: str) -> dict[str, Any] | None:
+    """The model's JSON arguments as a dict; None when they are not a JSON object (or are
+    nested too deeply to read)."""
+    try:
+        value = json.loads(arguments) if arguments.strip() else {}
+    except (ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
 def call_signature(name: str, arguments: str, limit: int = 80) -> str:
     """`weather(location="Florence")` from a name and the JSON arguments (shortened)."""
-    try:
-        args = json.loads(arguments) if arguments.strip() else {}
-    except ValueError:
-        args = None
+    args = parse_arguments(arguments)
     if isinstance(args, dict):
         inner = ", ".join(f"{key}={json.dumps(value, ensure_ascii=False)}" for key, value in args.items())
     else:
@@ -107,11 +115,8 @@ class Approval:
 def approval(name: str, arguments: str, value_limit: int = 240, max_arguments: int = 30) -> Approval:
     """The `Approval` of a call to `name` with the JSON `arguments` the model sent."""
     shown_name = reveal(name)[:120]
-    try:
-        args = json.loads(arguments) if arguments.strip() else {}
-    except ValueError:
-        args = None
-    if not isinstance(args, dict):
+    args = parse_arguments(arguments)
+    if args is None:
         raw, cut = _middle(reveal(arguments), value_limit * 2)
         note = "arguments that are not a JSON object" + (", shortened in the middle" if cut else "")
         return Approval(shown_name, (raw,), note)
@@ -158,11 +163,7 @@ class ToolCall:
     @property
     def args(self) -> dict[str, Any] | None:
         """The arguments parsed from JSON, or None when they are not a JSON object."""
-        try:
-            value = json.loads(self.arguments) if self.arguments.strip() else {}
-        except ValueError:
-            return None
-        return value if isinstance(value, dict) else None
+        return parse_arguments(self.arguments)
 
     def signature(self, limit: int = 80) -> str:
         """`weather(location="Florence")`, shortened to `limit` characters."""
