@@ -231,3 +231,55 @@ def test_answer_code() -> None:
     assert answer_code("```bash\nls -l\n```") == "ls -l"
     assert answer_code("no code") == ""
     assert answer_code("```python\nunfinished = True") == "unfinished = True"
+
+
+# -- images are untrusted bytes -------------------------------------------------------------------
+
+EPS = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n(/tmp/pwned) (w) file closefile\nshowpage\n"
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG that declares `width`×`height` and holds no pixels (a decompression-bomb header)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + chunk(b"IEND", b"")
+    )
+
+
+def test_postscript_posing_as_an_image_is_never_handed_to_ghostscript(tmp_path) -> None:
+    from glm_notebook.client.content import open_image
+    from glm_notebook.notebook.widget import _image
+
+    fake = tmp_path / "chart.png"
+    fake.write_bytes(EPS)
+    for attempt in (lambda: image_part(fake), lambda: open_image(EPS), lambda: _image(EPS)):
+        # refused as a format not read here (Pillow was told PNG, JPEG, GIF, WEBP, BMP only)
+        with pytest.raises(
+            ImageError, match=r"not an image in a format read here \(PNG, JPEG, GIF, WEBP, BMP\)$"
+        ) as caught:
+            attempt()
+        assert "\n" not in str(caught.value)
+    assert not Path("/tmp/pwned").exists()
+
+
+def test_a_huge_declared_size_is_refused_before_decoding() -> None:
+    from glm_notebook.client.content import MAX_DECODE_PIXELS, open_image
+
+    bomb = _png_header(12000, 12000)
+    assert len(bomb) < 200
+    with pytest.raises(ImageError, match=r"12,000×12,000 px, more than the 36 million pixels"):
+        open_image(bomb)
+    with pytest.raises(ImageError, match="million pixels"):
+        image_part(bomb)
+    small = io.BytesIO()
+    Image.new("RGB", (40, 30), (1, 2, 3)).save(small, format="PNG")
+    assert open_image(small.getvalue()).size == (40, 30) and 40 * 30 < MAX_DECODE_PIXELS

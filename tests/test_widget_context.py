@@ -174,7 +174,9 @@ def test_images_for_a_text_model_are_refused_in_one_line(server, wire):
             {"op": "draft", "text": "Look"},
         ]
         await w.send("Look", images=[b"GIF89a not really"])  # a bad file: one line too
-        assert wire.ops("notice")[-1]["text"] == "Not sent: image 1: the file is not an image (PNG or JPEG)"
+        assert wire.ops("notice")[-1]["text"] == (
+            "Not sent: image 1: the file is not an image in a format read here (PNG, JPEG, GIF, WEBP, BMP)"
+        )
 
     asyncio.run(main())
 

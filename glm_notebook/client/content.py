@@ -43,6 +43,9 @@ __all__ = [
     "MAX_BYTES",
     "THUMB_SIDE",
     "MAX_SIDE",
+    "MAX_DECODE_PIXELS",
+    "READ_FORMATS",
+    "open_image",
     "VISION_MODEL",
     "is_vision_model",
 ]
@@ -118,8 +121,10 @@ def thumbnail(part: Any, side: int = THUMB_SIDE) -> str | None:
     url = str(((part.get("image_url") or {}) if isinstance(part, dict) else {}).get("url", ""))
     try:
         data = base64.b64decode(url.split(",", 1)[1] if url.startswith("data:") else url)
-        image: Image.Image = Image.open(io.BytesIO(data))
+        image: Image.Image = Image.open(io.BytesIO(data), formats=["PNG", "JPEG"])
         image.draft("RGB", (side, side))  # JPEG: decode at a fraction of the size
+        if image.size[0] * image.size[1] > MAX_DECODE_PIXELS:
+            return None
         image.thumbnail((side, side))
         if image.mode in ("RGBA", "LA", "P"):
             image = image.convert("RGBA")
@@ -181,6 +186,39 @@ def is_image(obj: Any) -> bool:
     return _kind(obj) is not None
 
 
+#: Formats Pillow may read here: the service's two, and what people paste or drop (converted).
+#: Never EPS, PS or PDF, which Pillow would hand to Ghostscript.
+READ_FORMATS = ("PNG", "JPEG", "GIF", "WEBP", "BMP")
+#: The most pixels decoded at full size (a 6000×6000 image): a small file can declare far more
+#: (12000×12000 PNG in 560 kB costs 1.5 GB); past it a JPEG is decoded at a fraction of its size
+#: and anything else is refused, before any pixel is decoded.
+MAX_DECODE_PIXELS = MAX_SIDE * MAX_SIDE
+
+
+def open_image(data: bytes, formats: tuple[str, ...] = READ_FORMATS) -> Any:
+    """`data` decoded by Pillow, only as one of `formats` and within `MAX_DECODE_PIXELS`
+    (`ImageError` otherwise, in one line)."""
+    pillow = _pillow()
+    try:
+        image = pillow.open(io.BytesIO(data), formats=list(formats))
+    except Exception:  # Pillow raises many kinds for bad data
+        raise ImageError(f"the file is not an image in a format read here ({', '.join(formats)})") from None
+    width, height = image.size
+    if width * height > MAX_DECODE_PIXELS:
+        if image.format == "JPEG":
+            image.draft("RGB", (MAX_SIDE, MAX_SIDE))  # decoded at 1/2, 1/4 or 1/8 of its size
+        if image.size[0] * image.size[1] > MAX_DECODE_PIXELS:
+            raise ImageError(
+                f"the image is {width:,}×{height:,} px, more than the {MAX_DECODE_PIXELS // 10**6} "
+                "million pixels decoded here: downscale it first"
+            )
+    try:
+        image.load()
+    except Exception as exc:
+        raise ImageError(f"the image data is damaged ({type(exc).__name__})") from None
+    return image
+
+
 def _pillow() -> Any:
     try:
         from PIL import Image
@@ -231,12 +269,7 @@ def _fit(source: Any) -> tuple[bytes, str, int, int, str]:
         header = image_header(source)
         if header and header[1] <= MAX_SIDE and header[2] <= MAX_SIDE and len(source) <= MAX_BYTES:
             return source, *header, ""
-        pillow = _pillow()
-        try:
-            image = pillow.open(io.BytesIO(source))
-            image.load()
-        except Exception as exc:  # Pillow raises many kinds for bad data
-            raise ImageError(f"not an image Pillow can read ({type(exc).__name__})") from None
+        image = open_image(source)
         converted = header is None
     else:
         image, converted = source, False

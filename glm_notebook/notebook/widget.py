@@ -48,7 +48,6 @@ it, and a notebook opened without a kernel (or exported, or on GitHub) shows it 
 from __future__ import annotations
 
 import asyncio
-import io
 import uuid
 from collections import ChainMap
 from collections.abc import Callable, Mapping, Sequence
@@ -67,6 +66,7 @@ from ..client.content import (
     image_part,
     is_image,
     is_vision_model,
+    open_image,
     vision_error,
 )
 from ..client.conversation import Chat
@@ -284,17 +284,12 @@ def _image(obj: Any) -> ImagePart:
     if not isinstance(obj, (bytes, bytearray, memoryview)) or is_image(obj):
         return image_part(obj)
     try:
-        from PIL import Image
+        import PIL  # noqa: F401
     except ImportError:
         raise ImageError(
             "only PNG and JPEG images can be sent without Pillow: pip install 'glm-notebook[vision]'"
         ) from None
-    try:
-        picture = Image.open(io.BytesIO(bytes(obj)))
-        picture.load()
-    except Exception:
-        raise ImageError("the file is not an image (PNG or JPEG)") from None
-    return image_part(picture)
+    return image_part(open_image(bytes(obj)))
 
 
 def _done() -> asyncio.Task[None]:
