@@ -353,3 +353,39 @@ def test_prune_replaces_the_file_instead_of_truncating_it(server, tmp_path):
     assert hard.read_text() == before and "Old" in before  # the other name keeps its content
     assert "New" in path.read_text() and "Old" not in path.read_text()
     assert oct(path.stat().st_mode & 0o777) == oct(hard.stat().st_mode & 0o777)
+
+
+def test_tampered_event_times_are_clamped_and_bad_fields_skip_the_line(server, tmp_path):
+    """Edited recordings cannot hang a replay (`1e9` seconds between events) or crash it (a bad
+    status, `Infinity`, a lone surrogate): times are clamped, bad lines skipped with a warning."""
+    from glm_notebook.client.replay import MAX_REPLAY_GAP, MAX_REPLAY_SECONDS, Entry
+
+    path = tmp_path / "times.glm.jsonl"
+    client_for(server, Replay(path)).chat("Slow one")
+    client_for(server, Replay(path)).chat("Second")
+    lines = path.read_text().splitlines()
+    slow = json.loads(lines[0])
+    slow["events"][1][0] = 1e9  # an edited time: 31 years before the second event
+    slow["events"][-1][0] = -5
+    good = Entry.from_data(slow)
+    times = [t for t, _ in good.events]
+    assert times == sorted(times) and times[-1] <= MAX_REPLAY_SECONDS
+    assert all(b - a <= MAX_REPLAY_GAP for a, b in zip(times, times[1:]))
+    broken = []
+    for field, value in [("status", "abc"), ("status", 99), ("status", True), ("model", ["x"])]:
+        bad = dict(json.loads(lines[1]), **{field: value})
+        broken.append(json.dumps(bad))
+    infinite = json.loads(lines[1])
+    infinite["events"][0][0] = "INF"
+    broken.append(json.dumps(infinite).replace('"INF"', "Infinity"))
+    surrogate = json.loads(lines[1])
+    surrogate["events"][0][1] = "data: \ud800"
+    broken.append(json.dumps(surrogate))
+    # the tampered "Slow one" first, then every broken copy of "Second" (the last line wins, so
+    # a broken line that were read would shadow the good one)
+    path.write_text("\n".join([json.dumps(slow), lines[1], *broken]) + "\n")
+    replay = Replay(path, mode="replay", pace="recorded")
+    client = GLMClient(None, closed_url(), replay=replay)
+    with pytest.warns(UserWarning, match=rf"skipped {len(broken)} line\(s\)"):
+        assert client.chat("Slow one").text  # at the recorded pace, clamped: it ends
+    assert client.chat("Second").text and replay.hits == 2

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import math
 import os
 import threading
 import warnings
@@ -52,6 +53,10 @@ PACES = ("recorded", "instant")
 #: Response header a replayed answer carries: when it was recorded (ISO 8601, UTC).
 REPLAY_HEADER = "x-glm-replayed"
 _FORMAT = 1
+#: Replaying at the recorded pace never waits longer than this between two events, nor past
+#: `MAX_REPLAY_SECONDS` in all (a recordings file may be edited: `1e9` must not hang a cell).
+MAX_REPLAY_GAP = 10.0
+MAX_REPLAY_SECONDS = 120.0
 
 
 class ReplayMissError(GLMError):
@@ -96,14 +101,34 @@ class Entry:
 
     @classmethod
     def from_data(cls, data: dict[str, Any]) -> Entry:
-        """An entry from a line's checked JSON (see `_checked`)."""
+        """An entry from a line's checked JSON (see `_checked`); ValueError when a field is not
+        what it must be. Event times are made safe to wait for: never negative or backwards, no
+        gap over `MAX_REPLAY_GAP`, nothing later than `MAX_REPLAY_SECONDS`."""
+        status = data.get("status", 200)
+        if status is None:
+            status = 200
+        if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+            raise ValueError("an entry with a bad status")
+        for name in ("content_type", "request_id", "model"):
+            if data.get(name) is not None and not isinstance(data[name], str):
+                raise ValueError(f"an entry whose {name} is not text")
+        if data.get("usage") is not None and not isinstance(data["usage"], dict):
+            raise ValueError("an entry whose usage is not an object")
+        events, last, shown = [], 0.0, 0.0
+        for at, item in data["events"]:
+            text = _wire(item)
+            text.encode("utf-8")  # a lone surrogate: UnicodeEncodeError, a ValueError
+            gap = min(max(0.0, float(at) - last), MAX_REPLAY_GAP)
+            last = max(last, float(at))
+            shown = min(shown + gap, MAX_REPLAY_SECONDS)
+            events.append((shown, text))
         return cls(
             key=data["key"],
             request=data["request"],
-            events=[(float(t), _wire(item)) for t, item in data["events"]],
+            events=events,
             recorded_at=str(data["recorded_at"]),
             content_type=str(data.get("content_type") or "text/event-stream"),
-            status=int(data.get("status") or 200),
+            status=status,
             request_id=data.get("request_id"),
             model=data.get("model"),
             usage=data.get("usage"),
@@ -126,10 +151,13 @@ def _checked(data: Any) -> dict[str, Any]:
         isinstance(e, list)
         and len(e) == 2
         and isinstance(e[0], (int, float))
+        and not isinstance(e[0], bool)
+        and math.isfinite(e[0])
         and isinstance(e[1], (str, dict))
         for e in events
     ):
         raise ValueError("an entry with malformed events")
+    Entry.from_data(data)  # every field, so that a bad one skips the line here, with the warning
     return data
 
 
