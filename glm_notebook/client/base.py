@@ -67,6 +67,9 @@ from .config import (
     DEFAULT_MODEL,
     DEFAULT_TIMEOUT,
     KEY_MASK,
+    MAX_ERROR_BODY,
+    MAX_JSON_BODY,
+    MAX_SSE_EVENT,
     APIKey,
     api_key_problem,
     base_url_problem,
@@ -89,13 +92,6 @@ __all__ = [
     "MAX_RETRY_AFTER",
 ]
 
-#: Bytes of an HTTP error body read (the rest is not read): enough for any real error message.
-MAX_ERROR_BODY = 64 * 1024
-#: Bytes of a whole (non-streamed) JSON reply: far above the longest answer a model can give.
-MAX_JSON_BODY = 16 * 1024 * 1024
-#: Characters of one SSE event (its lines up to the blank line that ends it; one chunk): a whole
-#: tool call's arguments fit many times over.
-MAX_SSE_EVENT = 4 * 1024 * 1024
 #: Longest `Retry-After` honoured, in seconds; a longer one ends the call at once and says so.
 MAX_RETRY_AFTER = 30.0
 #: Longest backoff between retries, in seconds.

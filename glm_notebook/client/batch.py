@@ -20,17 +20,24 @@ from __future__ import annotations
 
 import builtins
 import json
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
-
-import httpx
+from urllib.parse import quote
 
 from .. import hooks
-from ..errors import GLMError, error_for_status
+from ..errors import GLMError, ProtocolError, error_for_status
 from ..results.map_results import ItemResult, MapResults
 from ..results.reply import Reply
-from ..wire.protocol import build_request, completion_events, normalize_messages, parse_error_body
+from ..text import short_line
+from ..wire.protocol import (
+    InvalidChunk,
+    build_request,
+    completion_events,
+    normalize_messages,
+    parse_error_body,
+)
 from . import rest
 from .base import BaseClient
 from .budget import Budget
@@ -47,6 +54,10 @@ MAX_REQUESTS = 50_000
 MAX_BYTES = 100 * 1024 * 1024
 TERMINAL_STATUSES = frozenset({"completed", "failed", "expired", "cancelled"})
 _MAINLAND = "https://open.bigmodel.cn/api/paas/v4"
+# What an id from the service may be (batch and file ids: `batch_…`, `file-…`, `1712…`), and a
+# status (a lower-case word): anything else is refused before it reaches a URL or a screen.
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
+_STATUS = re.compile(r"[a-z][a-z_]{0,39}")
 
 
 class BatchUnavailableError(GLMError):
@@ -87,12 +98,13 @@ def _index(custom_id: str) -> int | None:
 
 
 class _Http:
-    """Plain JSON/file requests to the API root with the client's key (no streaming, no retries)."""
+    """Plain JSON/file requests to the API root with the client's key (no streaming, no retries),
+    with the client's caps; ids from the service are checked before they go into a URL."""
 
     def __init__(self, client: BaseClient) -> None:
         self.client = client
 
-    def request(self, method: str, path: str, **kw: Any) -> httpx.Response:
+    def request(self, method: str, path: str, **kw: Any) -> rest.RestResponse:
         response = rest.send(self.client, method, path, **kw)
         if response.status_code == 404 and path.split("/")[1] in ("batches", "files") and _no_api(response):
             raise BatchUnavailableError(
@@ -102,23 +114,59 @@ class _Http:
         return rest.raise_for_status(response)
 
     def json(self, method: str, path: str, **kw: Any) -> dict[str, Any]:
-        answer: dict[str, Any] = self.request(method, path, **kw).json()
-        return answer
+        return rest.json_object(self.request(method, path, **kw), f"{method} {path.split('?')[0]}")
+
+    def batch(self, method: str, path: str, **kw: Any) -> dict[str, Any]:
+        """A batch object from the service, checked (`_checked_batch`)."""
+        return _checked_batch(self.json(method, path, **kw))
 
 
-def _no_api(response: httpx.Response) -> bool:
+def _no_api(response: rest.RestResponse) -> bool:
     """A 404 for the route itself, not for a batch or file id that does not exist."""
     code, message = parse_error_body(response.content)
     return code in (None, "1222") and "not found" not in (message or "").lower()
 
 
-def _json_line(text: str) -> dict[str, Any] | None:
-    """One JSONL line as a dict; None for blank or broken lines (a failed input file has them)."""
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
+def checked_id(value: Any, what: str = "id") -> str:
+    """An id from the service, fit for a URL path segment; `ProtocolError` in one line if not."""
+    if not isinstance(value, str) or not _ID.fullmatch(value):
+        raise ProtocolError(f"The service sent a {what} that is not an id: {short_line(repr(value), 80)}.")
+    return value
+
+
+def _segment(value: str) -> str:
+    return quote(value, safe="")
+
+
+def _checked_batch(data: dict[str, Any]) -> dict[str, Any]:
+    """A batch object with what we use checked: its id and file ids are ids, its status a word,
+    its counts whole numbers (anything else is dropped, or refused in one line)."""
+    checked = dict(data)
+    checked["id"] = checked_id(data.get("id"), "batch id")
+    status = data.get("status")
+    if not isinstance(status, str) or not _STATUS.fullmatch(status):
+        raise ProtocolError(
+            f"Batch {checked['id']} has a status that is not one: {short_line(repr(status), 60)}."
+        )
+    for name in ("input_file_id", "output_file_id", "error_file_id"):
+        if data.get(name) is not None:
+            checked[name] = checked_id(data[name], name.replace("_", " "))
+    counts = data.get("request_counts")
+    checked["request_counts"] = {
+        name: value
+        for name, value in (counts.items() if isinstance(counts, dict) else ())
+        if name in ("total", "completed", "failed") and type(value) is int and 0 <= value <= 10**9
+    }
+    errors = data.get("errors")
+    messages = errors.get("data") if isinstance(errors, dict) else None
+    checked["errors"] = {
+        "data": [
+            {"message": short_line(str(e.get("message")), 200)}
+            for e in (messages if isinstance(messages, list) else [])
+            if isinstance(e, dict) and e.get("message") is not None
+        ][:5]
+    }
+    return checked
 
 
 class Batch:
@@ -203,13 +251,13 @@ class Batch:
                 data={"purpose": "batch"},
             )
             request: dict[str, Any] = {
-                "input_file_id": uploaded["id"],
+                "input_file_id": checked_id(uploaded.get("id"), "file id"),
                 "endpoint": "/v4/chat/completions",
                 "completion_window": "24h",
             }
             if metadata:
                 request["metadata"] = metadata
-            parts.append(http.json("POST", "/batches", json=request))
+            parts.append(http.batch("POST", "/batches", json=request))
         return cls(client, parts, inputs=inputs, schema=spec)
 
     @classmethod
@@ -218,25 +266,36 @@ class Batch:
         if client is None:
             client = BaseClient(base_url=resolve_base_url(None))
         http = _Http(client)
-        parts = [http.json("GET", f"/batches/{part}") for part in batch_id.split("+")]
+        ids = batch_id.split("+") if isinstance(batch_id, str) else [batch_id]
+        if not all(isinstance(part, str) and _ID.fullmatch(part) for part in ids):
+            raise ValueError(
+                f"{short_line(repr(batch_id), 80)} is not a batch id (one, or several joined by +)"
+            )
+        parts = [http.batch("GET", f"/batches/{_segment(part)}") for part in ids]
         return cls(client, parts, schema=as_schema(schema) if schema is not None else None)
 
     @classmethod
     def list(cls, client: BaseClient) -> list[Batch]:
         """The batches the service lists for this key, newest first (one `Batch` each)."""
-        data = _Http(client).json("GET", "/batches")
-        return [cls(client, [item]) for item in data.get("data") or []]
+        data = _Http(client).json("GET", "/batches").get("data")
+        found = []
+        for item in data if isinstance(data, list) else []:
+            try:
+                found.append(cls(client, [_checked_batch(item if isinstance(item, dict) else {})]))
+            except ProtocolError:
+                continue  # an entry that is not a batch: passed over
+        return found
 
     # -- status -------------------------------------------------------------------------------
 
     @property
     def id(self) -> str:
-        return "+".join(str(part.get("id")) for part in self.parts)
+        return "+".join(part["id"] for part in self.parts)
 
     @property
     def status(self) -> str:
         """The part furthest from done says it: a running part before an ended one."""
-        statuses = [str(part.get("status")) for part in self.parts]
+        statuses: builtins.list[str] = [part["status"] for part in self.parts]
         running = [status for status in statuses if status not in TERMINAL_STATUSES]
         if running:
             return running[0]
@@ -247,9 +306,9 @@ class Batch:
     def request_counts(self) -> dict[str, int]:
         totals = {"total": 0, "completed": 0, "failed": 0}
         for part in self.parts:
-            counts = part.get("request_counts") or {}
+            counts = part["request_counts"]
             for name in totals:
-                totals[name] += int(counts.get(name) or 0)
+                totals[name] += counts.get(name, 0)
         return totals
 
     @property
@@ -260,7 +319,7 @@ class Batch:
     def refresh(self) -> Batch:
         """Fetch the current status and counts."""
         http = _Http(self.client)
-        self.parts = [http.json("GET", f"/batches/{part['id']}") for part in self.parts]
+        self.parts = [http.batch("GET", f"/batches/{_segment(part['id'])}") for part in self.parts]
         return self
 
     def cancel(self) -> Batch:
@@ -269,7 +328,7 @@ class Batch:
         self.parts = [
             part
             if part.get("status") in TERMINAL_STATUSES
-            else http.json("POST", f"/batches/{part['id']}/cancel")
+            else http.batch("POST", f"/batches/{_segment(part['id'])}/cancel")
             for part in self.parts
         ]
         return self
@@ -303,8 +362,7 @@ class Batch:
     def _lines(self, file_id: str | None) -> builtins.list[dict[str, Any]]:
         if not file_id:
             return []
-        text = _Http(self.client).request("GET", f"/files/{file_id}/content").text
-        return [line for line in map(_json_line, text.splitlines()) if line is not None]
+        return builtins.list(rest.json_lines(self.client, f"/files/{_segment(checked_id(file_id))}/content"))
 
     def _known_inputs(self) -> builtins.list[_Input]:
         if self._inputs is not None:
@@ -332,21 +390,30 @@ class Batch:
         status = self.status
         if status in ("failed", "expired", "cancelled"):
             results.stopped = status
-            errors = [e for part in self.parts for e in ((part.get("errors") or {}).get("data") or [])]
-            why = f": {errors[0].get('message')}" if errors else ""
+            errors = [e for part in self.parts for e in part["errors"]["data"]]
+            why = f": {errors[0]['message']}" if errors else ""
             results.message = f"Batch {self.id} {status}{why}; {results.done} result(s) came back."
         return results
 
     def _fill(self, item: ItemResult, line: dict[str, Any]) -> None:
-        response = line.get("response") or {}
-        status = int(response.get("status_code") or 0)
-        body = response.get("body") or {}
+        """One result line into `item`: its answer, or its error (a line of the wrong shape is
+        a `ProtocolError` for that item, never an exception out of `results()`)."""
         item.attempts = 1
-        if status == 200 and isinstance(body, dict) and body.get("choices"):
-            reply = Reply(model=body.get("model"))
-            for event in completion_events(body):
-                reply.apply(event)
-            reply.finish()
+        response = line.get("response")
+        response = response if isinstance(response, dict) else {}
+        status = response.get("status_code")
+        status = status if type(status) is int and 100 <= status <= 599 else 0
+        body = response.get("body")
+        body = body if isinstance(body, dict) else {}
+        if status == 200 and body.get("choices"):
+            try:
+                reply = Reply(model=body.get("model") if isinstance(body.get("model"), str) else None)
+                for event in completion_events(body):
+                    reply.apply(event)
+                reply.finish()
+            except (GLMError, InvalidChunk, ValueError, TypeError, KeyError, AttributeError, RecursionError):
+                item.error = ProtocolError(f"The batch's answer for {item.label} is not a chat completion.")
+                return
             item.reply = reply
             if self.schema is not None:
                 try:
@@ -354,9 +421,11 @@ class Batch:
                 except SchemaError as exc:
                     item.error = exc
             return
-        error = line.get("error") or (body.get("error") if isinstance(body, dict) else None) or {}
+        error = line.get("error") or body.get("error")
+        error = error if isinstance(error, dict) else {}
         code = str(error.get("code")) if error.get("code") is not None else None
-        item.error = error_for_status(status or 500, code, error.get("message"))
+        message = error.get("message")
+        item.error = error_for_status(status or 500, code, message if isinstance(message, str) else None)
 
     def _ipython_display_(self) -> None:
         # In a Jupyter kernel: a live progress bar (the notebook layer's); elsewhere the repr.

@@ -55,6 +55,14 @@ _CHAR_NAMES = {
 #: What goes out in place of the API key wherever it appears in a request's text.
 KEY_MASK = "[API key hidden]"
 
+#: Bytes of an HTTP error body read (the rest is not read): enough for any real error message.
+MAX_ERROR_BODY = 64 * 1024
+#: Bytes of a whole (non-streamed) JSON reply: far above the longest answer a model can give.
+MAX_JSON_BODY = 16 * 1024 * 1024
+#: Characters of one SSE event (its lines up to the blank line that ends it; one chunk): a whole
+#: tool call's arguments fit many times over.
+MAX_SSE_EVENT = 4 * 1024 * 1024
+
 
 class APIKey:
     """The API key, held so that `repr`, `str` and `vars` show at most its last four characters.

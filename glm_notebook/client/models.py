@@ -8,6 +8,7 @@ or while replaying without a key, the list is the models of the dated price tabl
 from __future__ import annotations
 
 import difflib
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -94,8 +95,8 @@ def list_models(client: BaseClient) -> ModelList:
         return _table(f"{client.base_url} has no /models endpoint")
     rest.raise_for_status(response)
     try:
-        models = _parse(response.json())
-    except ValueError:
+        models = _parse(json.loads(response.content))
+    except (ValueError, RecursionError):
         models = None
     if models is None:
         return _table("the service's /models answer was not a list of models")
