@@ -271,6 +271,7 @@ def test_the_key_never_leaves_through_fix_or_tool_results(k: Kernel, server, tmp
     sent, never recorded, never in the saved output (`[API key hidden]` instead)."""
     key = server.api_key
     recordings = tmp_path / "leak.glm.jsonl"
+    k.run("%glm reset --all")  # %glm fix continues the active conversation: start clean
     k.run(f"%config GLM.replay_path = {str(recordings)!r}\n%glm replay record")
     k.run("import os\ndef connect():\n    raise RuntimeError('bad token ' + os.environ['ZAI_API_KEY'])")
     k.run("connect()")

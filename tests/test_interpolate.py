@@ -164,3 +164,27 @@ def test_the_api_key_is_never_sent_in_a_prompt(k: Kernel, server) -> None:
     assert server.records[-1].body["messages"][0]["content"] == "Key [API key hidden]"
     history = k.run("%glm history leak").result
     assert "[API key hidden]" in history["text/plain"] and key not in repr(history)
+
+
+def test_a_value_whose_text_fails_is_one_line_naming_the_failure() -> None:
+    class Broken:
+        def _repr_llm_(self) -> str:
+            raise RuntimeError("summary exploded")
+
+    class BadStr:
+        @property
+        def inner(self) -> object:
+            return self
+
+        def __str__(self) -> str:
+            return self.missing  # an AttributeError inside __str__, not a missing attribute
+
+    for spec, namespace, expected in [
+        ("{b}", {"b": Broken()}, "{b}: turning the value into text failed (RuntimeError: summary exploded)"),
+        ("{s}", {"s": BadStr()}, "{s}: turning the value into text failed (AttributeError:"),
+        ("{s.inner}", {"s": BadStr()}, "{s.inner}: turning the value into text failed (AttributeError:"),
+        ("{s.nope}", {"s": BadStr()}, "{s.nope}: 'BadStr' object has no attribute 'nope'"),
+    ]:
+        with pytest.raises(InterpolationError) as caught:
+            interpolate_prompt(f"Look at {spec}", namespace)
+        assert str(caught.value).startswith(expected) and "\n" not in str(caught.value), str(caught.value)

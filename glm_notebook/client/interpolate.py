@@ -35,6 +35,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..text import short_line
 from .config import KEY_MASK
 from .content import ImageError, ImagePart, image_part, is_image
 from .summaries import summarize
@@ -142,24 +143,31 @@ def interpolate_prompt(
         try:
             if index is not None:
                 value = value[int(index)]
+            owner, attribute = value, ""
             for attribute in attributes:
+                owner = value
                 value = getattr(value, attribute)
+        except AttributeError:
+            raise InterpolationError(
+                f"{{{spec}}}: {type(owner).__name__!r} object has no attribute {attribute!r}; "
+                f"write {{{{{spec}}}}} for literal braces, or use {opt_out}"
+            ) from None
+        except (LookupError, TypeError) as exc:
+            raise InterpolationError(f"{{{spec}}}: {_gap(root, index, exc)}") from None
+        try:
             if images and is_image(value):
                 found.append(image_part(value))
                 return _MARK
             return summarize(value, full=bool(full), name=field)
         except ImageError as exc:
             raise InterpolationError(f"{{{spec}}}: {exc}") from None
-        except AttributeError as exc:
+        except LookupError as exc:  # `{Err}` before any error, `{Out[n]}` of a cell without one
+            raise InterpolationError(f"{{{spec}}}: {_gap(root, index, exc)}") from None
+        except Exception as exc:  # the value's own __str__ or _repr_llm_ failed: notebook code
             raise InterpolationError(
-                f"{{{spec}}}: {type(value).__name__!r} object has no attribute {exc.name!r}; "
-                f"write {{{{{spec}}}}} for literal braces, or use {opt_out}"
+                f"{{{spec}}}: turning the value into text failed ({type(exc).__name__}: "
+                f"{short_line(str(exc), 160)})"
             ) from None
-        except (LookupError, TypeError) as exc:
-            reason = _HISTORY_GAPS.get(root, "{error}").format(
-                cell=index, error=exc.args[0] if exc.args else exc
-            )
-            raise InterpolationError(f"{{{spec}}}: {reason}") from None
 
     expanded = _FIELD.sub(replace, text)
     if not found:
@@ -203,3 +211,8 @@ def message_content(
         if part["type"] != "text" or part["text"].strip()
     ] + list(extra)
     return content, [f"note: {part.note}" for part in extra if part.note]
+
+
+def _gap(root: str, index: str | None, exc: BaseException) -> str:
+    """Why `{root[index]}` has nothing to send, in words."""
+    return _HISTORY_GAPS.get(root, "{error}").format(cell=index, error=exc.args[0] if exc.args else exc)
