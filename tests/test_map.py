@@ -229,3 +229,23 @@ def test_retries_give_up_after_max_retries_with_the_error(client, server):
     assert results.failed == 1 and results.done == 1
     assert results[0].attempts == 3 and results.retries == 2
     assert "1302" in str(results.errors[0])
+
+
+def test_endless_refusals_stop_the_run_and_keep_what_finished(client):
+    """Every request refused (429 1302, for ever): the run does not retry for months; after
+    `give_up_after` seconds without an answer it stops, saying why, and keeps what finished."""
+    prompts = ["fine first"] + [f"busy {i} [[status=429,code=1302,retry_after=0.05]]" for i in range(20)]
+    results = client.map(prompts, concurrency=4, retry_backoff=0.01, give_up_after=0.5, progress=False)
+    assert results.stopped == "refused" and results.texts[0]
+    assert results.message.startswith("Stopped: every request was refused for 0.5 s (RateLimitError")
+    assert "1 finished result(s) are kept" in results.message and "\n" not in results.message
+    assert results.not_run >= 1 and results.done == 1
+    assert results.retries < 20 * 6  # gave up long before every item used its retries
+
+
+def test_the_progress_snapshot_does_not_walk_the_items(client):
+    """`MapRun.state()` is polled ten times a second: it reads counters, not every item."""
+    run = MapRun(client, [f"count {i}" for i in range(300)] + ["bad [[status=400]]"], progress=False)
+    results = run.run()
+    state = run.state()
+    assert (state.done, state.failed, state.total) == (results.done, results.failed, 301) == (300, 1, 301)

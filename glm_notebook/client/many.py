@@ -123,6 +123,7 @@ class MapRun:
         retry_backoff: float = 0.5,
         progress: bool | Progress | None = True,
         max_cost: float | None = None,
+        give_up_after: float = 60.0,
         **params: Any,
     ) -> None:
         if concurrency < 1:
@@ -133,6 +134,9 @@ class MapRun:
         self.model = client.resolve_model(model)
         self.max_retries = max_retries
         self.retry_backoff = retry_backoff
+        #: Seconds in which every answer was a refusal (rate limit, busy, 5xx) before the run
+        #: stops (`stopped == "refused"`), keeping what finished.
+        self.give_up_after = give_up_after
         self._progress_arg = progress
         request = dict(params)
         system = request.pop("system", None)
@@ -161,6 +165,8 @@ class MapRun:
         self._successes = 0
         self._in_flight = 0
         self._tokens = 0
+        self._done = self._failed = 0  # kept as the run goes: a progress snapshot costs O(1)
+        self._last_success = 0.0
         self._started = 0.0
         self._stop_reason: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -214,8 +220,8 @@ class MapRun:
         results = self.results
         return ProgressState(
             total=len(results),
-            done=results.done,
-            failed=results.failed,
+            done=self._done,
+            failed=self._failed,
             in_flight=self._in_flight,
             tokens=self._tokens,
             elapsed=time.perf_counter() - self._started if self._started else 0.0,
@@ -294,6 +300,8 @@ class MapRun:
                 item.reused = True
             else:
                 pending.append(item)
+        self._done, self._failed = self.results.done, 0
+        self._last_success = loop.time()
         tasks: dict[asyncio.Task[Any], ItemResult] = {}
         waker = loop.create_task(self._wake.wait())  # type: ignore[union-attr]
         try:
@@ -364,6 +372,8 @@ class MapRun:
             if reply.usage is not None:
                 self._tokens += reply.usage.completion_tokens
             self._streak = 0
+            self._done += 1
+            self._last_success = now
             self._successes += 1
             if self.limit < self.concurrency and self._successes >= self.limit:
                 self.limit += 1
@@ -372,6 +382,7 @@ class MapRun:
         reason = _fatal(error)
         if reason is not None:
             item.error = error
+            self._failed += 1
             self._stop_reason = reason
             done = self.results.done
             self.results.message = (
@@ -380,12 +391,23 @@ class MapRun:
             )
             return
         retryable = isinstance(error, GLMError) and error.retryable and not isinstance(error, SchemaError)
+        if retryable and now - self._last_success > self.give_up_after and self._streak >= 3:
+            # Every request refused for a while: stop instead of retrying for ever.
+            pending.appendleft(item)
+            self._stop_reason = "refused"
+            self.results.message = (
+                f"Stopped: every request was refused for {self.give_up_after:g} s "
+                f"({type(error).__name__}: {one_line(str(error))[:160]}). {self._done} finished result(s) "
+                "are kept; run the same map again later to continue."
+            )
+            return
         if retryable and item.attempts <= self.max_retries:
             self.results.retries += 1
             pending.appendleft(item)
             self._back_off(error, item, now)
             return
         item.error = error
+        self._failed += 1
 
     def _over_budget(self) -> None:
         assert self.budget is not None
