@@ -629,3 +629,30 @@ def test_notebook_keeps_the_conversation_without_secrets():
     html = static["data"]["text/html"]
     assert "This is turn 2 of our conversation" in html  # the history reached the model
     assert html.count('class="glm-chat-turn"') >= 2 and "<img" not in html
+
+
+def test_a_long_queue_of_long_prompts_sends_previews_not_whole_prompts(server, wire):
+    """60 queued 100 kB prompts: each change of the queue sends previews (start and length), so
+    the browser gets a few hundred kB in all instead of hundreds of MB; ✕ still drops the right
+    one, and each prompt is sent whole when its turn comes."""
+    from glm_notebook.notebook.widget import PREVIEW_CHARS
+
+    async def main():
+        w = ChatWidget(client=_client(server))
+        frontend(w, op="send", text="[[delay=0.02]] First")
+        big = [f"prompt {i} " + "x" * 100_000 for i in range(60)]
+        for text in big:
+            frontend(w, op="send", text=text)
+        queued = [s["pending"] for s in wire.states() if "pending" in s]
+        sent = sum(len(json.dumps(p)) for p in queued)
+        assert sent < 60 * 60 * (PREVIEW_CHARS + 60), sent  # naive: 60 × 61 / 2 × 100 kB ≈ 183 MB
+        last = queued[-1]
+        assert (
+            len(last) == 60 and last[5].startswith("prompt 5 ") and last[5].endswith("(100,009 characters)")
+        )
+        frontend(w, op="drop", index=5, text=last[5])
+        assert len(w.pending) == 59 and w.pending[5].startswith("prompt 6 ") and len(w.pending[0]) == 100_009
+        w.stop()
+        w.clear()
+
+    asyncio.run(main())

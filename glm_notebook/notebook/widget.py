@@ -699,7 +699,8 @@ class ChatWidget:
         self._sync_pending()
 
     def _sync_pending(self) -> None:
-        self.widget.pending = [item.text for item in self._queue]
+        # Previews, not whole prompts: the list goes to the browser on every change of the queue.
+        self.widget.pending = [_preview(item.text) for item in self._queue]
 
     async def _ask(self, call: ToolCall) -> bool:
         """`approve=` of `confirm=True`: show "Run weather(…)?" with Run / Skip in the turn and
@@ -759,7 +760,7 @@ class ChatWidget:
             if (
                 isinstance(index, int)
                 and 0 <= index < len(self._queue)
-                and self._queue[index].text == content.get("text")
+                and _preview(self._queue[index].text) == content.get("text")
             ):
                 item = self._queue.pop(index)
                 if not item.started.done():
@@ -871,3 +872,12 @@ def chat(
     )
     display(widget)
     return widget
+
+
+#: Characters of a queued prompt shown in the chat (the prompt itself is kept whole).
+PREVIEW_CHARS = 400
+
+
+def _preview(text: str) -> str:
+    """A queued prompt as the chat shows it: whole when short, else its start and its length."""
+    return text if len(text) <= PREVIEW_CHARS else f"{text[:PREVIEW_CHARS]} … ({len(text):,} characters)"
