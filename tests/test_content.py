@@ -280,6 +280,8 @@ def test_a_huge_declared_size_is_refused_before_decoding() -> None:
         open_image(bomb)
     with pytest.raises(ImageError, match="million pixels"):
         image_part(bomb)
+    with pytest.raises(ImageError, match="far more than the 36 million pixels"):
+        open_image(_png_header(50_000, 50_000))  # past Pillow's own bomb limit
     small = io.BytesIO()
     Image.new("RGB", (40, 30), (1, 2, 3)).save(small, format="PNG")
     assert open_image(small.getvalue()).size == (40, 30) and 40 * 30 < MAX_DECODE_PIXELS

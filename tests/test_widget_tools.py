@@ -113,7 +113,10 @@ def test_confirm_asks_in_the_chat_and_the_answer_decides(server, wire):
         assert 'class="glm-tool glm-tool-pending"' in shown and "waiting…" in shown
         assert 'class="glm-tool glm-tool-running"' not in shown  # not running before the answer
         asks = wire.ops("ask")
-        assert [a["text"] for a in asks] == ['weather(location="Florence")', 'weather(location="Siena")']
+        assert [(a["name"], a["lines"], a["note"]) for a in asks] == [
+            ("weather", ['location = "Florence"'], ""),
+            ("weather", ['location = "Siena"'], ""),
+        ]
         assert [a["key"] for a in wire.ops("asked")] == [a["key"] for a in asks]
         assert [c.status for c in reply.calls] == ["ok", "declined"]
         assert not w._asks

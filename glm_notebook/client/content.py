@@ -25,6 +25,7 @@ import io
 import os
 import re
 import struct
+import warnings
 from collections.abc import Iterable
 from typing import Any
 
@@ -200,7 +201,14 @@ def open_image(data: bytes, formats: tuple[str, ...] = READ_FORMATS) -> Any:
     (`ImageError` otherwise, in one line)."""
     pillow = _pillow()
     try:
-        image = pillow.open(io.BytesIO(data), formats=list(formats))
+        with warnings.catch_warnings():  # our own bound below says it better than Pillow's warning
+            warnings.simplefilter("ignore", pillow.DecompressionBombWarning)
+            image = pillow.open(io.BytesIO(data), formats=list(formats))
+    except pillow.DecompressionBombError:
+        raise ImageError(
+            f"the image declares far more than the {MAX_DECODE_PIXELS // 10**6} million pixels "
+            "decoded here: downscale it first"
+        ) from None
     except Exception:  # Pillow raises many kinds for bad data
         raise ImageError(f"the file is not an image in a format read here ({', '.join(formats)})") from None
     width, height = image.size

@@ -503,3 +503,26 @@ def test_a_saved_transcript_with_hostile_tex_cannot_style_the_page_or_fetch(lab,
     assert not positioned, f"positioned elements in the transcript: {positioned}"
     assert lab.page.locator("mjx-container, .MathJax").count() == 0, "MathJax typeset hostile text"
     lab.screenshot(f"hostile-transcript-{'signed' if trusted else 'unsigned'}")
+
+
+def test_hostile_tex_in_the_live_chat_stays_text(lab, beacon):
+    """The same TeX in the live chat: an error message from the service and the model's echo."""
+    overlay = f"position:fixed;top:0;left:0;width:100%;height:100%;background:url({beacon.url}/live)"
+    chat = _open_chat(lab)
+    box = chat.locator("textarea.glm-chat-input")
+    box.fill(f"[[status=400,code=1214,message=$\\style{{{overlay}}}{{x}}$]] once")
+    box.press("Enter")
+    _wait_ended(lab, chat, 1)
+    box.fill(f"[[echo]] and \\(\\style{{{overlay}}}{{y}}\\) then $$\\unicode[x;{overlay}]{{x41}}$$")
+    box.press("Enter")
+    _wait_ended(lab, chat, 2)
+    time.sleep(2.0)  # MathJax typesets lazily; fetches would have started by now
+    assert "position:fixed" in chat.inner_text()
+    assert not beacon.hits, f"the beacon was reached: {beacon.hits}"
+    assert lab.page.locator("mjx-container, .MathJax").count() == 0, "MathJax typeset hostile text"
+    positioned = lab.page.evaluate(
+        "el => [...el.querySelectorAll('*')].filter(e => getComputedStyle(e).position === 'fixed')"
+        ".map(e => e.outerHTML.slice(0, 120))",
+        chat.element_handle(),
+    )
+    assert not positioned, positioned
