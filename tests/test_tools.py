@@ -267,17 +267,21 @@ def test_approval_says_what_it_left_out() -> None:
 
 @pytest.mark.parametrize("depth", [50_000, 2_000])
 def test_deeply_nested_arguments_are_one_line(depth: int) -> None:
-    """JSON nested past the recursion limit (json) or deep enough to trouble validation
-    (pydantic): a `ToolArgumentsError` line, which the loop sends back to the model."""
+    """JSON nested past the recursion limit: a `ToolArgumentsError` line, which the loop sends
+    back to the model. Nested less deeply, it binds or is that line (Pythons differ in how deep
+    json and pydantic go), never a RecursionError."""
 
     def f(data: dict, n: int = 1) -> str:
         """f. data: anything; n: a number"""
         return "ok"
 
     nested = '{"data": ' + '{"a": ' * depth + "1" + "}" * depth + "}"
-    with pytest.raises(ToolArgumentsError, match="nested too deeply|data") as caught:
+    try:
         tool(f).bind(nested)
-    assert "\n" not in str(caught.value)
+    except ToolArgumentsError as exc:
+        assert "\n" not in str(exc)
+    else:
+        assert depth < 10_000, "arguments nested 50,000 deep were accepted"
 
 
 def test_views_and_approval_of_deeply_nested_arguments_do_not_raise() -> None:
