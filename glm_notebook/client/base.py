@@ -81,6 +81,7 @@ from .config import (
 from .content import switch_image_form
 from .models import checked_aliases, known_models, resolve_alias, suggest_model
 from .replay import REPLAY_HEADER, Replay
+from .rest import aread_capped, error_body, read_capped
 
 __all__ = [
     "BaseClient",
@@ -560,31 +561,6 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, seconds)
 
 
-def _read_capped(pieces: Iterator[bytes], cap: int) -> bytes | None:
-    """The whole body if it is at most `cap` bytes, else None (reading stops at the cap)."""
-    body = bytearray()
-    for piece in pieces:
-        body += piece
-        if len(body) > cap:
-            return None
-    return bytes(body)
-
-
-async def _aread_capped(pieces: AsyncIterator[bytes], cap: int) -> bytes | None:
-    body = bytearray()
-    async for piece in pieces:
-        body += piece
-        if len(body) > cap:
-            return None
-    return bytes(body)
-
-
-def _error_body(body: bytes | None) -> bytes:
-    if body is None:
-        return b"(an error body larger than %d kB, not read)" % (MAX_ERROR_BODY // 1024)
-    return body
-
-
 def _event_too_long() -> ProtocolError:
     return ProtocolError(
         f"The service sent more than {MAX_SSE_EVENT // _MIB} MiB without ending an event "
@@ -743,12 +719,12 @@ def _attempt(call: _Call, http: httpx.Client) -> Generator[Event, None, None]:
         call.answered = True
         call.encoding = response.headers.get("content-encoding", "")
         if response.status_code >= 400:
-            body = _read_capped(response.iter_bytes(), MAX_ERROR_BODY)
-            call.check_status(response, _error_body(body))
+            body = read_capped(response.iter_bytes(), MAX_ERROR_BODY)
+            call.check_status(response, error_body(body))
         call.reply.replayed_at = response.headers.get(REPLAY_HEADER)
         kind = response.headers.get("content-type", "")
         if "application/json" in kind:
-            events = call.whole(_read_capped(response.iter_bytes(), MAX_JSON_BODY))
+            events = call.whole(read_capped(response.iter_bytes(), MAX_JSON_BODY))
             call.delivered = True
             yield from events
             return
@@ -811,12 +787,12 @@ async def _aattempt(call: _Call, http: httpx.AsyncClient) -> AsyncGenerator[Even
         call.answered = True
         call.encoding = response.headers.get("content-encoding", "")
         if response.status_code >= 400:
-            body = await _aread_capped(response.aiter_bytes(), MAX_ERROR_BODY)
-            call.check_status(response, _error_body(body))
+            body = await aread_capped(response.aiter_bytes(), MAX_ERROR_BODY)
+            call.check_status(response, error_body(body))
         call.reply.replayed_at = response.headers.get(REPLAY_HEADER)
         kind = response.headers.get("content-type", "")
         if "application/json" in kind:
-            for event in call.whole(await _aread_capped(response.aiter_bytes(), MAX_JSON_BODY)):
+            for event in call.whole(await aread_capped(response.aiter_bytes(), MAX_JSON_BODY)):
                 call.delivered = True
                 yield event
             return

@@ -6,7 +6,8 @@ read; a file's content is read line by line, each line at most `MAX_SSE_EVENT`).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -19,20 +20,50 @@ from .config import MAX_ERROR_BODY, MAX_JSON_BODY, MAX_SSE_EVENT
 if TYPE_CHECKING:
     from .base import BaseClient
 
-__all__ = ["RestResponse", "send", "raise_for_status", "json_object", "json_lines"]
+__all__ = [
+    "RestResponse",
+    "send",
+    "raise_for_status",
+    "json_object",
+    "json_lines",
+    "read_capped",
+    "aread_capped",
+    "error_body",
+]
 
 
+@dataclass(frozen=True)
 class RestResponse:
-    """A response read up to a cap: its status, headers and (capped) body."""
+    """A response's status and its body, read within the caps."""
 
-    def __init__(self, response: httpx.Response, content: bytes) -> None:
-        self.status_code = response.status_code
-        self.headers = response.headers
-        self.content = content
+    status_code: int
+    content: bytes
 
-    @property
-    def text(self) -> str:
-        return self.content.decode("utf-8", errors="replace")
+
+def read_capped(pieces: Iterator[bytes], cap: int) -> bytes | None:
+    """The whole body if it is at most `cap` bytes, else None (reading stops at the cap)."""
+    body = bytearray()
+    for piece in pieces:
+        body += piece
+        if len(body) > cap:
+            return None
+    return bytes(body)
+
+
+async def aread_capped(pieces: AsyncIterator[bytes], cap: int) -> bytes | None:
+    body = bytearray()
+    async for piece in pieces:
+        body += piece
+        if len(body) > cap:
+            return None
+    return bytes(body)
+
+
+def error_body(body: bytes | None) -> bytes:
+    """An error body read by `read_capped(…, MAX_ERROR_BODY)`, or a line saying it was too large."""
+    if body is None:
+        return b"(an error body larger than %d kB, not read)" % (MAX_ERROR_BODY // 1024)
+    return body
 
 
 def _request(client: BaseClient, method: str, path: str, **kw: Any) -> tuple[str, httpx.Request]:
@@ -47,29 +78,27 @@ def _failed(url: str, exc: httpx.TransportError) -> APIConnectionError:
     return APIConnectionError(f"The request to {url} failed: {short_line(str(exc), 200)}.")
 
 
-def send(client: BaseClient, method: str, path: str, *, cap: int = MAX_JSON_BODY, **kw: Any) -> RestResponse:
-    """`method` `{base_url}{path}` with the key; the response whatever its status, its body
-    read up to `cap` bytes (an error body up to `MAX_ERROR_BODY`); `ProtocolError` past it."""
+def send(client: BaseClient, method: str, path: str, **kw: Any) -> RestResponse:
+    """`method` `{base_url}{path}` with the key; the response whatever its status, its body read
+    within `MAX_JSON_BODY` (an error body within `MAX_ERROR_BODY`); `ProtocolError` past it."""
     url, request = _request(client, method, path, **kw)
     try:
         response = client._sync_http.send(request, stream=True)
         try:
-            limit = MAX_ERROR_BODY if response.status_code >= 400 else cap
-            body = bytearray()
-            for piece in response.iter_bytes():
-                body += piece
-                if len(body) > limit:
-                    if response.status_code >= 400:
-                        del body[limit:]
-                        break
+            if response.status_code >= 400:
+                body = error_body(read_capped(response.iter_bytes(), MAX_ERROR_BODY))
+            else:
+                read = read_capped(response.iter_bytes(), MAX_JSON_BODY)
+                if read is None:
                     raise ProtocolError(
-                        f"The reply from {short_line(url, 120)} is larger than {limit // 2**20} MiB: not read."
+                        f"The reply from {short_line(url, 120)} is larger than {MAX_JSON_BODY // 2**20} MiB: not read."
                     )
+                body = read
         finally:
             response.close()
     except httpx.TransportError as exc:
         raise _failed(url, exc) from None
-    return RestResponse(response, bytes(body))
+    return RestResponse(response.status_code, body)
 
 
 def raise_for_status(response: RestResponse) -> RestResponse:
@@ -99,12 +128,8 @@ def json_lines(client: BaseClient, path: str) -> Iterator[dict[str, Any]]:
         response = client._sync_http.send(request, stream=True)
         try:
             if response.status_code >= 400:
-                body = b""
-                for piece in response.iter_bytes():
-                    body += piece
-                    if len(body) > MAX_ERROR_BODY:
-                        break
-                raise_for_status(RestResponse(response, body[:MAX_ERROR_BODY]))
+                body = error_body(read_capped(response.iter_bytes(), MAX_ERROR_BODY))
+                raise_for_status(RestResponse(response.status_code, body))
             pending = b""
             for piece in response.iter_bytes():
                 pending += piece
