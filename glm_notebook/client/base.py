@@ -75,6 +75,7 @@ from .config import (
     base_url_problem,
     is_clear_text,
     mask_key_in,
+    mask_secret,
     resolve_api_key,
     resolve_base_url,
 )
@@ -179,8 +180,7 @@ class BaseClient:
     def hide_key(self, text: str) -> str:
         """`text` with this client's API key replaced by `[API key hidden]` (for text that goes
         out or is shown: tool results and errors, prompts built from notebook state)."""
-        key = self._key.reveal()
-        return text.replace(key, KEY_MASK) if key and key in text else text
+        return mask_secret(text, self._key.reveal(), KEY_MASK)[0]
 
     def resolve_model(self, model: str | None = None) -> str:
         """The model name sent for `model` (the client's own when None), aliases applied."""

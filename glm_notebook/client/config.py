@@ -18,6 +18,7 @@ import httpx
 __all__ = [
     "KEY_MASK",
     "mask_key_in",
+    "mask_secret",
     "DEFAULT_BASE_URL",
     "DEFAULT_MODEL",
     "DEFAULT_TIMEOUT",
@@ -166,6 +167,13 @@ def mask_key(key: str | None) -> str:
     return "…" + tail if len(key) >= 12 and _NOT_KEY_CHAR.search(tail) is None else "…"
 
 
+def mask_secret(text: str, secret: str | None, label: str) -> tuple[str, int]:
+    """`text` with every occurrence of `secret` replaced by `label`, and how many there were."""
+    if not secret or secret not in text:
+        return text, 0
+    return text.replace(secret, label), text.count(secret)
+
+
 def mask_key_in(messages: list[dict[str, Any]], key: str | None) -> int:
     """Put `KEY_MASK` in place of `key` in every text `messages` carry out (contents, text parts,
     reasoning, tool-call arguments; a changed list or call is copied, never edited in place).
@@ -176,9 +184,9 @@ def mask_key_in(messages: list[dict[str, Any]], key: str | None) -> int:
 
     def masked(text: Any) -> Any:
         nonlocal hidden
-        if isinstance(text, str) and key in text:
-            hidden += 1
-            return text.replace(key, KEY_MASK)
+        if isinstance(text, str):
+            text, count = mask_secret(text, key, KEY_MASK)
+            hidden += count > 0
         return text
 
     for message in messages:

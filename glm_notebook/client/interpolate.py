@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..text import short_line
-from .config import KEY_MASK
+from .config import KEY_MASK, mask_secret
 from .content import ImageError, ImagePart, image_part, is_image
 from .summaries import summarize
 
@@ -189,13 +189,6 @@ def interpolate_prompt(
 def interpolate(text: str, namespace: Mapping[str, Any]) -> str:
     """The text of `interpolate_prompt(text, namespace)`."""
     return interpolate_prompt(text, namespace).text
-
-
-def mask_secret(text: str, secret: str | None, label: str) -> tuple[str, int]:
-    """`text` with every occurrence of `secret` replaced by `label`, and how many there were."""
-    if not secret or secret not in text:
-        return text, 0
-    return text.replace(secret, label), text.count(secret)
 
 
 def message_content(
