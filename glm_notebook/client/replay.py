@@ -97,11 +97,11 @@ class Entry:
     @classmethod
     def parse(cls, line: str) -> Entry:
         """An entry from one line; ValueError when it is not one."""
-        return cls.from_data(_checked(json.loads(line)))
+        return _entry(json.loads(line))
 
     @classmethod
     def from_data(cls, data: dict[str, Any]) -> Entry:
-        """An entry from a line's checked JSON (see `_checked`); ValueError when a field is not
+        """An entry from a line's JSON, its shape checked (see `_entry`); ValueError when a field is not
         what it must be. Event times are made safe to wait for: never negative or backwards, no
         gap over `MAX_REPLAY_GAP`, nothing later than `MAX_REPLAY_SECONDS`."""
         status = data.get("status", 200)
@@ -140,8 +140,8 @@ class Entry:
         return "".join(text + "\n\n" for _, text in self.events).encode()
 
 
-def _checked(data: Any) -> dict[str, Any]:
-    """A line's JSON if it has the shape of an entry; ValueError otherwise."""
+def _entry(data: Any) -> Entry:
+    """The entry of a line's JSON, every field checked; ValueError when it is not one."""
     if not isinstance(data, dict) or not isinstance(data.get("key"), str):
         raise ValueError("not an entry")
     if not isinstance(data.get("request"), dict) or "recorded_at" not in data:
@@ -157,8 +157,7 @@ def _checked(data: Any) -> dict[str, Any]:
         for e in events
     ):
         raise ValueError("an entry with malformed events")
-    Entry.from_data(data)  # every field, so that a bad one skips the line here, with the warning
-    return data
+    return Entry.from_data(data)
 
 
 def _readable(text: str) -> Any:
@@ -240,7 +239,7 @@ class ReplayStore:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self._entries: dict[str, dict[str, Any]] = {}  # key -> checked JSON, made an Entry on use
+        self._entries: dict[str, Entry] = {}  # key -> its latest entry
         self._offset = 0
         self._lock = threading.Lock()
         self._warned: set[int] = set()
@@ -276,13 +275,13 @@ class ReplayStore:
             if not raw.strip():
                 continue
             try:
-                entry = _checked(json.loads(raw.decode("utf-8")))
+                entry = _entry(json.loads(raw.decode("utf-8")))
             except (ValueError, UnicodeDecodeError):
                 if line_start not in self._warned:
                     self._warned.add(line_start)
                     bad.append(line_start)
                 continue
-            self._entries[entry["key"]] = entry
+            self._entries[entry.key] = entry
         if bad:
             warnings.warn(
                 f"{self.path}: skipped {len(bad)} line(s) that are not recordings "
@@ -294,15 +293,13 @@ class ReplayStore:
         """The latest entry recorded for `key`, if any."""
         with self._lock:
             self._refresh()
-            data = self._entries.get(key)
-        return Entry.from_data(data) if data is not None else None
+            return self._entries.get(key)
 
     def entries(self) -> list[Entry]:
         """Every entry in the file (the latest per key)."""
         with self._lock:
             self._refresh()
-            found = list(self._entries.values())
-        return [Entry.from_data(data) for data in found]
+            return list(self._entries.values())
 
     def __len__(self) -> int:
         with self._lock:
@@ -312,7 +309,7 @@ class ReplayStore:
     def _requests(self) -> list[dict[str, Any]]:
         with self._lock:
             self._refresh()
-            return [data["request"] for data in self._entries.values()]
+            return [entry.request for entry in self._entries.values()]
 
     def append(self, entry: Entry) -> None:
         """Add `entry` at the end of the file: one `write` under an exclusive lock, never through
