@@ -122,10 +122,7 @@ def thumbnail(part: Any, side: int = THUMB_SIDE) -> str | None:
     url = str(((part.get("image_url") or {}) if isinstance(part, dict) else {}).get("url", ""))
     try:
         data = base64.b64decode(url.split(",", 1)[1] if url.startswith("data:") else url)
-        image: Image.Image = Image.open(io.BytesIO(data), formats=["PNG", "JPEG"])
-        image.draft("RGB", (side, side))  # JPEG: decode at a fraction of the size
-        if image.size[0] * image.size[1] > MAX_DECODE_PIXELS:
-            return None
+        image = open_image(data, ("PNG", "JPEG"), draft=side)
         image.thumbnail((side, side))
         if image.mode in ("RGBA", "LA", "P"):
             image = image.convert("RGBA")
@@ -196,9 +193,10 @@ READ_FORMATS = ("PNG", "JPEG", "GIF", "WEBP", "BMP")
 MAX_DECODE_PIXELS = MAX_SIDE * MAX_SIDE
 
 
-def open_image(data: bytes, formats: tuple[str, ...] = READ_FORMATS) -> Any:
+def open_image(data: bytes, formats: tuple[str, ...] = READ_FORMATS, *, draft: int | None = None) -> Any:
     """`data` decoded by Pillow, only as one of `formats` and within `MAX_DECODE_PIXELS`
-    (`ImageError` otherwise, in one line)."""
+    (`ImageError` otherwise, in one line). With `draft`, a JPEG is decoded at the smallest
+    fraction of its size that is still `draft` pixels a side (for thumbnails)."""
     pillow = _pillow()
     try:
         with warnings.catch_warnings():  # our own bound below says it better than Pillow's warning
@@ -212,7 +210,9 @@ def open_image(data: bytes, formats: tuple[str, ...] = READ_FORMATS) -> Any:
     except Exception:  # Pillow raises many kinds for bad data
         raise ImageError(f"the file is not an image in a format read here ({', '.join(formats)})") from None
     width, height = image.size
-    if width * height > MAX_DECODE_PIXELS:
+    if draft is not None:
+        image.draft("RGB", (draft, draft))
+    if image.size[0] * image.size[1] > MAX_DECODE_PIXELS:
         if image.format == "JPEG":
             image.draft("RGB", (MAX_SIDE, MAX_SIDE))  # decoded at 1/2, 1/4 or 1/8 of its size
         if image.size[0] * image.size[1] > MAX_DECODE_PIXELS:

@@ -48,7 +48,7 @@ from typing import Any
 
 from ..results.pieces import Pieces
 from ..wire.events import ContentDelta, ReasoningDelta
-from .markdown import NO_MATHJAX, escape_text, markdown_html
+from .markdown import MD_OPEN, escape_text, markdown_html
 from .phrases import reasoning_summary
 
 __all__ = [
@@ -346,13 +346,12 @@ def _unclosed_math(text: str, start: int) -> int | None:
     return None if opened is None else opened[0]
 
 
-_CONTAINER_OPEN = f'<div class="glm-md {NO_MATHJAX}">'
 _CONTAINER_CLOSE = "</div>"
 
 
 def _pane(inner: str) -> str:
     """Blocks of one pane in one `div.glm-md` (nothing for nothing)."""
-    return f"{_CONTAINER_OPEN}{inner}{_CONTAINER_CLOSE}" if inner else ""
+    return f"{MD_OPEN}{inner}{_CONTAINER_CLOSE}" if inner else ""
 
 
 def answer_segments(
@@ -563,8 +562,8 @@ class LiveAnswer:
                 f'<pre><code class="language-{escape_text(self.language)}">{escape_text(source)}</code></pre>'
             )
         html = markdown_html(source)
-        if html.startswith(_CONTAINER_OPEN) and html.endswith(_CONTAINER_CLOSE):
-            return html[len(_CONTAINER_OPEN) : -len(_CONTAINER_CLOSE)]
+        if html.startswith(MD_OPEN) and html.endswith(_CONTAINER_CLOSE):
+            return html[len(MD_OPEN) : -len(_CONTAINER_CLOSE)]
         return html
 
     def _add_block(self, source: str) -> None:

@@ -55,6 +55,8 @@ __all__ = [
     "LINK_SCHEMES",
     "HEADING_TAGS",
     "TOC_IGNORE_CLASS",
+    "NO_MATHJAX",
+    "MD_OPEN",
 ]
 
 #: HTML tags that survive sanitising. No img, no forms (only disabled checkboxes), no embedding.
@@ -101,7 +103,8 @@ TOC_IGNORE_CLASS = "jp-toc-ignore"
 _LANGUAGE_CLASS = re.compile(r"language-[a-z0-9_+#.\-]{1,40}")
 _LANGUAGE = re.compile(r"[a-z0-9_+#.\-]{1,40}")
 _LINK_OK = re.compile(r"(?i)(?:https?:|mailto:)")
-_CONTAINER_OPEN = f'<div class="glm-md {NO_MATHJAX}">'
+#: How every rendered Markdown fragment opens (and closes with `</div>`).
+MD_OPEN = f'<div class="glm-md {NO_MATHJAX}">'
 
 
 def _class_ok(tag: str, name: str) -> bool:
@@ -346,4 +349,4 @@ def markdown_html(text: str) -> str:
     """
     if not text:
         return ""
-    return sanitize_html(_CONTAINER_OPEN + _MD.render(text) + "</div>")
+    return sanitize_html(MD_OPEN + _MD.render(text) + "</div>")

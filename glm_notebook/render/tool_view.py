@@ -24,9 +24,9 @@ from ..results.provenance import KEY, provenance
 from ..results.tool_reply import StepStarted, ToolCall, ToolCallFinished, ToolCallStarted, ToolReply, shorten
 from ..text import one_line, plural
 from ..wire.events import ToolCallDelta
-from .markdown import NO_MATHJAX, escape_text, markdown_html, sanitize_html
+from .markdown import escape_text, markdown_html, sanitize_html
 from .phrases import reasoning_summary
-from .reply_view import footer_html
+from .reply_view import REPLY_OPEN, footer_html
 from .styles import style_tag
 
 __all__ = [
@@ -167,7 +167,7 @@ def tool_reply_html(reply: ToolReply) -> str:
     """The whole loop: every tool step, the final answer, a footer with summed tokens and calls."""
     steps = reply.steps
     tool_steps = steps if reply.stopped == "max_steps" or reply.tool_calls else steps[:-1]
-    pieces = [f'<div class="glm-reply {NO_MATHJAX}">']
+    pieces = [REPLY_OPEN]
     pieces += [step_html(step) for step in tool_steps]
     if len(tool_steps) < len(steps):
         final = reply.final
