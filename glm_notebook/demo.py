@@ -1,7 +1,8 @@
 """The main job: run a notebook of `%%glm` cells in a real kernel, streaming to the terminal.
 
 With `ZAI_API_KEY` set it talks to the real service; otherwise it starts the bundled local
-server and points the kernel at it. The executed notebook (and an HTML copy) are written out.
+server and points the kernel at it. Answers stream as plain text, whole, with their footers (the
+terminal rendering); the executed notebook (and an HTML copy) are written out.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Any
 from .client.config import API_KEY_ENV, BASE_URL_ENV, resolve_api_key, resolve_base_url
 from .text import strip_controls
 
+DISPLAY_ENV = "GLM_DISPLAY"  # notebook.magic.DISPLAY_ENV; that module needs IPython
+
 __all__ = ["run_demo", "DEFAULT_NOTEBOOK"]
 
 DEFAULT_NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "quickstart.ipynb"
@@ -24,11 +27,9 @@ def _terminal_client(nb: Any, **kw: Any) -> Any:
 
     class TerminalClient(NotebookClient):
         """Echoes each cell's source and its outputs to the terminal as they arrive (their text
-        cleaned of control sequences: a model's answer must not drive the terminal)."""
-
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self.shown: dict[str, str] = {}  # display id -> the text printed of it so far
+        cleaned of control sequences: a model's answer must not drive the terminal). The kernel
+        streams answers as text (`GLM_DISPLAY=text`), as terminal IPython shows them: the
+        reasoning's summary line, the answer as it arrives, the footer."""
 
         def process_message(self, msg: dict, cell: Any, cell_index: int) -> Any:
             kind, content = msg["msg_type"], msg["content"]
@@ -36,8 +37,8 @@ def _terminal_client(nb: Any, **kw: Any) -> Any:
                 print(f"\n\x1b[1mIn [{content['execution_count']}]:\x1b[0m {content['code']}", flush=True)
             elif kind == "stream":
                 sys.stdout.write(strip_controls(content["text"]))
-            elif kind in ("display_data", "update_display_data"):
-                self._show_growth(content)
+            elif kind == "display_data":  # updates of a display in place have no terminal form
+                print(strip_controls(content["data"].get("text/plain", "")))
             elif kind == "execute_result":
                 count, plain = content["execution_count"], content["data"].get("text/plain", "")
                 print(f"\n\x1b[1mOut[{count}]:\x1b[0m {strip_controls(plain)}")
@@ -45,22 +46,6 @@ def _terminal_client(nb: Any, **kw: Any) -> Any:
                 print("\n" + "\n".join(content["traceback"]))
             sys.stdout.flush()
             return super().process_message(msg, cell, cell_index)
-
-        def _show_growth(self, content: dict) -> None:
-            """Print what a live pane's plain text gained; a pane that starts over (waiting →
-            thinking → answer) is printed afresh, a small redraw of the tail not at all."""
-            display_id = (content.get("transient") or {}).get("display_id", "")
-            text = strip_controls(content["data"].get("text/plain", ""))
-            printed = self.shown.get(display_id, "")
-            if not printed and text:
-                sys.stdout.write("\n")
-            if text.startswith(printed):
-                sys.stdout.write(text[len(printed) :])
-            elif len(os.path.commonprefix([text, printed])) < len(printed) // 2:
-                sys.stdout.write(f"\n{text}")
-            else:
-                return
-            self.shown[display_id] = text
 
     return TerminalClient(nb, **kw)
 
@@ -82,6 +67,7 @@ def run_demo(
     from nbconvert import HTMLExporter
 
     path = notebook or DEFAULT_NOTEBOOK
+    os.environ[DISPLAY_ENV] = "text"  # the kernel inherits this process's environment
     nb = nbformat.read(path, as_version=4)
     server = None
     if resolve_api_key():

@@ -5,14 +5,17 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import nbformat
 
+ROOT = Path(__file__).resolve().parent.parent
 
-def test_demo_streams_the_quickstart_to_the_terminal_and_saves_it(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k not in ("ZAI_API_KEY", "ZAI_BASE_URL")}
+
+def test_the_readme_demo_command_prints_whole_answers_with_their_footers(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("ZAI_API_KEY", "ZAI_BASE_URL", "GLM_DISPLAY")}
     done = subprocess.run(
-        [sys.executable, "-m", "glm_notebook.cli", "demo", "--out", str(tmp_path), "--token-delay", "0.001"],
+        ["bash", str(ROOT / ".ci" / "demo"), "--out", str(tmp_path), "--token-delay", "0.001"],
         env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
@@ -20,9 +23,11 @@ def test_demo_streams_the_quickstart_to_the_terminal_and_saves_it(tmp_path):
     assert out.startswith("No ZAI_API_KEY set: using the bundled local server")
     # the kernel's sockets are encrypted, so ipykernel has no plain-TCP warning to print
     assert "without encryption" not in out + done.stderr, done.stderr
-    # the answer's Markdown source streamed to the terminal, and the result line after it
-    assert "## Write a poem about spring" in out and "| Measure | Value |" in out
-    assert out.index("## Write a poem about spring") < out.index("<Reply glm-4.6:")
+    # each answer whole, as terminal IPython shows it: reasoning summary, the text, the footer
+    poem = out[out.index("Write a poem about spring") : out.index("<Reply glm-4.6: 803 chars")]
+    assert "Reasoning · " in poem and "| Measure | Value |" in poem and "$$\\sum_{i=1}^{n} i" in poem
+    assert "— glm-4.6 · 13 prompt / 285 completion tokens" in poem and "tok/s" in poem
+    assert "receiving…" not in out and "Waiting for" not in out  # no live-view fragments
     notebook = nbformat.read(tmp_path / "quickstart.ipynb", as_version=4)
     results = [o for c in notebook.cells for o in c.get("outputs", []) if o.output_type == "execute_result"]
     assert any("Write a poem about spring" in o.data.get("text/html", "") for o in results)

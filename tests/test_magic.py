@@ -214,6 +214,19 @@ def test_plain_text_when_displays_cannot_update(k: Kernel) -> None:
     assert "<div" not in run.stdout
 
 
+def test_display_text_streams_plain_text_in_a_kernel_too(k: Kernel) -> None:
+    bad = k.run('%config GLM.display = "fancy"')
+    assert "GLM.display must be one of auto, text, not 'fancy'" in bad.stderr
+    k.run('%config GLM.display = "text"')
+    try:
+        run = glm(k, "Say hi in plain text")
+    finally:
+        k.run('%config GLM.display = "auto"')
+    assert run.error is None
+    assert [kind for kind, _ in run.messages if kind != "stream"] == ["execute_result"]
+    assert "## Say hi in plain text" in run.stdout and "\n— glm-4.6 · " in run.stdout
+
+
 def test_json_mode(k: Kernel) -> None:
     run = glm(k, "Describe this prompt", line="--json -o data")
     assert run.error is None

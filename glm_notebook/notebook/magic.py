@@ -82,6 +82,9 @@ from .terminal import TextSink
 __all__ = ["GLM", "GLMMagics", "load_ipython_extension", "notebook_client", "unload_ipython_extension"]
 
 _CONNECT_TIMEOUT = 10.0
+#: The environment variable that picks how answers stream (wins over `GLM.display`).
+DISPLAY_ENV = "GLM_DISPLAY"
+DISPLAY_MODES = ("auto", "text")
 
 
 class _MaskedStr(str):
@@ -147,6 +150,12 @@ class GLM(Configurable):
         {},
         help="Prices that override the built-in table: {model: (input, cached_input, output)} in "
         "USD per million tokens. Used for every cost shown (footers, Chat.cost, %glm usage).",
+    ).tag(config=True)
+    display = Unicode(
+        "auto",
+        help="How answers stream: auto (in place where the frontend can update a display, plain "
+        "text elsewhere) or text (plain text always: logs of nbconvert/papermill runs, the demo). "
+        f"{DISPLAY_ENV} in the environment wins.",
     ).tag(config=True)
     updates_per_second = Float(
         DEFAULT_UPDATES_PER_SECOND,
@@ -239,6 +248,13 @@ class GLM(Configurable):
             raise TraitError(f"GLM.{name} must be one of {', '.join(allowed)}, not {proposal['value']!r}")
         return "auto" if value == "on" else value
 
+    @validate("display")
+    def _check_display(self, proposal: Any) -> Any:
+        value = str(proposal["value"]).strip().lower()
+        if value not in DISPLAY_MODES:
+            raise TraitError(f"GLM.display must be one of {', '.join(DISPLAY_MODES)}, not {proposal['value']!r}")
+        return value
+
     @validate("max_history")
     def _check_history(self, proposal: Any) -> Any:
         value = proposal["value"]
@@ -282,8 +298,10 @@ class GLM(Configurable):
 
 def answer_sink(shell: Any, settings: GLM | None, model: str, *, language: str | None = None) -> Sink:
     """Where an answer streams: live panes in a Jupyter kernel (the settings' redraw rate and
-    display limit; defaults without the extension), plain text elsewhere."""
-    if not supports_live_display(shell):
+    display limit; defaults without the extension), plain text elsewhere or when asked for
+    (`GLM_DISPLAY=text`, `%config GLM.display = "text"`)."""
+    mode = os.environ.get(DISPLAY_ENV, "").strip().lower() or (settings.display if settings else "auto")
+    if mode == "text" or not supports_live_display(shell):
         return TextSink()
     return LiveSink(
         updates_per_second=settings.updates_per_second if settings else DEFAULT_UPDATES_PER_SECOND,
