@@ -97,6 +97,44 @@ def test_the_note_is_one_quiet_line() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        r"Prove $\sum_{i=1}^{n} i = \frac{n(n+1)}{2}$ for all {n}",
+        r"$$\binom{n}{k} = \frac{n!}{k!(n-k)!}$$ with {n}",
+        r"\(x^{n}\) and \[ \sqrt{x} \] then {n}",
+        "\\begin{align}\n a_{n} &= {k} \\\\\n\\end{align}\nand {n}",
+        "Inline $a_{n}$ and over two lines $b +\nc_{k}$ and {n}",
+    ],
+)
+def test_tex_math_is_left_alone_and_raises_no_note(text: str) -> None:
+    result = interpolate_prompt(text, NS)
+    assert result.text == text[: text.rindex("{n}")] + "3"  # only the field outside the math
+    assert result.notes == []
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("It costs $5 for {n} items and $10 for more", "It costs $5 for 3 items and $10 for more"),
+        ("`$x` and {n} and `$y`", "`$x` and 3 and `$y`"),  # a dollar in code opens no math
+        ("$ {n} $", "$ 3 $"),  # spaces inside the dollars: not math
+    ],
+)
+def test_dollars_that_are_not_math_do_not_protect(text: str, expected: str) -> None:
+    assert interpolate(text, NS) == expected
+
+
+def test_expressions_are_sent_as_written_with_one_note() -> None:
+    result = interpolate_prompt("{len(thing)}, {thing.inner()}, {n[0]} and {name}; `{len(x)}`, {f(x)}", NS)
+    assert result.text == "{len(thing)}, {thing.inner()}, {n[0]} and Ada; `{len(x)}`, {f(x)}"
+    assert result.expressions == ("len(thing)", "thing.inner()", "n[0]")  # f is not defined: not ours
+    assert result.notes == [
+        "note: {len(thing)}, {thing.inner()}, {n[0]} sent as written: only {name} and {name.attr} are "
+        "filled in, nothing is evaluated (assign the value to a name first)"
+    ]
+
+
 def test_mask_secret_replaces_every_occurrence() -> None:
     assert mask_secret("a KEY b KEY", "KEY", "[hidden]") == ("a [hidden] b [hidden]", 2)
     assert mask_secret("nothing here", "KEY", "[hidden]") == ("nothing here", 0)
@@ -130,6 +168,16 @@ def test_a_typo_is_sent_as_written_with_one_note(k: Kernel, server) -> None:
         clean.error is None
         and 'class="glm-note"' not in clean.of_type("execute_result")[0]["data"]["text/html"]
     )
+
+
+def test_math_keeps_its_braces_in_a_kernel_and_expressions_get_a_note(k: Kernel, server) -> None:
+    k.run("n = 1000\nvalues = [1, 2]")
+    run = k.run("%%glm\nWhy is $\\sum_{i=1}^{n} i = \\frac{n(n+1)}{2}$? n is {n}, {len(values)} values")
+    assert run.error is None
+    sent = server.records[-1].body["messages"][-1]["content"]
+    assert sent.endswith("Why is $\\sum_{i=1}^{n} i = \\frac{n(n+1)}{2}$? n is 1000, {len(values)} values")
+    html = run.of_type("execute_result")[0]["data"]["text/html"]
+    assert "{len(values)} sent as written" in html and "not defined" not in html
 
 
 def test_the_api_key_is_never_sent_in_a_prompt(k: Kernel, server) -> None:

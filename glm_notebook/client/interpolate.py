@@ -14,6 +14,12 @@ The rules, chosen so that code, JSON and templates pasted into a prompt survive 
   place: `Interpolated.parts` then holds text and image parts in order, and `text` shows each
   image as a placeholder such as `[image 640×480 PNG]`.
 - `{{name}}` (the same form, doubled) becomes the literal text `{name}`.
+- TeX math is left alone: inside `$…$`, `$$…$$`, `\\(…\\)`, `\\[…\\]` and `\\begin{env}…\\end{env}`
+  nothing is filled in and nothing is reported (`$\\sum_{i=1}^{n} i$` keeps its `{n}`). `$…$` is
+  math by Pandoc's rule, so "$5 and $10" stays money.
+- Expressions are never evaluated: `{len(x)}`, `{df.describe()}`, `{rows[i]}` are sent as written,
+  and when their first name is defined (or a builtin) `Interpolated.expressions` reports them, for
+  one quiet note saying so.
 - Everything else passes through as written: `{ name }`, `{1}`, `{x + 1}`, `{f(x)}`, JSON such as
   `{"a": {"b": 1}}`, `{{ jinja }}`, f-string bodies, and `{name}` when `name` is not defined.
 - A defined `name` whose attribute is missing (`{reply.txt}`) is an error naming it: that is
@@ -30,6 +36,7 @@ wherever it would appear in a prompt (`{os.environ}` holds it, for one).
 
 from __future__ import annotations
 
+import builtins
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -55,6 +62,7 @@ __all__ = [
 _DOTTED = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"
 _SPEC = _DOTTED + r"(?:\[-?\d+\])?(?:!full)?"
 _FIELD = re.compile(r"\{\{(" + _SPEC + r")\}\}|\{(" + _SPEC + r")\}")
+_BUILTINS = frozenset(dir(builtins))
 _PARTS = re.compile(r"(" + _DOTTED + r")(?:\[(-?\d+)\])?(!full)?\Z")
 #: The names that `{name[N]}` may index: the shell's history and the error log.
 INDEXABLE = frozenset({"In", "Out", "Err", "_ih", "_oh"})
@@ -71,6 +79,16 @@ _FORMAT_CALL = re.compile(r"[^\n]*?[\"']\s*\.format(?:_map)?\(")
 _CODE = re.compile(
     r"^ {0,3}(`{3,}|~{3,})[^\n]*\n.*?(?:^ {0,3}\1[^\n]*$|\Z)|(`+)(?!`).+?(?<!`)\2(?!`)", re.M | re.S
 )
+# TeX math, as Markdown renderers find it: `$$…$$`, `\[…\]`, `\(…\)`, `\begin{env}…\end{env}`,
+# and `$…$` by Pandoc's rule (no space inside either dollar, no digit right after the closing
+# one), within one paragraph: "$5 and $10" is money, not math.
+_MATH = re.compile(
+    r"\$\$.+?\$\$|\\\[.+?\\\]|\\\(.+?\\\)|\\begin\{([A-Za-z]+\*?)\}.*?\\end\{\1\}"
+    r"|(?<![\\$])\$(?=[^\s$])(?:(?!\n[ \t]*\n)[^$\\]|\\.)+?(?<=[^\s\\])\$(?!\d)",
+    re.S,
+)
+# `{len(x)}`, `{df.describe()}`, `{rows[i]}`: an expression, which is never evaluated.
+_EXPRESSION = re.compile(r"\{(" + _DOTTED + r"(?:\([^{}()\n]*\)|\[[^{}\[\]\n]*\])(?:[.(\[][^{}\n]*)?)\}")
 
 
 class InterpolationError(ValueError):
@@ -87,19 +105,27 @@ class Interpolated:
     parts: tuple[dict[str, Any], ...] = ()
     """Text and image content parts in order, when the prompt holds images; else empty."""
     image_notes: tuple[str, ...] = ()
+    expressions: tuple[str, ...] = ()
+    """`{len(x)}`-like fields of defined names, sent as written: nothing is evaluated."""
 
     @property
     def notes(self) -> list[str]:
-        """One quiet line about the undefined fields, or nothing."""
-        if not self.undefined:
-            return list(self.image_notes)
-        fields = ", ".join(f"{{{field}}}" for field in self.undefined)
-        verb = "is" if len(self.undefined) == 1 else "are"
-        first = self.undefined[0]
-        return [
-            f"note: {fields} {verb} not defined; sent as written (write {{{{{first}}}}} to send braces on purpose)",
-            *self.image_notes,
-        ]
+        """Quiet lines about fields sent as written (undefined names, expressions), or nothing."""
+        notes = []
+        if self.undefined:
+            fields = ", ".join(f"{{{field}}}" for field in self.undefined)
+            verb = "is" if len(self.undefined) == 1 else "are"
+            first = self.undefined[0]
+            notes.append(
+                f"note: {fields} {verb} not defined; sent as written (write {{{{{first}}}}} to send braces on purpose)"
+            )
+        if self.expressions:
+            fields = ", ".join(f"{{{field}}}" for field in self.expressions)
+            notes.append(
+                f"note: {fields} sent as written: only {{name}} and {{name.attr}} are filled in, nothing "
+                "is evaluated (assign the value to a name first)"
+            )
+        return notes + list(self.image_notes)
 
 
 def _looks_intended(text: str, match: re.Match[str], code: list[tuple[int, int]]) -> bool:
@@ -124,11 +150,14 @@ def interpolate_prompt(
     """Replace `{name}` / `{name.attr}` with values from `namespace`; see the module docstring.
     `opt_out` is how errors say to turn interpolation off where the prompt came from."""
     code = [m.span() for m in _CODE.finditer(text)] if "`" in text or "~" in text else []
+    math = _math_spans(text, code) if "$" in text or "\\" in text else []
     undefined: list[str] = []
     found: list[Any] = []
 
     def replace(match: re.Match[str]) -> str:
         escaped, spec = match.group(1), match.group(2)
+        if math and _inside(match.start(), math):
+            return match.group(0)  # `$\sum_{i=1}^{n} i$`: TeX's braces, not fields
         if escaped is not None:
             return "{" + escaped + "}"
         field, index, full = _PARTS.match(spec).groups()  # type: ignore[union-attr]
@@ -170,8 +199,9 @@ def interpolate_prompt(
             ) from None
 
     expanded = _FIELD.sub(replace, text)
+    expressions = _expressions(text, namespace, code, math)
     if not found:
-        return Interpolated(expanded, tuple(undefined))
+        return Interpolated(expanded, tuple(undefined), expressions=expressions)
     pieces = expanded.split(_MARK)
     parts: list[dict[str, Any]] = []
     for index, piece in enumerate(pieces):
@@ -183,7 +213,39 @@ def interpolate_prompt(
         piece + (found[i].placeholder if i < len(found) else "") for i, piece in enumerate(pieces)
     )
     notes = tuple(f"note: {part.note}" for part in found if part.note)
-    return Interpolated(shown, tuple(undefined), tuple(parts), notes)
+    return Interpolated(shown, tuple(undefined), tuple(parts), notes, expressions)
+
+
+def _math_spans(text: str, code: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Where TeX math is in `text`, outside Markdown code (a `$` in code opens nothing)."""
+    if code:
+        blanked = list(text)
+        for low, high in code:
+            blanked[low:high] = " " * (high - low)
+        text = "".join(blanked)
+    return [m.span() for m in _MATH.finditer(text)]
+
+
+def _inside(position: int, spans: list[tuple[int, int]]) -> bool:
+    return any(low <= position < high for low, high in spans)
+
+
+def _expressions(
+    text: str, namespace: Mapping[str, Any], code: list[tuple[int, int]], math: list[tuple[int, int]]
+) -> tuple[str, ...]:
+    """`{len(x)}`-like fields outside code and math whose first name is defined (or built in)."""
+    if "(" not in text and "[" not in text:
+        return ()
+    found: list[str] = []
+    for match in _EXPRESSION.finditer(text):
+        field = match.group(1)
+        root = re.match(_DOTTED, field).group(0).split(".")[0]  # type: ignore[union-attr]
+        ours = _PARTS.match(field)
+        if (ours and root in INDEXABLE) or field in found or _inside(match.start(), math):
+            continue  # `{In[3]}` is filled in
+        if (root in namespace or root in _BUILTINS) and _looks_intended(text, match, code):
+            found.append(field)
+    return tuple(found)
 
 
 def interpolate(text: str, namespace: Mapping[str, Any]) -> str:

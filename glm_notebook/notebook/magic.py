@@ -252,7 +252,9 @@ class GLM(Configurable):
     def _check_display(self, proposal: Any) -> Any:
         value = str(proposal["value"]).strip().lower()
         if value not in DISPLAY_MODES:
-            raise TraitError(f"GLM.display must be one of {', '.join(DISPLAY_MODES)}, not {proposal['value']!r}")
+            raise TraitError(
+                f"GLM.display must be one of {', '.join(DISPLAY_MODES)}, not {proposal['value']!r}"
+            )
         return value
 
     @validate("max_history")
