@@ -62,14 +62,6 @@ def kernel() -> Kernel:
     k.shutdown()
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    # Like JupyterLab, tell a notebook's kernel (started by nbval in this hook) which notebook it
-    # runs: %glm replay finds its recordings file beside it (name.glm.jsonl).
-    if item.path.suffix == ".ipynb":
-        os.environ["JPY_SESSION_NAME"] = str(item.path)
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # Browser tests last: Playwright's sync API keeps an event loop running in this thread for
     # the rest of the session, which asyncio.run() in ordinary tests would trip over.

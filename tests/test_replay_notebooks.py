@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
@@ -105,7 +106,7 @@ def test_replay_commands_and_their_mistakes(offline):
     assert kernel.run("%glm replay sometimes").stderr.startswith(
         "UsageError: %glm replay 'sometimes': use on, auto"
     )
-    assert "takes a pace (recorded, instant), not 'fast'" in kernel.run("%glm replay on fast").stderr
+    assert "takes a pace (auto, recorded, instant), not 'fast'" in kernel.run("%glm replay on fast").stderr
     before = (folder / "analysis.glm.jsonl").read_text().count("\n")
     assert kernel.run("%glm replay prune").stdout.startswith("Kept 1 entries, dropped 3")
     assert (folder / "analysis.glm.jsonl").read_text().count("\n") == 1 < before
@@ -169,6 +170,82 @@ def test_a_notebook_recorded_in_auto_mode_replays_identically_with_the_server_go
     assert (tmp_path / "demo.glm.jsonl").read_bytes() == recordings  # nothing new was recorded
 
 
+def _replayed_copy(tmp_path: Path) -> Path:
+    shutil.copy(NOTEBOOK, tmp_path / "study.ipynb")
+    shutil.copy(RECORDINGS, tmp_path / "study.glm.jsonl")
+    return tmp_path / "study.ipynb"
+
+
+def _replayed_answers(notebook: Any) -> list[str]:
+    return [
+        output["data"]["text/html"]
+        for cell in notebook.cells
+        for output in cell.get("outputs", [])
+        if "replayed · recorded" in output.get("data", {}).get("text/html", "")
+    ]
+
+
+@pytest.mark.parametrize("runner", ["nbclient", "nbconvert", "papermill"])
+def test_runners_find_the_notebook_and_replay_at_once_with_no_path_configured(tmp_path, runner):
+    """No JPY_SESSION_NAME, no GLM_REPLAY_PATH: the kernel finds the notebook by its cells."""
+    path = _replayed_copy(tmp_path)
+    env = offline_env(GLM_REPLAY="replay", PYTHONPATH=str(ROOT))
+    out = tmp_path / "out" / "study.ipynb"
+    out.parent.mkdir()
+    command = {
+        "nbclient": [sys.executable, "-c", _NBCLIENT, str(path), str(out)],
+        "nbconvert": [sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
+                      "--output-dir", str(out.parent), str(path)],
+        "papermill": [sys.executable, "-m", "papermill", "--cwd", str(tmp_path), str(path), str(out)],
+    }[runner]  # fmt: skip
+    done = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    executed = nbformat.read(out, as_version=4)
+    assert len(_replayed_answers(executed)) >= 2
+    assert "unknown" not in nbformat.writes(executed)
+    status = [o for c in executed.cells if "%glm replay status" in c.source for o in c.get("outputs", [])]
+    assert all("(pace instant)" in o.get("text", "") for o in status)  # a runner: at once
+
+
+_NBCLIENT = """
+import sys, nbformat
+from nbclient import NotebookClient
+from pathlib import Path
+nb = nbformat.read(sys.argv[1], as_version=4)
+NotebookClient(nb, resources={"metadata": {"path": str(Path(sys.argv[1]).parent)}}).execute()
+nbformat.write(nb, sys.argv[2])
+"""
+
+
+def test_a_frontend_notebook_replays_at_its_pace_and_a_runner_at_once(tmp_path):
+    path = _replayed_copy(tmp_path)
+    env = offline_env(GLM_REPLAY="replay", PYTHONPATH=str(ROOT))
+    for watched, pace in ((False, "instant"), (True, "recorded")):
+        kernel = Kernel({**env, **({"JPY_SESSION_NAME": str(path)} if watched else {})})
+        try:
+            kernel.run(f"import os; os.chdir({str(tmp_path)!r})\n%load_ext glm_notebook")
+            cell = "%%glm -o haiku\nWrite a haiku about autumn leaves"
+            if not watched:  # a runner runs the notebook's own cells; this one is in it
+                assert cell in "".join(c.source for c in nbformat.read(path, as_version=4).cells)
+            assert kernel.run(cell).error is None
+            status = kernel.run("%glm replay status").stdout
+            assert "study.glm.jsonl" in status and f"(pace {pace})" in status, status
+        finally:
+            kernel.shutdown()
+
+
+def test_a_cell_no_notebook_here_holds_is_one_line_saying_so(tmp_path):
+    kernel = Kernel(offline_env(GLM_REPLAY="replay", PYTHONPATH=str(ROOT)))
+    try:
+        kernel.run(f"import os; os.chdir({str(tmp_path)!r})\n%load_ext glm_notebook")
+        line = kernel.run("%%glm\nWrite a haiku about autumn leaves").stderr
+        assert line.count("\n") == 1 and line.startswith("UsageError: Replay is replay but")
+        assert f"the notebook's path is unknown here (no notebook in {tmp_path} holds this cell)" in line
+        assert "GLM.replay_path" in line
+    finally:
+        kernel.shutdown()
+
+
 RECORDED = [path for path in ALL_NOTEBOOKS if path.with_name(path.stem + ".glm.jsonl").exists()]
 
 
@@ -221,5 +298,5 @@ def test_replay_settings_are_checked_when_set():
     assert settings.replay == "auto"
     with pytest.raises(TraitError, match="GLM.replay must be one of on, off, auto, record, replay"):
         settings.replay = "sometimes"
-    with pytest.raises(TraitError, match="GLM.replay_pace must be one of recorded, instant"):
+    with pytest.raises(TraitError, match="GLM.replay_pace must be one of auto, recorded, instant"):
         settings.replay_pace = "fast"

@@ -191,7 +191,9 @@ class GLM(Configurable):
         ".glm.jsonl beside it.",
     ).tag(config=True)
     replay_pace = Unicode(
-        "recorded", help="How a replayed answer streams: recorded (its pace) or instant."
+        "auto",
+        help="How a replayed answer streams: recorded (its pace), instant, or auto (recorded where "
+        "a frontend shows the notebook, instant under nbclient, nbconvert, papermill or nbval).",
     ).tag(config=True)
 
     def connection(self) -> tuple[Any, ...]:
@@ -243,7 +245,7 @@ class GLM(Configurable):
     @validate("replay", "replay_pace")
     def _check_replay(self, proposal: Any) -> Any:
         value, name = str(proposal["value"]).strip().lower(), proposal["trait"].name
-        allowed = ("on", *REPLAY_MODES) if name == "replay" else REPLAY_PACES
+        allowed = ("on", *REPLAY_MODES) if name == "replay" else ("auto", *REPLAY_PACES)
         if value not in allowed:
             raise TraitError(f"GLM.{name} must be one of {', '.join(allowed)}, not {proposal['value']!r}")
         return "auto" if value == "on" else value
