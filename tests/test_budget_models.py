@@ -104,6 +104,18 @@ def test_an_unknown_model_gets_did_you_mean(server) -> None:
     with pytest.raises(BadRequestError) as far:
         _client(server).chat("Hello", model="completely-different")
     assert "Did you mean" not in str(far.value)
+    assert "Models known here: glm-5-turbo, glm-5, " in str(far.value) and " more (client.models()" in str(
+        far.value
+    )
+
+
+def test_a_base_url_without_the_api_path_says_what_it_must_end_in(server) -> None:
+    wrong = server.base_url.removesuffix("/api/paas/v4") + "/v1"
+    with pytest.raises(BadRequestError) as caught:
+        GLMClient(server.api_key, wrong).chat("Hello")
+    message = str(caught.value)
+    assert caught.value.status == 404 and caught.value.code == "1222" and "\n" not in message
+    assert f"Check the base URL ({wrong}): it must end in /api/paas/v4 (/api/coding/paas/v4" in message
 
 
 # -- in a kernel ----------------------------------------------------------------------------------

@@ -455,10 +455,12 @@ class _Call:
                 else f"The service asked to wait {_duration(wait)} before trying again."
             )
         if error.code == "1211" and not error.hint:
-            model = self.body["model"]
-            guess = suggest_model(model, [m for m in known_models(self.client) if m != model])
-            if guess is not None:
-                error.hint = f"Did you mean {guess!r}? (client.models() or %glm models lists them)"
+            error.hint = _unknown_model_hint(self.body["model"], known_models(self.client))
+        elif not error.hint and (error.code == "1222" or getattr(error, "status", None) == 404):
+            error.hint = (
+                f"Check the base URL ({self.client.base_url}): it must end in /api/paas/v4 "
+                "(/api/coding/paas/v4 for the GLM Coding Plan); set ZAI_BASE_URL or %config GLM.base_url."
+            )
         self.reply.finish(stopped="error", error=error.message)
         if self.delivered:
             error.reply = self.reply
@@ -486,6 +488,16 @@ class _Call:
         self.decoder = ChunkDecoder()
         self.answered = False
         self.encoding = ""
+
+
+def _unknown_model_hint(model: str, known: list[str]) -> str:
+    """`Did you mean 'glm-4.6'?`, else the names known here (the service's list when fetched)."""
+    guess = suggest_model(model, [m for m in known if m != model])
+    if guess is not None:
+        return f"Did you mean {guess!r}? (client.models() or %glm models lists them)"
+    names = sorted((m for m in known if m != model), reverse=True)  # newest first, roughly
+    shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
+    return f"Models known here: {shown} (client.models() or %glm models lists them)." if names else ""
 
 
 def _retry_reason(error: GLMError) -> str:
