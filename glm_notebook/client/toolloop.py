@@ -236,7 +236,7 @@ class _Loop:
         self.close_step()
         note = (
             f"Stopped after {self.max_steps} steps: the model still asked for {names}. "
-            "Raise max_steps to let it go on."
+            "Raise max_steps (--max-steps N in %%glm) to let it go on."
         )
         self.reply.finish(stopped="max_steps", note=note)
         return [*(ToolCallFinished(job.call) for job in jobs), StepLimit(self.max_steps, note)]

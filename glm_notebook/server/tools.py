@@ -1,11 +1,20 @@
 """The local server's deterministic tool-using model.
 
-When a request carries function `tools` and the last user message names one of them (as a word)
-or asks with a directive, the reply is reasoning, a short line and the tool calls, ending
+When a request carries function `tools` and the last user message speaks of one of them (its
+name, or a word of it: `weather` for `get_weather`, `converted` for `convert_units`) or asks with
+a directive, the reply is reasoning, a short line and the tool calls, ending
 `finish_reason: "tool_calls"` — chunk for chunk in the shape of the real recordings
 (`*tool*.response`): reasoning first, then content, then one `tool_calls` chunk per call. With
 `tool_stream: true` the arguments arrive in fragments (the first fragment carries id, type and
 name). When the next request brings the tool results, the reply is Markdown built from them.
+
+Without directives the model plans as a person's prompt would have it: the first step calls
+every named tool whose required arguments the prompt fills (strings from a quoted text or a
+capitalised phrase, numbers from the prompt's numbers, a choice from an `enum` or a description
+ending "…, C or F", matched by a capitalised word: "Fahrenheit" → F); a tool whose numbers only
+an earlier result gives (`convert_units` after `weather` said "18 °C") is called in a later step;
+several quoted values for one tool (`"Florence", "Siena" and "Pisa"`) are one call per step. When
+nothing is left to call, it answers with every result.
 
 Directives (in the last user message):
   [[tool=NAME]]              call NAME (arguments derived from its schema and the prompt)
@@ -136,6 +145,127 @@ def _derive_arguments(schema: dict[str, Any], prompt: str) -> dict[str, Any]:
     return args
 
 
+# Words of a tool's name that say nothing about what it is for.
+_GENERIC = frozenset(
+    "get fetch lookup look find search query set make do run call compute calculate calc check list "
+    "show the a an of to for by from and or in on info data value tool".split()
+)
+_OPTIONS = re.compile(r"\b([A-Za-z]\w*)((?:, ?[A-Za-z]\w*)*),? or ([A-Za-z]\w*)\W*\Z")
+
+
+def _name_words(name: str) -> list[str]:
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name)
+    return [w for w in re.split(r"[\W_]+", spaced.lower()) if w and w not in _GENERIC]
+
+
+def _named_tools(prompt: str, tools: dict[str, dict[str, Any]]) -> list[str]:
+    """The offered tools the prompt speaks of, in the order it does: by the whole name, or by a
+    word of it (`weather` for `get_weather`; `converted` for `convert_units`)."""
+    words = [w.lower() for w in re.findall(r"[A-Za-z][\w'-]*", prompt)]
+    found: list[tuple[int, str]] = []
+    for name in tools:
+        whole = re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", prompt, re.IGNORECASE)
+        if whole:
+            found.append((whole.start(), name))
+            continue
+        for position, word in enumerate(words):
+            if any(word == w or (len(w) >= 4 and word.startswith(w)) for w in _name_words(name)):
+                found.append((10**9 + position, name))
+                break
+    return [name for _, name in sorted(found)]
+
+
+def _choices(prop: dict[str, Any]) -> list[str]:
+    """`enum`, else the options a description lists at its end (`…, C or F`)."""
+    if isinstance(prop.get("enum"), list):
+        return [str(v) for v in prop["enum"]]
+    match = _OPTIONS.search(str(prop.get("description") or ""))
+    if not match:
+        return []
+    middle = [w.strip() for w in match.group(2).split(",") if w.strip()]
+    return [match.group(1), *middle, match.group(3)]
+
+
+def _plan_call(
+    schema: dict[str, Any], prompt: str, results: str, used: list[dict[str, Any]]
+) -> dict[str, Any] | None:
+    """Arguments for the next call of a tool, from the prompt (and numbers in earlier results), or
+    None when the tool has nothing (more) to do: a required number no text gives, or every listed
+    value (`"Florence", "Siena" and "Pisa"`: one call each, one per step) done already."""
+    given, listed = schema.get("properties"), schema.get("required")
+    properties: dict[str, Any] = given if isinstance(given, dict) else {}
+    required = [n for n in (listed if isinstance(listed, list) else properties) if n in properties]
+    quoted = [a or b for a, b in _QUOTED.findall(prompt)]
+    numbers = _NUMBER.findall(prompt) or _NUMBER.findall(results)
+    sentences = re.split(r"(?<=[.!?])\s+", prompt.strip())
+    capitalised = [w for s in sentences for w in re.findall(r"[A-Z][\w'-]*", s) if not s.startswith(w)]
+    args: dict[str, Any] = {}
+    for name in required:
+        prop = properties[name] if isinstance(properties[name], dict) else {}
+        kind, choices = _kind(prop), _choices(prop)
+        if choices:
+            taken = {str(v) for v in args.values()}
+            pick = [
+                c for c in choices for w in capitalised if w not in taken and w.lower().startswith(c.lower())
+            ]
+            args[name] = pick[0] if pick else choices[0]
+        elif kind in ("integer", "number"):
+            if not numbers:
+                return None
+            value = float(numbers.pop(0))
+            args[name] = int(value) if kind == "integer" else value
+        elif kind == "boolean":
+            args[name] = True
+        elif kind in ("array", "object"):
+            args[name] = [] if kind == "array" else {}
+        else:
+            pool = quoted or [p for s in sentences for p in _PHRASE.findall(s) if not s.startswith(p)][:1]
+            pool = [v for v in pool if not any(u.get(name) == v for u in used)]
+            if not pool:
+                return (
+                    None
+                    if used
+                    else {**args, name: prompt.split()[-1].strip("?.!,") if prompt else "something"}
+                )
+            args[name] = pool[0]
+    return None if used and args in used else args
+
+
+def _planned_turn(
+    messages: Sequence[dict],
+    body: dict[str, Any],
+    prompt: str,
+    tools: dict[str, dict[str, Any]],
+    after: list[dict[str, Any]],
+    *,
+    thinking: bool,
+) -> Answer | ToolAnswer | None:
+    """A model that uses the offered tools the prompt speaks of, with no directive: each step
+    calls what it can fill in from the prompt (and from earlier results), then it answers."""
+    if after and after[-1].get("role") != "tool":
+        return None
+    made: dict[str, list[dict[str, Any]]] = {}
+    for message in after:
+        for call in message.get("tool_calls") or () if message.get("role") == "assistant" else ():
+            fn = call.get("function") or {} if isinstance(call, dict) else {}
+            try:
+                made.setdefault(str(fn.get("name")), []).append(json.loads(fn.get("arguments") or "{}"))
+            except ValueError:
+                made.setdefault(str(fn.get("name")), []).append({})
+    results = " ".join(message_text(m.get("content")) for m in after if m.get("role") == "tool")
+    wanted: list[tuple[str, str | None]] = []
+    for name in _named_tools(prompt, tools):
+        args = _plan_call(tools[name], prompt, results, made.get(name, []))
+        if args is not None:
+            wanted.append((name, json.dumps(args, separators=(",", ":"), ensure_ascii=False)))
+    if wanted:
+        return _calls_turn(
+            messages, prompt, wanted[:1] if made else wanted, tools, thinking=thinking,
+            stream_arguments=body.get("tool_stream") is True,
+        )  # fmt: skip
+    return _results_turn(messages, thinking=thinking) if made else None
+
+
 def _call_id(messages: Sequence[dict], index: int) -> str:
     digest = hashlib.sha256(json.dumps([messages, index], sort_keys=True, default=str).encode()).hexdigest()
     return f"call_{digest[:24]}"
@@ -191,14 +321,17 @@ def _calls_turn(
 
 
 def _results_turn(messages: Sequence[dict], *, thinking: bool) -> Answer:
-    last = max(i for i, m in enumerate(messages) if m.get("role") == "assistant")
+    """The answer from every tool result since the last user message, in order."""
+    start = max(i for i, m in enumerate(messages) if m.get("role") == "user")
     asked = {
         c.get("id"): c.get("function") or {}
-        for c in messages[last].get("tool_calls") or ()
+        for m in messages[start:]
+        if m.get("role") == "assistant"
+        for c in m.get("tool_calls") or ()
         if isinstance(c, dict)
     }
     lines, gists = [], []
-    for message in messages[last + 1 :]:
+    for message in messages[start + 1 :]:
         if message.get("role") != "tool":
             continue
         fn = asked.get(message.get("tool_call_id"), {})
@@ -240,15 +373,9 @@ def tool_answer(
     prompt = strip_directives(
         extract_tool_directives(message_text(messages[users[-1]].get("content")))[0]
     ).strip()
-    wanted = requested or [
-        (name, None)
-        for _, name in sorted(
-            (match.start(), name)
-            for name in tools
-            for match in [re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", prompt, re.IGNORECASE)]
-            if match
-        )
-    ]
+    if not requested and rounds is None:
+        return _planned_turn(messages, body, prompt, tools, after, thinking=thinking)
+    wanted = requested or [(name, None) for name in _named_tools(prompt, tools)]
     done = sum(1 for m in after if m.get("role") == "assistant" and m.get("tool_calls"))
     if wanted and done < max(1, rounds or 1) and (not after or after[-1].get("role") == "tool"):
         return _calls_turn(
