@@ -543,3 +543,47 @@ def test_the_servers_tool_chunks_have_the_recorded_shape(server):
     assert len(call_chunks) == 1  # no tool_stream: the call comes whole
     assert _shape(call_chunks[0]) == _shape(real_call) and _shape(ours[-1]) == _shape(real_final)
     assert ours[-1]["choices"][0]["finish_reason"] == "tool_calls"
+
+
+# -- the local server's model plans from a person's prompt (no directives) -------------------------
+
+
+def _weather(location: str) -> str:
+    """Current weather.
+
+    location: the city
+    """
+    return f"18 °C, clear in {location}"
+
+
+def _convert_units(value: float, unit: str) -> str:
+    """Convert a temperature.
+
+    value: the temperature
+    unit: the unit to convert to, C or F
+    """
+    return f"{value * 9 / 5 + 32:.1f} °F" if unit.upper() == "F" else f"{(value - 32) * 5 / 9:.1f} °C"
+
+
+@pytest.mark.parametrize(
+    "prompt, calls",
+    [
+        (
+            "What's the weather in Florence, converted to Fahrenheit?",
+            ['weather(location="Florence")', 'convert_units(value=18.0, unit="F")'],
+        ),
+        (
+            'What is the weather in "Florence", "Siena" and "Pisa"?',
+            ['weather(location="Florence")', 'weather(location="Siena")', 'weather(location="Pisa")'],
+        ),
+        ("Tell me a joke about ducks", []),
+    ],
+)
+def test_the_local_model_calls_the_tools_a_prompt_speaks_of(server, prompt, calls):
+    weather, convert_units = _weather, _convert_units
+    weather.__name__, convert_units.__name__ = "weather", "convert_units"
+    reply = client_for(server).chat(prompt, tools=[weather, convert_units])
+    assert "[[" not in json.dumps(server.records[-1].body)  # a person's prompt, nothing else
+    assert [call.summary().split(" → ")[0] for call in getattr(reply, "calls", [])] == calls
+    if calls:  # one step per call after the first, then the answer lists every result
+        assert len(reply.steps) == len(calls) + 1 and reply.text.count("\n- `") == len(calls)
