@@ -263,7 +263,10 @@ def test_code_is_shown_to_copy_where_cells_cannot_be_inserted() -> None:
             if "text/html" in c["data"] and "glm-code" in c["data"]["text/html"]
         ]
         assert block["data"]["text/plain"].startswith("def answer_write_a_word(text: str) -> int:")
-        assert '<div class="glm-code" data-lang="python">' in block["data"]["text/html"]
+        assert (
+            '<div class="glm-code" data-lang="python" style="border:1px solid #8886;border-radius:6px">'
+            in block["data"]["text/html"]
+        )
     finally:
         vscode.shutdown()
 

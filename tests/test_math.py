@@ -8,7 +8,14 @@ from html.parser import HTMLParser
 import pytest
 
 from glm_notebook.render import markdown_html, sanitize_html
-from glm_notebook.render.math import MATHML_ATTRIBUTES, MATHML_TAGS, math_html, mathml_attribute, tex_refusal
+from glm_notebook.render.math import (
+    MATHML_ATTRIBUTES,
+    MATHML_HIDDEN,
+    MATHML_TAGS,
+    math_html,
+    mathml_attribute,
+    tex_refusal,
+)
 
 
 class _Elements(HTMLParser):
@@ -34,6 +41,8 @@ BANNED = {"style", "href", "id", "fontfamily", "mathbackground", "mathcolor", "x
 def assert_clean_mathml(html: str) -> None:
     """Every MathML element and attribute is on the allow-list; nothing can style or link."""
     for tag, attrs in elements(html):
+        if attrs == {"class": "glm-mathml", "style": MATHML_HIDDEN}:
+            continue  # our wrapper, hidden until the stylesheet shows it
         assert not BANNED & set(attrs), (tag, attrs)
         assert not any("url(" in (value or "") for value in attrs.values()), (tag, attrs)
         if tag in MATHML_TAGS:
@@ -63,9 +72,15 @@ COMMON = {
 @pytest.mark.parametrize("tex", list(COMMON))
 def test_common_formulas_become_mathml(tex: str) -> None:
     html = markdown_html(f"$${tex}$$")
-    assert '<div class="glm-math glm-math-display"><math display="block">' in html, html
+    assert (
+        '<div class="glm-math glm-math-display"><div class="glm-mathml" style="display:none"><math display="block">'
+        in html
+    ), html
     assert COMMON[tex] in html, html
-    assert "glm-tex" not in html and "\\" not in html
+    shown = re.sub(
+        r'<code class="glm-tex glm-tex-alt">.*?</code>', "", html
+    )  # the source, for untrusted views
+    assert "glm-tex" not in shown and "\\" not in shown
     assert_clean_mathml(html)
 
 
@@ -190,7 +205,12 @@ def test_nothing_is_left_for_mathjax() -> None:
     assert html.startswith('<div class="glm-md mathjax_ignore tex2jax_ignore">')
     assert "mathjax_process" not in html and "tex2jax_process" not in html
     assert html.count("<math") == 4
-    assert html.count('<span class="glm-math glm-math-display"><math display="block">') == 2
+    assert (
+        html.count(
+            '<span class="glm-math glm-math-display"><span class="glm-mathml" style="display:none"><math display="block">'
+        )
+        == 2
+    )
     assert re.search(r"<code class=\"glm-tex\">\$\\href\{a\}\{b\}\$</code>", html)
 
 

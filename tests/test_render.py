@@ -18,11 +18,14 @@ from glm_notebook.render import (
     reply_bundle,
     sanitize_html,
 )
+from glm_notebook.render.highlight import CODE_STYLES
 from glm_notebook.render.markdown import ALLOWED_TAGS
-from glm_notebook.render.math import MATHML_ATTRIBUTES, MATHML_TAGS
+from glm_notebook.render.math import MATHML_ATTRIBUTES, MATHML_HIDDEN, MATHML_TAGS
 from glm_notebook.render.styles import STYLESHEET, style_tag
 from glm_notebook.results.reply import Reply
 from glm_notebook.wire.events import ContentDelta, Finish, ReasoningDelta, StreamStart, Usage, UsageReport
+
+OWN_STYLES = CODE_STYLES | {MATHML_HIDDEN}
 
 
 class _Tags(HTMLParser):
@@ -70,7 +73,9 @@ def assert_inert(html: str) -> None:
             if name == "href":
                 assert re.match(r"(https?:|mailto:)", value or ""), (value, html)
             if name == "style":
-                assert re.fullmatch(r"text-align:(left|right|center)", value or ""), value
+                assert re.fullmatch(r"text-align:(left|right|center)", value or "") or value in OWN_STYLES, (
+                    value
+                )
 
 
 HOSTILE = [
@@ -142,20 +147,29 @@ def test_code_table_math_and_strikethrough_survive() -> None:
         "Also \\(a+b\\) and\n\\[\nE = mc^2\n\\]\n"
     )
     assert (
-        '<pre class="glm-highlight"><code class="language-python"><span class="glm-tok-nb">print</span>'
+        '<pre class="glm-highlight" style="margin:.6em .9em"><code class="language-python"><span class="glm-tok-nb">print</span>'
         "(<span class=\"glm-tok-s1\">'&lt;b&gt;'</span>)</code></pre>"
     ) in html
     assert '<th style="text-align:right">a</th>' in html and "<td>2</td>" in html
     assert (
-        '<span class="glm-math glm-math-inline"><math display="inline"><mrow>'
-        "<msup><mi>x</mi><mn>2</mn></msup><mo>&lt;</mo><mn>3</mn></mrow></math></span>"
+        '<span class="glm-math glm-math-inline"><span class="glm-mathml" style="display:none"><math display="inline">'
+        "<mrow><msup><mi>x</mi><mn>2</mn></msup><mo>&lt;</mo><mn>3</mn></mrow></math></span>"
+        '<code class="glm-tex glm-tex-alt">$x^2 &lt; 3$</code></span>'
     ) in html
-    assert html.count('<div class="glm-math glm-math-display"><math display="block">') == 2
+    assert (
+        html.count(
+            '<div class="glm-math glm-math-display"><div class="glm-mathml" style="display:none"><math display="block">'
+        )
+        == 2
+    )
     assert "<mo>∫</mo>" in html and "<mi>E</mi><mo>=</mo><mi>m</mi>" in html
     assert html.count('<span class="glm-math glm-math-inline">') == 2  # x^2 < 3, \\(a+b\\)
     assert "<s>gone</s>" in html
     assert html.startswith('<div class="glm-md mathjax_ignore tex2jax_ignore">')
-    assert "$" not in html and "\\" not in html  # no TeX left for anyone to typeset
+    typeset = re.sub(
+        r'<code class="glm-tex glm-tex-alt">.*?</code>', "", html
+    )  # the source, for untrusted views
+    assert "$" not in typeset and "\\" not in typeset  # no TeX left for anyone to typeset
 
 
 def test_money_is_not_math_and_unsafe_tex_is_code() -> None:
@@ -499,20 +513,24 @@ def test_fenced_blocks_are_separate_highlighted_code_blocks() -> None:
     blocks = html.split('<div class="glm-code" ')[1:]
     for block, (lang, (code, expected)) in zip(blocks, FENCES.items(), strict=True):
         assert block.startswith(
-            f'data-lang="{lang}"><div class="glm-code-head"><span class="glm-code-lang">{lang}</span>'
-            f'</div><pre class="glm-highlight"><code class="language-{lang}">'
+            f'data-lang="{lang}" style="border:1px solid #8886;border-radius:6px">'
+            f'<div class="glm-code-head" style="padding:0 .8em;border-bottom:1px solid #8886;font-size:.75em;color:#888"><span class="glm-code-lang">{lang}</span>'
+            f'</div><pre class="glm-highlight" style="margin:.6em .9em"><code class="language-{lang}">'
         ), block
         classes = set(re.findall(r'<span class="(glm-tok-[a-z0-9]+)">', block))
         assert expected <= classes, (lang, classes)
         body = block.split('<code class="language-', 1)[1].split("</code>", 1)[0]
         assert html_module.unescape(re.sub(r"<[^>]+>", "", body.split(">", 1)[1])) == code.rstrip("\n")
-    assert "style=" not in html
+    assert set(re.findall(r'style="([^"]*)"', html)) == CODE_STYLES  # no other inline style
 
 
 @pytest.mark.parametrize("info", ["", "mermaid", "no such lang", '"><img src=x>', "../../etc"])
 def test_unknown_language_is_plain_text_labelled_text(info: str) -> None:
     html = markdown_html(f"```{info}\nx <b> = 1\n```")
-    assert '<div class="glm-code" data-lang="text">' in html
+    assert (
+        '<div class="glm-code" data-lang="text" style="border:1px solid #8886;border-radius:6px">'
+        in html
+    )
     assert '<span class="glm-code-lang">text</span>' in html
     assert '<code class="language-text">x &lt;b&gt; = 1</code>' in html
     assert_inert(html)
@@ -525,7 +543,11 @@ def test_language_is_never_guessed_and_indented_code_is_text() -> None:
 
 def test_unclosed_fence_renders_as_a_code_block() -> None:
     html = markdown_html("Intro\n\n```python\ndef f(")
-    assert '<div class="glm-code" data-lang="python">' in html and "glm-tok-k" in html
+    assert (
+        '<div class="glm-code" data-lang="python" style="border:1px solid #8886;border-radius:6px">'
+        in html
+        and "glm-tok-k" in html
+    )
 
 
 def test_long_lines_stay_one_line() -> None:
@@ -561,10 +583,13 @@ def test_task_lists_are_disabled_checkboxes() -> None:
     assert forced == [("input", {"checked": "", "type": "checkbox", "disabled": "disabled"})]
 
 
-def test_nothing_we_emit_has_inline_style_beyond_cell_alignment() -> None:
+def test_nothing_we_emit_has_inline_style_beyond_cell_alignment_and_our_constants() -> None:
     html = markdown_html(SAMPLE + "\n```js\nlet a = `t${x}`;\n```\n\n- [x] t\n\n$$\\frac{a}{b}$$\n")
     styles = re.findall(r'style="([^"]*)"', html)
-    assert styles and all(re.fullmatch(r"text-align:(left|right|center)", s) for s in styles)
+    assert styles and all(
+        re.fullmatch(r"text-align:(left|right|center)", s) or s in OWN_STYLES for s in styles
+    )
+    assert set(OWN_STYLES) <= set(styles)  # each constant is used
     assert_inert(html)
 
 

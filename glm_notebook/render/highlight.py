@@ -9,7 +9,10 @@
 </div>
 ```
 
-Token classes are Pygments' short names prefixed with `glm-tok-` (`glm-tok-k` keyword,
+The three inline styles (`CODE_STYLES`: a frame, a small muted label, the code's padding) are
+constants in colours that read on light and dark backgrounds: where the stylesheet is stripped
+(an untrusted notebook) the block is still a framed, labelled box; `styles.STYLESHEET` refines
+them with the theme's colours. Token classes are Pygments' short names prefixed with `glm-tok-` (`glm-tok-k` keyword,
 `glm-tok-s2` string, …); `styles.STYLESHEET` colours them with JupyterLab's editor variables.
 The language is taken as written (lower-cased) and never guessed: an unknown or missing
 language gives plain escaped text labelled `text`. Lexers are cached per language name.
@@ -93,6 +96,13 @@ def _span(name: str, text: str) -> str:
     return f'<span class="{TOKEN_CLASS_PREFIX}{name}">{escaped}</span>' if name else escaped
 
 
+#: Inline styles of a code block (see the module docstring), and the set the sanitiser lets through.
+CODE_FRAME = "border:1px solid #8886;border-radius:6px"
+CODE_HEAD = "padding:0 .8em;border-bottom:1px solid #8886;font-size:.75em;color:#888"
+CODE_PRE = "margin:.6em .9em"
+CODE_STYLES = frozenset({CODE_FRAME, CODE_HEAD, CODE_PRE})
+
+
 def code_block_html(code: str, language: str | None) -> str:
     """A whole code block (`div.glm-code`), highlighted if `language` names a lexer.
 
@@ -102,7 +112,7 @@ def code_block_html(code: str, language: str | None) -> str:
     lang = normalize_language(language)
     body = highlight(code[:-1] if code.endswith("\n") else code, lang)
     return (
-        f'<div class="glm-code" data-lang="{lang}">'
-        f'<div class="glm-code-head"><span class="glm-code-lang">{lang}</span></div>'
-        f'<pre class="glm-highlight"><code class="language-{lang}">{body}</code></pre></div>\n'
+        f'<div class="glm-code" data-lang="{lang}" style="{CODE_FRAME}">'
+        f'<div class="glm-code-head" style="{CODE_HEAD}"><span class="glm-code-lang">{lang}</span></div>'
+        f'<pre class="glm-highlight" style="{CODE_PRE}"><code class="language-{lang}">{body}</code></pre></div>\n'
     )

@@ -12,6 +12,8 @@ it renders it here, in two layers:
    allow-list of TeX commands, or is shown as its source (`math.math_html`).
 2. nh3 with an explicit allow-list over the whole fragment (our own markup included): no
    scripts, styles, event handlers, iframes, forms or images; `class` only from a known set;
+   inline `style` only as table-cell alignment and our own constants (`highlight.CODE_STYLES`,
+   `math.MATHML_HIDDEN`: what keeps an answer readable where the stylesheet is stripped);
    MathML elements and attributes from `math.MATHML_TAGS` with checked values; task-list
    checkboxes forced disabled; links get `target="_blank" rel="noopener noreferrer"`.
 
@@ -42,8 +44,8 @@ from mdit_py_plugins.dollarmath import dollarmath_plugin
 from mdit_py_plugins.dollarmath.index import math_block_dollar, math_inline_dollar
 from mdit_py_plugins.tasklists import tasklists_plugin
 
-from .highlight import code_block_html
-from .math import MATHML_ATTRIBUTES, MATHML_TAGS, math_html, mathml_attribute
+from .highlight import CODE_STYLES, code_block_html
+from .math import MATHML_ATTRIBUTES, MATHML_HIDDEN, MATHML_TAGS, math_html, mathml_attribute
 
 __all__ = [
     "markdown_html",
@@ -84,8 +86,10 @@ _ATTRIBUTES = {
     "th": {"style"},
     "td": {"style"},
     "input": {"checked"},
-    "div": {"class", "data-lang"},
-    **{tag: {"class"} for tag in ("code", "span", "summary", "p", "small", "pre", "li", "ul")},
+    "div": {"class", "data-lang", "style"},
+    "span": {"class", "style"},
+    "pre": {"class", "style"},
+    **{tag: {"class"} for tag in ("code", "summary", "p", "small", "li", "ul")},
     **{tag: {"class"} for tag in HEADING_TAGS},
     **{tag: set(MATHML_ATTRIBUTES) for tag in MATHML_TAGS},
 }
@@ -109,7 +113,7 @@ MD_OPEN = f'<div class="glm-md {NO_MATHJAX}">'
 
 def _class_ok(tag: str, name: str) -> bool:
     if tag == "code":
-        return name == "glm-tex" or bool(_LANGUAGE_CLASS.fullmatch(name))
+        return name in ("glm-tex", "glm-tex-alt") or bool(_LANGUAGE_CLASS.fullmatch(name))
     if tag in HEADING_TAGS and name == TOC_IGNORE_CLASS:
         return True
     return name.startswith("glm-") or name in _CONTAINER_CLASSES
@@ -122,6 +126,8 @@ def _filter_attribute(tag: str, attribute: str, value: str) -> str | None:
         kept = [name for name in value.split() if _class_ok(tag, name)]
         return " ".join(kept) or None
     if attribute == "style":
+        if tag in ("div", "span", "pre"):  # our own constants only (model text writes no tags)
+            return value if value in _OWN_STYLES else None
         # Only table-cell alignment, exactly as markdown-it writes it.
         match = re.fullmatch(r"\s*text-align\s*:\s*(left|right|center)\s*;?\s*", value)
         return f"text-align:{match.group(1)}" if match else None
@@ -131,6 +137,8 @@ def _filter_attribute(tag: str, attribute: str, value: str) -> str | None:
         return value if _LANGUAGE.fullmatch(value) else None
     return value
 
+
+_OWN_STYLES = CODE_STYLES | {MATHML_HIDDEN}
 
 _CLEANER = nh3.Cleaner(
     tags=set(ALLOWED_TAGS),

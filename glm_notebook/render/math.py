@@ -2,11 +2,17 @@ r"""TeX from the model → MathML, on the Python side, by an allow-list (no Math
 
 `math_html(tex, display=…, block=…, source=…)` returns
 
-- inline: `<span class="glm-math glm-math-inline"><math display="inline">…</math></span>`;
-- display: `<div class="glm-math glm-math-display"><math display="block">…</math></div>`
-  (a `span` with the same classes when the display formula sits inside a paragraph);
+- inline: `<span class="glm-math glm-math-inline"><span class="glm-mathml" style="display:none">
+  <math display="inline">…</math></span><code class="glm-tex glm-tex-alt">$source$</code></span>`;
+- display: the same in a `div` (`glm-math-display`, `<math display="block">`); a `span` when the
+  display formula sits inside a paragraph;
 - TeX it refuses: `<code class="glm-tex">$source$</code>`, the source as text (in a `p` of its
   own for display math on its own lines).
+
+The MathML is hidden by an inline style and its TeX source shown; `styles.STYLESHEET` turns that
+around. So where the stylesheet is stripped — an untrusted notebook, whose `<style>` JupyterLab's
+sanitiser removes along with the `<math>` elements (their text, `E=mc2`, would read wrong) — the
+reader sees the formula's TeX source instead, and where it is present, typeset math.
 
 Model text is untrusted, and TeX is a language: MathJax turns `\unicode[…]`, `\mmlToken`,
 `\style`, `\class`, `\href`, `\color`, `\rule` and friends into inline CSS, links and boxes. So:
@@ -44,8 +50,11 @@ __all__ = [
     "STRUCTURE",
     "ENVIRONMENTS",
     "MAX_TEX_CHARS",
+    "MATHML_HIDDEN",
 ]
 
+#: The inline style that hides a formula's MathML until the stylesheet shows it (see above).
+MATHML_HIDDEN = "display:none"
 #: Longer formulas are shown as source.
 MAX_TEX_CHARS = 4_000
 
@@ -154,7 +163,54 @@ def _mathml(tex: str, display: bool) -> str | None:
         return None
     if _BAD_OUTPUT.search(mathml) or not _only_mathml_tags(mathml):
         return None
-    return mathml.replace(_XMLNS, "", 1)
+    return _spaced_functions(mathml.replace(_XMLNS, "", 1))
+
+
+# `\log`, `\sin`, … become `<mi>log</mi>`, which MathML Core sets with no space around it
+# (`O(nlogn)`); TeX puts a thin space between it and an ordinary neighbour, none before `(`.
+_FUNCTION_NAME = re.compile(r"<mi>([a-z]{2,6})</mi>")
+_ORDINARY_END = ("</mi>", "</mn>", "</msub>", "</msup>", "</msubsup>", "</mfrac>", "</msqrt>")
+_OPENING = re.compile(r"<mo[^>]*>(?:&#x0002[89];|&#x0005[bd];|&#x0007[bc];|[(\[{|])", re.I)
+_SCRIPTS = ("msub", "msup", "msubsup")
+_THIN = '<mspace width="0.1667em"></mspace>'
+
+
+def _spaced_functions(mathml: str) -> str:
+    at: set[int] = set()
+    for match in _FUNCTION_NAME.finditer(mathml):
+        if match.group(1) not in _FUNCTIONS:
+            continue
+        start, end = match.span()
+        script = next((t for t in _SCRIPTS if mathml.endswith(f"<{t}>", 0, start)), None)
+        if script:  # `\log_2 n`: the space goes around the whole scripted name
+            start -= len(script) + 2
+            end = _closing(mathml, script, start)
+        if mathml.endswith(_ORDINARY_END, 0, start):
+            at.add(start)
+        rest = mathml[end : end + 40]
+        if not (rest.startswith("</") or _OPENING.match(rest)):
+            at.add(end)
+    if not at:
+        return mathml
+    cuts = sorted(at)
+    pieces = [mathml[a:b] for a, b in zip([0, *cuts], [*cuts, len(mathml)], strict=True)]
+    return _THIN.join(pieces)
+
+
+def _closing(markup: str, tag: str, start: int) -> int:
+    """The end of the `<tag>` element that opens at `start`."""
+    depth = 0
+    for found in re.finditer(rf"<(/?){tag}>", markup[start:]):
+        depth += -1 if found.group(1) else 1
+        if depth == 0:
+            return start + found.end()
+    return len(markup)
+
+
+_FUNCTIONS = frozenset(
+    "arccos arcsin arctan arg cos cosh cot coth csc deg det dim exp gcd hom ker lg ln log sec sin "
+    "sinh tan tanh".split()
+)
 
 
 def _only_mathml_tags(markup: str) -> bool:
@@ -182,9 +238,12 @@ def math_html(tex: str, *, display: bool, block: bool, source: str) -> str:
     if mathml is None:
         return f"<p>{tex_html(source)}</p>\n" if block else tex_html(source)
     kind = "display" if display else "inline"
-    if block:
-        return f'<div class="glm-math glm-math-{kind}">{mathml}</div>\n'
-    return f'<span class="glm-math glm-math-{kind}">{mathml}</span>'
+    tag = "div" if block else "span"
+    return (
+        f'<{tag} class="glm-math glm-math-{kind}"><{tag} class="glm-mathml" style="{MATHML_HIDDEN}">'
+        f'{mathml}</{tag}><code class="glm-tex glm-tex-alt">{html.escape(source, quote=False)}</code>'
+        f"</{tag}>" + ("\n" if block else "")
+    )
 
 
 # -- the MathML allow-list (used by markdown.sanitize_html) -------------------------------------

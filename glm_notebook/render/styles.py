@@ -6,7 +6,8 @@ CSS variables with fallbacks (`var(--jp-…, #…)`; code tokens use the CodeMir
 `--jp-mirror-editor-*-color`), so light and dark themes, Notebook 7, VS Code and nbconvert HTML
 all read well. What it sets: code blocks (`div.glm-code`: editor background, small muted
 language label, horizontal scroll, no wrapping) and their token colours, links, inline code,
-quotes, tables, a 1.5 line height, headings, display math, task lists, the muted reasoning and
+quotes, tables (as JupyterLab's own Markdown shows them: its rules apply where it renders, ours
+match them elsewhere), a 1.5 line height, headings, display math, task lists, the muted reasoning and
 footer, tool calls (labelled, framed arguments and result). Our own constant: it is appended
 after sanitising, never built from model text.
 """
@@ -30,17 +31,20 @@ STYLESHEET = """
 .glm-md a:hover{text-decoration:underline}
 .glm-md :not(pre)>code{background:var(--jp-layout-color2,#eee);border-radius:3px;padding:.1em .35em;font-family:var(--jp-code-font-family,monospace);font-size:.9em}
 .glm-md blockquote{margin:.6em 0;padding:.1em 1em;border-left:4px solid var(--jp-border-color1,#bdbdbd);color:var(--jp-content-font-color2,#616161);background:none}
-.glm-md table{border-collapse:collapse;margin:.6em 0 .9em;display:block;overflow-x:auto;max-width:100%}
-.glm-md th,.glm-md td{border:1px solid var(--jp-border-color1,#bdbdbd);padding:.3em .7em}
-.glm-md th{background:var(--jp-layout-color2,#eee);font-weight:600}
+.glm-md table{margin:.6em 0 .9em;display:block;overflow-x:auto;max-width:100%}
+div.glm-md.glm-md th{text-align:center}div.glm-md.glm-md td{text-align:start}
+.glm-md table:not(.jp-RenderedHTMLCommon *){border-collapse:collapse;border-spacing:0;border:none}
+.glm-md thead:not(.jp-RenderedHTMLCommon *){border-bottom:1px solid var(--jp-border-color1,#bdbdbd)}
+.glm-md th:not(.jp-RenderedHTMLCommon *),.glm-md td:not(.jp-RenderedHTMLCommon *){padding:.5em;border:none}
+.glm-md tbody tr:nth-child(even):not(.jp-RenderedHTMLCommon *){background:var(--jp-rendermime-table-row-background,rgba(128,128,128,.08))}
 .glm-md hr{border:0;border-top:1px solid var(--jp-border-color1,#bdbdbd);margin:1em 0}
 .glm-md .glm-tasks{list-style:none;padding-left:.6em}
 .glm-md li.glm-task>input,.glm-md li.glm-task>p>input{margin:0 .45em 0 0;vertical-align:middle}
-.glm-md .glm-code{margin:.5em 0 .9em;border:1px solid var(--jp-border-color2,#e0e0e0);border-radius:6px;background:var(--jp-cell-editor-background,#f5f5f5);overflow:hidden}
-.glm-md .glm-code-head{display:flex;align-items:center;gap:.6em;padding:.2em .8em;border-bottom:1px solid var(--jp-border-color2,#e0e0e0);font:.75em/1.5 var(--jp-ui-font-family,system-ui,sans-serif);color:var(--jp-ui-font-color2,#757575)}
+.glm-md .glm-code{margin:.5em 0 .9em;border-color:var(--jp-border-color2,#e0e0e0)!important;background:var(--jp-cell-editor-background,#f5f5f5);overflow:hidden}
+.glm-md .glm-code-head{display:flex;align-items:center;gap:.6em;padding:.2em .8em!important;border-bottom-color:var(--jp-border-color2,#e0e0e0)!important;font:.75em/1.5 var(--jp-ui-font-family,system-ui,sans-serif);color:var(--jp-ui-font-color2,#757575)!important}
 .glm-md .glm-code-lang{flex:1;text-transform:lowercase;letter-spacing:.03em}
 .glm-md .glm-copy{font:inherit;color:inherit;background:none;border:1px solid var(--jp-border-color2,#e0e0e0);border-radius:3px;padding:0 .5em;cursor:pointer}
-.glm-md pre.glm-highlight{margin:0;padding:.65em .9em;background:transparent;border:0;overflow-x:auto;white-space:pre;word-wrap:normal;overflow-wrap:normal;font-family:var(--jp-code-font-family,monospace);font-size:var(--jp-code-font-size,13px);line-height:var(--jp-code-line-height,1.4);color:var(--jp-content-font-color1,#212121)}
+.glm-md pre.glm-highlight{margin:0!important;padding:.65em .9em;overflow-x:auto;background:transparent;border:0;white-space:pre;word-wrap:normal;overflow-wrap:normal;font-family:var(--jp-code-font-family,monospace);font-size:var(--jp-code-font-size,13px);line-height:var(--jp-code-line-height,1.4);color:var(--jp-content-font-color1,#212121)}
 .glm-md pre.glm-highlight code{background:none;padding:0;border:0;font:inherit;white-space:inherit;color:inherit}
 .glm-md [class^="glm-tok-k"],.glm-md .glm-tok-ow{color:var(--jp-mirror-editor-keyword-color,#008000);font-weight:bold}
 .glm-md [class^="glm-tok-s"],.glm-md .glm-tok-dl{color:var(--jp-mirror-editor-string-color,#ba2121)}
@@ -62,6 +66,7 @@ STYLESHEET = """
 .glm-md .glm-math-display{display:block;margin:.6em 0;overflow-x:auto;overflow-y:hidden;text-align:center}
 .glm-md .glm-math math{font-family:"STIX Two Math","Latin Modern Math","Cambria Math","Noto Sans Math",math;font-size:1.1em}
 .glm-md code.glm-tex{white-space:pre-wrap}
+.glm-mathml{display:inline!important}div.glm-mathml{display:block!important}code.glm-tex-alt{display:none}
 details.glm-reasoning{margin:0 0 .8em;padding:.1em 0 .1em .8em;border-left:3px solid var(--jp-border-color2,#e0e0e0);color:var(--jp-ui-font-color2,#757575);font-size:.9em}
 details.glm-reasoning>summary{cursor:pointer;color:var(--jp-ui-font-color2,#757575);font-size:.95em}
 details.glm-reasoning .glm-md{color:inherit;font-size:inherit}
