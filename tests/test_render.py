@@ -527,10 +527,7 @@ def test_fenced_blocks_are_separate_highlighted_code_blocks() -> None:
 @pytest.mark.parametrize("info", ["", "mermaid", "no such lang", '"><img src=x>', "../../etc"])
 def test_unknown_language_is_plain_text_labelled_text(info: str) -> None:
     html = markdown_html(f"```{info}\nx <b> = 1\n```")
-    assert (
-        '<div class="glm-code" data-lang="text" style="border:1px solid #8886;border-radius:6px">'
-        in html
-    )
+    assert '<div class="glm-code" data-lang="text" style="border:1px solid #8886;border-radius:6px">' in html
     assert '<span class="glm-code-lang">text</span>' in html
     assert '<code class="language-text">x &lt;b&gt; = 1</code>' in html
     assert_inert(html)
@@ -544,8 +541,7 @@ def test_language_is_never_guessed_and_indented_code_is_text() -> None:
 def test_unclosed_fence_renders_as_a_code_block() -> None:
     html = markdown_html("Intro\n\n```python\ndef f(")
     assert (
-        '<div class="glm-code" data-lang="python" style="border:1px solid #8886;border-radius:6px">'
-        in html
+        '<div class="glm-code" data-lang="python" style="border:1px solid #8886;border-radius:6px">' in html
         and "glm-tok-k" in html
     )
 
