@@ -370,8 +370,10 @@ def test_call_html_summary_states_and_escaping():
     )
     html = tool_call_html(call)
     assert html.startswith(
-        '<details class="glm-tool glm-tool-ok"><summary>weather(location="Florence") → 18 °C, clear'
-    )
+        '<details class="glm-tool glm-tool-ok"><summary><span class="glm-tool-sig">weather(location="Florence")'
+        '</span><span class="glm-tool-arrow"> → </span><span class="glm-tool-out">18 °C, clear</span>'
+        '<span class="glm-time">0.25 s</span></summary>'
+    )  # separate parts: the duration never runs into the result
     assert '<pre class="glm-tool-result"><code>18 °C, clear</code></pre>' in html
 
     bad = ToolCall(
@@ -385,7 +387,7 @@ def test_call_html_summary_states_and_escaping():
         result="Error: …",
     )
     html = tool_call_html(bad)
-    assert "glm-tool-error" in html and "→ error: ValueError:" in html
+    assert "glm-tool-error" in html and '<span class="glm-tool-out">error: ValueError:' in html
     assert "<script" not in html and "<img" not in html and "&lt;script&gt;" in html
 
     running = ToolCall(1, 2, "c3", "weather", "{}")
@@ -509,7 +511,26 @@ def test_a_long_argument_stream_stays_cheap_to_draw():
         trace.apply(ToolCallDelta(index=0, arguments="<script>x</script> " * 5))
         html = trace.current_html()
     assert len(html) < 400 and html.count("glm-tool-pending") == 1 and "<script" not in html
-    assert '<summary>write_file({"text":"&lt;script&gt;x&lt;/script&gt;' in html and "……" not in html
+    assert '<summary><span class="glm-tool-sig">write_file(text="&lt;script&gt;x&lt;/script&gt;' in html
+    assert "……" not in html and "{" not in html  # readable pairs, never a raw JSON fragment
+
+
+@pytest.mark.parametrize(
+    "arguments, shown",
+    [
+        ("", "weather(…"),
+        ('{"lo', "weather(…"),
+        ('{"location": "Flor', 'weather(location="Flor…'),
+        ('{"location": "Florence", "da', 'weather(location="Florence", …'),
+        ('{"location": "Florence", "days": 3}', 'weather(location="Florence", days=3)'),
+        ('{"a": 1, "b": "x, y', 'weather(a=1, b="x, y…'),
+        ('{"q": "say \\"hi\\", ok", "n": {"m": 1', 'weather(q="say \\"hi\\", ok", …'),
+    ],
+)
+def test_a_call_forms_as_readable_pairs(arguments, shown):
+    from glm_notebook.results.tool_reply import forming_signature
+
+    assert forming_signature("weather", arguments) == shown
 
 
 def _shape(value):

@@ -76,6 +76,8 @@ details.glm-reasoning .glm-md{color:inherit;font-size:inherit}
 .glm-reply .glm-note{margin:.3em 0 0;font-size:.85em;font-style:italic;color:var(--jp-ui-font-color2,#757575)}
 details.glm-tool{margin:.3em 0;padding:.1em 0 .1em .8em;border-left:3px solid var(--jp-brand-color2,#90caf9)}
 details.glm-tool>summary{cursor:pointer;font-family:var(--jp-code-font-family,monospace);font-size:.9em}
+details.glm-tool>summary .glm-time{float:right;margin-left:1.5em;padding-right:.3em;font-variant-numeric:tabular-nums;color:var(--jp-ui-font-color2,#757575)}
+details.glm-tool .glm-tool-arrow{color:var(--jp-ui-font-color2,#757575)}
 .glm-tool-running>summary,.glm-tool-pending>summary{color:var(--jp-ui-font-color2,#757575)}
 details.glm-tool-error{border-left-color:var(--jp-error-color1,#c62828)}
 .glm-tool-error>summary{color:var(--jp-error-color1,#c62828)}

@@ -21,7 +21,15 @@ import json
 from typing import Any
 
 from ..results.provenance import KEY, provenance
-from ..results.tool_reply import StepStarted, ToolCall, ToolCallFinished, ToolCallStarted, ToolReply, shorten
+from ..results.tool_reply import (
+    StepStarted,
+    ToolCall,
+    ToolCallFinished,
+    ToolCallStarted,
+    ToolReply,
+    forming_signature,
+    shorten,
+)
 from ..text import one_line, plural
 from ..wire.events import ToolCallDelta
 from .markdown import escape_text, markdown_html, sanitize_html
@@ -94,36 +102,45 @@ def _outcome(call: ToolCall) -> str:
     return one_line(call.result or "")
 
 
+def _summary(signature: str, outcome: str, seconds: float | None = None) -> str:
+    """`<summary>`: the call, an arrow, the outcome and the duration as separate parts (the
+    duration right-aligned), so that they never run into each other."""
+    timing = f'<span class="glm-time">{seconds:.2f} s</span>' if seconds is not None else ""
+    outcome = shorten(outcome, max(20, _SUMMARY_LIMIT - len(signature)))
+    return (
+        f'<summary><span class="glm-tool-sig">{escape_text(signature)}</span><span class="glm-tool-arrow"> → </span>'
+        f'<span class="glm-tool-out">{escape_text(outcome)}</span>{timing}</summary>'
+    )
+
+
 def tool_call_html(call: ToolCall) -> str:
-    """One call as `details.glm-tool`: `name(args) → result` summary, full text inside."""
+    """One call as `details.glm-tool`: `name(args) → result   0.12 s` summary, full text inside."""
     state = _STATE_CLASS.get(call.status, "glm-tool-ok")
-    summary = shorten(f"{call.signature(60)} → {_outcome(call)}", _SUMMARY_LIMIT)
-    timing = f' <span class="glm-time">{call.seconds:.2f} s</span>' if call.seconds is not None else ""
     body = [_arguments_html(call)]
     if call.status != "running":
         label, shown = ("Error", call.error) if call.error else ("Result", call.result or "")
         body.append(_part("result", label, shown))
     return sanitize_html(
-        f'<details class="glm-tool {state}"><summary>{escape_text(summary)}{timing}</summary>'
+        f'<details class="glm-tool {state}">{_summary(call.signature(60), _outcome(call), call.seconds)}'
         f"{''.join(body)}</details>"
     )
 
 
 def pending_call_html(name: str, arguments: str) -> str:
-    """A call whose arguments are still streaming: `name(partial arguments…`."""
-    text = shorten(f"{name or '…'}({arguments[: _SUMMARY_LIMIT * 2]}", _SUMMARY_LIMIT)
-    text = text if text.endswith("…") else text + "…"
+    """A call whose arguments are still streaming, as far as they read:
+    `weather(location="Florence", …` (complete pairs only, never a raw JSON fragment)."""
+    text = forming_signature(name, arguments[:MAX_DETAIL], _SUMMARY_LIMIT)
     return sanitize_html(
-        f'<details class="glm-tool glm-tool-pending"><summary>{escape_text(text)}</summary></details>'
+        '<details class="glm-tool glm-tool-pending"><summary><span class="glm-tool-sig">'
+        f"{escape_text(text)}</span></summary></details>"
     )
 
 
 def waiting_call_html(call: ToolCall) -> str:
     """A call that is known but not started yet (waiting for `approve`, or for the call before
     it): `weather(location="Florence") → waiting…`."""
-    summary = shorten(f"{call.signature(60)} → waiting…", _SUMMARY_LIMIT)
     return sanitize_html(
-        f'<details class="glm-tool glm-tool-pending"><summary>{escape_text(summary)}</summary>'
+        f'<details class="glm-tool glm-tool-pending">{_summary(call.signature(60), "waiting…")}'
         f"{_arguments_html(call)}</details>"
     )
 
@@ -137,10 +154,11 @@ def _reasoning_html(text: str, seconds: float | None) -> str:
     )
 
 
-def step_html(step: Any) -> str:
-    """A finished tool step: its reasoning (collapsed), its short text, its calls."""
+def step_html(step: Any, *, reasoning: bool = True) -> str:
+    """A finished tool step: its reasoning (collapsed; left out when the view shows the turn's
+    reasoning in one row), its short text, its calls."""
     reply = step.reply
-    parts = [_reasoning_html(reply.reasoning, reply.reasoning_seconds)]
+    parts = [_reasoning_html(reply.reasoning, reply.reasoning_seconds)] if reasoning else []
     if reply.text.strip():
         parts.append(markdown_html(reply.text))
     parts += [tool_call_html(call) for call in step.calls]
@@ -163,15 +181,32 @@ def tool_footer_html(reply: ToolReply) -> str:
     return footer_html(reply).replace("</small></p>", f" · {calls_phrase(reply.calls)}</small></p>", 1)
 
 
+def _turn_reasoning_html(steps: list[Any]) -> str:
+    """The reasoning of every step of a turn in one collapsed row (each step's under a label
+    when there are several): `Reasoning · 120 words · 1.4 s`."""
+    thought = [(step.step, step.reply) for step in steps if step.reply.reasoning.strip()]
+    if not thought:
+        return ""
+    words = sum(len(reply.reasoning.split()) for _, reply in thought)
+    times = [reply.reasoning_seconds for _, reply in thought if reply.reasoning_seconds is not None]
+    inner = "".join(
+        (f'<p class="glm-tool-label">Step {number}</p>' if len(thought) > 1 else "")
+        + markdown_html(reply.reasoning)
+        for number, reply in thought
+    )
+    summary = reasoning_summary(words, sum(times) if times else None)
+    return f'<details class="glm-reasoning"><summary>{summary}</summary>{inner}</details>'
+
+
 def tool_reply_html(reply: ToolReply) -> str:
-    """The whole loop: every tool step, the final answer, a footer with summed tokens and calls."""
+    """The whole loop: the turn's reasoning in one row, every tool step, the final answer, a
+    footer with summed tokens and calls."""
     steps = reply.steps
     tool_steps = steps if reply.stopped == "max_steps" or reply.tool_calls else steps[:-1]
-    pieces = [REPLY_OPEN]
-    pieces += [step_html(step) for step in tool_steps]
+    pieces = [REPLY_OPEN, _turn_reasoning_html(steps)]
+    pieces += [step_html(step, reasoning=False) for step in tool_steps]
     if len(tool_steps) < len(steps):
         final = reply.final
-        pieces.append(_reasoning_html(final.reasoning, final.reasoning_seconds))
         if final.text.strip():
             pieces.append(markdown_html(final.text))
     if reply.note:

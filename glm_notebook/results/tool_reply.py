@@ -69,6 +69,67 @@ def call_signature(name: str, arguments: str, limit: int = 80) -> str:
     return shorten(f"{name}({inner})", limit)
 
 
+def forming_signature(name: str, arguments: str, limit: int = 80) -> str:
+    """A call whose JSON arguments are still arriving, as far as they read: the pairs complete
+    so far as `name=value`, then a string value as it forms (`write(path="a.txt", text="Dear…`),
+    never a raw JSON fragment."""
+    pairs, done = partial_arguments(arguments) if arguments.strip() else ({}, False)
+    shown = [f"{key}={json.dumps(value, ensure_ascii=False)}" for key, value in pairs.items()]
+    if not done:
+        tail = _FORMING_STRING.search(
+            arguments[_last_pair_end(arguments) + 1 :] if pairs else arguments.lstrip("{ ")
+        )
+        if tail:
+            try:
+                text = json.loads('"' + re.sub(r"\\\\?$|\\u[0-9a-fA-F]{0,3}$", "", tail.group(2)) + '"')
+            except ValueError:
+                text = ""
+            key = json.loads(f'"{tail.group(1)}"')
+            shown.append(f"{key}={json.dumps(text, ensure_ascii=False)[:-1]}…")
+        else:
+            shown.append("…")
+    return shorten(f"{name or '…'}({', '.join(shown)}" + (")" if done else ""), limit)
+
+
+# The start of a top-level pair whose string value is still arriving: `"text": "Dear A`.
+_FORMING_STRING = re.compile(r'^\s*"((?:[^"\\]|\\.){1,100})"\s*:\s*"((?:[^"\\]|\\.)*\\?)$', re.S)
+
+
+def partial_arguments(arguments: str) -> tuple[dict[str, Any], bool]:
+    """The top-level pairs of a JSON object that are complete in `arguments` (a prefix of the
+    object), and whether the whole object is. Linear in the text: one scan for the commas at
+    depth 1 outside strings, then one parse of the prefix up to the last of them."""
+    whole = parse_arguments(arguments)
+    if isinstance(whole, dict):
+        return whole, True
+    last = _last_pair_end(arguments)
+    if last < 0:
+        return {}, False
+    try:
+        pairs = json.loads(arguments[:last] + "}")
+    except (ValueError, RecursionError):
+        return {}, False
+    return (pairs, False) if isinstance(pairs, dict) else ({}, False)
+
+
+def _last_pair_end(arguments: str) -> int:
+    """Where the last comma between top-level pairs is (outside strings), or -1."""
+    depth, in_string, escaped, last = 0, False, False, -1
+    for index, char in enumerate(arguments):
+        if in_string:
+            escaped = not escaped and char == "\\"
+            in_string = escaped or char != '"'
+        elif char == '"':
+            in_string = True
+        elif char in "{[":
+            depth += 1
+        elif char in "}]":
+            depth -= 1
+        elif char == "," and depth == 1:
+            last = index
+    return last
+
+
 # Characters a reader cannot see or that reorder what they see: control and format characters
 # (bidi overrides and isolates, zero-width ones, the BOM), line and paragraph separators, tags.
 _INVISIBLE = re.compile(

@@ -73,6 +73,14 @@ def test_a_call_appears_runs_and_collapses(app):
     assert final.count() == 1 and final.get_attribute("open") is None  # collapsed
     summary = final.locator("summary").inner_text()
     assert summary.startswith('weather(location="Florence") → 18 °C, clear in Florence'), summary
+    box = final.locator("summary").evaluate(
+        "s => { const r = (q) => s.querySelector(q).getBoundingClientRect();"
+        " return {out: r('.glm-tool-out').right, time: r('.glm-time').left, end: r('.glm-time').right,"
+        " row: s.getBoundingClientRect().right}; }"
+    )
+    assert box["time"] > box["out"] + 10 and box["row"] - box["end"] < 20, (
+        box
+    )  # the duration apart, at the right
     result = final.locator("pre.glm-tool-result")
     assert not result.is_visible()
     final.locator("summary").click()
