@@ -255,3 +255,14 @@ def test_the_progress_snapshot_does_not_walk_the_items(client):
     results = run.run()
     state = run.state()
     assert (state.done, state.failed, state.total) == (results.done, results.failed, 301) == (300, 1, 301)
+
+
+def test_the_map_table_shows_inputs_plain_answers_and_how_many_more(server):
+    from glm_notebook.render.map_view import ROWS, map_html
+
+    client = GLMClient(server.api_key, server.base_url)
+    results = client.map([f"Summarise review {n}: it was fine" for n in range(ROWS + 5)], progress=False)
+    html = map_html(results)
+    assert html.count("<tr>") == ROWS + 1 and "… 5 more rows: results.to_pandas() shows them all" in html
+    assert "<td>0</td><td>0:</td>" in html  # the varying word, the template's fixed words left out
+    assert 'class="glm-map-rows"' in html and "**" not in html and "<td>## " not in html

@@ -20,8 +20,11 @@ def test_glm_map_cell_shows_a_compact_table_and_returns_the_results(k):
     assert run.error is None, run.error
     html, plain = run.result["text/html"], run.result["text/plain"]
     assert plain.startswith("<MapResults 7/7 done") and " s>" not in plain.splitlines()[0]
-    assert "<table>" in html and html.count("<tr>") == 6  # header + first 5 rows
-    assert "2 more rows" in html and '<span class="glm-time">' in html
+    assert "<table>" in html and html.count("<tr>") == 8  # header + every row (up to 20 show)
+    assert "more rows" not in html and '<span class="glm-time">' in html
+    # the input column holds what differs between the prompts; the answer is plain text
+    assert "<th>input</th><th>answer</th>" in html and "<td>bad battery</td>" in html
+    assert "<td>## " not in html and "Classify the sentiment of: bad battery You asked" in html
     assert "<b>phone</b>" not in html and "&lt;b&gt;phone" in html  # model/user text is escaped
     check = k.run("print(type(res).__name__, res.done, res.texts[1][:40].replace(chr(10), ' '))")
     assert check.stdout.startswith("MapResults 7 ## Classify the sentiment of: bad")
@@ -55,23 +58,28 @@ def test_sync_map_in_the_kernel_and_ctrl_c_keeps_what_finished(k, server):
     assert len(slow) == 3 and all(server.wait_finished(r.index).disconnected for r in slow)
 
 
-def test_the_notebook_progress_bar_is_tqdms_widget_and_ends_full(k):
+def test_the_notebook_progress_line_updates_in_place_and_ends_full(k):
     run = k.run("r = client.map(['bar a', 'bar b [[status=400]]', 'bar c'])")
     assert run.error is None, run.error
-    views = [o for o in run.outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
-    assert len(views) == 1  # one bar, drawn by tqdm.notebook (ipywidgets), not hand-made HTML
-    states = [
-        c["data"]["state"]
+    shown = [c for kind, c in run.messages if kind in ("display_data", "update_display_data")]
+    assert shown and len({c["transient"]["display_id"] for c in shown}) == 1  # one line, in place
+    assert not any("application/vnd.jupyter.widget-view+json" in c["data"] for c in shown)  # no widget
+    lines = [c["data"]["text/html"] for c in shown]
+    assert all("%" not in line and "?" not in line for line in lines)  # never `0% … ?req/s`
+    assert "0/3 done · 3 in flight" in lines[0] or "done" in lines[0]
+    assert '2/3 done · 1 failed · <span class="glm-time">' in lines[-1] and "▰" * 10 in lines[-1]
+    assert len(run.outputs) == 1  # the line, at its last state (the value was assigned)
+
+
+def test_a_map_cell_replaces_its_progress_line_with_the_result(k):
+    k.run('few = ["good", "bad", "fine"]')
+    run = k.run("%%glm --map few\nOne word for: {item}")
+    assert run.error is None, run.error
+    assert any(
+        kind == "display_data" and "glm-progress" in c["data"].get("text/html", "")
         for kind, c in run.messages
-        if kind in ("comm_open", "comm_msg") and isinstance(c.get("data", {}).get("state"), dict)
-    ]
-    values = [s["value"] for s in states if isinstance(s.get("value"), (int, float)) and "max" not in s]
-    assert values and values[-1] == 3
-    texts = " ".join(str(s.get("value")) for s in states if isinstance(s.get("value"), str)).replace(
-        "\u2007", " "
     )
-    assert "3/3 [" in texts and "1 failed · " in texts and "tok/s" in texts
-    assert "0 in flight" not in texts  # a bar says only what is not zero
+    assert [o["output_type"] for o in run.outputs] == ["execute_result"]  # the line went
 
 
 def test_a_batch_as_the_cell_value_is_a_live_bar_that_follows_it_to_the_end(k):
@@ -80,14 +88,11 @@ def test_a_batch_as_the_cell_value_is_a_live_bar_that_follows_it_to_the_end(k):
         "job.poll_interval = 0.1\njob"
     )
     assert run.error is None, run.error
-    assert [o for o in run.outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
-    # The bar moves while other cells run: watch the messages during the next cell.
+    assert [o for o in run.outputs if "glm-progress" in o.get("data", {}).get("text/html", "")]
+    # The line moves while other cells run: watch the messages during the next cell.
     later = k.run("import time\nwhile not job.done: time.sleep(0.05)\ntime.sleep(0.3)\nprint(job)")
     assert "completed · 4/4 done" in later.stdout
-    states = [
-        c["data"]["state"]
-        for kind, c in run.messages + later.messages
-        if kind == "comm_msg" and isinstance(c.get("data", {}).get("state"), dict)
+    updates = [
+        c["data"]["text/html"] for kind, c in run.messages + later.messages if kind == "update_display_data"
     ]
-    values = [s["value"] for s in states if isinstance(s.get("value"), (int, float)) and "max" not in s]
-    assert values and values[-1] == 4
+    assert updates and "4/4 done" in updates[-1] and "▰" * 10 in updates[-1]

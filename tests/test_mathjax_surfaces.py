@@ -1,6 +1,6 @@
 """MathJax never reads a string from outside: on every surface that emits HTML (a reply, its
 notes and footer, a tool loop, a map table, `%glm history`, the chat widget's saved transcript,
-code out, the progress bar's labels), every text node sits inside an element with the
+code out, the progress line), every text node sits inside an element with the
 MathJax-ignore classes. Checked structurally, by walking the HTML, with hostile strings in every
 field an outsider controls (model text, model name, finish reason, server error messages, tool
 results and errors, notes). The browser test in tests/browser/test_chat_browser.py shows the same
@@ -12,9 +12,10 @@ import asyncio
 from html.parser import HTMLParser
 
 from glm_notebook import Chat, GLMClient
+from glm_notebook.client.progress import ProgressState
 from glm_notebook.notebook.chat_html import static_html
 from glm_notebook.notebook.code_out import _CodeBlock
-from glm_notebook.notebook.progress import _html as bar_html
+from glm_notebook.notebook.progress import progress_html
 from glm_notebook.notebook.widget import ChatWidget
 from glm_notebook.render.history_view import chat_bundle
 from glm_notebook.render.live import LiveAnswer
@@ -130,7 +131,11 @@ def test_tool_loops_maps_history_code_and_bars_hide_from_mathjax(server) -> None
     ]
     assert_hidden_from_mathjax(chat_bundle(chat)[0]["text/html"], "%glm history")
     assert_hidden_from_mathjax(_CodeBlock(f"x = '{HOSTILE}'")._repr_mimebundle_()["text/html"], "code out")
-    assert_hidden_from_mathjax(bar_html(HOSTILE), "progress bar label")
+    for ended in (False, True):  # a batch's status comes from the service
+        line = progress_html(
+            HOSTILE, ProgressState(total=3, done=1, status=HOSTILE, elapsed=1.0), ended=ended
+        )
+        assert_hidden_from_mathjax(line, "progress line")
 
 
 def test_the_chat_widgets_saved_transcript_hides_from_mathjax(server) -> None:

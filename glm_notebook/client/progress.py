@@ -1,7 +1,7 @@
 """Progress of many requests at once (`map`, batches): a protocol and a plain-text version.
 
 A run calls `update(state)` as often as it likes and `close(state)` once; implementations decide
-how often to draw. The notebook bar (tqdm's widget) lives in `glm_notebook.notebook.progress`;
+how often to draw. The notebook's progress line lives in `glm_notebook.notebook.progress`;
 `default_progress()` picks it inside a Jupyter kernel, `TextProgress` on a terminal, else nothing.
 """
 

@@ -1,6 +1,6 @@
-"""A batch job as a cell's value in a notebook: a tqdm bar that follows it until it ends.
+"""A batch job as a cell's value in a notebook: a progress line that follows it until it ends.
 
-A daemon thread polls the service every `Batch.poll_interval` seconds and moves the bar
+A daemon thread polls the service every `Batch.poll_interval` seconds and moves the line
 (requests done / failed, status), so the kernel stays free for other cells meanwhile.
 """
 
@@ -20,14 +20,14 @@ __all__ = ["show_batch"]
 
 
 def show_batch(batch: Batch) -> bool:
-    """Show `batch` as a live progress bar (drawn once, and closed at once, if it has ended).
-    False outside a Jupyter kernel, where there is no bar to show (`hooks.displays[Batch]`)."""
+    """Show `batch` as a live progress line (drawn once, and closed at once, if it has ended).
+    False outside a Jupyter kernel, where there is no line to show (`hooks.displays[Batch]`)."""
     if not in_kernel():
         return False
-    bar = NotebookProgress(label=f"batch {batch.id}")
-    bar.update(batch.state())
+    line = NotebookProgress(label=f"batch {batch.id}")
+    line.update(batch.state())
     if batch.done:
-        bar.close(batch.state())
+        line.close(batch.state())
         return True
 
     def follow() -> None:
@@ -36,11 +36,11 @@ def show_batch(batch: Batch) -> bool:
             try:
                 batch.refresh()
             except GLMError:
-                break  # the bar stays where it was; job.refresh() says what went wrong
+                break  # the line stays where it was; job.refresh() says what went wrong
             if batch.done:
-                bar.close(batch.state())
+                line.close(batch.state())
                 return
-            bar.update(batch.state())
+            line.update(batch.state())
 
     threading.Thread(target=follow, name="glm-batch-view", daemon=True).start()
     return True

@@ -39,6 +39,7 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments
+from IPython.display import clear_output
 from traitlets import Bool, Dict, Float, Int, TraitError, Unicode, observe, validate
 from traitlets.config import Configurable
 
@@ -516,6 +517,8 @@ class GLMMagics(Magics):
             raise UsageError(f"--map {args.map_over}: {exc}") from None
         if args.out:
             self.shell.user_ns[args.out] = results
+        if not args.quiet and supports_live_display(self.shell):
+            clear_output(wait=True)  # the progress line goes when the result arrives
         return results
 
     def _tool_params(self, args: Any) -> dict[str, Any]:

@@ -358,3 +358,17 @@ def markdown_html(text: str) -> str:
     if not text:
         return ""
     return sanitize_html(MD_OPEN + _MD.render(text) + "</div>")
+
+
+def markdown_plain(text: str) -> str:
+    """Markdown as one line of plain text (headings, emphasis, code marks and link targets
+    dropped, blocks joined by spaces): an answer in a table cell, readable at a glance."""
+    pieces: list[str] = []
+    for token in _MD.parse(text):
+        if token.type == "inline":
+            pieces.append(
+                "".join(c.content for c in token.children or () if c.type in ("text", "code_inline"))
+            )
+        elif token.type in ("fence", "code_block", "math_block"):
+            pieces.append(token.content)
+    return " ".join(" ".join(pieces).split())

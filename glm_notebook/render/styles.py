@@ -92,6 +92,13 @@ details.glm-tool pre.glm-tool-args>code,details.glm-tool pre.glm-tool-result>cod
 .glm-chat .glm-thumbs,.glm-reply .glm-thumbs{display:flex;flex-wrap:wrap;gap:6px;margin:4px 0 6px}
 .glm-chat .glm-thumb,.glm-reply .glm-thumb{display:block;max-width:160px;max-height:120px;border-radius:6px;border:1px solid var(--jp-border-color2,#d0d7de)}
 .glm-chat .glm-thumb-placeholder,.glm-reply .glm-thumb-placeholder{color:var(--jp-content-font-color2,#59636e);font-size:.9em}
+.glm-progress{color:var(--jp-ui-font-color2,#757575);font-variant-numeric:tabular-nums}
+.glm-progress .glm-progress-bar{letter-spacing:-.1em;color:var(--jp-brand-color1,#1976d2)}
+.glm-map .glm-map-rows{max-height:32em;overflow:auto;margin:.3em 0}
+.glm-map .glm-map-rows table{margin:0;display:table}
+div.glm-map.glm-map th,div.glm-map.glm-map td{text-align:left;vertical-align:top}
+.glm-map td:first-child{color:var(--jp-ui-font-color2,#757575);font-variant-numeric:tabular-nums}
+.glm-map .glm-map-error{color:var(--jp-error-color1,#c62828)}
 .glm-reply .glm-seg{display:flow-root;padding-bottom:1px}
 .glm-reply .glm-seg:not(:last-of-type)::after{content:"";display:block;margin-top:.5em}
 """
