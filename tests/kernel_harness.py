@@ -37,9 +37,10 @@ class CellRun:
     def of_type(self, *types: str) -> list[dict[str, Any]]:
         return [content for kind, content in self.messages if kind in types]
 
-    def peak_per_second(self) -> tuple[int, int]:
-        """Peak messages and peak bytes (JSON of the content) in any 1-second window, by the
-        kernel's own send times (Jupyter Server drops output past 1,000 messages/s or 1 MB/s)."""
+    def peak_per_second(self, window: float = 3.0) -> tuple[int, int]:
+        """Peak messages and bytes (JSON of the content) per second, by the kernel's own send
+        times, as Jupyter Server measures them before it drops output past 1,000 messages/s or
+        1 MB/s: the counts of the last `rate_limit_window` (3 s by default) divided by it."""
         stamps = []
         for header, (_, content) in zip(self.headers, self.messages, strict=True):
             date = header["date"]
@@ -48,11 +49,11 @@ class CellRun:
         peak_messages = peak_bytes = start = window_bytes = 0
         for end, (t, size) in enumerate(stamps):
             window_bytes += size
-            while stamps[start][0] <= t - 1.0:
+            while stamps[start][0] <= t - window:
                 window_bytes -= stamps[start][1]
                 start += 1
-            peak_messages = max(peak_messages, end - start + 1)
-            peak_bytes = max(peak_bytes, window_bytes)
+            peak_messages = max(peak_messages, round((end - start + 1) / window))
+            peak_bytes = max(peak_bytes, round(window_bytes / window))
         return peak_messages, peak_bytes
 
     def fold(self, kind: str, content: dict[str, Any]) -> None:

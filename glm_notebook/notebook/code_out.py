@@ -15,7 +15,7 @@ from typing import Any
 
 from IPython.display import display
 
-from ..render.highlight import code_block_html
+from ..render.highlight import code_block_html, copy_buttons
 from ..render.markdown import MD_OPEN
 from ..render.styles import style_tag
 from ..results.codeblocks import answer_code
@@ -40,7 +40,7 @@ class _CodeBlock:
         self.code = code
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
-        html = f"{MD_OPEN}{code_block_html(self.code, 'python')}</div>"
+        html = copy_buttons(f"{MD_OPEN}{code_block_html(self.code, 'python')}</div>")
         return {"text/plain": self.code, "text/html": html + style_tag()}
 
 

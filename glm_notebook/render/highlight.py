@@ -98,7 +98,7 @@ def _span(name: str, text: str) -> str:
 
 #: Inline styles of a code block (see the module docstring), and the set the sanitiser lets through.
 CODE_FRAME = "border:1px solid #8886;border-radius:6px"
-CODE_HEAD = "padding:0 .8em;border-bottom:1px solid #8886;font-size:.75em;color:#888"
+CODE_HEAD = "padding:0 .8em;font-size:.75em;color:#888"
 CODE_PRE = "margin:.6em .9em"
 CODE_STYLES = frozenset({CODE_FRAME, CODE_HEAD, CODE_PRE})
 
@@ -115,4 +115,29 @@ def code_block_html(code: str, language: str | None) -> str:
         f'<div class="glm-code" data-lang="{lang}" style="{CODE_FRAME}">'
         f'<div class="glm-code-head" style="{CODE_HEAD}"><span class="glm-code-lang">{lang}</span></div>'
         f'<pre class="glm-highlight" style="{CODE_PRE}"><code class="language-{lang}">{body}</code></pre></div>\n'
+    )
+
+
+#: A code block's Copy button for `text/html` outputs. Hidden by an inline style that the
+#: stylesheet overrides: where the frontend strips the stylesheet (an untrusted notebook) it
+#: strips the handler too, so no button that cannot work is shown. The handler is our constant;
+#: it copies the block's text and says "Copied" for a moment. Works in a saved notebook without
+#: a kernel (JupyterLab, Notebook 7, nbconvert HTML).
+COPY_BUTTON = (
+    '<button class="glm-copy" style="display:none" onclick="'
+    "const b=this,say=(w)=>{b.textContent=w;setTimeout(()=>b.textContent='Copy',1500)};"
+    "navigator.clipboard.writeText(b.parentNode.nextSibling.textContent).then(()=>say('Copied'),()=>say('Copy failed'))"
+    '">Copy</button>'
+)
+#: Code blocks of one output that get a button (a huge answer's view stays small).
+MAX_COPY_BUTTONS = 30
+_CODE_HEAD_END = re.compile(r'(<span class="glm-code-lang">[^<]*</span>)(</div><pre class="glm-highlight")')
+
+
+def copy_buttons(html: str) -> str:
+    """`html` (sanitised already) with a Copy button in each code block's head."""
+    return (
+        _CODE_HEAD_END.sub(lambda m: m.group(1) + COPY_BUTTON + m.group(2), html)
+        if "glm-code-lang" in html
+        else html
     )

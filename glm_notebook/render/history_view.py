@@ -13,6 +13,7 @@ from typing import Any
 from ..client.content import image_placeholder
 from ..results.cost import format_cost
 from ..text import one_line, plural, strip_controls
+from .highlight import copy_buttons
 from .images import image_parts, thumbnail_items, thumbnails_html
 from .markdown import NO_MATHJAX, escape_text, markdown_html, sanitize_html
 from .styles import style_tag
@@ -115,7 +116,7 @@ class History:
             images = thumbnails_html(thumbnail_items(image_parts(message.get("content"))))
             if images:  # ours, added after the allow-list (which has no img)
                 message_html = message_html.removesuffix("</div>") + images + "</div>"
-            parts.append(message_html)
+            parts.append(copy_buttons(message_html))
         return (
             style_tag()
             + f'<div class="glm-reply glm-history {NO_MATHJAX}">{sanitize_html(title)}'

@@ -36,6 +36,7 @@ from ..results.cost import cost_of, format_cost
 from ..results.provenance import KEY, provenance
 from ..results.reply import FINISH_REASONS
 from ..text import plural
+from .highlight import copy_buttons
 from .live import answer_segments
 from .markdown import NO_MATHJAX, TOC_IGNORE_CLASS, escape_text, markdown_html, sanitize_html
 from .phrases import reasoning_summary, time_html
@@ -228,8 +229,8 @@ def reply_html(reply: Any) -> str:
     notes = "".join(f'<p class="glm-note">{escape_text(note)}</p>' for note in getattr(reply, "notes", ()))
     pieces += [_answer_html(reply), _tool_calls_html(reply), notes, footer_html(reply), "</div>"]
     # The Markdown parts are clean already; this pass covers our own markup too. The stylesheet
-    # is our constant, added after it.
-    return style_tag() + sanitize_html(_outside_outline("".join(pieces)))
+    # and the Copy buttons are our constants, added after it.
+    return style_tag() + copy_buttons(sanitize_html(_outside_outline("".join(pieces))))
 
 
 def _outside_outline(html: str) -> str:

@@ -32,6 +32,7 @@ from ..results.tool_reply import (
 )
 from ..text import one_line, plural
 from ..wire.events import ToolCallDelta
+from .highlight import copy_buttons
 from .markdown import escape_text, markdown_html, sanitize_html
 from .phrases import reasoning_summary
 from .reply_view import REPLY_OPEN, footer_html
@@ -223,7 +224,7 @@ def tool_reply_bundle(
     data = {"text/plain": repr(reply)}
     wanted = (include is None or "text/html" in include) and not (exclude and "text/html" in exclude)
     if wanted:
-        data["text/html"] = style_tag() + tool_reply_html(reply)  # styled without a kernel too
+        data["text/html"] = style_tag() + copy_buttons(tool_reply_html(reply))  # styled without a kernel too
     meta = provenance(reply)
     meta["tool_calls"] = [
         {"step": c.step, "name": c.name, "status": c.status,

@@ -226,6 +226,19 @@ def test_rich_answer_looks_like_jupyterlab_markdown(lab):
     python = blocks[0]
     assert python["scrollWidth"] > python["clientWidth"], "the long line wraps instead of scrolling"
 
+    # every code block has a Copy button a person can hit; it copies the block and says so
+    buttons = area.locator(".glm-reply .glm-code .glm-code-head button.glm-copy")
+    assert buttons.count() == 4 and all(buttons.nth(i).is_visible() for i in range(4))
+    heights = {round(buttons.nth(i).bounding_box()["height"]) for i in range(4)}
+    assert min(heights) >= 24 and len(heights) == 1, heights  # alike, and tall enough
+    lab.page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=lab.server.url)
+    buttons.nth(1).click()
+    lab.page.wait_for_function(
+        "b => b.textContent === 'Copied'", arg=buttons.nth(1).element_handle(), timeout=5000
+    )
+    copied = lab.page.evaluate("() => navigator.clipboard.readText()")
+    assert copied == "const xs = [1, 2, 3].map((x) => x * 2); // doubled", copied
+
     maths = look["maths"]
     assert len(maths) == 2, maths
     assert [m["display"] for m in maths] == ["inline", "block"]

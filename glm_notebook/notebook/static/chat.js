@@ -135,7 +135,9 @@ function decorate(root, insert) {
   }
   for (const block of root.querySelectorAll(".glm-code")) {
     const head = block.querySelector(".glm-code-head");
-    if (!head || head.querySelector(".glm-copy")) continue;
+    if (!head || head.dataset.glmDecorated) continue;
+    head.dataset.glmDecorated = "1";
+    for (const old of head.querySelectorAll("button")) old.remove(); // the output's own, inline one
     const code = block.querySelector("pre code") || block.querySelector("pre");
     const text = () => (code ? code.textContent : "");
     head.append(copyButton("glm-copy", "Copy", "Copy this code", text));
