@@ -168,7 +168,9 @@ def test_a_turn_goes_out_as_pane_changes(server, wire):
         [end] = wire.ops("end")
         assert end["markdown"] == reply.text and "glm-footer" in end["note_html"]
         assert wire.custom()[-1] == end  # nothing after the end...
-        assert wire.states()[-1] == {"busy": False}  # ...but the input's state
+        states = wire.states()  # ...but the input's state and the header's running cost
+        assert {"busy": False} in states[-2:] and w.widget.header.startswith("glm-4.6 · $0.00")
+        assert w.widget.header.endswith(" so far") and w.widget.images is False
 
     asyncio.run(main())
 
@@ -218,7 +220,8 @@ def test_sends_while_streaming_are_queued_in_order(server, wire):
         ]
         assert all(t.state == "done" for t in w.turns) and w.pending == []
         assert "This is turn 3 of our conversation" in reply.text
-        assert wire.states()[-1] == {"pending": []} or wire.states()[-1] == {"busy": False}
+        last = [state for state in wire.states() if "header" not in state][-1]  # (the header's cost moves)
+        assert last in ({"pending": []}, {"busy": False})
 
     asyncio.run(main())
 

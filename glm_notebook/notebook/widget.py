@@ -115,6 +115,10 @@ class ChatView(anywidget.AnyWidget):
     busy = traitlets.Bool(False, help="An answer is streaming").tag(sync=True)
     pending = traitlets.List(traitlets.Unicode(), help="Prompts queued behind the answer").tag(sync=True)
     can_restore = traitlets.Bool(False, help="New conversation can be undone").tag(sync=True)
+    header = traitlets.Unicode("", help="The model and the conversation's cost so far (plain text)").tag(
+        sync=True
+    )
+    images = traitlets.Bool(True, help="The model takes images: Image… shows").tag(sync=True)
 
 
 # -- one turn -----------------------------------------------------------------------------------
@@ -385,6 +389,7 @@ class ChatWidget:
         self.widget = ChatView(chat_id=uuid.uuid4().hex)
         self.widget.on_msg(self._on_message)
         self._show_earlier_turns()
+        self._refresh_header()
 
     # -- reading ----------------------------------------------------------------------------------
 
@@ -791,7 +796,15 @@ class ChatWidget:
         replies = [view.turn.reply for view in self._views if view.turn.reply is not None and view.turn.ended]
         return {KEY: {"chat": [provenance(reply) for reply in replies]}}
 
+    def _refresh_header(self) -> None:
+        """The view's header (`glm-4.6 · $0.0012 so far`) and whether Image… shows."""
+        model = self._model_name()
+        cost = self.chat.cost if self.transcript.turns else None
+        self.widget.header = model + (f" · ${cost:.4f} so far" if cost else "")
+        self.widget.images = is_vision_model(model)
+
     def _update_static(self) -> None:
+        self._refresh_header()
         if self._static_id is None:
             return
         from IPython.display import update_display

@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from .conftest import in_frontends, unreadable
+from .conftest import ARTIFACTS, in_frontends, unreadable
 from .test_lab import HOSTILE
 
 pytestmark = pytest.mark.browser
@@ -526,3 +526,36 @@ def test_hostile_tex_in_the_live_chat_stays_text(lab, beacon):
         chat.element_handle(),
     )
     assert not positioned, positioned
+
+
+JS_BAR = r"""
+(chat) => {
+  const r = (q) => chat.querySelector(q).getBoundingClientRect();
+  const bar = r('.glm-chat-bar'), input = r('textarea.glm-chat-input'), buttons = r('.glm-chat-buttons');
+  const box = chat.querySelector('textarea.glm-chat-input');
+  return {bar: bar.width, input: input.width, inputBottom: input.bottom, buttonsTop: buttons.top,
+          head: chat.querySelector('.glm-chat-head').textContent,
+          attach: !!chat.querySelector('.glm-chat-attach').offsetParent,
+          placeholderCut: box.scrollWidth > box.clientWidth + 1};
+}
+"""
+
+
+@in_frontends("lab-light", "nb7-dark")
+def test_the_chat_keeps_its_input_wide_at_any_width_and_names_its_model(app):
+    lab = app
+    chat = _open_chat(lab)
+    lab.page.locator(".glm-chat-static").first.wait_for(state="hidden", timeout=15_000)
+    seen = {}
+    for width in (1400, 700, 360):
+        lab.page.set_viewport_size({"width": width, "height": 900})
+        lab.page.wait_for_timeout(400)  # the notebook lays out again
+        look = lab.page.evaluate(JS_BAR, chat.element_handle())
+        seen[width] = look
+        lab.shot(chat, ARTIFACTS / f"{lab.name}-chat-{width}.png")
+        assert look["input"] >= 0.6 * look["bar"] - 1, (width, look)  # the box keeps most of the width
+        if look["bar"] < 500:
+            assert look["buttonsTop"] >= look["inputBottom"] - 1, (width, look)  # buttons wrap below
+    lab.page.set_viewport_size({"width": 1400, "height": 1000})
+    assert seen[1400]["head"] == "glm-4.6"  # a small header names the model
+    assert not seen[1400]["attach"]  # glm-4.6 takes no images: no Image… button

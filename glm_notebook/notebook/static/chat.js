@@ -206,7 +206,15 @@ function render({ model, el }) {
   notice.hidden = true;
   const frame = h("div", "glm-chat-frame");
   frame.append(transcript, jump);
-  root.append(frame, notice, attachments, bar);
+  const head = h("div", "glm-chat-head");
+  const showHead = () => {
+    head.textContent = model.get("header") || ""; // plain text, never markup
+    attach.hidden = !model.get("images");
+  };
+  showHead();
+  model.on("change:header", showHead);
+  model.on("change:images", showHead);
+  root.append(head, frame, notice, attachments, bar);
   el.append(root);
 
   // Images waiting to be sent with the next prompt: {file, url, chip}.
