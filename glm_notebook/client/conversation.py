@@ -196,7 +196,11 @@ class Chat(Viewable):
     @property
     def cost(self) -> float | None:
         """USD summed over the turns; None when a turn's model has no known price."""
-        return total_cost(cost_of(turn.model, turn.usage, self.prices) for turn in self.turns)
+        return self.priced()
+
+    def priced(self, *, warn: bool = True) -> float | None:
+        """`cost`; `warn=False` leaves an unknown price unsaid (for a view that redraws)."""
+        return total_cost(cost_of(turn.model, turn.usage, self.prices, warn=warn) for turn in self.turns)
 
     # -- asking -------------------------------------------------------------------------------------
 

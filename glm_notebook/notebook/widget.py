@@ -799,7 +799,7 @@ class ChatWidget:
     def _refresh_header(self) -> None:
         """The view's header (`glm-4.6 · $0.0012 so far`) and whether Image… shows."""
         model = self._model_name()
-        cost = self.chat.cost if self.transcript.turns else None
+        cost = self.chat.priced(warn=False) if self.transcript.turns else None
         self.widget.header = model + (f" · ${cost:.4f} so far" if cost else "")
         self.widget.images = is_vision_model(model)
 
