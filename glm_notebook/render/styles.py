@@ -41,7 +41,7 @@ div.glm-md.glm-md th{text-align:center}div.glm-md.glm-md td{text-align:start}
 .glm-md .glm-tasks{list-style:none;padding-left:.6em}
 .glm-md li.glm-task>input,.glm-md li.glm-task>p>input{margin:0 .45em 0 0;vertical-align:middle}
 .glm-md .glm-code{margin:.5em 0 .9em;border-color:var(--jp-border-color2,#e0e0e0)!important;background:var(--jp-cell-editor-background,#f5f5f5);overflow:hidden}
-.glm-md .glm-code-head{display:flex;align-items:center;gap:.6em;padding:.2em .8em!important;border-bottom:1px solid var(--jp-border-color2,#e0e0e0);font:.75em/1.5 var(--jp-ui-font-family,system-ui,sans-serif);color:var(--jp-ui-font-color2,#757575)!important}
+.glm-md .glm-code-head{display:flex;align-items:center;gap:.6em;box-sizing:border-box;height:30px;padding:.2em .8em!important;border-bottom:1px solid var(--jp-border-color2,#e0e0e0);font:.75em/1.5 var(--jp-ui-font-family,system-ui,sans-serif);color:var(--jp-ui-font-color2,#757575)!important}
 .glm-md .glm-code-lang{flex:1;text-transform:lowercase;letter-spacing:.03em}
 .glm-md .glm-copy{display:inline-block!important;margin-left:auto;min-height:24px;padding:2px 10px;font:inherit;font-size:12px;line-height:18px;color:inherit;background:var(--jp-layout-color1,#fff);border:1px solid var(--jp-border-color2,#e0e0e0);border-radius:4px;cursor:pointer}
 .glm-md .glm-copy:hover{background:var(--jp-layout-color2,#eee)}
