@@ -176,6 +176,7 @@ _THIN = '<mspace width="0.1667em"></mspace>'
 
 
 def _spaced_functions(mathml: str) -> str:
+    """`mathml` with thin spaces around the function names in it, where TeX puts them."""
     at: set[int] = set()
     for match in _FUNCTION_NAME.finditer(mathml):
         if match.group(1) not in _FUNCTIONS:
