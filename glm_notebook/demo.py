@@ -12,10 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .client.config import API_KEY_ENV, BASE_URL_ENV, resolve_api_key, resolve_base_url
+from .client.config import API_KEY_ENV, BASE_URL_ENV, DISPLAY_ENV, resolve_api_key, resolve_base_url
 from .text import strip_controls
-
-DISPLAY_ENV = "GLM_DISPLAY"  # notebook.magic.DISPLAY_ENV; that module needs IPython
 
 __all__ = ["run_demo", "DEFAULT_NOTEBOOK"]
 

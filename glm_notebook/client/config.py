@@ -25,6 +25,7 @@ __all__ = [
     "DEFAULT_MAX_RETRIES",
     "API_KEY_ENV",
     "BASE_URL_ENV",
+    "DISPLAY_ENV",
     "APIKey",
     "resolve_api_key",
     "resolve_base_url",
@@ -38,6 +39,8 @@ DEFAULT_BASE_URL = "https://api.z.ai/api/paas/v4"
 DEFAULT_MODEL = "glm-4.6"
 API_KEY_ENV = "ZAI_API_KEY"
 BASE_URL_ENV = "ZAI_BASE_URL"
+#: How `%%glm` answers stream (`text`: plain text even in a kernel); wins over `GLM.display`.
+DISPLAY_ENV = "GLM_DISPLAY"
 #: Connect within 10 s; the stream may go silent for at most 120 s between pieces.
 DEFAULT_TIMEOUT = httpx.Timeout(120.0, connect=10.0)
 DEFAULT_MAX_RETRIES = 2

@@ -51,6 +51,7 @@ from ..client.config import (
     DEFAULT_BASE_URL,
     DEFAULT_MAX_RETRIES,
     DEFAULT_MODEL,
+    DISPLAY_ENV,
     mask_key,
     resolve_api_key,
     resolve_base_url,
@@ -83,8 +84,6 @@ from .terminal import TextSink
 __all__ = ["GLM", "GLMMagics", "load_ipython_extension", "notebook_client", "unload_ipython_extension"]
 
 _CONNECT_TIMEOUT = 10.0
-#: The environment variable that picks how answers stream (wins over `GLM.display`).
-DISPLAY_ENV = "GLM_DISPLAY"
 DISPLAY_MODES = ("auto", "text")
 
 
