@@ -73,12 +73,10 @@ def forming_signature(name: str, arguments: str, limit: int = 80) -> str:
     """A call whose JSON arguments are still arriving, as far as they read: the pairs complete
     so far as `name=value`, then a string value as it forms (`write(path="a.txt", text="Dear…`),
     never a raw JSON fragment."""
-    pairs, done = partial_arguments(arguments) if arguments.strip() else ({}, False)
+    pairs, done, last = _partial(arguments) if arguments.strip() else ({}, False, -1)
     shown = [f"{key}={json.dumps(value, ensure_ascii=False)}" for key, value in pairs.items()]
     if not done:
-        tail = _FORMING_STRING.search(
-            arguments[_last_pair_end(arguments) + 1 :] if pairs else arguments.lstrip("{ ")
-        )
+        tail = _FORMING_STRING.search(arguments[last + 1 :] if pairs else arguments.lstrip("{ "))
         if tail:
             try:
                 text = json.loads('"' + re.sub(r"\\\\?$|\\u[0-9a-fA-F]{0,3}$", "", tail.group(2)) + '"')
@@ -99,17 +97,23 @@ def partial_arguments(arguments: str) -> tuple[dict[str, Any], bool]:
     """The top-level pairs of a JSON object that are complete in `arguments` (a prefix of the
     object), and whether the whole object is. Linear in the text: one scan for the commas at
     depth 1 outside strings, then one parse of the prefix up to the last of them."""
+    pairs, done, _ = _partial(arguments)
+    return pairs, done
+
+
+def _partial(arguments: str) -> tuple[dict[str, Any], bool, int]:
+    """`partial_arguments`, and where the last comma between top-level pairs is (or -1)."""
     whole = parse_arguments(arguments)
     if isinstance(whole, dict):
-        return whole, True
+        return whole, True, -1
     last = _last_pair_end(arguments)
     if last < 0:
-        return {}, False
+        return {}, False, last
     try:
         pairs = json.loads(arguments[:last] + "}")
     except (ValueError, RecursionError):
-        return {}, False
-    return (pairs, False) if isinstance(pairs, dict) else ({}, False)
+        return {}, False, last
+    return (pairs if isinstance(pairs, dict) else {}), False, last
 
 
 def _last_pair_end(arguments: str) -> int:

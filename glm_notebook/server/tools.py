@@ -168,8 +168,9 @@ def _named_tools(prompt: str, tools: dict[str, dict[str, Any]]) -> list[str]:
         if whole:
             found.append((whole.start(), name))
             continue
+        named = _name_words(name)
         for position, word in enumerate(words):
-            if any(word == w or (len(w) >= 4 and word.startswith(w)) for w in _name_words(name)):
+            if any(word == w or (len(w) >= 4 and word.startswith(w)) for w in named):
                 found.append((10**9 + position, name))
                 break
     return [name for _, name in sorted(found)]
