@@ -180,3 +180,19 @@ def test_footer_text_calls_out_an_unusual_ending_on_one_clean_line() -> None:
     footer = footer_text(reply)
     assert footer.startswith("⚠ incomplete · glm-4.6 · 7 characters received")  # the error line says why
     assert "\x1b" not in footer and "\n" not in footer
+
+
+def test_terminal_shows_a_tool_call_forming_then_its_result(terminal: Terminal) -> None:
+    source = 'def weather(location: str) -> str:\n    """Current weather. location: the city"""\n    return f"18 °C in {location}"'
+    terminal.run(f"exec({source!r})")  # one line: the terminal would indent a typed body again
+    cell = terminal.run('%%glm --tools weather\nWhat is the weather in "Florence"? [[delay=0.05]]')
+    raw = terminal.raw.decode("utf-8", "replace")
+    assert '· weather(location="Flor' in raw or "· weather(…" in raw  # drawn while the arguments arrived
+    assert '· weather(location="Florence") → 18 °C in Florence' in cell, cell
+
+
+def test_terminal_lists_web_sources_under_the_answer(terminal: Terminal) -> None:
+    cell = terminal.run("%%glm --web --web-count 2\nWhat changed in pandas 3.0?")
+    assert re.search(r"^Sources:$", cell, re.M), cell
+    assert re.search(r"^\[1\] .+ — Example \w+ · 2026-11-\d\d · https://", cell, re.M), cell
+    assert re.search(r"^\[2\] ", cell, re.M) and not re.search(r"^\[3\] ", cell, re.M), cell

@@ -456,6 +456,8 @@ class _Call:
             )
         if error.code == "1211" and not error.hint:
             error.hint = _unknown_model_hint(self.body["model"], known_models(self.client))
+        elif error.code == "1210" and not error.hint:
+            error.hint = _refused_setting_hint(self.body)
         elif not error.hint and (error.code == "1222" or getattr(error, "status", None) == 404):
             error.hint = (
                 f"Check the base URL ({self.client.base_url}): it must end in /api/paas/v4 "
@@ -498,6 +500,31 @@ def _unknown_model_hint(model: str, known: list[str]) -> str:
     names = sorted((m for m in known if m != model), reverse=True)  # newest first, roughly
     shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
     return f"Models known here: {shown} (client.models() or %glm models lists them)." if names else ""
+
+
+#: Settings that only some models take, as (body field, how to leave it out).
+_MODEL_SETTINGS = (
+    ("reasoning_effort", "leave out reasoning_effort (-e)"),
+    ("tool_stream", "pass tool_stream=False"),
+    ("response_format", "leave out response_format (--json)"),
+)
+
+
+def _refused_setting_hint(body: dict[str, Any]) -> str:
+    """For a 1210 (invalid parameter): the model-specific settings this request sent, by name."""
+    model = body.get("model")
+    sent = [f"{name}={body[name]!r}: {how}" for name, how in _MODEL_SETTINGS if name in body]
+    thinking = body.get("thinking")
+    if isinstance(thinking, dict):
+        if "clear_thinking" in thinking:
+            sent.append(f"clear_thinking={thinking['clear_thinking']!r}: leave it out")
+        if thinking.get("type") == "disabled":
+            sent.append("thinking disabled: some models always think (--thinking)")
+    if any(isinstance(t, dict) and t.get("type") == "web_search" for t in body.get("tools") or ()):
+        sent.append("web_search: leave out --web")
+    if not sent:
+        return ""
+    return f"{model} may not take a setting this request sent — " + "; ".join(sent) + "."
 
 
 def _retry_reason(error: GLMError) -> str:

@@ -57,12 +57,25 @@ SAVED_PARAMS = (
     "do_sample",
     "stop",
     "thinking",
+    "clear_thinking",
+    "reasoning_effort",
+    "web_search",
     "response_format",
     "user_id",
 )
 _ROLES = ("system", "user", "assistant", "tool")
 #: A saved chat file larger than this is refused (a conversation with images stays far below).
 MAX_CHAT_FILE = 64 * 1024 * 1024
+
+
+def _as_received(reply: Reply | ToolReply) -> dict[str, Any]:
+    """The answer's message for the history; with preserved thinking (`clear_thinking=False`)
+    its `reasoning_content` too, unmodified, as the service asks."""
+    message = reply.message()
+    thinking = (reply.request or {}).get("thinking")
+    if isinstance(thinking, dict) and thinking.get("clear_thinking") is False and reply.reasoning:
+        message["reasoning_content"] = reply.reasoning
+    return message
 
 
 class ChatFileError(GLMError):
@@ -167,7 +180,7 @@ class Chat(Viewable):
         """Add a turn: the user message `content`, then `added` (by default what `reply` added:
         its answer; a `ToolReply`'s assistant and tool messages)."""
         if added is None:
-            added = getattr(reply, "new_messages", None) or [reply.message()]
+            added = getattr(reply, "new_messages", None) or [_as_received(reply)]
         messages = [{"role": "user", "content": content}, *added]
         turn = ChatTurn(messages, model=reply.model, usage=reply.usage, reply=reply)
         self.turns.append(turn)

@@ -19,6 +19,7 @@ from pathlib import Path
 from ..render.images import thumbnails_html
 from ..render.markdown import NO_MATHJAX, escape_text, markdown_html, sanitize_html
 from ..render.reply_view import footer_html
+from ..render.sources import sources_html
 from ..render.styles import STYLESHEET
 from ..render.tool_view import tool_footer_html
 from ..results.tool_reply import ToolReply
@@ -72,12 +73,13 @@ def user_html(prompt: str, notes: Sequence[str] = ()) -> str:
 
 
 def note_html(turn: Turn) -> str:
-    """The line under an answer: usage and timings, or how the turn ended."""
+    """The line under an answer (after a web search's Sources): usage and timings, or how the
+    turn ended."""
     state = turn.state
     if state == "done" and isinstance(turn.reply, ToolReply):
-        return tool_footer_html(turn.reply)
+        return sources_html(turn.reply.sources) + tool_footer_html(turn.reply)
     if state == "done" and turn.reply is not None:
-        return footer_html(turn.reply)
+        return sources_html(turn.reply.sources) + footer_html(turn.reply)
     if state == "stopped":
         if turn.in_history:
             chars = len(turn.answer)

@@ -48,7 +48,7 @@ from ..render.styles import style_tag
 from ..render.tool_view import ToolTrace
 from ..results.tool_reply import StepStarted, ToolCallFinished, ToolCallStarted, ToolReply
 from ..text import one_line
-from ..wire.events import ContentDelta, ReasoningDelta, Retrying, ToolCallDelta
+from ..wire.events import ContentDelta, ReasoningDelta, Retrying, SearchResults, ToolCallDelta
 
 if TYPE_CHECKING:
     from ..client import GLMClient
@@ -198,6 +198,9 @@ class LiveSink:
                 self._last_data = self.clock()
                 self._notice = ""
                 self._dirty = True
+            elif isinstance(event, SearchResults):  # later blocks link their citations
+                self.live.apply(event)
+                return
             elif isinstance(event, Retrying):
                 self._notice = (
                     f"retrying after {one_line(event.reason)[:160]} "

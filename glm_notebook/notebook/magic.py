@@ -74,6 +74,7 @@ from ..render.live import DEFAULT_UPDATES_PER_SECOND
 from ..render.reply_view import MAX_DISPLAY_CHARS, set_max_display_chars
 from ..results.cost import set_prices
 from ..results.ledger import LEDGER
+from ..wire.web_search import RECENCY, web_search_tool
 from .code_out import CODE_MODES, send_code
 from .context import FigureTracker, attached_images, fix_prompt, install_error_log, uninstall_error_log
 from .conversations import DEFAULT_CONVERSATION, Conversations
@@ -125,6 +126,24 @@ class GLM(Configurable):
         allow_none=True,
         help="Let the model reason before answering (shown collapsed). None: the model's default.",
     ).tag(config=True)
+    clear_thinking = Bool(
+        None,
+        allow_none=True,
+        help="False: preserved thinking (every turn's reasoning goes back to the model, as the "
+        "service documents for clear_thinking). None: the service's default.",
+    ).tag(config=True)
+    reasoning_effort = Unicode(
+        None, allow_none=True, help="How hard a model that takes it reasons: low, high or max (-e)."
+    ).tag(config=True)
+    web_search = Bool(False, help="Search the web for every cell and cite the sources (--web).").tag(
+        config=True
+    )
+    web_recent = Unicode(
+        None, allow_none=True, help=f"Web search recency, one of {', '.join(RECENCY)} (--web-recent)."
+    ).tag(config=True)
+    web_count = Int(None, allow_none=True, help="Sources per web search, 1 to 50 (--web-count).").tag(
+        config=True
+    )
     temperature = Float(
         None, allow_none=True, help="Sampling temperature (-t); None: the model's default."
     ).tag(config=True)
@@ -361,6 +380,31 @@ class GLMMagics(Magics):
     @argument(
         "--no-thinking", dest="thinking", action="store_const", const=False, default=None,
         help="Answer without reasoning first.",
+    )  # fmt: skip
+    @argument(
+        "-e", "--effort", dest="reasoning_effort", choices=("low", "high", "max"), default=None,
+        help="Reasoning effort, for the models that take it (GLM.reasoning_effort).",
+    )  # fmt: skip
+    @argument(
+        "--web", dest="web", action="store_const", const=True, default=None,
+        help="Search the web first; the answer cites its sources, listed under it.",
+    )  # fmt: skip
+    @argument("--no-web", dest="web", action="store_const", const=False, default=None, help="No web search.")
+    @argument(
+        "--web-recent", dest="web_recent", choices=RECENCY, default=None, metavar="WHEN",
+        help=f"With --web: only results from {', '.join(RECENCY)}.",
+    )  # fmt: skip
+    @argument(
+        "--web-count",
+        dest="web_count",
+        type=int,
+        default=None,
+        metavar="N",
+        help="With --web: N sources (1-50).",
+    )
+    @argument(
+        "--web-domain", dest="web_domain", default=None, metavar="DOMAIN",
+        help="With --web: only results from DOMAIN.",
     )  # fmt: skip
     @argument(
         "--json", action="store_true",
@@ -613,6 +657,8 @@ class GLMMagics(Magics):
             "temperature": settings.temperature,
             "top_p": settings.top_p,
             "max_tokens": settings.max_tokens,
+            "clear_thinking": settings.clear_thinking,
+            "reasoning_effort": settings.reasoning_effort,
         }
         cell = {
             "model": args.model,
@@ -621,11 +667,34 @@ class GLMMagics(Magics):
             "top_p": args.top_p,
             "max_tokens": args.max_tokens,
             "response_format": {"type": "json_object"} if args.json else None,
+            "reasoning_effort": args.reasoning_effort,
+            "web_search": self._web_search(args),
         }
         own = chat.request_params() if chat is not None else {}
         params = {**defaults, **own, **{key: value for key, value in cell.items() if value is not None}}
         params["model"] = resolve_alias(params["model"], settings.aliases)  # -m fast: the model it stands for
         return {key: value for key, value in params.items() if value is not None}
+
+    def _web_search(self, args: Any) -> bool | dict[str, Any] | None:
+        """The cell's web search: its options over `GLM.web_*`; None to leave it to the chat."""
+        settings = self.settings
+        wanted = args.web
+        if wanted is None and (args.web_recent or args.web_count or args.web_domain):
+            wanted = True
+        if wanted is None and settings.web_search:
+            wanted = True
+        if not wanted:
+            return wanted
+        options = {
+            "search_recency_filter": args.web_recent or settings.web_recent,
+            "count": args.web_count or settings.web_count,
+            "search_domain_filter": args.web_domain,
+        }
+        try:
+            web_search_tool({k: v for k, v in options.items() if v is not None})
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        return {k: v for k, v in options.items() if v is not None} or True
 
     def _new_chat(self, name: str) -> Chat:
         """The conversation `-c NAME` starts: the settings' system prompt and history limit."""

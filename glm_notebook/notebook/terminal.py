@@ -25,10 +25,11 @@ from typing import TYPE_CHECKING, Any
 from ..render.live import BlockSplitter, Throttle
 from ..render.phrases import format_seconds
 from ..render.reply_view import footer_facts
+from ..render.sources import sources_lines
 from ..results.reply import Reply
-from ..results.tool_reply import StepStarted, ToolCall, ToolCallFinished, ToolReply
+from ..results.tool_reply import StepStarted, ToolCall, ToolCallFinished, ToolReply, forming_signature
 from ..text import one_line, plural, strip_controls
-from ..wire.events import ContentDelta, ReasoningDelta, Retrying
+from ..wire.events import ContentDelta, ReasoningDelta, Retrying, ToolCallDelta
 
 if TYPE_CHECKING:
     from ..wire.events import Event
@@ -78,10 +79,15 @@ def footer_text(reply: Reply) -> str:
 
 
 def _tool_lines(reply: Reply) -> list[str]:
-    return [
+    """The tool calls, then the web search's Sources, as plain lines under the answer."""
+    lines = [
         one_line(f"tool call: {call['function']['name']}({call['function']['arguments']})")
         for call in reply.tool_calls
     ]
+    sources = getattr(reply, "sources", None)
+    if sources:
+        lines += ["Sources:", *(one_line(line) for line in sources_lines(sources))]
+    return lines
 
 
 def _retrying_text(event: Retrying) -> str:
@@ -260,7 +266,7 @@ class _RichView:
     def event(self, event: Event, seen: Reply) -> None:
         if isinstance(event, Retrying):
             self.status = _retrying_text(event)
-        elif not isinstance(event, (ContentDelta, ReasoningDelta)):
+        elif not isinstance(event, (ContentDelta, ReasoningDelta, ToolCallDelta)):
             return
         else:
             self.status = ""
@@ -307,6 +313,10 @@ class _RichView:
             parts.append(self._answer(text, self.language))
         elif not reasoning:
             parts.append(Text(self.waiting, style="dim"))
+        for call in seen.tool_calls:  # forming: name first, then its arguments as they complete
+            function = call["function"]
+            signature = forming_signature(function["name"], function["arguments"])
+            parts.append(Text(f"· {strip_controls(signature)}", style="dim"))
         if self.status:
             parts.append(Text(self.status, style="dim"))
         return _Tail(Group(*parts), max(self.console.size.height - 2, 4), marker=True)

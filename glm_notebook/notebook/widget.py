@@ -119,6 +119,7 @@ class ChatView(anywidget.AnyWidget):
         sync=True
     )
     images = traitlets.Bool(True, help="The model takes images: Image… shows").tag(sync=True)
+    web = traitlets.Bool(False, help="The Web toggle: turns search the web and cite sources").tag(sync=True)
 
 
 # -- one turn -----------------------------------------------------------------------------------
@@ -642,6 +643,8 @@ class ChatWidget:
         view.tick()  # the waiting line
         try:
             params = self.chat.request_params(**({"model": self.model} if self.model else {}), **self.params)
+            if self.widget.web and not params.get("web_search"):
+                params["web_search"] = True
             stream = self._get_client().astream(request, **params)
             turn.reply = stream.reply
             if isinstance(stream.reply, ToolReply):

@@ -42,12 +42,12 @@ from __future__ import annotations
 import html as html_module
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ..results.pieces import Pieces
-from ..wire.events import ContentDelta, ReasoningDelta
+from ..wire.events import ContentDelta, ReasoningDelta, SearchResults, Source
 from .markdown import MD_OPEN, escape_text, markdown_html
 from .phrases import reasoning_summary
 
@@ -355,11 +355,17 @@ def _pane(inner: str) -> str:
 
 
 def answer_segments(
-    text: str, *, language: str | None = None, segment_chars: int = NOTEBOOK_SEGMENT_CHARS
+    text: str,
+    *,
+    language: str | None = None,
+    segment_chars: int = NOTEBOOK_SEGMENT_CHARS,
+    sources: Sequence[Source] | None = None,
 ) -> list[str]:
     """`text` rendered exactly as the live answer panes show it once the stream ended: one HTML
     fragment per pane. The final view is built from these, so it flows like the live view."""
     live = LiveAnswer(waiting=None, language=language, segment_chars=segment_chars)
+    if sources:
+        live.cite(sources)
     live.feed_content(text)
     live.changes(final=True)
     return [html for html in live.panes[1:] if html]
@@ -425,6 +431,7 @@ class LiveAnswer:
         self._thinking_seconds: float | None = None
         self._sent: dict[int, str] = {}
         self._finished = False
+        self._cites: list[Source] | None = None  # a web search's sources, once they arrived
 
     # -- input --------------------------------------------------------------------------------
 
@@ -435,9 +442,18 @@ class LiveAnswer:
             self.feed_content(event.text)
         elif kind is ReasoningDelta:
             self.feed_reasoning(event.text)
+        elif kind is SearchResults:
+            self.cite([*(self._cites or ()), *event.sources])
+
+    def cite(self, sources: Sequence[Source]) -> None:
+        """Link `[ref_N]` citations to these sources in the blocks rendered from now on."""
+        self._cites = list(sources) if sources else None
 
     def sync(self, reply: Any) -> None:
         """Catch up with `reply` (anything with `.reasoning` and `.text`), reading only what is new."""
+        sources = getattr(reply, "sources", None)
+        if sources and len(sources) != len(self._cites or ()):
+            self.cite(sources)
         reasoning, seen = reply.reasoning, len(self._reasoning)
         if len(reasoning) > seen:
             self.feed_reasoning(reasoning[seen:])
@@ -561,7 +577,7 @@ class LiveAnswer:
             return (
                 f'<pre><code class="language-{escape_text(self.language)}">{escape_text(source)}</code></pre>'
             )
-        html = markdown_html(source)
+        html = markdown_html(source, self._cites)
         if html.startswith(MD_OPEN) and html.endswith(_CONTAINER_CLOSE):
             return html[len(MD_OPEN) : -len(_CONTAINER_CLOSE)]
         return html

@@ -44,8 +44,10 @@ from mdit_py_plugins.dollarmath import dollarmath_plugin
 from mdit_py_plugins.dollarmath.index import math_block_dollar, math_inline_dollar
 from mdit_py_plugins.tasklists import tasklists_plugin
 
+from ..wire.events import Source
 from .highlight import CODE_STYLES, code_block_html
 from .math import MATHML_ATTRIBUTES, MATHML_HIDDEN, MATHML_TAGS, math_html, mathml_attribute
+from .sources import citation_rule, cites_env, render_citation
 
 __all__ = [
     "markdown_html",
@@ -89,7 +91,7 @@ _ATTRIBUTES = {
     "div": {"class", "data-lang", "style"},
     "span": {"class", "style"},
     "pre": {"class", "style"},
-    **{tag: {"class"} for tag in ("code", "summary", "p", "small", "li", "ul")},
+    **{tag: {"class"} for tag in ("code", "summary", "p", "small", "li", "ul", "sup")},
     **{tag: {"class"} for tag in HEADING_TAGS},
     **{tag: set(MATHML_ATTRIBUTES) for tag in MATHML_TAGS},
 }
@@ -339,6 +341,8 @@ def _parser() -> MarkdownIt:
     md.add_render_rule("math_inline", _render_math_inline)
     md.add_render_rule("math_inline_double", _render_math_inline)
     md.add_render_rule("math_block", _render_math_block)
+    md.inline.ruler.before("link", "glm_citation", citation_rule)
+    md.add_render_rule("glm_citation", render_citation)
     md.add_render_rule("image", _render_image)
     md.add_render_rule("fence", _render_fence)
     md.add_render_rule("code_block", _render_code_block)
@@ -349,15 +353,16 @@ def _parser() -> MarkdownIt:
 _MD = _parser()
 
 
-def markdown_html(text: str) -> str:
+def markdown_html(text: str, sources: Sequence[Source] | None = None) -> str:
     """Render untrusted Markdown (model output) to a sanitised HTML fragment.
 
     The result is one `<div class="glm-md …">`; raw HTML in `text` appears as text, never as
-    markup. Safe to put in a `text/html` output or an ipywidgets `HTML` value.
+    markup. Safe to put in a `text/html` output or an ipywidgets `HTML` value. With `sources`
+    (a web search's), `[ref_N]` citations become numbered links to them.
     """
     if not text:
         return ""
-    return sanitize_html(MD_OPEN + _MD.render(text) + "</div>")
+    return sanitize_html(MD_OPEN + _MD.render(text, cites_env(sources)) + "</div>")
 
 
 def markdown_plain(text: str) -> str:

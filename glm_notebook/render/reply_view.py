@@ -40,6 +40,7 @@ from .highlight import copy_buttons
 from .live import answer_segments
 from .markdown import NO_MATHJAX, TOC_IGNORE_CLASS, escape_text, markdown_html, sanitize_html
 from .phrases import reasoning_summary, time_html
+from .sources import sources_html
 from .styles import style_tag
 
 __all__ = [
@@ -136,10 +137,13 @@ def _answer_html(reply: Any) -> str:
     fmt = (reply.request or {}).get("response_format") or {}
     language = "json" if isinstance(fmt, dict) and fmt.get("type") == "json_object" else None
     head, tail, omitted = clip_text(text, max_display_chars())
-    pieces = [_SEGMENT.format(html) for html in answer_segments(head, language=language)]
+    sources = getattr(reply, "sources", None) or None
+    pieces = [_SEGMENT.format(html) for html in answer_segments(head, language=language, sources=sources)]
     if omitted:
         pieces.append(_clipped_note(omitted, "answer"))
-        pieces += [_SEGMENT.format(html) for html in answer_segments(tail, language=language)]
+        pieces += [
+            _SEGMENT.format(html) for html in answer_segments(tail, language=language, sources=sources)
+        ]
     return "".join(pieces)
 
 
@@ -227,7 +231,14 @@ def reply_html(reply: Any) -> str:
             )
         )
     notes = "".join(f'<p class="glm-note">{escape_text(note)}</p>' for note in getattr(reply, "notes", ()))
-    pieces += [_answer_html(reply), _tool_calls_html(reply), notes, footer_html(reply), "</div>"]
+    pieces += [
+        _answer_html(reply),
+        sources_html(getattr(reply, "sources", None) or ()),
+        _tool_calls_html(reply),
+        notes,
+        footer_html(reply),
+        "</div>",
+    ]
     # The Markdown parts are clean already; this pass covers our own markup too. The stylesheet
     # and the Copy buttons are our constants, added after it.
     return style_tag() + copy_buttons(sanitize_html(_outside_outline("".join(pieces))))

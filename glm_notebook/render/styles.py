@@ -74,6 +74,9 @@ details.glm-reasoning .glm-md{color:inherit;font-size:inherit}
 .glm-status{color:var(--jp-ui-font-color2,#757575);font-size:.9em}
 .glm-footer{margin:.6em 0 0;font-size:.85em;color:var(--jp-ui-font-color2,#757575)}
 .glm-footer small{font-size:inherit}
+sup.glm-cite{font-size:.75em;line-height:0}sup.glm-cite a{text-decoration:none}
+.glm-sources{margin:.6em 0 0;font-size:.85em}.glm-sources p{margin:0 0 .2em}.glm-sources ul{list-style:none;margin:0;padding:0}
+.glm-source-n,.glm-source-site{color:var(--jp-ui-font-color2,#757575)}
 .glm-reply .glm-note{margin:.3em 0 0;font-size:.85em;font-style:italic;color:var(--jp-ui-font-color2,#757575)}
 details.glm-tool{margin:.3em 0;padding:.1em 0 .1em .8em;border-left:3px solid var(--jp-brand-color2,#90caf9)}
 details.glm-tool>summary{cursor:pointer;font-family:var(--jp-code-font-family,monospace);font-size:.9em}

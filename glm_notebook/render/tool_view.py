@@ -36,6 +36,7 @@ from .highlight import copy_buttons
 from .markdown import escape_text, markdown_html, sanitize_html
 from .phrases import reasoning_summary
 from .reply_view import REPLY_OPEN, footer_html
+from .sources import sources_html
 from .styles import style_tag
 
 __all__ = [
@@ -209,7 +210,8 @@ def tool_reply_html(reply: ToolReply) -> str:
     if len(tool_steps) < len(steps):
         final = reply.final
         if final.text.strip():
-            pieces.append(markdown_html(final.text))
+            pieces.append(markdown_html(final.text, reply.sources or None))
+    pieces.append(sources_html(reply.sources))
     if reply.note:
         pieces.append(f'<p class="glm-tool-note">{escape_text(reply.note)}</p>')
     pieces += [f'<p class="glm-note">{escape_text(note)}</p>' for note in reply.notes]

@@ -17,6 +17,8 @@ from ..wire.events import (
     Event,
     Finish,
     ReasoningDelta,
+    SearchResults,
+    Source,
     StreamStart,
     ToolCallDelta,
     Usage,
@@ -60,6 +62,9 @@ class Reply(Viewable):
     request_sha256: str | None = field(default=None, repr=False)
     #: When a replayed answer was recorded (ISO 8601, UTC); None for a fresh answer.
     replayed_at: str | None = None
+    sources: list[Source] = field(default_factory=list, repr=False)
+    """The web search's results (`web_search=`), in the service's order; the answer cites them
+    as `[ref_N]`."""
     value: Any = field(default=None, repr=False)
     """The validated structured answer when the request had `schema=` (see `structured.py`)."""
     notes: list[str] = field(default_factory=list, repr=False)
@@ -90,6 +95,9 @@ class Reply(Viewable):
             self._reasoning.append(event.text)
         elif isinstance(event, ToolCallDelta):
             self._apply_tool(event)
+        elif isinstance(event, SearchResults):
+            known = {source.ref for source in self.sources}
+            self.sources += [source for source in event.sources if source.ref not in known]
         elif isinstance(event, Finish):
             self.finish_reason = event.reason
         elif isinstance(event, UsageReport):

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..hooks import Viewable
 from ..text import one_line, plural
-from ..wire.events import Usage
+from ..wire.events import Source, Usage
 from .cost import cost_of
 from .reply import Reply
 
@@ -336,6 +336,15 @@ class ToolReply(Viewable):
     @property
     def reasoning(self) -> str:
         return self.final.reasoning
+
+    @property
+    def sources(self) -> list[Source]:
+        """Every step's web search sources, each ref once."""
+        seen: dict[str, Source] = {}
+        for step in self.steps:
+            for source in step.reply.sources:
+                seen.setdefault(source.ref, source)
+        return list(seen.values())
 
     @property
     def reasoning_seconds(self) -> float | None:

@@ -27,11 +27,12 @@ from .ratelimit import ConcurrencyLimit, RateLimitLog
 from .records import RequestLog, RequestRecord
 from .replay import REPLAY_KEYS, default_recordings_dir, load_recording, replay_steps
 from .shapes import ANSI_MESSAGE, wrong_shape
-from .steps import Step, body_steps, stream_steps
+from .steps import Step, body_steps, cut_at_stop, stream_steps
 from .tools import ToolAnswer, extract_tool_directives, loop_turn, tool_answer
 from .transport import PacedResponse, Splitter, quiet_deliberate_aborts
 from .validation import parse_json, validate_chat_request
 from .vision import check_images, image_answer
+from .web_search import search_sources, web_answer, web_search_options
 from .wire import (
     HTML_CONTENT_TYPE,
     HTML_ERROR_PAGE,
@@ -168,8 +169,11 @@ def _chat_reply(state: ServerState, request: Request, record: RequestRecord) -> 
         error = ApiError(d.status or 500, d.code, message, flat=d.flat, retry_after=d.retry_after)
         return _error_response(error, record, d)
 
+    search = web_search_options(chat.body)
+    sources = search_sources(prompt, search) if search is not None else None
     answer = (
         tool_answer(chat.messages, chat.body, calls, thinking=chat.thinking, rounds=d.tool_rounds)
+        or (web_answer(chat.messages, sources, thinking=chat.thinking) if sources else None)
         or (None if d.echo else image_answer(chat.messages, thinking=chat.thinking))
         or derive_answer(
             chat.messages,
@@ -182,13 +186,15 @@ def _chat_reply(state: ServerState, request: Request, record: RequestRecord) -> 
     )
     tokens = answer.tokens()
     finish = answer.finish_reason
+    if chat.stop is not None:
+        tokens = cut_at_stop(tokens, chat.stop)
     if chat.max_tokens is not None and len(tokens) > chat.max_tokens:
         tokens, finish = tokens[: chat.max_tokens], "length"
     finish = d.finish or finish
     reasoning = [text for kind, text in tokens if kind == "reasoning_content"]
     content = [text for kind, text in tokens if kind == "content"]
     usage = usage_payload(count_prompt_words(chat.messages) + 8, len(reasoning), len(tokens) - len(reasoning))
-    identity = Identity.for_body(chat.body, chat.model, with_object=not d.no_object)
+    identity = Identity.fresh(chat.model, with_object=not d.no_object)
 
     steps: Iterable[Step]
     if d.big_json:
@@ -197,7 +203,13 @@ def _chat_reply(state: ServerState, request: Request, record: RequestRecord) -> 
     elif chat.stream:
         delay = d.delay if d.delay is not None else state.config.token_delay
         steps = stream_steps(
-            tokens, identity=identity, finish_reason=finish, usage=usage, directives=d, delay=delay
+            tokens,
+            identity=identity,
+            finish_reason=finish,
+            usage=usage,
+            directives=d,
+            delay=delay,
+            web_search=sources,
         )
         headers = [("content-type", SSE_CONTENT_TYPE), ("cache-control", "no-cache")]
     else:
@@ -210,6 +222,7 @@ def _chat_reply(state: ServerState, request: Request, record: RequestRecord) -> 
             usage=usage,
             request_id=request_id if isinstance(request_id, str) else None,
             tool_calls=answer.tool_calls if isinstance(answer, ToolAnswer) else None,
+            web_search=sources,
         )
         if d.shape:
             payload = wrong_shape(payload, d.shape, "message")

@@ -10,7 +10,7 @@ from .directives import Directives
 from .shapes import ANSI_MESSAGE, USAGE_SHAPES, wrong_shape
 from .wire import DONE, Identity, broken_frame, delta_chunk, dumps, error_payload, final_chunk, sse_frame
 
-__all__ = ["Emit", "Pause", "Abort", "Step", "stream_steps", "body_steps", "padded_steps"]
+__all__ = ["Emit", "Pause", "Abort", "Step", "stream_steps", "body_steps", "cut_at_stop", "padded_steps"]
 
 _PIECE = 64 * 1024
 
@@ -46,8 +46,10 @@ def stream_steps(
     usage: dict[str, Any],
     directives: Directives,
     delay: float = 0.0,
+    web_search: list[dict[str, Any]] | None = None,
 ) -> Iterator[Step]:
     """The SSE body: one chunk per token, the final chunk, `[DONE]`, and any requested faults.
+    A web search's sources ride on the first chunk (a top-level `web_search` array).
 
     Fault positions count delta chunks; a position past the last delta applies just before
     the final chunk.
@@ -111,16 +113,53 @@ def stream_steps(
             yield Pause(delay)
         field, text = tokens[i]
         chunk = delta_chunk(identity, field, text, null_finish=d.null_finish)
+        if i == 0 and web_search is not None:
+            chunk["web_search"] = web_search
         if i == shape_at:
             chunk = wrong_shape(chunk, d.shape or "")
         yield Emit(frame(dumps(chunk)), chunks=1)
     if count and delay:
         yield Pause(delay)
     final = final_chunk(identity, finish_reason, usage)
+    if not count and web_search is not None:
+        final["web_search"] = web_search
     if shape_at == count:
         final = wrong_shape(final, d.shape or "")
     yield Emit(frame(dumps(final)), chunks=1)
     yield Emit(frame(DONE))
+
+
+def cut_at_stop(tokens: Sequence[tuple[str, Any]], stop: str) -> list[tuple[str, Any]]:
+    """The tokens up to the answer's first `stop` (which is not sent), as the service stops there."""
+    kept: list[tuple[str, Any]] = []
+    text = ""
+    for field, piece in tokens:
+        if field != "content":
+            kept.append((field, piece))
+            continue
+        start = max(0, len(text) - len(stop) + 1)
+        text += piece
+        at = text.find(stop, start)
+        if at < 0:
+            kept.append((field, piece))
+            continue
+        sent = len(text) - len(piece)  # what earlier tokens already sent
+        if at > sent:
+            kept.append((field, text[sent:at]))
+        elif at < sent:  # the stop began in earlier tokens: take them back
+            kept = _drop_content(kept, sent - at)
+        return kept
+    return kept
+
+
+def _drop_content(tokens: list[tuple[str, Any]], count: int) -> list[tuple[str, Any]]:
+    """`tokens` without their last `count` characters of content."""
+    while count > 0 and tokens and tokens[-1][0] == "content":
+        field, piece = tokens.pop()
+        if len(piece) > count:
+            tokens.append((field, piece[: len(piece) - count]))
+        count -= len(piece)
+    return tokens
 
 
 def body_steps(body: bytes, directives: Directives, *, chunks: int = 1) -> list[Step]:

@@ -28,9 +28,9 @@ or a capitalised phrase in the prompt, booleans true, enums their first value.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -267,9 +267,9 @@ def _planned_turn(
     return _results_turn(messages, thinking=thinking) if made else None
 
 
-def _call_id(messages: Sequence[dict], index: int) -> str:
-    digest = hashlib.sha256(json.dumps([messages, index], sort_keys=True, default=str).encode()).hexdigest()
-    return f"call_{digest[:24]}"
+def _call_id() -> str:
+    """A tool call id, unique as the service's are."""
+    return f"call_{secrets.token_hex(12)}"
 
 
 def _signature(name: str, arguments: str) -> str:
@@ -309,7 +309,7 @@ def _calls_turn(
         )
         calls.append(
             {
-                "id": _call_id(messages, index),
+                "id": _call_id(),
                 "index": index,
                 "type": "function",
                 "function": {"name": name, "arguments": arguments},

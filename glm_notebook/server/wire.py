@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
+import secrets
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,8 +31,6 @@ HTML_CONTENT_TYPE = "text/html"
 HTML_ERROR_PAGE = b"<html><body>Bad gateway page from a proxy</body></html>"
 DONE = "[DONE]"
 
-_EPOCH_2026 = 1_767_225_600
-
 
 def dumps(obj: Any) -> str:
     """Compact JSON with raw Unicode, as the service sends it."""
@@ -48,11 +47,14 @@ class Identity:
     with_object: bool = True
 
     @classmethod
-    def for_body(cls, body: Any, model: str, *, with_object: bool = True) -> Identity:
-        """A deterministic identity: the id and timestamp are derived from a hash of the body."""
-        digest = hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
-        created = _EPOCH_2026 + int(digest[:8], 16) % 31_536_000
-        return cls(id=f"local-{digest[:24]}", created=created, model=model, with_object=with_object)
+    def fresh(cls, model: str, *, with_object: bool = True) -> Identity:
+        """A new completion's identity, as the service gives one: a unique id, `created` now."""
+        return cls(
+            id=f"local-{secrets.token_hex(12)}",
+            created=int(time.time()),
+            model=model,
+            with_object=with_object,
+        )
 
     def head(self, kind: str) -> dict[str, Any]:
         """`id`, `created`, `object` (unless omitted) and `model`, in wire order."""
@@ -100,8 +102,10 @@ def completion_payload(
     usage: dict[str, Any],
     request_id: str | None = None,
     tool_calls: list[dict[str, Any]] | None = None,
+    web_search: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """A non-streamed reply, keys ordered like the recorded service replies."""
+    """A non-streamed reply, keys ordered like the recorded service replies (a web search's
+    sources in a top-level `web_search` array, as documented)."""
     message: dict[str, Any] = {"content": content}
     if reasoning:
         message["reasoning_content"] = reasoning
@@ -124,6 +128,8 @@ def completion_payload(
         "prompt_tokens_details": usage["prompt_tokens_details"],
         "total_tokens": usage["total_tokens"],
     }
+    if web_search is not None:
+        payload["web_search"] = web_search
     return payload
 
 

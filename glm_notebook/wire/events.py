@@ -1,7 +1,8 @@
 """Typed events decoded from a GLM chat-completions stream.
 
 A stream yields, in wire order: one `StreamStart`, then `ReasoningDelta` / `ContentDelta` /
-`ToolCallDelta` increments, then `Finish` and `UsageReport` from the last chunk.
+`ToolCallDelta` increments, then `Finish` and `UsageReport` from the last chunk. `SearchResults`
+comes from whichever chunk carries the web search's `web_search` array (not confirmed which).
 `Retrying` is not from the wire: the client yields it before it waits to send a request again.
 """
 
@@ -16,6 +17,8 @@ __all__ = [
     "ReasoningDelta",
     "ContentDelta",
     "ToolCallDelta",
+    "Source",
+    "SearchResults",
     "Finish",
     "Usage",
     "UsageReport",
@@ -56,6 +59,31 @@ class ToolCallDelta:
     type: str | None = None
     name: str | None = None
     arguments: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """One web search result the answer may cite as `[ref_N]`. All text is the service's (untrusted)."""
+
+    ref: str
+    title: str = ""
+    link: str = ""
+    media: str = ""
+    publish_date: str = ""
+    content: str = ""
+
+    @property
+    def number(self) -> int | None:
+        """N of `ref_N`, the number an answer's citation shows (None for another kind of ref)."""
+        head, _, digits = self.ref.partition("_")
+        return int(digits) if head == "ref" and digits.isdigit() and len(digits) < 6 else None
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResults:
+    """The sources of a web search (the chunk's top-level `web_search` array)."""
+
+    sources: tuple[Source, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,4 +184,13 @@ class Retrying:
     reason: str
 
 
-Event = StreamStart | ReasoningDelta | ContentDelta | ToolCallDelta | Finish | UsageReport | Retrying
+Event = (
+    StreamStart
+    | ReasoningDelta
+    | ContentDelta
+    | ToolCallDelta
+    | SearchResults
+    | Finish
+    | UsageReport
+    | Retrying
+)

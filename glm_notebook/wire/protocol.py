@@ -17,11 +17,13 @@ from .events import (
     Event,
     Finish,
     ReasoningDelta,
+    SearchResults,
     StreamStart,
     ToolCallDelta,
     Usage,
     UsageReport,
 )
+from .web_search import parse_sources, with_web_search
 
 __all__ = [
     "Messages",
@@ -54,6 +56,7 @@ _FIELDS = (
     "tools",
     "tool_choice",
     "tool_stream",
+    "reasoning_effort",
     "response_format",
     "request_id",
     "user_id",
@@ -90,12 +93,16 @@ def normalize_messages(messages: Messages, system: str | None = None) -> list[di
     return out
 
 
-def _thinking(value: Any) -> dict[str, str] | None:
+def _thinking(value: Any, clear_thinking: bool | None) -> dict[str, Any] | None:
     if value is None or isinstance(value, Mapping):
-        return value  # type: ignore[return-value]
-    if isinstance(value, str):
-        return {"type": value}
-    return {"type": "enabled" if value else "disabled"}
+        think = None if value is None else dict(value)
+    elif isinstance(value, str):
+        think = {"type": value}
+    else:
+        think = {"type": "enabled" if value else "disabled"}
+    if clear_thinking is not None:
+        think = {"type": "enabled", **(think or {}), "clear_thinking": bool(clear_thinking)}
+    return think
 
 
 def build_request(
@@ -104,18 +111,22 @@ def build_request(
     model: str,
     stream: bool = True,
     system: str | None = None,
-    thinking: bool | str | Mapping[str, str] | None = None,
+    thinking: bool | str | Mapping[str, Any] | None = None,
+    clear_thinking: bool | None = None,
+    web_search: bool | Mapping[str, Any] | None = None,
     **params: Any,
 ) -> dict[str, Any]:
     """The JSON body for `POST /chat/completions`.
 
     `messages` may be a string (one user message). `thinking` takes True/False, "enabled"/
-    "disabled" or the wire dict. Documented fields (temperature, top_p, max_tokens, stop, tools,
+    "disabled" or the wire dict; `clear_thinking=False` (preserved thinking) goes into it. Documented fields (temperature, top_p, max_tokens, stop, tools,
     tool_choice, tool_stream, response_format, request_id, user_id, do_sample) and any other
-    keyword are passed through; None values are left out.
+    keyword are passed through; None values are left out. `web_search` (True or a dict of its
+    options) adds the built-in web search tool after any function tools.
     """
     body: dict[str, Any] = {"model": model, "messages": normalize_messages(messages, system)}
-    think = _thinking(thinking)
+    params["tools"] = with_web_search(params.get("tools"), web_search)
+    think = _thinking(thinking, clear_thinking)
     if think is not None:
         body["thinking"] = think
     for key in _FIELDS:
@@ -244,6 +255,8 @@ class ChunkDecoder:
             choices = chunk.get("choices")
             if choices:
                 _choice_events(choices, "delta", events)
+            if "web_search" in chunk:
+                events.append(SearchResults(parse_sources(chunk["web_search"])))
             usage = chunk.get("usage")
             if usage:
                 events.append(_usage_report(usage))
@@ -266,6 +279,8 @@ def completion_events(body: Any) -> list[Event]:
     choices = body.get("choices")
     if choices:
         _choice_events(choices, "message", events)
+    if "web_search" in body:
+        events.append(SearchResults(parse_sources(body["web_search"])))
     if body.get("usage"):
         events.append(_usage_report(body["usage"]))
     return events

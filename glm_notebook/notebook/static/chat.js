@@ -11,7 +11,8 @@
 // they are JPEG data URLs.
 // Code blocks get Copy, and Insert (a new cell below the chat) where the notebook model is
 // reachable from the widget manager (JupyterLab, Notebook 7).
-// Synced traits: busy, pending (queued prompts), can_restore, chat_id.
+// Synced traits: busy, pending (queued prompts), can_restore, chat_id, header, images, web (the
+// Web toggle: the next turns search the web).
 
 const FOLLOW_SLACK = 32; // px from the bottom that still count as "at the end"
 const IMAGE_TYPES = "image/png,image/jpeg,image/gif,image/webp";
@@ -191,13 +192,14 @@ function render({ model, el }) {
   const fresh = button("glm-chat-new", "New conversation", "Start over (Restore brings this one back)");
   const restore = button("glm-chat-restore", "Restore", "Bring back the conversation you just cleared");
   const attach = button("glm-chat-attach", "Image…", "Attach images (or paste them, or drop files on the chat)");
+  const web = button("glm-chat-web", "Web", "Search the web for the next answers; they cite their sources");
   const picker = h("input");
   picker.type = "file";
   picker.accept = IMAGE_TYPES;
   picker.multiple = true;
   picker.hidden = true;
   const buttons = h("div", "glm-chat-buttons");
-  buttons.append(send, attach, stop, fresh, restore);
+  buttons.append(send, web, attach, stop, fresh, restore);
   const bar = h("div", "glm-chat-bar");
   bar.append(input, buttons, picker);
   const attachments = h("div", "glm-chat-attachments");
@@ -210,10 +212,16 @@ function render({ model, el }) {
   const showHead = () => {
     head.textContent = model.get("header") || ""; // plain text, never markup
     attach.hidden = !model.get("images");
+    web.setAttribute("aria-pressed", model.get("web") ? "true" : "false");
   };
   showHead();
   model.on("change:header", showHead);
   model.on("change:images", showHead);
+  model.on("change:web", showHead);
+  web.addEventListener("click", () => {
+    model.set("web", !model.get("web"));
+    model.save_changes();
+  });
   root.append(head, frame, notice, attachments, bar);
   el.append(root);
 

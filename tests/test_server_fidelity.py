@@ -1,0 +1,97 @@
+"""The local server answers as the service does where a user's mistake would otherwise hide:
+unknown fields, `stop`, ids and times, settings a model refuses; and the thinking controls
+reach the request as the service documents them. All over loopback."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from glm_notebook import Chat, GLMClient
+from glm_notebook.errors import BadRequestError
+
+
+def client_for(server, **kw) -> GLMClient:
+    return GLMClient(server.api_key, server.base_url, max_retries=0, **kw)
+
+
+def post(server, body: dict) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {server.api_key}"}
+    return httpx.post(f"{server.base_url}/chat/completions", json=body, headers=headers, timeout=30)
+
+
+def test_an_unknown_field_is_refused_by_name(server) -> None:
+    body = {"model": "glm-4.6", "messages": [{"role": "user", "content": "hi"}], "n": 2}
+    response = post(server, body)
+    assert response.status_code == 400
+    assert response.json()["error"] == {
+        "code": "1210",
+        "message": "Invalid parameter n: not a parameter of this API",
+    }
+    with pytest.raises(BadRequestError, match="temprature"):
+        client_for(server).chat("hi", temprature=0.2)  # a typo is never silently ignored
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_stop_ends_the_answer_before_the_stop_text(server, stream) -> None:
+    client = client_for(server)
+    whole = client.chat("Plan a day in Lisbon", model="glm-4.6", stream=stream)
+    cut = client.chat("Plan a day in Lisbon", model="glm-4.6", stream=stream, stop=["Words"])
+    assert "Words" in whole.text and "Words" not in cut.text
+    assert whole.text.startswith(cut.text) and whole.text[len(cut.text) :].startswith("Words")
+    assert cut.finish_reason == "stop"
+
+
+def test_every_response_has_its_own_id_and_the_time_it_was_made(server) -> None:
+    client = client_for(server)
+    before = int(time.time())
+    first, second = client.chat("Same words"), client.chat("Same words")
+    assert first.text == second.text  # deterministic text is useful
+    assert first.id != second.id and first.id.startswith("local-")
+    assert before <= first.created <= int(time.time()) + 1
+    calls = [
+        client.chat("Weather in Paris?", tools=[_weather]).steps[0].reply.tool_calls[0]["id"] for _ in "ab"
+    ]
+    assert calls[0] != calls[1]
+
+
+def _weather(city: str) -> str:
+    """The weather in a city."""
+    return f"Sunny in {city}"
+
+
+# -- thinking controls ----------------------------------------------------------------------------
+
+
+def test_reasoning_effort_reaches_the_request_and_a_refusal_names_it(server) -> None:
+    client = client_for(server)
+    reply = client.chat("Think hard", model="glm-5", reasoning_effort="high")
+    assert reply.complete and server.records[-1].body["reasoning_effort"] == "high"
+    with pytest.raises(BadRequestError) as refused:
+        client.chat("Think hard", model="glm-4.6", reasoning_effort="high")
+    line = str(refused.value)
+    assert "1210" in line and "reasoning_effort" in line and "glm-4.6" in line and "\n" not in line
+
+
+def test_preserved_thinking_sends_every_turns_reasoning_back_unmodified(server) -> None:
+    chat = Chat("glm-4.6", client=client_for(server), clear_thinking=False)
+    first = chat.send("Plan a day in Lisbon")
+    second = chat.send("What about the evening?")
+    body = server.records[-1].body
+    assert body["thinking"] == {"type": "enabled", "clear_thinking": False}
+    assistant = [m for m in body["messages"] if m["role"] == "assistant"]
+    assert [m["reasoning_content"] for m in assistant] == [first.reasoning]
+    chat.send("And the next morning?")
+    assistant = [m for m in server.records[-1].body["messages"] if m["role"] == "assistant"]
+    assert [m["reasoning_content"] for m in assistant] == [first.reasoning, second.reasoning]
+
+
+def test_without_preserved_thinking_the_history_carries_answers_only(server) -> None:
+    chat = Chat("glm-4.6", client=client_for(server))
+    chat.send("Plan a day in Lisbon")
+    chat.send("What about the evening?")
+    body = server.records[-1].body
+    assert "thinking" not in body or "clear_thinking" not in body["thinking"]
+    assert all("reasoning_content" not in m for m in body["messages"])
