@@ -95,3 +95,25 @@ def test_without_preserved_thinking_the_history_carries_answers_only(server) -> 
     body = server.records[-1].body
     assert "thinking" not in body or "clear_thinking" not in body["thinking"]
     assert all("reasoning_content" not in m for m in body["messages"])
+
+
+def test_a_model_that_refuses_tool_stream_is_asked_again_without_it_once(server) -> None:
+    refuse = "[[status=400,code=1210,message=tool_stream is not supported,times=1,tag=refuse-stream]]"
+    start = len(server.records)
+    reply = client_for(server).chat(f'What is the weather in "Florence"? {refuse}', tools=[_weather])
+    sent = [record.body for record in server.records[start:]]
+    assert [body.get("tool_stream") for body in sent] == [True, None, None]  # refused, then without
+    assert reply.complete and [call.result for call in reply.calls] == ["Sunny in Florence"]
+    assert reply.notes == ["glm-4.6 refused tool_stream: each tool call shows once it is complete."]
+    assert [step.step for step in reply.steps] == [1, 2]
+
+
+def test_the_magic_says_once_that_the_model_refused_tool_stream(k, server) -> None:
+    source = 'def weather(city: str) -> str:\n    """The weather in a city."""\n    return f"Sunny in {city}"'
+    assert k.run(source).error is None
+    refuse = "[[status=400,code=1210,times=1,tag=refuse-stream-magic]]"
+    run = k.run(f'%%glm --tools weather\nWhat is the weather in "Florence"? {refuse}')
+    assert run.error is None, run.messages
+    html = run.result["text/html"]
+    assert html.count("refused tool_stream") == 1 and "Sunny in Florence" in html
+    assert len(run.outputs) == 1

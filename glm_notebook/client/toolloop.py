@@ -117,7 +117,9 @@ class _Loop:
         self.tools = ToolSet(params.pop("tools"))
         history = normalize_messages(messages, params.pop("system", None))
         params["tools"] = self.tools.wire
-        if "tool_stream" not in params and supports_tool_stream(model or client.model):
+        # Added here, not asked for: a model that refuses it is asked again without (once).
+        self.streamed_calls = "tool_stream" not in params and supports_tool_stream(model or client.model)
+        if self.streamed_calls:
             params["tool_stream"] = True
         self.params = params
         self.reply = ToolReply(messages=history, start=len(history), max_steps=self.max_steps)
@@ -240,6 +242,18 @@ class _Loop:
         )
         self.reply.finish(stopped="max_steps", note=note)
         return [*(ToolCallFinished(job.call) for job in jobs), StepLimit(self.max_steps, note)]
+
+    def without_tool_stream(self, exc: GLMError) -> bool:
+        """True when the request failed only because the model refuses the `tool_stream` this
+        loop added: the step is dropped, the loop goes on without it, and a note says so."""
+        if not (self.streamed_calls and exc.code == "1210" and exc.reply is None):
+            return False
+        self.streamed_calls = False
+        del self.params["tool_stream"]
+        self.reply.steps.pop()
+        model = self.model or self.client.model
+        self.reply.notes.append(f"{model} refused tool_stream: each tool call shows once it is complete.")
+        return True
 
     def failed(self, exc: GLMError) -> None:
         self.reply.finish(stopped="error", error=exc.message)
@@ -389,6 +403,8 @@ def _run_sync(loop: _Loop) -> Generator[LoopEvent, None, None]:
                 with stream:
                     yield from stream
             except GLMError as exc:
+                if loop.without_tool_stream(exc):
+                    continue
                 loop.failed(exc)
                 raise
             jobs = loop.jobs()
@@ -519,6 +535,8 @@ async def _run_async(loop: _Loop) -> AsyncGenerator[LoopEvent, None]:
                     async for event in stream:
                         yield event
             except GLMError as exc:
+                if loop.without_tool_stream(exc):
+                    continue
                 loop.failed(exc)
                 raise
             jobs = loop.jobs()
