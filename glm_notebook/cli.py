@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 __all__ = ["main"]
 
@@ -20,6 +21,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--api-key", default=None, help="key clients must send (default: local-glm-key)")
     serve.add_argument("--token-delay", type=float, default=0.02, help="seconds between chunks")
     serve.add_argument("--recordings", type=Path, default=None, help="folder of recordings to replay")
+    serve.add_argument(
+        "--models",
+        default=None,
+        metavar="NAME[,NAME…]",
+        help="models to answer besides the documented ones (others get 1211, as from the service)",
+    )
 
     demo = sub.add_parser("demo", help="run notebooks/quickstart.ipynb, streaming to the terminal")
     demo.add_argument("--notebook", type=Path, default=None)
@@ -57,8 +64,12 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
         from .server import ServerConfig, run_server
+        from .server.models import SERVED_MODELS
 
-        options = {"token_delay": args.token_delay}
+        options: dict[str, Any] = {"token_delay": args.token_delay}
+        if args.models:
+            extra = tuple(name.strip() for name in args.models.split(",") if name.strip())
+            options["models"] = SERVED_MODELS + extra
         if args.api_key:
             options["api_key"] = args.api_key
         if args.recordings:

@@ -117,3 +117,41 @@ def test_the_magic_says_once_that_the_model_refused_tool_stream(k, server) -> No
     html = run.result["text/html"]
     assert html.count("refused tool_stream") == 1 and "Sunny in Florence" in html
     assert len(run.outputs) == 1
+
+
+def test_serve_answers_the_models_it_is_told_and_refuses_others(tmp_path) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [
+        sys.executable,
+        "-m",
+        "glm_notebook.cli",
+        "serve",
+        "--port",
+        str(port),
+        "--models",
+        "my-tune, other",
+    ]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    try:
+        base = f"http://127.0.0.1:{port}/api/paas/v4"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"{base}/models", timeout=1)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline and process.poll() is None, "the server did not start"
+                time.sleep(0.1)
+        client = GLMClient("local-glm-key", base, max_retries=0)
+        assert client.chat("hi", model="my-tune").complete and client.chat("hi", model="glm-4.6").complete
+        with pytest.raises(BadRequestError, match="1211"):
+            client.chat("hi", model="glm-4.66")
+    finally:
+        process.terminate()
+        process.wait(10)
