@@ -144,6 +144,9 @@ class GLM(Configurable):
     web_count = Int(None, allow_none=True, help="Sources per web search, 1 to 50 (--web-count).").tag(
         config=True
     )
+    web_domain = Unicode(None, allow_none=True, help="Web search only this site (--web-domain).").tag(
+        config=True
+    )
     temperature = Float(
         None, allow_none=True, help="Sampling temperature (-t); None: the model's default."
     ).tag(config=True)
@@ -688,7 +691,7 @@ class GLMMagics(Magics):
         options = {
             "search_recency_filter": args.web_recent or settings.web_recent,
             "count": args.web_count or settings.web_count,
-            "search_domain_filter": args.web_domain,
+            "search_domain_filter": args.web_domain or settings.web_domain,
         }
         try:
             web_search_tool({k: v for k, v in options.items() if v is not None})
