@@ -56,6 +56,16 @@ print(_p.memory_info().rss)
 """
 
 
+HELD = r"""
+import gc as _gc
+from glm_notebook import Reply as _Reply
+_gc.collect()
+_left = [o for o in _gc.get_objects() if isinstance(o, _Reply) and len(o.text) > 100_000]
+print(len(_left), sorted({type(r).__name__ for o in _left for r in _gc.get_referrers(o)} - {"list"}))
+del _left
+"""
+
+
 def measure(tree: Path, server: LocalServer, size: int) -> dict:
     env = dict(os.environ, PYTHONPATH=str(tree), ZAI_BASE_URL=server.base_url, ZAI_API_KEY=server.api_key)
     kernel = Kernel(env, cwd=str(tree))  # (a kernel imports from its working directory first)
@@ -72,6 +82,8 @@ def measure(tree: Path, server: LocalServer, size: int) -> dict:
         kernel.run("del big\n%reset -f out")
         for value in range(3):  # IPython keeps `_`, `__`, `___` (also in user_ns_hidden) until 3 more results
             kernel.run(str(value))
+        # "after del" is only true when no Reply is left: count them (and say what holds one).
+        alive = kernel.run(HELD).stdout.strip()
         freed = int(kernel.run("gc.collect(); print(_p.memory_info().rss)").stdout)
         trimmed = int(kernel.run(TRIM).stdout)
         top_messages, top_bytes = run.peak_per_second()
@@ -82,6 +94,7 @@ def measure(tree: Path, server: LocalServer, size: int) -> dict:
             "after": after / 1e6,
             "del": freed / 1e6,
             "trim": trimmed / 1e6,
+            "held": alive,
             "msgs": len(run.messages),
             "msg/s": top_messages,
             "B/s": top_bytes,
@@ -119,7 +132,8 @@ def main() -> None:
                 print(f"{size:>9,} {name:>8} | {r['s']:>7.1f} {r['rss0']:>13.0f} → {r['rss']:>5.0f} "
                       f"{r['after']:>6.0f} {r['del']:>6.0f} {r['trim']:>6.0f} "
                       f"{r['msgs']:>6,} {r['msg/s']:>6,} {r['B/s']:>10,} {r['outputs']:>7,} "
-                      f"{r['saved']:>12,}" + (f"  error: {r['error']}" if r["error"] else ""))  # fmt: skip
+                      f"{r['saved']:>12,}  Replies left after del: {r['held']}"
+                      + (f"  error: {r['error']}" if r["error"] else ""))  # fmt: skip
             if len(rows) == 2:
                 a, b = rows["this"], rows["baseline"]
                 print(f"{'':>9} {'ratio':>8} | {a['s'] / b['s']:>7.2f} {'':>13}   {a['rss'] / b['rss']:>5.2f} "

@@ -47,7 +47,9 @@ def test_a_megabyte_answer_leaves_one_output_and_stays_under_the_rate_limits(k: 
     assert [out["output_type"] for out in run.outputs] == ["execute_result"]
     kinds = Counter(kind for kind, _ in run.messages)
     panes = kinds["display_data"]
-    assert panes <= 100, kinds  # the live view stops growing at two thirds of max_display_chars
+    # the live view stops growing at two thirds of max_display_chars, in panes of at most
+    # MAX_SEGMENT_CHARS of HTML (small panes keep each redraw cheap)
+    assert panes <= 200, kinds
     assert kinds["clear_output"] == 1
     peak_messages, peak_bytes = run.peak_per_second()
     print(f"\n1 MB answer: {kinds}, peak {peak_messages} messages/s, {peak_bytes:,} bytes/s")
@@ -78,7 +80,8 @@ def test_display_limit_is_a_setting(k: Kernel) -> None:
         run = k.run("%%glm\n[[huge=30000]] Medium answer")
         assert run.error is None
         assert "characters of the answer not shown" in run.result["text/html"]
-        assert len(run.of_type("display_data")) <= 4
+        # the live view stops at two thirds of the limit: its small panes stay few
+        assert len(run.of_type("display_data")) <= 30, len(run.of_type("display_data"))
         assert "max_display_chars   5000" in k.run("%glm config").stdout
         # a Reply shown again later follows the setting too
         again = k.run("_")
@@ -247,7 +250,7 @@ def test_the_live_view_keeps_about_what_it_shows() -> None:
     tracemalloc.start()
     try:
         base = tracemalloc.get_traced_memory()[0]
-        live = LiveAnswer(max_chars=133_333, segment_chars=NOTEBOOK_SEGMENT_CHARS, waiting=None)
+        live = LiveAnswer(max_chars=133_333, segment_chars=NOTEBOOK_SEGMENT_CHARS, grow=True, waiting=None)
         for i in range(0, len(text), 6):
             live.apply(ContentDelta(text[i : i + 6]))
             if i % 1_200 == 0:

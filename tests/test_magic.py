@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 
@@ -92,17 +93,14 @@ def test_final_view_and_live_panes_are_never_typeset_and_carry_one_stylesheet(k:
     assert final.index(root.group(0)) < final.index("glm-$x$") < final.rindex("</div>")
     panes: dict[str, str] = {}
     for display_id, html in updates(run):
-        assert html.count('<style class="glm-style">') <= 1
-        assert html.startswith(
-            (
-                '<div class="glm-reply glm-live mathjax_ignore tex2jax_ignore">',
-                '<div class="glm-reply glm-live mathjax_ignore tex2jax_ignore"><style',
-            )
-        )
+        panes.setdefault(display_id, html)
+        if display_id == next(iter(panes)):  # the stylesheet's own output, sent once
+            assert html == style_tag() and panes[display_id] == html
+            continue
+        assert '<style class="glm-style">' not in html
+        assert html.startswith('<div class="glm-reply glm-live mathjax_ignore tex2jax_ignore">')
         panes[display_id] = html
-    first = run.of_type("display_data")[0]["transient"]["display_id"]
-    assert '<style class="glm-style">' in panes[first]
-    assert all('<style class="glm-style">' not in html for pane, html in panes.items() if pane != first)
+    assert sum(html == style_tag() for _, html in updates(run)) == 1
 
 
 def test_status_line_follows_the_stream_and_shows_silence(k: Kernel) -> None:
@@ -138,9 +136,9 @@ def test_retry_notice_in_the_status_line(k: Kernel) -> None:
     )
     assert run.error is None
     shown = [visible(html) for _, html in updates(run)]
-    assert shown[0] == "Waiting for glm-4.6…"
+    assert shown[0] == "" and shown[1] == "Waiting for glm-4.6…"  # the stylesheet, then the pane
     assert "Waiting for glm-4.6… retrying after rate limit (code 1302) (1/2) in 1.5 s" in shown, shown
-    assert len(run.outputs) == 1 and run.clear_pending  # the next output replaces the pane
+    assert len(run.outputs) == 2 and run.clear_pending  # the next output replaces them
 
 
 def test_a_real_retry_shows_in_the_status_line(k: Kernel) -> None:
@@ -165,6 +163,25 @@ def test_updates_respect_the_rate_cap(k: Kernel, server) -> None:
         assert count <= per_second * span + 2 * panes + 2, (count, span)
         assert count < chunks / 2, (count, chunks)
     k.run("%config GLM.updates_per_second = 20")
+
+
+def _display_bytes(run: CellRun) -> int:
+    """Bytes of every display message the cell sent (JSON of the content, as on the wire)."""
+    kinds = ("display_data", "update_display_data", "execute_result")
+    return sum(len(json.dumps(content)) for kind, content in run.messages if kind in kinds)
+
+
+@pytest.mark.parametrize("delay", [0.01, 0.0], ids=["model-pace", "fast"])
+def test_the_live_view_costs_a_bounded_number_of_bytes_per_character(k: Kernel, delay) -> None:
+    run = glm(k, f"[[huge=3000,delay={delay}]] Write", line="-o answer")
+    assert run.error is None
+    # A redraw re-sends its open pane: the byte budget, not the rate cap, keeps this bounded
+    # at a model's pace (it was ~400 bytes per character with the rate cap alone).
+    assert _display_bytes(run) / 3000 < 40, _display_bytes(run) / 3000
+    live = [c for kind, c in run.messages if kind in ("display_data", "update_display_data")]
+    styles = [c for c in live if style_tag() in (c.get("data") or {}).get("text/html", "")]
+    assert len(styles) == 1 and styles[0]["data"]["text/plain"] == ""  # the stylesheet, once
+    assert max(len((c.get("data") or {}).get("text/plain", "")) for c in live) < 200  # short text
 
 
 def test_huge_answer_updates_stay_small(k: Kernel) -> None:

@@ -612,3 +612,16 @@ def test_stylesheet_is_scoped_themed_and_small() -> None:
     ):
         assert needle in css
     assert style_tag().startswith('<style class="glm-style">') and style_tag().endswith("</style>")
+
+
+def test_the_byte_budget_holds_redraws_back_but_not_for_long() -> None:
+    from glm_notebook.render.live import ByteBudget
+
+    now = [0.0]
+    budget = ByteBudget(per_char=2.0, allowance=100, max_wait=0.5, clock=lambda: now[0])
+    assert budget.allows(0)  # a first draw always goes out
+    budget.spend(1_000)
+    assert not budget.allows(100)  # 1,000 bytes for 100 characters: over 100 + 2 × 100
+    assert budget.allows(450)  # enough text arrived to pay for it
+    now[0] = 0.6
+    assert budget.allows(100)  # or held long enough

@@ -1,10 +1,14 @@
 """Showing a streaming answer where the `%%glm` cell runs: notebook displays or plain text.
 
 Notebook (a Jupyter kernel): each `LiveAnswer` pane is one display created with **empty data**
-(`{}`, `display_id=True`) and updated in place (at most `updates_per_second` times a second).
-Pane 0 carries the stylesheet and the reasoning; the last pane ends with a quiet status line
-(`p.glm-status`, where the final footer will be) that says what is happening: waiting,
-"retrying after … (1/2) in 1.5 s", "no data for 12 s…", how much arrived.
+(`{}`, `display_id=True`) and updated in place (at most `updates_per_second` times a second, and
+within a `ByteBudget` of bytes per character received: a redraw re-sends its open pane, so at a
+model's pace the budget, not the rate, bounds what the cell costs). The stylesheet goes out
+once, in a display of its own that is never updated (the stylesheet hides that output's empty
+row). Pane 0 holds the reasoning; the last pane ends with a quiet status line (`p.glm-status`,
+where the final footer will be) that says what is happening: waiting, "retrying after … (1/2)
+in 1.5 s", "no data for 12 s…", how much arrived. Live panes carry `text/plain` only where it is
+short (the status line, the calls): the final result carries the whole answer as text.
 
 When the stream ends the sink sends `clear_output(wait=True)`; the next output, the `Reply`'s
 `execute_result` (its bundle is the final view), then replaces every pane in one frontend step,
@@ -41,7 +45,7 @@ import time
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import GLMError
-from ..render.live import NOTEBOOK_SEGMENT_CHARS, LiveAnswer, Throttle
+from ..render.live import NOTEBOOK_SEGMENT_CHARS, ByteBudget, LiveAnswer, Throttle
 from ..render.markdown import escape_text
 from ..render.reply_view import MAX_DISPLAY_CHARS, REPLY_OPEN
 from ..render.styles import style_tag
@@ -159,9 +163,14 @@ class LiveSink:
         # final view then holds all of it and more, so it is never shorter.
         self.shown_limit = None if max_chars is None else max_chars * 2 // 3
         self.live = LiveAnswer(
-            language=language, waiting=None, max_chars=self.shown_limit, segment_chars=NOTEBOOK_SEGMENT_CHARS
+            language=language,
+            waiting=None,
+            max_chars=self.shown_limit,
+            segment_chars=NOTEBOOK_SEGMENT_CHARS,
+            grow=True,
         )
         self.throttle = Throttle(updates_per_second, clock=clock)
+        self.budget = ByteBudget(clock=clock)
         self.waiting = waiting
         self.clock = clock
         self._handles: list[Any] = []
@@ -185,7 +194,12 @@ class LiveSink:
     # -- Sink -----------------------------------------------------------------------------------
 
     def start(self) -> None:
-        with self._lock:
+        from IPython.display import display
+
+        with self._lock:  # the stylesheet goes out once, in an output of its own, never updated
+            display(EMPTY, raw=True, display_id=True).update(
+                {"text/html": style_tag(), "text/plain": ""}, raw=True
+            )
             self._draw()
         interval = self.throttle.interval
         if interval is not None and math.isfinite(interval):
@@ -219,7 +233,7 @@ class LiveSink:
                     return
             else:
                 return
-            if self.throttle.ready():
+            if self._may_draw():
                 self._draw()
 
     def tool_loop(self, reply: ToolReply) -> None:
@@ -234,7 +248,7 @@ class LiveSink:
         self._stale |= {index + self._offset for index in self._html}
         self.live = LiveAnswer(
             language=self.live.language, waiting=None, max_chars=self.shown_limit,
-            segment_chars=NOTEBOOK_SEGMENT_CHARS,
+            segment_chars=NOTEBOOK_SEGMENT_CHARS, grow=True,
         )  # fmt: skip
         self._html = {0: ("", "")}
         self._last_pane = 0
@@ -260,8 +274,12 @@ class LiveSink:
             silent = self.clock() - self._last_data
             if silent >= SILENCE_SECONDS and self._status() != self._sent_status:
                 self._dirty = True
-            if self._dirty and self.throttle.ready():
+            if self._dirty and self._may_draw():
                 self._draw()
+
+    def _may_draw(self) -> bool:
+        """Draw now: within the byte budget (or held long enough) and the rate cap."""
+        return self.budget.allows(self.live.received_chars) and self.throttle.ready()
 
     def _status(self) -> str:
         """The status line's text now."""
@@ -300,26 +318,28 @@ class LiveSink:
         if status != self._sent_status or last != self._last_pane or calls_html != self._sent_calls:
             changed |= {self._last_pane, last}
         self._sent_status, self._last_pane, self._sent_calls = status, last, calls_html
-        offset = self._offset
+        offset, sent = self._offset, 0
         if self._trace_dirty and self.trace is not None:
             self._trace_dirty = False
-            self._pane(0).update(
-                {"text/html": f"{_PANE_OPEN}{style_tag()}{self.trace.closed_html()}</div>", "text/plain": self._closed_text()},
-                raw=True,
-            )  # fmt: skip
-        for index in sorted(changed):
-            html, text = self._html[index]
-            if index == 0 and not offset:
-                html = style_tag() + html
+            sent += self._send(0, f"{_PANE_OPEN}{self.trace.closed_html()}</div>", self._closed_text())
+        # Last pane first: a new pane (with the status line) shows before the one above it
+        # loses the status line, so no frame is shorter than the one before.
+        for index in sorted(changed, reverse=True):
+            html, _ = self._html[index]
+            text = ""  # plain text only where it is short: the status line and the calls
             if index == last:
                 html += f'{calls_html}<p class="glm-status"><small>{escape_text(status)}</small></p>'
-                text = "\n".join(part for part in (text, calls_text, status) if part)
-            self._pane(index + offset).update(
-                {"text/html": f"{_PANE_OPEN}{html}</div>", "text/plain": text}, raw=True
-            )
+                text = "\n".join(part for part in (calls_text, status) if part)
+            sent += self._send(index + offset, f"{_PANE_OPEN}{html}</div>", text)
         for index in sorted(self._stale - {i + offset for i in self._html}):
-            self._pane(index).update({"text/html": "", "text/plain": ""}, raw=True)
+            sent += self._send(index, "", "")
         self._stale.clear()
+        self.budget.spend(sent)
+
+    def _send(self, index: int, html: str, text: str) -> int:
+        """Update pane `index`; the bytes it cost."""
+        self._pane(index).update({"text/html": html, "text/plain": text}, raw=True)
+        return len(html.encode()) + len(text.encode())
 
     def _calls(self) -> tuple[str, str]:
         """The current step's calls: HTML (sanitised by `ToolTrace`) and one plain line each."""

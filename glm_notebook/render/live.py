@@ -40,6 +40,7 @@ for pane in live.changes(final=True):
 from __future__ import annotations
 
 import html as html_module
+import math
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -63,13 +64,19 @@ __all__ = [
     "MAX_LINE_CHARS",
     "REASONING_TAIL_CHARS",
     "DEFAULT_UPDATES_PER_SECOND",
+    "ByteBudget",
 ]
 
-#: HTML characters of finished blocks a segment pane holds before the next pane starts.
+#: HTML characters of finished blocks a segment pane holds before the next pane starts (at
+#: least; past ten times this, a tenth of the answer's HTML so far).
 SEGMENT_CHARS = 4_000
-#: The same for the `%%glm` output, whose panes are notebook outputs: fewer, larger panes keep a
-#: long answer to a bounded number of outputs; `answer_segments` (the final view) uses it too.
-NOTEBOOK_SEGMENT_CHARS = 8_000
+#: The same for the `%%glm` output, whose panes are notebook outputs; `answer_segments` (the final
+#: view) uses it too. A redraw re-sends the open pane: small panes keep that cheap, while the
+#: live view's cap (`max_chars`) keeps the number of outputs bounded.
+NOTEBOOK_SEGMENT_CHARS = 600
+#: The largest a growing segment gets: a pane JupyterLab applies in a millisecond (8,000 took
+#: ~230 ms each late in a 50k answer, measured by tests/browser/test_lab.py).
+MAX_SEGMENT_CHARS = 3_000
 #: A block longer than this (source characters) is cut at the next line boundary.
 MAX_BLOCK_CHARS = 3_000
 #: A line longer than this (no newline yet) is cut where it stands.
@@ -124,6 +131,39 @@ class Throttle:
             return False
         self._last = now
         return True
+
+
+class ByteBudget:
+    """Holds back redraws that would make a live view cost more than `per_char` bytes per
+    character received (past a first `allowance`, so a short answer streams at the full rate),
+    but never for longer than `max_wait` seconds. A redraw re-sends the open pane whatever the
+    pace, so at a model's pace the rate cap alone would cost bytes per second, not per character.
+    """
+
+    def __init__(
+        self,
+        per_char: float = 6.0,
+        allowance: int = 12_000,
+        max_wait: float = 0.5,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.per_char, self.allowance, self.max_wait, self.clock = per_char, allowance, max_wait, clock
+        self.sent = 0
+        self._last = -math.inf
+
+    def allows(self, received: int) -> bool:
+        """True when a redraw now stays within the budget for `received` characters (or the last
+        one is `max_wait` old)."""
+        return (
+            self.sent <= self.allowance + self.per_char * received
+            or self.clock() - self._last >= self.max_wait
+        )
+
+    def spend(self, size: int) -> None:
+        """A redraw of `size` bytes went out."""
+        self.sent += size
+        self._last = self.clock()
 
 
 class BlockSplitter:
@@ -359,11 +399,12 @@ def answer_segments(
     *,
     language: str | None = None,
     segment_chars: int = NOTEBOOK_SEGMENT_CHARS,
+    grow: bool = True,
     sources: Sequence[Source] | None = None,
 ) -> list[str]:
     """`text` rendered exactly as the live answer panes show it once the stream ended: one HTML
     fragment per pane. The final view is built from these, so it flows like the live view."""
-    live = LiveAnswer(waiting=None, language=language, segment_chars=segment_chars)
+    live = LiveAnswer(waiting=None, language=language, segment_chars=segment_chars, grow=grow)
     if sources:
         live.cite(sources)
     live.feed_content(text)
@@ -391,7 +432,8 @@ class LiveAnswer:
     Pane 0: a waiting line, then the reasoning (open while the model thinks, collapsed once the
     answer starts), or `""` if there was no reasoning. Panes 1..k: the answer, one segment each.
     `language="json"` shows the answer as a code block of that language instead of Markdown.
-    `max_chars` caps the answer shown: past it, text is counted (`content_chars`, `capped`) but
+    `grow=True` makes each segment at least a tenth of the answer's HTML so far, up to
+    `MAX_SEGMENT_CHARS` (notebook outputs: few however long the answer). `max_chars` caps the answer shown: past it, text is counted (`content_chars`, `capped`) but
     no longer rendered, so panes, bytes and memory stay bounded however long the answer gets.
     Reasoning that keeps arriving after the answer began is shown by its bounded tail until
     `changes(final=True)`. All HTML comes from `markdown_html` or is escaped here: safe to show.
@@ -406,9 +448,11 @@ class LiveAnswer:
         language: str | None = None,
         waiting: str | None = "Waiting for the model…",
         max_chars: int | None = None,
+        grow: bool = False,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.segment_chars = segment_chars
+        self.grow = grow
         self.max_chars = max_chars
         self.reasoning_chars = reasoning_chars
         self.language = language
@@ -418,6 +462,7 @@ class LiveAnswer:
         self._segments: list[list[str]] = []  # rendered finished blocks, per segment
         self._sources: list[list[str]] = []  # their Markdown source, per segment
         self._segment_size = 0
+        self._html_size = 0  # HTML of every finished block
         self._content_chars = 0
         self._shown_chars = 0
         self._tail_dirty = False
@@ -500,6 +545,11 @@ class LiveAnswer:
     def content_chars(self) -> int:
         """Characters of answer received so far."""
         return self._content_chars
+
+    @property
+    def received_chars(self) -> int:
+        """Characters of reasoning and answer received so far."""
+        return len(self._reasoning) + self._content_chars
 
     @property
     def capped(self) -> bool:
@@ -587,14 +637,22 @@ class LiveAnswer:
         if not self._segments:
             self._segments.append([])
             self._sources.append([])
-        if self._segment_size and self._segment_size + len(html) > self.segment_chars:
+        # A full segment closes after the block that filled it: that block was this pane's open
+        # tail, so nothing moves to another pane (which would flash: gone here, then shown there).
+        self._segments[-1].append(html)
+        self._sources[-1].append(source)
+        self._segment_size += len(html)
+        self._html_size += len(html)
+        # `grow`: panes grow with the answer (a tenth of it at least): small while it is short,
+        # so a redraw re-sends little, and few however long it gets (notebook outputs).
+        limit = self.segment_chars
+        if self.grow:
+            limit = min(max(limit, self._html_size // 10), MAX_SEGMENT_CHARS)
+        if self._segment_size >= limit:
             self._closed_segments.append(len(self._segments) - 1)
             self._segments.append([])
             self._sources.append([])
             self._segment_size = 0
-        self._segments[-1].append(html)
-        self._sources[-1].append(source)
-        self._segment_size += len(html)
 
     def _reasoning_html(self) -> tuple[str, str]:
         """Pane 0 as (HTML, plain text)."""

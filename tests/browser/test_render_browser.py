@@ -123,7 +123,6 @@ JS_LOOK = r"""
 (area) => {
   const cs = (el) => getComputedStyle(el);
   const box = (el) => { const r = el.getBoundingClientRect(); return {w: r.width, h: r.height}; };
-  const md = area.querySelector('.glm-reply .glm-md');
   const blocks = [...area.querySelectorAll('.glm-reply .glm-code')].map((b) => {
     const pre = b.querySelector('pre.glm-highlight');
     const code = pre.querySelector('code');
@@ -154,7 +153,7 @@ JS_LOOK = r"""
   const table = area.querySelector('.glm-reply table');
   const th = table.querySelector('th');
   const quote = area.querySelector('.glm-reply blockquote');
-  const p = md.querySelector('p');
+  const p = area.querySelector('.glm-reply .glm-md p');  // the first paragraph, whichever pane
   return {
     blocks,
     maths: [...area.querySelectorAll('.glm-reply math')].map((m) => ({
