@@ -625,3 +625,15 @@ def test_the_byte_budget_holds_redraws_back_but_not_for_long() -> None:
     assert budget.allows(450)  # enough text arrived to pay for it
     now[0] = 0.6
     assert budget.allows(100)  # or held long enough
+
+
+@pytest.mark.parametrize("arriving", ["`", "``", "```", "```pyth", "  ~~~", "~"])
+def test_a_fence_whose_opening_line_is_arriving_never_shows_its_backticks(arriving) -> None:
+    from glm_notebook.render.live import BlockSplitter
+
+    splitter = BlockSplitter()
+    splitter.feed(f"Here is the code:\n\n{arriving}")
+    assert splitter.display_tail() == "Here is the code:\n\n"
+    splitter = BlockSplitter()
+    splitter.feed("`x` is small")  # inline code at a line's start shows as it comes
+    assert splitter.display_tail() == "`x` is small"

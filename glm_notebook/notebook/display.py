@@ -294,8 +294,8 @@ class LiveSink:
         if self._notice:
             return f"{self.waiting} {self._notice}" + (f" · {quiet}" if quiet else "")
         if not live.content_chars:
-            if live.reasoning_words:
-                return f"thinking… {quiet}".strip()
+            if live.reasoning_words:  # the open "Thinking · N words" above says it already
+                return quiet
             return f"{self.waiting} {quiet}".strip()
         shown = f"receiving… {_count(live.content_chars, 'character')}"
         if live.capped:
@@ -328,7 +328,9 @@ class LiveSink:
             html, _ = self._html[index]
             text = ""  # plain text only where it is short: the status line and the calls
             if index == last:
-                html += f'{calls_html}<p class="glm-status"><small>{escape_text(status)}</small></p>'
+                html += calls_html + (
+                    f'<p class="glm-status"><small>{escape_text(status)}</small></p>' if status else ""
+                )
                 text = "\n".join(part for part in (calls_text, status) if part)
             sent += self._send(index + offset, f"{_PANE_OPEN}{html}</div>", text)
         for index in sorted(self._stale - {i + offset for i in self._html}):

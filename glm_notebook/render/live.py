@@ -89,6 +89,9 @@ DEFAULT_UPDATES_PER_SECOND = 20.0
 _FENCE_OPEN = re.compile(r"^([ \t]*)(`{3,}|~{3,})(.*)$")
 _LIST_ITEM = re.compile(r"^(?:[-*+]|\d{1,9}[.)])(?:[ \t]|$)")
 _TABLE_DELIMITER = re.compile(r"^[ \t]*\|?[ \t]*:?-+:?[ \t]*(?:\|[ \t]*:?-+:?[ \t]*)*\|?[ \t]*$")
+#: The start of a line that is (or may become) a code fence's opening line: shown early, its
+#: backticks would flash up as text (or as an empty inline code span) before the block forms.
+_FENCE_ARRIVING = re.compile(r"[ \t]{0,3}(?:`{1,2}|~{1,2}|`{3,}[^`\n]*|~{3,}[^\n]*)\Z")
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")
 _WORD = re.compile(r"\S+")
 _TAG = re.compile(r"<[^>]*>")
@@ -331,8 +334,8 @@ class BlockSplitter:
         if self._math is not None:
             return self._prefix + text[: self._math_at]
         line_start = text.rfind("\n") + 1
-        if text[line_start:].lstrip().startswith("|"):
-            text = text[:line_start]  # a partial table row
+        if text[line_start:].lstrip().startswith("|") or _FENCE_ARRIVING.match(text, line_start):
+            text = text[:line_start]  # a partial table row, or a fence whose opening line is arriving
         if self._table_head is None and text.endswith("\n"):
             body = text[:-1]
             start = body.rfind("\n") + 1
