@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 
 import pytest
@@ -134,6 +135,8 @@ def test_glm_fix_after_a_real_exception(k: Kernel, server) -> None:
     )
     assert text.endswith("please keep it short")
     assert run.result is not None  # the answer streams and stays as the result
+    cell = int(re.search(r"In \[(\d+)\]", text).group(1))
+    assert note(run, f"sent In [{cell}], its ZeroDivisionError traceback and the values of items, total")
     chat = k.run("%%glm -c debug\n[[echo]] hello")
     assert chat.error is None
     k.run("1 / 0")

@@ -33,6 +33,7 @@ __all__ = [
     "attached_images",
     "record_error",
     "fix_prompt",
+    "fix_note",
     "install_error_log",
     "uninstall_error_log",
 ]
@@ -163,6 +164,16 @@ def fix_prompt(record: ErrorRecord, extra: str = "") -> str:
     if extra.strip():
         parts.append(extra.strip())
     return "\n\n".join(parts)
+
+
+def fix_note(record: ErrorRecord) -> str:
+    """What `%glm fix` sent, in one quiet line under the answer."""
+    where = f"In [{record.cell}]" if record.cell is not None else "the failing cell"
+    sent = f"sent {where}, its {record.kind} traceback"
+    if record.variables:
+        names = ", ".join(name for name, _ in record.variables)
+        sent += f" and the values of {names}"
+    return sent
 
 
 class ErrorLog:

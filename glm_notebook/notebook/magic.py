@@ -76,7 +76,14 @@ from ..results.cost import set_prices
 from ..results.ledger import LEDGER
 from ..wire.web_search import RECENCY, web_search_tool
 from .code_out import CODE_MODES, send_code
-from .context import FigureTracker, attached_images, fix_prompt, install_error_log, uninstall_error_log
+from .context import (
+    FigureTracker,
+    attached_images,
+    fix_note,
+    fix_prompt,
+    install_error_log,
+    uninstall_error_log,
+)
 from .conversations import DEFAULT_CONVERSATION, Conversations
 from .display import LiveSink, QuietSink, Sink, run_stream, supports_live_display
 from .replay_magic import replay_command, replay_for, replay_state
@@ -499,6 +506,7 @@ class GLMMagics(Magics):
                 fix_prompt(error_record, prompt) if isinstance(prompt, str)
                 else [{"type": "text", "text": fix_prompt(error_record)}, *prompt]
             )  # fmt: skip
+            notes.append(fix_note(error_record))
         model = args.model or self.settings.model
         if not isinstance(prompt, str) and not is_vision_model(model):
             raise UsageError(vision_error(model, f"%%glm -m {VISION_MODEL}"))
