@@ -238,3 +238,8 @@ def test_the_chat_widget_toggle_searches_and_lists_sources(server, wire) -> None
         assert any("glm-cite" in p["html"] for p in wire.ops("pane"))
 
     asyncio.run(main())
+
+
+def test_a_web_count_of_zero_is_refused_not_dropped(k) -> None:
+    bad = k.run("%%glm --web-count 0\nhi")
+    assert "UsageError" in bad.stderr + str(bad.error) and "1 to 50" in bad.stderr + str(bad.error)

@@ -68,14 +68,11 @@ _ROLES = ("system", "user", "assistant", "tool")
 MAX_CHAT_FILE = 64 * 1024 * 1024
 
 
-def _as_received(reply: Reply | ToolReply) -> dict[str, Any]:
-    """The answer's message for the history; with preserved thinking (`clear_thinking=False`)
-    its `reasoning_content` too, unmodified, as the service asks."""
-    message = reply.message()
+def _preserves_thinking(reply: Reply | ToolReply) -> bool:
+    """The request asked for preserved thinking (`clear_thinking=False`): the history then
+    carries each answer's `reasoning_content`, unmodified, as the service asks."""
     thinking = (reply.request or {}).get("thinking")
-    if isinstance(thinking, dict) and thinking.get("clear_thinking") is False and reply.reasoning:
-        message["reasoning_content"] = reply.reasoning
-    return message
+    return isinstance(thinking, dict) and thinking.get("clear_thinking") is False
 
 
 class ChatFileError(GLMError):
@@ -180,7 +177,9 @@ class Chat(Viewable):
         """Add a turn: the user message `content`, then `added` (by default what `reply` added:
         its answer; a `ToolReply`'s assistant and tool messages)."""
         if added is None:
-            added = getattr(reply, "new_messages", None) or [_as_received(reply)]
+            added = getattr(reply, "new_messages", None) or [
+                reply.message(reasoning=_preserves_thinking(reply))
+            ]
         messages = [{"role": "user", "content": content}, *added]
         turn = ChatTurn(messages, model=reply.model, usage=reply.usage, reply=reply)
         self.turns.append(turn)

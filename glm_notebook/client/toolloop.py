@@ -59,7 +59,6 @@ __all__ = [
     "DEFAULT_MAX_STEPS",
     "Approve",
     "supports_tool_stream",
-    "assistant_message",
 ]
 
 DEFAULT_MAX_STEPS = 10
@@ -76,16 +75,6 @@ def supports_tool_stream(model: str) -> bool:
     if not match or match.group(3):
         return False
     return (int(match.group(1)), int(match.group(2) or 0)) >= (4, 6)
-
-
-def assistant_message(reply: Reply) -> dict[str, Any]:
-    """The assistant message of a step as received: content, reasoning_content, tool_calls."""
-    message: dict[str, Any] = {"role": "assistant", "content": reply.text}
-    if reply.reasoning:
-        message["reasoning_content"] = reply.reasoning
-    if reply.tool_calls:
-        message["tool_calls"] = reply.tool_calls
-    return message
 
 
 def _error_line(exc: BaseException) -> str:
@@ -170,7 +159,7 @@ class _Loop:
         if replay is None:
             return None
         answer = self.reply.steps[-1].reply
-        sent = [*self.reply.messages, assistant_message(answer)]
+        sent = [*self.reply.messages, answer.message(reasoning=True)]
         results = replay.tool_results(sent)
         if results is None or any(job.call.id not in results for job in jobs):
             if answer.replayed_at and not replay.run_tools:
@@ -218,14 +207,14 @@ class _Loop:
 
     def close_step(self) -> None:
         step = self.reply.steps[-1]
-        self.reply.messages.append(assistant_message(step.reply))
+        self.reply.messages.append(step.reply.message(reasoning=True))
         self.reply.messages.extend(call.message() for call in step.calls)
 
     # -- endings ------------------------------------------------------------------------------
 
     def done(self) -> None:
         final = self.reply.final
-        self.reply.messages.append(assistant_message(final) if final.tool_calls else final.message())
+        self.reply.messages.append(final.message(reasoning=bool(final.tool_calls)))
         note = self.reply.note
         self.reply.finish(note=note)
 

@@ -4,8 +4,7 @@ Notebook (a Jupyter kernel): each `LiveAnswer` pane is one display created with 
 (`{}`, `display_id=True`) and updated in place (at most `updates_per_second` times a second, and
 within a `ByteBudget` of bytes per character received: a redraw re-sends its open pane, so at a
 model's pace the budget, not the rate, bounds what the cell costs). The stylesheet goes out
-once, in a display of its own that is never updated (the stylesheet hides that output's empty
-row). Pane 0 holds the reasoning; the last pane ends with a quiet status line (`p.glm-status`,
+once, in a display of its own that is never updated. Pane 0 holds the reasoning; the last pane ends with a quiet status line (`p.glm-status`,
 where the final footer will be) that says what is happening: waiting, "retrying after … (1/2)
 in 1.5 s", "no data for 12 s…", how much arrived. Live panes carry `text/plain` only where it is
 short (the status line, the calls): the final result carries the whole answer as text.

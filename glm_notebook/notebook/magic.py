@@ -689,23 +689,28 @@ class GLMMagics(Magics):
     def _web_search(self, args: Any) -> bool | dict[str, Any] | None:
         """The cell's web search: its options over `GLM.web_*`; None to leave it to the chat."""
         settings = self.settings
+        given = {
+            "search_recency_filter": args.web_recent,
+            "count": args.web_count,
+            "search_domain_filter": args.web_domain,
+        }
         wanted = args.web
-        if wanted is None and (args.web_recent or args.web_count or args.web_domain):
-            wanted = True
-        if wanted is None and settings.web_search:
+        if wanted is None and (settings.web_search or any(v is not None for v in given.values())):
             wanted = True
         if not wanted:
             return wanted
-        options = {
-            "search_recency_filter": args.web_recent or settings.web_recent,
-            "count": args.web_count or settings.web_count,
-            "search_domain_filter": args.web_domain or settings.web_domain,
+        defaults = {
+            "search_recency_filter": settings.web_recent,
+            "count": settings.web_count,
+            "search_domain_filter": settings.web_domain,
         }
+        options = {key: defaults[key] if value is None else value for key, value in given.items()}
+        options = {key: value for key, value in options.items() if value is not None}
         try:
-            web_search_tool({k: v for k, v in options.items() if v is not None})
+            web_search_tool(options)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-        return {k: v for k, v in options.items() if v is not None} or True
+        return options or True
 
     def _new_chat(self, name: str) -> Chat:
         """The conversation `-c NAME` starts: the settings' system prompt and history limit."""

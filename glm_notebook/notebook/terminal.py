@@ -78,7 +78,7 @@ def footer_text(reply: Reply) -> str:
     return " · ".join(parts)
 
 
-def _tool_lines(reply: Reply) -> list[str]:
+def _lines_under_answer(reply: Reply) -> list[str]:
     """The tool calls, then the web search's Sources, as plain lines under the answer."""
     lines = [
         one_line(f"tool call: {call['function']['name']}({call['function']['arguments']})")
@@ -196,7 +196,7 @@ class _PlainView:
             return
         self._summarise(reply)
         if reply.text or reply.reasoning or reply.tool_calls or not failed:
-            for line in _tool_lines(reply):
+            for line in _lines_under_answer(reply):
                 self._line(line)
             self._line("")
             self._line(f"— {footer_text(reply)}")
@@ -336,7 +336,7 @@ class _RichView:
         text = strip_controls(reply.text)
         if text.strip():
             parts.append(self._answer(text, "json" if json_mode else self.language))
-        parts += [Text(line, style="dim") for line in _tool_lines(reply)]
+        parts += [Text(line, style="dim") for line in _lines_under_answer(reply)]
         parts.append(Text(footer_text(reply), style="dim"))
         return Group(*parts)
 

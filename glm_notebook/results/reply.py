@@ -212,9 +212,12 @@ class Reply(Viewable):
             text = text.rsplit("```", 1)[0]
         return json.loads(text)
 
-    def message(self) -> dict[str, Any]:
-        """The assistant message to append to a conversation."""
+    def message(self, *, reasoning: bool = False) -> dict[str, Any]:
+        """The assistant message to append to a conversation; with `reasoning`, as received
+        (its `reasoning_content` too, unmodified), as tool loops and preserved thinking need."""
         message: dict[str, Any] = {"role": "assistant", "content": self.text}
+        if reasoning and self.reasoning:
+            message["reasoning_content"] = self.reasoning
         if self._tools:
             message["tool_calls"] = self.tool_calls
         return message

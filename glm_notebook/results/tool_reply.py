@@ -468,9 +468,9 @@ class ToolReply(Viewable):
         """The final answer parsed as JSON."""
         return self.final.json()
 
-    def message(self) -> dict[str, Any]:
-        """The final assistant message."""
-        return self.final.message()
+    def message(self, *, reasoning: bool = False) -> dict[str, Any]:
+        """The final assistant message (see `Reply.message`)."""
+        return self.final.message(reasoning=reasoning)
 
     def __str__(self) -> str:
         return self.text

@@ -150,7 +150,7 @@ def _chat_reply(state: ServerState, request: Request, record: RequestRecord) -> 
     record.stream = chat.stream
     users = [m for m in chat.messages if m.get("role") == "user"]
     prompt, calls = extract_tool_directives(message_text(users[-1].get("content")) if users else "")
-    _, groups = extract_directives(prompt)
+    question, groups = extract_directives(prompt)
     directives = _parse([request.path_params.get("directives", ""), *groups])
     record.directives = directives
     d = state.admit(directives)
@@ -170,10 +170,10 @@ def _chat_reply(state: ServerState, request: Request, record: RequestRecord) -> 
         return _error_response(error, record, d)
 
     search = web_search_options(chat.body)
-    sources = search_sources(prompt, search) if search is not None else None
+    sources = search_sources(question, search) if search is not None else None
     answer = (
         tool_answer(chat.messages, chat.body, calls, thinking=chat.thinking, rounds=d.tool_rounds)
-        or (web_answer(chat.messages, sources, thinking=chat.thinking) if sources else None)
+        or (web_answer(question, sources, thinking=chat.thinking) if sources else None)
         or (None if d.echo else image_answer(chat.messages, thinking=chat.thinking))
         or derive_answer(
             chat.messages,

@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
 from typing import Any
 
-from .answers import Answer, message_text
-from .directives import strip_directives
+from .answers import Answer
 from .errors import ApiError
 
 __all__ = ["web_search_options", "search_sources", "web_answer"]
@@ -98,10 +96,9 @@ def search_sources(query: str, options: dict[str, Any]) -> list[dict[str, Any]]:
     return sources
 
 
-def web_answer(messages: Sequence[dict], sources: list[dict[str, Any]], *, thinking: bool) -> Answer:
-    """An answer built from `sources`, citing each one."""
-    users = [strip_directives(message_text(m.get("content"))) for m in messages if m.get("role") == "user"]
-    prompt = users[-1].strip() if users else ""
+def web_answer(prompt: str, sources: list[dict[str, Any]], *, thinking: bool) -> Answer:
+    """An answer to `prompt` (directives already taken out) built from `sources`, citing each."""
+    prompt = prompt.strip()
     topic = " ".join(_topic(prompt))
     lines = [f"Here is what {len(sources)} web sources say about **{topic}**:", ""]
     for source in sources:
