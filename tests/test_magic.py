@@ -228,7 +228,7 @@ def test_plain_text_when_displays_cannot_update(k: Kernel) -> None:
     assert run.error is None
     assert run.stdout.startswith("<Reply glm-4.6:")
     assert re.search(r"\nReasoning · \d+ words · [\d.]+ s\n\n## Say hi in plain text\n", run.stdout)
-    assert re.search(r"\n\n— glm-4\.6 · \d+ prompt / \d+ completion tokens.*\n", run.stdout)
+    assert re.search(r"\n\n— glm-4\.6 · [\d,]+ tokens · (\$[\d.]+ · )?[\d.]+ s\n", run.stdout)
     assert "<div" not in run.stdout
 
 

@@ -464,8 +464,13 @@ def test_reply_bundle() -> None:
     assert '<details class="glm-reasoning"><summary>Reasoning · 3 words · ' in html
     assert "<h1>Hi</h1>" in html and "&lt;img src=x onerror=alert(1)&gt;" in html
     assert "<strong>⚠ cut short by max_tokens</strong>" in html
-    assert "12 prompt / 340 completion tokens (4 cached, 20 reasoning)" in html
-    assert 'first token <span class="glm-time">' in html and 'class="glm-rate"' in html
+    # a quiet row: model · tokens · time, the breakdowns one hover away
+    assert (
+        '<span title="12 prompt + 340 completion (4 cached, 20 reasoning) tokens">352 tokens</span>' in html
+    )
+    assert re.search(
+        r'<span class="glm-time" title="first token [\d.]+ s · [\d,]+ tok/s">[\d.]+ s</span>', html
+    )
     info = metadata["glm_notebook"]
     assert info["model"] == "glm-4.6" and info["id"] == "chatcmpl-1"
     assert info["params"] == {"temperature": 0.2, "thinking": {"type": "enabled"}}

@@ -58,17 +58,18 @@ def reasoning_text(reply: Reply) -> str:
 
 
 def footer_text(reply: Reply) -> str:
-    """The footer of `render.reply_view.footer_html` as one plain line (the same facts)."""
+    """The footer of `render.reply_view.footer_html` as one plain line: the same quiet row,
+    without the details a hover shows there (`reply.usage`, `reply.ttft` hold them)."""
     parts: list[str] = []
     for kind, value in footer_facts(reply):
         if kind == "replayed":
             parts.append(f"replayed · recorded {value}")
         elif kind == "status":
             parts.append(f"⚠ {one_line(value)}")
+        elif kind == "tokens":
+            parts.append(plural(value[0], "token"))
         elif kind == "time":
-            parts.append(f"{value[0]} {format_seconds(value[1])}")
-        elif kind == "rate":
-            parts.append(f"{value:,.0f} tok/s")
+            parts.append(format_seconds(value[0]))
         else:
             parts.append(one_line(value))
     if isinstance(reply, ToolReply):

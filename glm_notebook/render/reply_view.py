@@ -3,9 +3,9 @@
 `reply_bundle(reply)` returns `(data, metadata)`:
 
 - `text/html`: the whole answer rendered in one pass (`markdown_html`), the reasoning collapsed
-  in `<details>`, tool calls if any, and a footer line: model · tokens · time to first token ·
-  total time · tokens/s, with an unusual ending (cut short, filtered, interrupted, failed)
-  called out in words;
+  in `<details>`, tool calls if any, and a quiet footer row: model · tokens · cost · time (the
+  token breakdown, time to first token and tokens/s on hover), with an unusual ending (cut
+  short, filtered, interrupted, failed) called out in words;
 - `text/plain`: `repr(reply)`, one short line, so a terminal does not print the answer twice;
 - metadata `{"glm_notebook": {...}}`: model, request parameters (never the key), request id,
   usage, finish reason, status and timings — provenance for whoever reads the notebook later.
@@ -23,7 +23,7 @@ A reply with more than `OUTLINE_MAX_HEADINGS` headings (a huge answer) marks the
 matches each output heading to the page by scanning the cell again (quadratic: the 1,334 headings
 of a clipped 1 MB answer cost seconds of main-thread time whenever the notebook is opened).
 
-Timing figures sit in `<span class="glm-time">` / `<span class="glm-rate">` so that
+Timing figures sit in `<span class="glm-time">` (their details in its `title`) so that
 `tests/nbval_sanitize.cfg` can blank exactly them and keep everything else strict.
 """
 
@@ -39,7 +39,7 @@ from ..text import plural
 from .highlight import copy_buttons
 from .live import answer_segments
 from .markdown import NO_MATHJAX, TOC_IGNORE_CLASS, escape_text, markdown_html, sanitize_html
-from .phrases import reasoning_summary, time_html
+from .phrases import format_seconds, reasoning_summary
 from .sources import sources_html
 from .styles import style_tag
 
@@ -159,10 +159,13 @@ def _tool_calls_html(reply: Any) -> str:
 
 
 def footer_facts(reply: Any) -> list[tuple[str, Any]]:
-    """What the footer says, as `(kind, value)` pairs in order, for the HTML and the terminal:
-    `("replayed", date)`, `("status", text)` when the ending is unusual, `("text", text)` for the
-    model and the tokens, `("cost", "$0.0012")` when the model's price is known,
-    `("time", (label, seconds))`, `("rate", tokens_per_second)`."""
+    """What the footer says, as `(kind, value)` pairs in order, for the HTML and the terminal: a
+    quiet row of model · tokens · cost · time, each detail one hover (or `reply.usage`) away.
+
+    `("replayed", date)`, `("status", text)` when the ending is unusual, `("model", name)`,
+    `("tokens", (total, detail))` (or `("text", "N characters received")` without usage),
+    `("cost", "$0.0012")` when the model's price is known, `("time", (seconds, detail))` where
+    the detail names the time to first token and the rate."""
     facts: list[tuple[str, Any]] = []
     replayed = getattr(reply, "replayed_at", None)
     if replayed:
@@ -171,33 +174,37 @@ def footer_facts(reply: Any) -> list[tuple[str, Any]]:
     status = "incomplete" if reply.stopped == "error" else reply.status
     if status not in _QUIET_STATUSES:
         facts.append(("status", status))
-    facts.append(("text", reply.model or "unknown model"))
+    facts.append(("model", reply.model or "unknown model"))
     usage = reply.usage
     if usage is not None:
-        tokens = f"{usage.prompt_tokens:,} prompt / {usage.completion_tokens:,} completion tokens"
         extras = [
             f"{count:,} {label}"
             for count, label in ((usage.cached_tokens, "cached"), (usage.reasoning_tokens, "reasoning"))
             if count
         ]
-        facts.append(("text", tokens + (f" ({', '.join(extras)})" if extras else "")))
+        detail = f"{usage.prompt_tokens:,} prompt + {usage.completion_tokens:,} completion" + (
+            f" ({', '.join(extras)})" if extras else ""
+        )
+        facts.append(("tokens", (usage.prompt_tokens + usage.completion_tokens, detail)))
         cost = cost_of(reply.model, usage, warn=False)  # a view says nothing of an unknown price
         if cost is not None:
             facts.append(("cost", format_cost(cost)))
     elif reply.text:
         facts.append(("text", f"{plural(len(reply.text), 'character')} received"))
-    if reply.ttft is not None:
-        facts.append(("time", ("first token", reply.ttft)))
     if reply.elapsed is not None:
-        facts.append(("time", ("total", reply.elapsed)))
-    if reply.tokens_per_second is not None:
-        facts.append(("rate", reply.tokens_per_second))
+        details = []
+        if reply.ttft is not None:
+            details.append(f"first token {format_seconds(reply.ttft)}")
+        if reply.tokens_per_second is not None:
+            details.append(f"{reply.tokens_per_second:,.0f} tok/s")
+        facts.append(("time", (reply.elapsed, " · ".join(details))))
     return facts
 
 
 def footer_html(reply: Any) -> str:
-    """One line under the answer: how it ended, model, tokens, timings (timings in spans that
-    `tests/nbval_sanitize.cfg` blanks; provenance of a replayed answer first, in its own span)."""
+    """One quiet row under the answer: how it ended if unusual, model · tokens · cost · time,
+    the breakdowns in `title`s (the time in a `glm-time` span, with its title, that
+    `tests/nbval_sanitize.cfg` blanks; a replayed answer's provenance first, in its own span)."""
     parts: list[str] = []
     replayed = ""
     for kind, value in footer_facts(reply):
@@ -205,10 +212,13 @@ def footer_html(reply: Any) -> str:
             replayed = f'<span class="glm-replayed">replayed · recorded {escape_text(value)} · </span>'
         elif kind == "status":
             parts.append(f"<strong>⚠ {escape_text(value)}</strong>")
+        elif kind == "tokens":
+            total, detail = value
+            parts.append(f'<span title="{escape_text(detail)} tokens">{plural(total, "token")}</span>')
         elif kind == "time":
-            parts.append(f"{value[0]} {time_html(value[1])}")
-        elif kind == "rate":
-            parts.append(f'<span class="glm-rate">{value:,.0f} tok/s</span>')
+            seconds, detail = value
+            title = f' title="{escape_text(detail)}"' if detail else ""
+            parts.append(f'<span class="glm-time"{title}>{format_seconds(seconds)}</span>')
         elif kind == "cost":
             parts.append(
                 f'<span class="glm-cost" title="at the dated price table\'s prices">{escape_text(value)}</span>'
