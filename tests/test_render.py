@@ -278,6 +278,14 @@ def test_a_line_without_newline_is_cut() -> None:
         ("Sum:\n\\[\n\\sum_i", "Sum:\n"),
         ("```python\ndef f(", "```python\ndef f("),
         ("Closed $$x$$ then $y", "Closed $$x$$ then "),
+        # an emphasis still open would flash its asterisk, then turn italic
+        ("This is *impor", "This is "),
+        ("Both **bold** and __it", "Both **bold** and "),
+        ("Ends with *", "Ends with "),
+        ("snake_case, 2 * 3 and `a*b`", "snake_case, 2 * 3 and `a*b`"),
+        ("Math $a^*$ and \\(a*b\\) stay", "Math $a^*$ and \\(a*b\\) stay"),
+        ("A list:\n\n* item", "A list:\n\n* item"),
+        ("Long *" + "x" * 300, "Long *" + "x" * 300),
     ],
 )
 def test_display_tail_holds_back_what_would_jump(tail: str, shown: str) -> None:

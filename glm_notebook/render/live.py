@@ -92,6 +92,8 @@ _TABLE_DELIMITER = re.compile(r"^[ \t]*\|?[ \t]*:?-+:?[ \t]*(?:\|[ \t]*:?-+:?[ \
 #: The start of a line that is (or may become) a code fence's opening line: shown early, its
 #: backticks would flash up as text (or as an empty inline code span) before the block forms.
 _FENCE_ARRIVING = re.compile(r"[ \t]{0,3}(?:`{1,2}|~{1,2}|`{3,}[^`\n]*|~{3,}[^\n]*)\Z")
+#: Characters of an unclosed `*emphasis` the live tail holds back; further back it shows raw.
+EMPHASIS_HOLD_CHARS = 200
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")
 _WORD = re.compile(r"\S+")
 _TAG = re.compile(r"<[^>]*>")
@@ -348,6 +350,9 @@ class BlockSplitter:
         opener = _unclosed_math(text, paragraph)
         if opener is not None:
             text = text[:opener]
+        opener = _unclosed_emphasis(text, paragraph)
+        if opener is not None:
+            text = text[:opener]
         return self._prefix + text
 
 
@@ -387,6 +392,63 @@ def _unclosed_math(text: str, start: int) -> int | None:
         else:
             i += 1
     return None if opened is None else opened[0]
+
+
+def _is_punctuation(char: str) -> bool:
+    return not char.isalnum() and not char.isspace()
+
+
+def _unclosed_emphasis(text: str, start: int) -> int | None:
+    """Where an emphasis opener (`*`, `**`, `_`, `__`) in `text[start:]` still waits for its
+    closer, or where a delimiter run ends the text: held back, so `*word` never flashes its
+    asterisk before turning italic. CommonMark's flanking rules, simplified; code spans and math
+    are skipped; an opener more than `EMPHASIS_HOLD_CHARS` back shows as it is."""
+    openers: list[tuple[int, str]] = []
+    i, n = start, len(text)
+    while i < n:
+        char = text[i]
+        if char == "\\":
+            pair = text[i : i + 2]
+            closer = {"\\(": "\\)", "\\[": "\\]"}.get(pair)
+            close = -1 if closer is None else text.find(closer, i + 2)
+            i = i + 2 if close < 0 else close + 2
+            continue
+        if char in "`$":
+            run = len(text) - len(text[i:].lstrip(char)) - i
+            follow = text[i + run : i + run + 1]
+            close = text.find(char * run, i + run)
+            if close < 0 or (char == "$" and (follow.isdigit() or follow.isspace())):
+                i += run  # no closer: a lone backtick, or money
+            else:
+                i = close + run
+            continue
+        if char not in "*_":
+            i += 1
+            continue
+        end = i
+        while end < n and text[end] == char:
+            end += 1
+        if end == n:  # a delimiter run is arriving: it may open, close or be a bullet
+            return min([i] + [at for at, _ in openers if n - at <= EMPHASIS_HOLD_CHARS])
+        before, after = (text[i - 1] if i else " "), text[end]
+        left = not after.isspace() and (
+            not _is_punctuation(after) or before.isspace() or _is_punctuation(before)
+        )
+        right = not before.isspace() and (
+            not _is_punctuation(before) or after.isspace() or _is_punctuation(after)
+        )
+        if char == "_":
+            left, right = (
+                left and (not right or _is_punctuation(before)),
+                right and (not left or _is_punctuation(after)),
+            )
+        if right and any(kind == char for _, kind in openers):
+            while openers.pop()[1] != char:
+                pass
+        elif left:
+            openers.append((i, char))
+        i = end
+    return next((at for at, _ in openers if n - at <= EMPHASIS_HOLD_CHARS), None)
 
 
 _CONTAINER_CLOSE = "</div>"
