@@ -11,6 +11,7 @@ pytestmark = pytest.mark.browser
 
 LOAD = "%load_ext glm_notebook"
 SOURCES = "p => window.__glmt.panel(p).content.widgets.map(c => c.model.sharedModel.getSource())"
+TRUSTED = "p => Array.from(window.__glmt.panel(p).content.model.cells).filter(c => c.type === 'code').map(c => c.trusted)"
 
 
 def wait_cell_ran(lab, index: int, cells: int) -> None:
@@ -35,6 +36,12 @@ def test_code_goes_into_a_new_cell_below_or_replaces_the_cell(app) -> None:
     assert sources[2].startswith("def answer_write_a_word(text: str) -> int:") and "```" not in sources[2]
     assert "code inserted below" in lab.output_text(1)
     lab.screenshot("inserted")
+    # JupyterLab inserts a kernel's set_next_input cell untrusted until it runs (Notebook 7 says
+    # "Not Trusted" meanwhile); it holds no output, so the saved file stays signed
+    assert lab.page.evaluate(TRUSTED, lab.path) == [True, True, False]
+    lab.save()
+    lab.reopen()
+    assert lab.page.evaluate(TRUSTED, lab.path) == [True, True, True]
 
     path = lab.write_notebook(
         [LOAD, "%%glm --code replace\nWrite a word counter"], name=f"{lab.name}-replace.ipynb"
@@ -77,4 +84,7 @@ def test_chat_code_block_inserts_a_cell_below_the_chat(app) -> None:
     assert sources[0] == CHAT and sources[2] == "print('after')"
     assert sources[1].startswith("def answer_write_a_word(text: str) -> int:") and "```" not in sources[1]
     assert insert.inner_text() == "Inserted"
+    assert lab.page.evaluate(TRUSTED, lab.path) == [True, True, True]  # a user's cell: trusted
+    if lab.name.startswith("nb7"):
+        assert lab.page.locator(".jp-NotebookTrustedStatus").inner_text() == "Trusted"
     lab.screenshot("chat-inserted")

@@ -102,7 +102,9 @@ function cellInserter(model) {
       const outputs = cells[i].cell_type === "code" && cells[i].getOutputs ? cells[i].getOutputs() : [];
       if (JSON.stringify(outputs).includes(mark)) at = i;
     }
-    notebook.insertCell(at + 1, { cell_type: "code", source: code, metadata: {} });
+    // Trusted, as JupyterLab's own "insert cell below" makes it: a cell the user adds by hand
+    // holds no output yet, and an untrusted one turns Notebook 7's indicator to "Not Trusted".
+    notebook.insertCell(at + 1, { cell_type: "code", source: code, metadata: { trusted: true } });
     return true;
   };
 }
