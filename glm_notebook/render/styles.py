@@ -7,7 +7,7 @@ CSS variables with fallbacks (`var(--jp-…, #…)`; code tokens use the CodeMir
 all read well. What it sets: code blocks (`div.glm-code`: editor background, small muted
 language label, horizontal scroll, no wrapping) and their token colours, links, inline code,
 quotes, tables (as JupyterLab's own Markdown shows them: its rules apply where it renders, ours
-match them elsewhere), a 1.5 line height, headings, display math, task lists, the muted reasoning and
+match them elsewhere), the line height and paragraph and list spacing of its Markdown cells, headings, display math, task lists, the muted reasoning and
 footer, tool calls (labelled, framed arguments and result). Our own constant: it is appended
 after sanitising, never built from model text.
 """
@@ -18,14 +18,14 @@ __all__ = ["STYLESHEET", "style_tag"]
 
 #: The CSS text (no `<style>` wrapper).
 STYLESHEET = """
-.glm-md{line-height:1.5}
+.glm-md{line-height:var(--jp-content-line-height,1.6)}
 .glm-md p,.glm-md li{line-height:inherit}
 .glm-md>:first-child{margin-top:0}
-.glm-md p{margin:0 0 .6em}
+.glm-md p{margin:0 0 1em}
 .glm-md h1,.glm-md h2,.glm-md h3,.glm-md h4,.glm-md h5,.glm-md h6{line-height:1.25;margin:1em 0 .45em;font-weight:600}
 .glm-md h1{font-size:1.6em}.glm-md h2{font-size:1.35em}.glm-md h3{font-size:1.15em}
 .glm-md h4,.glm-md h5,.glm-md h6{font-size:1em}
-.glm-md ul,.glm-md ol{margin:.3em 0 .7em;padding-left:1.8em}
+.glm-md ul,.glm-md ol{margin:1em 0;padding-left:2em}
 .glm-md li>p{margin:.2em 0}
 .glm-md a{color:var(--jp-content-link-color,#1976d2);text-decoration:none}
 .glm-md a:hover{text-decoration:underline}

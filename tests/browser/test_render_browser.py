@@ -50,6 +50,13 @@ $$\\sum_{{i=1}}^n i$$
 
 See [the docs](https://example.com/docs) for more.
 
+Steps:
+
+- first
+- second
+
+That is all.
+
 | Name | Score |
 |------|------:|
 | Ada  | 3     |
@@ -177,6 +184,25 @@ JS_LOOK = r"""
 """
 
 
+# The vertical rhythm of a paragraph, a list and the paragraph after it, as laid out.
+JS_SPACING = r"""
+(root) => {
+  const cs = (el) => getComputedStyle(el);
+  const p = [...root.querySelectorAll('p')].find((el) => el.textContent === 'Steps:');
+  const ul = p.nextElementSibling, items = [...ul.children];
+  const after = [...root.querySelectorAll('p')].find((el) => el.textContent === 'That is all.');
+  const r = (el) => el.getBoundingClientRect();
+  const pick = (el) => (({marginTop, marginBottom, paddingLeft, lineHeight, fontSize}) =>
+                        ({marginTop, marginBottom, paddingLeft, lineHeight, fontSize}))(cs(el));
+  return {
+    p: pick(p), ul: pick(ul), li: items.map(pick),
+    gaps: [r(ul).top - r(p).bottom, r(items[1]).top - r(items[0]).bottom, r(after).top - r(ul).bottom]
+          .map((g) => Math.round(g * 10) / 10),
+  };
+}
+"""
+
+
 def luminance(colour: str) -> float:
     """Relative lightness 0..1 of a computed `rgb(…)` / `rgba(…)` colour."""
     r, g, b = (float(v) for v in re.findall(r"[\d.]+", colour)[:3])
@@ -197,7 +223,10 @@ JS_POSITIONED = r"""
 
 
 def test_rich_answer_looks_like_jupyterlab_markdown(lab):
-    table = RICH[RICH.index("| Name") : RICH.index("> A quote")]
+    table = (
+        "Steps:\n\n- first\n- second\n\nThat is all.\n\n"
+        + RICH[RICH.index("| Name") : RICH.index("> A quote")]
+    )
     path = lab.write_notebook(
         [LOAD, "%%glm --no-interpolate --no-thinking\n[[echo]]\n" + RICH, ("markdown", table)]
     )
@@ -254,6 +283,11 @@ def test_rich_answer_looks_like_jupyterlab_markdown(lab):
     assert look["th"] == look["md_th"], (look["th"], look["md_th"])  # JupyterLab's own table
     assert look["td"] == look["md_td"] and look["rows"] == look["md_rows"], look
     assert look["thead"] == look["md_thead"] == "solid"  # a rule under the header, no grid
+    # paragraphs and lists are spaced as in a Markdown cell of the same page
+    ours = lab.page.evaluate(JS_SPACING, area.locator(".glm-reply").element_handle())
+    theirs = lab.page.evaluate(JS_SPACING, lab.page.locator(".jp-MarkdownOutput").last.element_handle())
+    print("spacing", ours, theirs)
+    assert ours == theirs, (ours, theirs)
     assert look["quote"]["border"] == "solid" and look["quote"]["width"] >= 2, look["quote"]
     assert look["boxes"] == [
         {"type": "checkbox", "disabled": True, "checked": False},
