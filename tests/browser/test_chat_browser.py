@@ -69,6 +69,7 @@ def _scroll(chat) -> dict:
 @in_frontends("lab-light", "nb7-dark")
 def test_keys_queue_autoscroll_and_a_bounded_transcript(app):
     lab = app
+    lab.page.set_viewport_size({"width": 1400, "height": 700})  # the grown chat would not fit
     chat = _open_chat(lab)
     out = lab.output(0)
     assert out.locator(LIVE).count() == 1
@@ -123,13 +124,12 @@ def test_keys_queue_autoscroll_and_a_bounded_transcript(app):
     assert "Follow the answer" in seen and "queued" in seen and "And a short one" in seen, seen[:500]
     lab.screenshot("scrolled-up")
 
-    # Bounded: the transcript scrolls, the input stays in view.
+    # Bounded: the transcript scrolls; the input stayed in view as the chat grew (nobody scrolled)
     size = _scroll(chat)
     assert size["client"] <= 600 and size["height"] > size["client"]
-    box.scroll_into_view_if_needed()
     rect = box.bounding_box()
     viewport = lab.page.viewport_size
-    assert rect and rect["y"] + rect["height"] <= viewport["height"], rect
+    assert rect and rect["y"] >= 0 and rect["y"] + rect["height"] <= viewport["height"], rect
 
     _wait_ended(lab, chat, 2)
     text = chat.inner_text()
@@ -138,6 +138,7 @@ def test_keys_queue_autoscroll_and_a_bounded_transcript(app):
     assert chat.locator("button.glm-copy-answer").count() == 2
     assert chat.locator("button.glm-chat-stop").is_disabled()  # busy went off before the end
     lab.screenshot("done")
+    lab.page.set_viewport_size({"width": 1400, "height": 1000})
 
 
 MARKDOWN = (
@@ -536,7 +537,11 @@ JS_BAR = r"""
   return {bar: bar.width, input: input.width, inputBottom: input.bottom, buttonsTop: buttons.top,
           head: chat.querySelector('.glm-chat-head').textContent,
           attach: !!chat.querySelector('.glm-chat-attach').offsetParent,
-          placeholderCut: box.scrollWidth > box.clientWidth + 1};
+          placeholderCut: (() => { const c = document.createElement('canvas').getContext('2d');
+                                   const st = getComputedStyle(box); c.font = st.font;
+                                   return c.measureText(box.placeholder).width
+                                          > box.clientWidth - parseFloat(st.paddingLeft) - parseFloat(st.paddingRight); })(),
+          placeholder: box.placeholder};
 }
 """
 
@@ -557,8 +562,10 @@ def test_the_chat_keeps_its_input_wide_at_any_width_and_names_its_model(app):
         lab.shot(chat, ARTIFACTS / f"{lab.name}-chat-{width}.png")
         assert look["bar"] >= 200, (width, look)  # the chat itself has room (not hidden by a side panel)
         assert look["input"] >= 0.6 * look["bar"] - 1, (width, look)  # the box keeps most of the width
+        assert not look["placeholderCut"], (width, look)  # the hint fits on its line, or is short
         if look["bar"] < 500:
             assert look["buttonsTop"] >= look["inputBottom"] - 1, (width, look)  # buttons wrap below
     lab.page.set_viewport_size({"width": 1400, "height": 1000})
+    assert "Enter sends" in seen[1400]["placeholder"] and seen[360]["placeholder"] == "Ask something…"
     assert seen[1400]["head"] == "glm-4.6"  # a small header names the model
     assert not seen[1400]["attach"]  # glm-4.6 takes no images: no Image… button

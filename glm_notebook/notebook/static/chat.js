@@ -16,6 +16,7 @@
 
 const FOLLOW_SLACK = 32; // px from the bottom that still count as "at the end"
 const IMAGE_TYPES = "image/png,image/jpeg,image/gif,image/webp";
+const PLACEHOLDER = "Ask something…  (Enter sends, Shift+Enter adds a line)";
 const MAX_UPLOAD = 20 * 1024 * 1024; // bytes per file; the kernel downscales to the service's 5 MB
 const THUMB_SRC = /^data:image\/jpeg;base64,[A-Za-z0-9+/=]+$/;
 
@@ -187,7 +188,17 @@ function render({ model, el }) {
   const jump = button("glm-chat-jump", "↓ Follow the answer", "Scroll to the end and follow it");
   const input = h("textarea", "glm-chat-input");
   input.rows = 2;
-  input.placeholder = "Ask something…  (Enter sends, Shift+Enter adds a line)";
+  // The keys are named where the box has room for them; a narrow box says only what it is for.
+  const ruler = document.createElement("canvas").getContext("2d");
+  const fitPlaceholder = () => {
+    const style = getComputedStyle(input);
+    const room = input.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+    if (ruler) ruler.font = style.font;
+    const fits = ruler ? ruler.measureText(PLACEHOLDER).width <= room : room >= 420;
+    input.placeholder = fits ? PLACEHOLDER : "Ask something…";
+  };
+  fitPlaceholder();
+  if (typeof ResizeObserver === "function") new ResizeObserver(fitPlaceholder).observe(input);
   input.setAttribute("aria-label", "Message");
   const send = button("glm-chat-send", "Send", "Send (Enter); while an answer streams, it is queued");
   const stop = button("glm-chat-stop", "Stop", "Stop the answer; what arrived is kept");
@@ -333,6 +344,28 @@ function render({ model, el }) {
     for (const turn of turns.values()) turn.node.remove();
     turns.clear();
     empty.hidden = false;
+  };
+
+  // While someone uses the chat, its input stays where they see it: if the bar was in view and
+  // the chat grows (an answer streams, a prompt is queued), the notebook scrolls just enough.
+  const scroller = () => {
+    for (let e = root.parentElement; e; e = e.parentElement) {
+      const overflow = getComputedStyle(e).overflowY;
+      if ((overflow === "auto" || overflow === "scroll") && e.scrollHeight > e.clientHeight) return e;
+    }
+    return null;
+  };
+  const barShown = () => {
+    if (!root.contains(document.activeElement)) return false;
+    const box = bar.getBoundingClientRect();
+    const outer = scroller();
+    const bottom = Math.min(window.innerHeight, outer ? outer.getBoundingClientRect().bottom : Infinity);
+    return box.height > 0 && box.top >= 0 && box.bottom <= bottom + 1;
+  };
+  const keepingBar = (update) => (...args) => {
+    const shown = barShown();
+    update(...args);
+    if (shown && !barShown()) bar.scrollIntoView({ block: "nearest" });
   };
 
   const onMessage = (msg) => {
@@ -515,8 +548,8 @@ function render({ model, el }) {
   fresh.addEventListener("click", () => model.send({ op: "new" }));
   restore.addEventListener("click", () => model.send({ op: "restore" }));
 
-  const onChange = () => syncState();
-  model.on("msg:custom", onMessage);
+  const onChange = keepingBar(() => syncState());
+  model.on("msg:custom", keepingBar(onMessage));
   model.on("change:busy", onChange);
   model.on("change:pending", onChange);
   model.on("change:can_restore", onChange);
