@@ -74,24 +74,42 @@ TOOL = '''def weather(location: str) -> str:
     return f"18 °C, clear in {location}"'''
 
 
+# Records every text a forming (pending) tool call shows, however briefly: reading it with a
+# locator after the fact races the call finishing, which a loaded CI machine loses.
+JS_WATCH_FORMING = r"""
+() => {
+  window.__glmForming = [];
+  const seen = window.__glmForming;
+  const look = () => {
+    for (const el of document.querySelectorAll('details.glm-tool.glm-tool-pending')) {
+      const text = el.innerText;
+      if (text && seen[seen.length - 1] !== text) seen.push(text);
+    }
+  };
+  new MutationObserver(look).observe(document.body, {subtree: true, childList: true, characterData: true});
+}
+"""
+
+
 @in_frontends("lab-light", "nb7-dark")
 def test_a_tool_call_forms_in_view_before_it_runs(app):
     path = app.write_notebook(["%load_ext glm_notebook", TOOL, f"%%glm --tools weather\n{PROMPT}"])
     app.open(path)
+    app.page.evaluate(JS_WATCH_FORMING)
     app.run_all()
     out = app.output(2)
     forming = out.locator("details.glm-tool.glm-tool-pending")
     forming.first.wait_for(state="visible", timeout=60_000)
-    seen = [forming.first.inner_text()]
-    while forming.count() and len(seen) < 40:
-        text = forming.first.inner_text() if forming.count() else ""
-        if text and text != seen[-1]:
-            seen.append(text)
-            if 'location="' in text and not any('location="' in t for t in seen[:-1]):
-                app.shot(app.cell(2), ARTIFACTS / f"{app.name}-tool-forming.png")
+    shot = False
+    while not shot and forming.count():
+        texts = app.page.evaluate("window.__glmForming")
+        if any('location="' in t for t in texts):
+            app.shot(app.cell(2), ARTIFACTS / f"{app.name}-tool-forming.png")
+            shot = True
         app.page.wait_for_timeout(50)
     app.wait_done(timeout=60)
-    assert seen[0].startswith("weather("), seen
+    seen = app.page.evaluate("window.__glmForming")
+    assert seen and seen[0].startswith("weather("), seen
     assert any('location="Florence"' in text for text in seen), seen  # the argument, readable
     assert out.locator("details.glm-tool.glm-tool-ok").count() == 1
     app.shot(app.cell(2), ARTIFACTS / f"{app.name}-tool-formed.png")
