@@ -412,6 +412,34 @@ def test_reasoning_shows_tail_then_collapses() -> None:
     assert "thought 0 " in final[0]  # the whole reasoning once the stream ended
 
 
+def test_reasoning_stays_open_until_answer_text_shows() -> None:
+    """An answer that starts with a blank line or a held-back opener shows nothing yet: the
+    reasoning stays open, and collapses in the same update that shows the first text (else the
+    output is short for a frame: 110 → 32 → 76 px measured in JupyterLab)."""
+    live = LiveAnswer()
+    live.feed_reasoning("Let me think about this. ")
+    live.changes()
+    for piece in ["\n\n", "**Bold"]:
+        live.feed_content(piece)
+        assert live.changes() == [], piece  # nothing to show: nothing changes
+    live.feed_content(" claim** and more.")
+    updates = {u.index: u.html for u in live.changes()}
+    assert "open" not in updates[0].split(">", 1)[0] and "Reasoning · " in updates[0]
+    assert "<strong>Bold claim</strong>" in updates[1]
+
+
+@pytest.mark.parametrize("marker", ["# ", "## ", "- ", "* ", "1. ", "> ", "  - "])
+def test_a_line_that_is_only_a_marker_is_held_back(marker: str) -> None:
+    """`# ` alone would render as an empty heading (the demo printed a bare `#`), `- ` as an
+    empty bullet: the marker waits for its first character."""
+    live = LiveAnswer(waiting=None)
+    live.feed_content("Intro.\n\n" + marker)
+    shown = live.changes()[-1].html
+    assert "Intro." in shown and "<h" not in shown and "<li" not in shown and "<blockquote" not in shown
+    live.feed_content("Word")
+    assert "Word" in live.changes()[-1].html
+
+
 def test_json_language_renders_code() -> None:
     live = LiveAnswer(language="json")
     live.feed_content('{"a": "<b>"}')

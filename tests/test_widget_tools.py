@@ -26,8 +26,11 @@ def test_calls_show_in_the_turn_and_the_history_keeps_them(server, wire):
         running = [i for i, p in enumerate(panes) if 'class="glm-tool glm-tool-running"' in p["html"]]
         ok = [i for i, p in enumerate(panes) if 'class="glm-tool glm-tool-ok"' in p["html"]]
         assert running and ok and running[0] < ok[0], [p["html"][:120] for p in panes]
+        end = running[0]  # a draw sends its panes last first: it ends where the index rises
+        while end + 1 < len(panes) and panes[end + 1]["index"] < panes[end]["index"]:
+            end += 1
         seen: dict[int, str] = {}
-        for pane in panes[: running[0] + 1]:  # the turn as the browser shows it while the call runs
+        for pane in panes[: end + 1]:  # the turn as the browser shows it while the call runs
             seen[pane["index"]] = pane["html"]
         assert seen[0] == "" and "Waiting for the model" not in "".join(seen.values())
         assert seen[1].startswith('<details class="glm-reasoning"')  # reasoning, then the call

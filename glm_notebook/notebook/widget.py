@@ -216,8 +216,10 @@ class _TurnView:
         for update in self.live.changes(final=final):
             self._live_html[update.index] = update.html
             changed.add(update.index)
+        # Last pane first (the front end creates missing panes in order): the answer's first text
+        # shows before the reasoning above it collapses, so no frame is shorter than the last.
         if self.trace is None:
-            for index in sorted(changed):
+            for index in sorted(changed, reverse=True):
                 self._send(index, self._live_html[index])
             return
         calls = self.trace.current_html()
@@ -225,7 +227,7 @@ class _TurnView:
         if calls != self._sent_calls or last != self._last:
             changed |= {self._last, last}
         self._sent_calls, self._last = calls, last
-        for index in sorted(changed):
+        for index in sorted(changed, reverse=True):
             html = self._live_html.get(index, "")
             self._send(index + 1, html + calls if index == last else html)
         for index in sorted(self._shown):  # panes of an earlier, longer step

@@ -20,8 +20,10 @@ Re-rendering and re-sending the whole answer on every delta costs O(n²) over a 
   its newline, and an unclosed math opener (`$`, `$$`, `\\(`, `\\[`) is held back until it
   closes, so raw TeX never flashes up and then jumps.
 - Reasoning is visible while the model thinks (its last `reasoning_chars` only), then collapses
-  into `<details><summary>Reasoning · N words · 3.2 s</summary>…</details>` when the answer starts
-  (still its tail only until the final draw, as some servers interleave more reasoning).
+  into `<details><summary>Reasoning · N words · 3.2 s</summary>…</details>` in the same update
+  that first shows answer text (an answer that starts with a blank line or a held-back opener
+  would otherwise leave the output short for a frame); while streaming the collapsed body is
+  still its tail only, as some servers interleave more reasoning.
 - `max_chars` stops rendering past that many answer characters (the rest is only counted).
 
 ```python
@@ -92,6 +94,7 @@ _TABLE_DELIMITER = re.compile(r"^[ \t]*\|?[ \t]*:?-+:?[ \t]*(?:\|[ \t]*:?-+:?[ \
 #: The start of a line that is (or may become) a code fence's opening line: shown early, its
 #: backticks would flash up as text (or as an empty inline code span) before the block forms.
 _FENCE_ARRIVING = re.compile(r"[ \t]{0,3}(?:`{1,2}|~{1,2}|`{3,}[^`\n]*|~{3,}[^\n]*)\Z")
+_BARE_MARKER = re.compile(r"[ \t]*(?:#{1,6}|[-*+]|\d{1,9}[.)]|>)[ \t]*\Z")
 #: Characters of an unclosed `*emphasis` the live tail holds back; further back it shows raw.
 EMPHASIS_HOLD_CHARS = 200
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")
@@ -336,8 +339,11 @@ class BlockSplitter:
         if self._math is not None:
             return self._prefix + text[: self._math_at]
         line_start = text.rfind("\n") + 1
-        if text[line_start:].lstrip().startswith("|") or _FENCE_ARRIVING.match(text, line_start):
-            text = text[:line_start]  # a partial table row, or a fence whose opening line is arriving
+        last = text[line_start:]
+        if last.lstrip().startswith("|") or _FENCE_ARRIVING.match(last) or _BARE_MARKER.match(last):
+            # a partial table row, a fence whose opening line is arriving, or a line that is
+            # only a marker so far (`#`, `-`, `1.`, `>`: an empty heading or item would flash)
+            text = text[:line_start]
         if self._table_head is None and text.endswith("\n"):
             body = text[:-1]
             start = body.rfind("\n") + 1
@@ -540,6 +546,7 @@ class LiveAnswer:
         self._thinking_since: float | None = None
         self._thinking_seconds: float | None = None
         self._sent: dict[int, str] = {}
+        self._answer_shown = False  # an answer pane has shown text: the reasoning may collapse
         self._finished = False
         self._cites: list[Source] | None = None  # a web search's sources, once they arrived
 
@@ -590,10 +597,8 @@ class LiveAnswer:
         """Add answer text."""
         if not text:
             return
-        if not self._content_chars:
-            self._reasoning_dirty = True  # collapse the reasoning / drop the waiting line
-            if self._thinking_since is not None:
-                self._thinking_seconds = self.clock() - self._thinking_since
+        if not self._content_chars and self._thinking_since is not None:
+            self._thinking_seconds = self.clock() - self._thinking_since
         self._content_chars += len(text)
         if self.max_chars is not None:
             text = text[: max(0, self.max_chars - self._shown_chars)]
@@ -647,9 +652,6 @@ class LiveAnswer:
             self._tail_dirty = True
             self._reasoning_dirty = True
         fresh: dict[int, tuple[str, str]] = {}
-        if self._reasoning_dirty:
-            self._reasoning_dirty = False
-            fresh[0] = self._reasoning_html()
         for segment in self._closed_segments:
             fresh[segment + 1] = (_pane("".join(self._segments[segment])), "".join(self._sources[segment]))
             self._segments[segment], self._sources[segment] = [], []  # a closed pane never changes
@@ -672,6 +674,12 @@ class LiveAnswer:
                     _pane("".join(self._segments[last]) + tail),
                     "".join(self._sources[last]) + (source if tail else ""),
                 )
+        if not self._answer_shown and any(html for html, _ in fresh.values()):
+            self._answer_shown = True
+            self._reasoning_dirty = True  # collapse the reasoning / drop the waiting line
+        if self._reasoning_dirty:
+            self._reasoning_dirty = False
+            fresh[0] = self._reasoning_html()
         updates = []
         for index in sorted(fresh):
             html, text = fresh[index]
@@ -722,10 +730,10 @@ class LiveAnswer:
     def _reasoning_html(self) -> tuple[str, str]:
         """Pane 0 as (HTML, plain text)."""
         if not self._reasoning:
-            if self._content_chars or self._finished or self.waiting is None:
+            if self._answer_shown or self._finished or self.waiting is None:
                 return "", ""
             return f'<p class="glm-status"><em>{escape_text(self.waiting)}</em></p>', self.waiting
-        if self._content_chars or self._finished:
+        if self._answer_shown or self._finished:
             seconds = self._thinking_seconds
             if seconds is None and self._thinking_since is not None:
                 seconds = self.clock() - self._thinking_since
