@@ -9,12 +9,11 @@ import pytest
 
 from glm_notebook import Chat
 from glm_notebook.render.history_view import LONG_CHARS, chat_view
-from glm_notebook.render.styles import style_tag
 from glm_notebook.results.reply import Reply
 from glm_notebook.wire.events import ContentDelta
 
 from .kernel_harness import Kernel
-from .test_render import assert_inert, parse
+from .test_render import OUR_STYLE, assert_inert, parse, without_style
 
 SENTENCE = "walk through the old town, stop for pastries, then take the tram up the hill"
 HOSTILE = "\x1b]52;c;SGVsbG8=\x07\x1b[2J<img src=x onerror=alert(1)>"
@@ -49,8 +48,8 @@ def test_plain_text_wraps_at_word_boundaries_and_keeps_code() -> None:
 def test_html_renders_each_message_and_collapses_long_ones() -> None:
     long_answer = f"# Long\n\n{SENTENCE}.\n\n" * (LONG_CHARS // len(SENTENCE) + 1) + "The end."
     html = chat_view(conversation(long_answer + HOSTILE))._repr_html_()
-    assert html.startswith(style_tag())
-    assert_inert(html.removeprefix(style_tag()))
+    assert OUR_STYLE.match(html)
+    assert_inert(without_style(html))
     assert '<p class="glm-history-role"><strong>user</strong></p>' in html
     assert "<strong>Lisbon</strong>" in html  # the prompt is rendered Markdown too
     tree = parse(html)
@@ -116,4 +115,4 @@ def test_history_in_a_kernel_is_one_display_with_html_and_text(k: Kernel) -> Non
     )
     assert "\nPlan a day in Lisbon <img src=x onerror=alert(1)> please" in data["text/plain"]
     assert "\x1b" not in repr(run.outputs) and "SGVsbG8" not in repr(run.outputs)
-    assert_inert(data["text/html"].removeprefix(style_tag()))
+    assert_inert(without_style(data["text/html"]))

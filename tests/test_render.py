@@ -21,6 +21,7 @@ from glm_notebook.render import (
 from glm_notebook.render.highlight import CODE_STYLES
 from glm_notebook.render.markdown import ALLOWED_TAGS
 from glm_notebook.render.math import MATHML_ATTRIBUTES, MATHML_HIDDEN, MATHML_TAGS
+from glm_notebook.render.reply_view import reply_html
 from glm_notebook.render.styles import STYLESHEET, style_tag
 from glm_notebook.results.reply import Reply
 from glm_notebook.wire.events import ContentDelta, Finish, ReasoningDelta, StreamStart, Usage, UsageReport
@@ -41,6 +42,15 @@ class _Tags(HTMLParser):
 
     def handle_data(self, data):
         self.text.append(data)
+
+
+#: Our stylesheet element (whole, or the lines an output uses): a constant of ours, not content.
+OUR_STYLE = re.compile(r'<style class="glm-style">[^<]*</style>')
+
+
+def without_style(html: str) -> str:
+    """`html` without our `<style class="glm-style">` element(s)."""
+    return OUR_STYLE.sub("", html)
 
 
 def parse(html: str) -> _Tags:
@@ -494,8 +504,8 @@ def test_reply_bundle() -> None:
     data, metadata = reply_bundle(make_reply("# Hi\n\n<img src=x onerror=alert(1)>", finish="length"))
     assert data["text/plain"] == "<Reply glm-4.6: 34 chars, cut short by max_tokens>"
     html = data["text/html"]
-    assert html.startswith(style_tag()) and html.count("<style") == 1  # our constant stylesheet
-    html = html[len(style_tag()) :]  # then the sanitised reply
+    assert OUR_STYLE.match(html) and html.count("<style") == 1  # our constant stylesheet
+    html = without_style(html)  # then the sanitised reply
     assert_inert(html)
     assert '<details class="glm-reasoning"><summary>Reasoning · 3 words · ' in html
     assert "<h1>Hi</h1>" in html and "&lt;img src=x onerror=alert(1)&gt;" in html
@@ -653,6 +663,20 @@ def test_stylesheet_is_scoped_themed_and_small() -> None:
     ):
         assert needle in css
     assert style_tag().startswith('<style class="glm-style">') and style_tag().endswith("</style>")
+
+
+def test_an_output_carries_only_the_style_lines_it_uses() -> None:
+    """A saved answer's stylesheet holds the lines for the classes in it: a short prose answer
+    no code-token, tool, map or history rules; an answer with code its token colours."""
+    plain = reply_html(make_reply("Just a sentence."))
+    style = OUR_STYLE.match(plain).group(0)
+    assert len(style) < len(style_tag()) / 2, len(style)
+    for absent in ("glm-tok-", "glm-tool", "glm-map", "glm-history", "glm-sources"):
+        assert absent not in style, absent
+    assert ".glm-md p{" in style and ".glm-footer{" in style and "details.glm-reasoning{" in style
+    code = OUR_STYLE.match(reply_html(make_reply("```python\ndef f():\n    return 'x'\n```"))).group(0)
+    assert '[class^="glm-tok-k"]' in code and ".glm-copy{" in code and '[class^="glm-tok-s"]' in code
+    assert style_tag("") != style_tag() == f'<style class="glm-style">{STYLESHEET.strip()}</style>'
 
 
 def test_the_byte_budget_holds_redraws_back_but_not_for_long() -> None:

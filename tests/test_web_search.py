@@ -13,13 +13,12 @@ from glm_notebook.notebook.terminal import footer_text
 from glm_notebook.render.highlight import COPY_BUTTON
 from glm_notebook.render.reply_view import reply_html
 from glm_notebook.render.sources import sources_html, sources_lines
-from glm_notebook.render.styles import style_tag
 from glm_notebook.results.reply import Reply
 from glm_notebook.wire.events import ContentDelta, Finish, SearchResults, Source
 from glm_notebook.wire.protocol import ChunkDecoder, build_request, completion_events
 from glm_notebook.wire.web_search import parse_sources, web_search_tool
 
-from .test_render import assert_inert, parse
+from .test_render import assert_inert, parse, without_style
 
 
 def client_for(server, **kw) -> GLMClient:
@@ -116,7 +115,7 @@ def _reply(text: str, sources) -> Reply:
 
 def test_citations_become_numbered_links_and_sources_are_listed_inert() -> None:
     reply = _reply("Copy-on-write is on [ref_1][ref_2], see `[ref_1]`.\n\n```\n[ref_1]\n```", ARRAY)
-    html = reply_html(reply).replace(style_tag(), "").replace(COPY_BUTTON, "")
+    html = without_style(reply_html(reply)).replace(COPY_BUTTON, "")
     assert_inert(html)
     tags = parse(html).tags
     links = [attrs for tag, attrs in tags if tag == "a"]

@@ -41,7 +41,7 @@ class _CodeBlock:
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
         html = copy_buttons(f"{MD_OPEN}{code_block_html(self.code, 'python')}</div>")
-        return {"text/plain": self.code, "text/html": html + style_tag()}
+        return {"text/plain": self.code, "text/html": html + style_tag(html)}
 
 
 def send_code(shell: Any, text: str, mode: str) -> str:

@@ -117,11 +117,8 @@ class History:
             if images:  # ours, added after the allow-list (which has no img)
                 message_html = message_html.removesuffix("</div>") + images + "</div>"
             parts.append(copy_buttons(message_html))
-        return (
-            style_tag()
-            + f'<div class="glm-reply glm-history {NO_MATHJAX}">{sanitize_html(title)}'
-            + f"{''.join(parts)}</div>"
-        )
+        html = f'<div class="glm-reply glm-history {NO_MATHJAX}">{sanitize_html(title)}{"".join(parts)}</div>'
+        return style_tag(html) + html
 
 
 def chat_view(chat: Any) -> History:

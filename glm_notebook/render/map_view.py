@@ -103,7 +103,8 @@ def map_html(results: MapResults, rows: int = ROWS) -> str:
 
 def map_bundle(results: MapResults, include: Any = None, exclude: Any = None) -> tuple[dict, dict]:
     """`(data, metadata)` for IPython: HTML table and a plain-text summary without timings."""
-    data = {"text/plain": results.text_view(), "text/html": map_html(results) + style_tag()}
+    html = map_html(results)
+    data = {"text/plain": results.text_view(), "text/html": html + style_tag(html)}
     replies = [reply for reply in results.replies if reply is not None]
     usage = results.usage
     metadata = {

@@ -251,7 +251,8 @@ def reply_html(reply: Any) -> str:
     ]
     # The Markdown parts are clean already; this pass covers our own markup too. The stylesheet
     # and the Copy buttons are our constants, added after it.
-    return style_tag() + copy_buttons(sanitize_html(_outside_outline("".join(pieces))))
+    html = copy_buttons(sanitize_html(_outside_outline("".join(pieces))))
+    return style_tag(html) + html
 
 
 def _outside_outline(html: str) -> str:

@@ -14,6 +14,8 @@ after sanitising, never built from model text.
 
 from __future__ import annotations
 
+import re
+
 __all__ = ["STYLESHEET", "style_tag"]
 
 #: The CSS text (no `<style>` wrapper).
@@ -108,6 +110,39 @@ div.glm-map.glm-map th,div.glm-map.glm-map td{text-align:left;vertical-align:top
 """
 
 
-def style_tag() -> str:
-    """`STYLESHEET` wrapped in a `<style>` element, to prepend to an HTML output."""
-    return f'<style class="glm-style">{STYLESHEET.strip()}</style>'
+_CLASS = re.compile(r"\.(glm-[\w-]+)")
+_PREFIX = re.compile(r'\[class\^="(glm-[\w-]+)"\]')
+_RULE = re.compile(r"([^{}]+)\{[^{}]*\}")
+_USED = re.compile(r"glm-[\w-]+")
+_BASE = "glm-md"
+
+#: Each line of the stylesheet with, per selector, the classes (and class prefixes) it needs.
+_LINES = [
+    (
+        line,
+        [
+            (frozenset(_CLASS.findall(selector)) - {_BASE}, tuple(_PREFIX.findall(selector)))
+            for selectors in _RULE.findall(line)
+            for selector in selectors.split(",")
+        ],
+    )
+    for line in STYLESHEET.strip().splitlines()
+]
+
+
+def style_tag(html: str | None = None) -> str:
+    """`STYLESHEET` wrapped in a `<style>` element, to prepend to an HTML output. Given the
+    output's `html`, only the lines it can use (a selector whose classes all occur in it): a
+    saved short answer carries ~3 kB of stylesheet instead of 9 kB."""
+    if html is None:
+        return f'<style class="glm-style">{STYLESHEET.strip()}</style>'
+    used = set(_USED.findall(html))
+    kept = [
+        line
+        for line, selectors in _LINES
+        if any(
+            classes <= used and all(any(name.startswith(p) for name in used) for p in prefixes)
+            for classes, prefixes in selectors
+        )
+    ]
+    return f'<style class="glm-style">{chr(10).join(kept)}</style>'

@@ -226,7 +226,8 @@ def tool_reply_bundle(
     data = {"text/plain": repr(reply)}
     wanted = (include is None or "text/html" in include) and not (exclude and "text/html" in exclude)
     if wanted:
-        data["text/html"] = style_tag() + copy_buttons(tool_reply_html(reply))  # styled without a kernel too
+        html = copy_buttons(tool_reply_html(reply))
+        data["text/html"] = style_tag(html) + html  # styled without a kernel too
     meta = provenance(reply)
     meta["tool_calls"] = [
         {"step": c.step, "name": c.name, "status": c.status,
