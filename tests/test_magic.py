@@ -53,12 +53,30 @@ def saved_text(run: CellRun) -> str:
 # -- streaming and the saved result -------------------------------------------------------------
 
 
+def test_reasoning_collapses_in_the_update_that_shows_the_first_answer_text(k: Kernel) -> None:
+    # One update, not two: a frame painted between two updates would be taller or shorter.
+    run = glm(k, "Explain the tides [[delay=0.02]]")
+    assert run.error is None
+    shown = [
+        (display_id, html) for display_id, html in updates(run) if '<details class="glm-reasoning' in html
+    ]
+    opened = [i for i, (_, html) in enumerate(shown) if '<details class="glm-reasoning" open>' in html]
+    first_answer = next(i for i, (_, html) in enumerate(shown) if '</details><div class="glm-md' in html)
+    assert opened and max(opened) < first_answer  # thinking shown until the answer starts
+    display_id, html = shown[first_answer]
+    assert '<details class="glm-reasoning"><summary>' in html  # collapsed, in the same update
+    assert all(other == display_id for other, _ in shown)  # the reasoning has one display
+
+
 def test_answer_grows_in_place_then_one_copy_remains(k: Kernel) -> None:
     run = glm(k, "Explain the tides [[delay=0.02]]")
     assert run.error is None
     displays = run.of_type("display_data")
-    answer_pane = displays[1]["transient"]["display_id"]
-    lengths = [len(visible(html)) for display_id, html in updates(run) if display_id == answer_pane]
+    shown: dict[str, str] = {}  # display -> its current HTML
+    lengths = []  # the text on screen after each update
+    for display_id, html in updates(run):
+        shown[display_id] = html
+        lengths.append(sum(len(visible(pane)) for pane in shown.values()))
     assert len(lengths) >= 3
     assert lengths[0] < lengths[len(lengths) // 2] < lengths[-1]
     # Every pane starts with no data at all: nbval (which keeps the first display_data of each

@@ -4,7 +4,10 @@ Notebook (a Jupyter kernel): each `LiveAnswer` pane is one display created with 
 (`{}`, `display_id=True`) and updated in place (at most `updates_per_second` times a second, and
 within a `ByteBudget` of bytes per character received: a redraw re-sends its open pane, so at a
 model's pace the budget, not the rate, bounds what the cell costs). The stylesheet goes out
-once, in a display of its own that is never updated. Pane 0 holds the reasoning; the last pane ends with a quiet status line (`p.glm-status`,
+once, in a display of its own that is never updated. The reasoning (pane 0) shares the first
+display with the answer's first pane, so it collapses in the same update that shows the answer's
+first text (a frame painted between two updates would be taller or shorter). The last display
+ends with a quiet status line (`p.glm-status`,
 where the final footer will be) that says what is happening: waiting, "retrying after … (1/2)
 in 1.5 s", "no data for 12 s…", how much arrived. Live panes carry `text/plain` only where it is
 short (the status line, the calls): the final result carries the whole answer as text.
@@ -161,19 +164,13 @@ class LiveSink:
         # Live, at most the beginning the final view will show (two thirds of `max_chars`): the
         # final view then holds all of it and more, so it is never shorter.
         self.shown_limit = None if max_chars is None else max_chars * 2 // 3
-        self.live = LiveAnswer(
-            language=language,
-            waiting=None,
-            max_chars=self.shown_limit,
-            segment_chars=NOTEBOOK_SEGMENT_CHARS,
-            grow=True,
-        )
+        self.live = self._live_answer(language)
         self.throttle = Throttle(updates_per_second, clock=clock)
         self.budget = ByteBudget(clock=clock)
         self.waiting = waiting
         self.clock = clock
         self._handles: list[Any] = []
-        self._html: dict[int, tuple[str, str]] = {0: ("", "")}  # pane -> (LiveAnswer HTML, text)
+        self._html: dict[int, str] = {0: ""}  # LiveAnswer pane -> its HTML
         self._sent_status = ""
         self._last_pane = 0
         self._lock = threading.Lock()
@@ -242,14 +239,18 @@ class LiveSink:
             self._trace_dirty = self._redraw = True
             self._draw()
 
-    def _next_step(self) -> None:
-        """A new request of the tool loop: its answer starts over below the finished steps."""
-        self._stale |= {index + self._offset for index in self._html}
-        self.live = LiveAnswer(
-            language=self.live.language, waiting=None, max_chars=self.shown_limit,
+    def _live_answer(self, language: str | None) -> LiveAnswer:
+        """Panes that grow with the answer, up to what the final view will show."""
+        return LiveAnswer(
+            language=language, waiting=None, max_chars=self.shown_limit,
             segment_chars=NOTEBOOK_SEGMENT_CHARS, grow=True,
         )  # fmt: skip
-        self._html = {0: ("", "")}
+
+    def _next_step(self) -> None:
+        """A new request of the tool loop: its answer starts over below the finished steps."""
+        self._stale |= {_display_of(index) + self._offset for index in self._html}
+        self.live = self._live_answer(self.live.language)
+        self._html = {0: ""}
         self._last_pane = 0
         self._trace_dirty = self._redraw = True
 
@@ -306,12 +307,12 @@ class LiveSink:
 
     def _draw(self) -> None:
         self._dirty = False
-        changed = set(self._html) if self._redraw else set()
+        changed = {_display_of(index) for index in self._html} if self._redraw else set()
         self._redraw = False
         for update in self.live.changes():
-            self._html[update.index] = (update.html, update.text)
-            changed.add(update.index)
-        last = max(self._html)
+            self._html[update.index] = update.html
+            changed.add(_display_of(update.index))
+        last = _display_of(max(self._html))
         status = self._status()
         calls_html, calls_text = self._calls()
         if status != self._sent_status or last != self._last_pane or calls_html != self._sent_calls:
@@ -324,7 +325,7 @@ class LiveSink:
         # Last pane first: a new pane (with the status line) shows before the one above it
         # loses the status line, so no frame is shorter than the one before.
         for index in sorted(changed, reverse=True):
-            html, _ = self._html[index]
+            html = self._display_html(index)
             text = ""  # plain text only where it is short: the status line and the calls
             if index == last:
                 html += calls_html + (
@@ -332,10 +333,16 @@ class LiveSink:
                 )
                 text = "\n".join(part for part in (calls_text, status) if part)
             sent += self._send(index + offset, f"{_PANE_OPEN}{html}</div>", text)
-        for index in sorted(self._stale - {i + offset for i in self._html}):
+        for index in sorted(self._stale - {_display_of(i) + offset for i in self._html}):
             sent += self._send(index, "", "")
         self._stale.clear()
         self.budget.spend(sent)
+
+    def _display_html(self, index: int) -> str:
+        """Display `index`'s HTML from the LiveAnswer panes it shows (see `_display_of`)."""
+        if index:
+            return self._html.get(index + 1, "")
+        return self._html[0] + self._html.get(1, "")
 
     def _send(self, index: int, html: str, text: str) -> int:
         """Update pane `index`; the bytes it cost."""
@@ -364,6 +371,13 @@ class LiveSink:
         while len(self._handles) <= index:
             self._handles.append(display(EMPTY, raw=True, display_id=True))
         return self._handles[index]
+
+
+def _display_of(pane: int) -> int:
+    """The display showing LiveAnswer pane `pane`: the reasoning (pane 0) shares one with the
+    answer's first pane, so the reasoning collapses in the same update that shows the answer's
+    first text (two updates would let a frame paint between them, taller or shorter)."""
+    return max(pane - 1, 0)
 
 
 class _Ticker:
