@@ -6,9 +6,11 @@ grows in 40-character steps up to 3,000 characters and is rendered after every s
 
 - baseline: markdown-it with its plain `<pre><code>` and escaped TeX, then nh3's default clean;
 - glm_notebook: `markdown_html` (Pygments token spans, latex2mathml behind the TeX allow-list,
-  the full allow-list sanitiser).
+  the full allow-list sanitiser), the whole block lexed on every render;
+- live: the same as the live view renders its open tail, with a `Resumable` (lexing only the
+  lines that follow the last top-level line break).
 
-Prints CPU milliseconds per render and the ratio, per kind of block.
+Prints CPU milliseconds per render and the ratios to the baseline, per kind of block.
 
     .venv/bin/python benchmarks/bench_highlight.py
 """
@@ -21,6 +23,7 @@ import nh3
 from markdown_it import MarkdownIt
 from mdit_py_plugins.dollarmath import dollarmath_plugin
 
+from glm_notebook.render.highlight import Resumable
 from glm_notebook.render.live import MAX_BLOCK_CHARS
 from glm_notebook.render.markdown import markdown_html
 
@@ -46,11 +49,17 @@ def baseline_renderer():
     return lambda text: nh3.clean(md.render(text))
 
 
-def replay(render, source: str) -> float:
-    """CPU seconds per render over the growing prefixes of `source`."""
+def live_renderer():
+    resume = Resumable()
+    return lambda text: markdown_html(text, None, resume)
+
+
+def replay(make_render, source: str) -> float:
+    """CPU seconds per render over the growing prefixes of `source` (a fresh renderer a round)."""
     prefixes = [source[:end] for end in range(STEP, min(len(source), MAX_BLOCK_CHARS), STEP)]
     best = float("inf")
     for _ in range(ROUNDS):
+        render = make_render()
         start = time.process_time()
         for prefix in prefixes:
             render(prefix)
@@ -59,12 +68,16 @@ def replay(render, source: str) -> float:
 
 
 def main() -> None:
-    baseline = baseline_renderer()
     markdown_html("warm up $x$\n\n```python\nx = 1\n```")
-    print(f"{'block':<6} {'baseline ms':>12} {'glm ms':>8} {'ratio':>6}")
+    print(f"{'block':<6} {'baseline ms':>12} {'glm ms':>8} {'ratio':>6} {'live ms':>8} {'ratio':>6}")
     for name, source in (("code", CODE), ("math", MATH)):
-        base, ours = replay(baseline, source), replay(markdown_html, source)
-        print(f"{name:<6} {base * 1e3:>12.3f} {ours * 1e3:>8.3f} {ours / base:>6.2f}")
+        base = replay(baseline_renderer, source)
+        whole = replay(lambda: markdown_html, source)
+        live = replay(live_renderer, source)
+        print(
+            f"{name:<6} {base * 1e3:>12.3f} {whole * 1e3:>8.3f} {whole / base:>6.2f}"
+            f" {live * 1e3:>8.3f} {live / base:>6.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ the result, `%reset -f out` and three more results; then after glibc's `malloc_t
 tells memory still in use from freed memory the allocator kept), the number of messages, the peak
 messages and bytes in any one second (by the kernel's send times; Jupyter Server drops output past
 1,000 messages/s or 1 MB/s), the outputs the cell leaves (folded as nbclient saves them) and their
-size in the saved notebook. Then the bytes sent when 200k characters of reasoning keep arriving
+size in the saved notebook; then the same answer once more under tracemalloc: Python's peak and
+what it keeps after the cell (the `Reply` alive), in bytes per answer byte. Then the bytes sent when 200k characters of reasoning keep arriving
 after the answer began (redraw every 1,000 characters).
 
     .venv/bin/python benchmarks/bench_huge.py                        # this checkout only
@@ -49,6 +50,19 @@ while total < 200_000:
 print(sent)
 """
 
+TRACED = """
+import gc, tracemalloc
+gc.collect()
+tracemalloc.start()
+_m0 = tracemalloc.get_traced_memory()[0]
+"""
+TRACED_END = """
+gc.collect()
+_m1, _peak = tracemalloc.get_traced_memory()
+tracemalloc.stop()
+print(_peak - _m0, _m1 - _m0)
+"""
+
 TRIM = """
 import ctypes, ctypes.util
 ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim(0)
@@ -86,6 +100,9 @@ def measure(tree: Path, server: LocalServer, size: int) -> dict:
         alive = kernel.run(HELD).stdout.strip()
         freed = int(kernel.run("gc.collect(); print(_p.memory_info().rss)").stdout)
         trimmed = int(kernel.run(TRIM).stdout)
+        kernel.run(TRACED)
+        kernel.run(f"%%glm -o big\n[[huge={size}]] Write a lot", timeout=1800)
+        py_peak, py_kept = map(int, kernel.run(TRACED_END).stdout.split())
         top_messages, top_bytes = run.peak_per_second()
         return {
             "s": seconds,
@@ -95,6 +112,8 @@ def measure(tree: Path, server: LocalServer, size: int) -> dict:
             "del": freed / 1e6,
             "trim": trimmed / 1e6,
             "held": alive,
+            "py peak": py_peak / size,
+            "py kept": py_kept / size,
             "msgs": len(run.messages),
             "msg/s": top_messages,
             "B/s": top_bytes,
@@ -125,14 +144,15 @@ def main() -> None:
     try:
         print(f"{'answer':>9} {'tree':>8} | {'time s':>7} {'rss MB: before → peak':>21} "
               f"{'after':>6} {'del':>6} {'trim':>6} {'msgs':>6} {'msg/s':>6} "
-              f"{'bytes/s':>10} {'outputs':>7} {'saved bytes':>12}")  # fmt: skip
+              f"{'bytes/s':>10} {'outputs':>7} {'saved bytes':>12} {'py peak B/B':>11} {'kept B/B':>8}")  # fmt: skip
         for size in map(int, args.sizes.split(",")):
             rows = {name: measure(tree, server, size) for name, tree in trees}
             for name, r in rows.items():
                 print(f"{size:>9,} {name:>8} | {r['s']:>7.1f} {r['rss0']:>13.0f} → {r['rss']:>5.0f} "
                       f"{r['after']:>6.0f} {r['del']:>6.0f} {r['trim']:>6.0f} "
                       f"{r['msgs']:>6,} {r['msg/s']:>6,} {r['B/s']:>10,} {r['outputs']:>7,} "
-                      f"{r['saved']:>12,}  Replies left after del: {r['held']}"
+                      f"{r['saved']:>12,} {r['py peak']:>11.2f} {r['py kept']:>8.2f}"
+                      f"  Replies left after del: {r['held']}"
                       + (f"  error: {r['error']}" if r["error"] else ""))  # fmt: skip
             if len(rows) == 2:
                 a, b = rows["this"], rows["baseline"]

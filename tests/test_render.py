@@ -18,7 +18,7 @@ from glm_notebook.render import (
     reply_bundle,
     sanitize_html,
 )
-from glm_notebook.render.highlight import CODE_STYLES
+from glm_notebook.render.highlight import CODE_STYLES, Resumable, highlight
 from glm_notebook.render.markdown import ALLOWED_TAGS
 from glm_notebook.render.math import MATHML_ATTRIBUTES, MATHML_HIDDEN, MATHML_TAGS
 from glm_notebook.render.reply_view import reply_html
@@ -573,6 +573,32 @@ def test_fenced_blocks_are_separate_highlighted_code_blocks() -> None:
         body = block.split('<code class="language-', 1)[1].split("</code>", 1)[0]
         assert html_module.unescape(re.sub(r"<[^>]+>", "", body.split(">", 1)[1])) == code.rstrip("\n")
     assert set(re.findall(r'style="([^"]*)"', html)) == CODE_STYLES  # no other inline style
+
+
+GROWING = {
+    "python": "class A:\n    \"\"\"Doc\n\n    end\"\"\"\n    s = '''multi\nline'''\n    def f(self, a,\n          b):\n"
+    '        return f"{a}\\n{b}"  # c\n\nprint(A().f(1,\n  2))\n',
+    "c": '/* block\n   comment */\nint main(void) {\n  char *s = "a\\\n b";  // c\n  return 0;\n}\n',
+    "javascript": "const x = `template\nline ${a}\n`;\nfunction f(a) {\n  return a + 1; // c\n}\n",
+    "sql": "SELECT a,\n  b -- c\nFROM t /* x\n y */\nWHERE s = 'multi\nline';\n",
+}
+
+
+@pytest.mark.parametrize("language", GROWING)
+def test_a_growing_code_block_resumed_matches_a_whole_highlight_at_every_length(language: str) -> None:
+    # The live view's open code block: only the lines after the last top-level break are lexed
+    # again, and every intermediate result is what lexing the whole prefix gives.
+    code, resume = GROWING[language] * 3, Resumable()
+    for end in range(1, len(code) + 1):
+        assert highlight(code[:end], language, resume) == highlight(code[:end], language), code[:end]
+    assert len(resume._code) > len(code) // 2  # it did resume
+
+
+def test_a_resumable_starts_over_for_other_code() -> None:
+    resume = Resumable()
+    highlight("x = 1\ny = 2\nz = 3\n", "python", resume)
+    assert highlight("a = 'b'\nc\n", "python", resume) == highlight("a = 'b'\nc\n", "python")
+    assert highlight("a = 'b'\nc\n", "ruby", resume) == highlight("a = 'b'\nc\n", "ruby")
 
 
 @pytest.mark.parametrize("info", ["", "mermaid", "no such lang", '"><img src=x>', "../../etc"])

@@ -16,6 +16,10 @@ them with the theme's colours. Token classes are Pygments' short names prefixed 
 `glm-tok-s2` string, …); `styles.STYLESHEET` colours them with JupyterLab's editor variables.
 The language is taken as written (lower-cased) and never guessed: an unknown or missing
 language gives plain escaped text labelled `text`. Lexers are cached per language name.
+
+A live view re-renders its open code block as it grows; a `Resumable` passed along lexes only
+what follows the last line where the lexer was back at top level (a newline it read as plain
+text), so a redraw costs the new lines, not the whole block.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from pygments.lexers import get_lexer_by_name
 from pygments.token import STANDARD_TYPES, _TokenType
 from pygments.util import ClassNotFound
 
-__all__ = ["code_block_html", "highlight", "normalize_language", "TOKEN_CLASS_PREFIX", "PLAIN"]
+__all__ = ["code_block_html", "highlight", "normalize_language", "Resumable", "TOKEN_CLASS_PREFIX", "PLAIN"]
 
 #: Prefix of every token class (`glm-tok-k`, `glm-tok-s2`, …).
 TOKEN_CLASS_PREFIX = "glm-tok-"
@@ -67,20 +71,71 @@ def _token_class(ttype: _TokenType) -> str:
     return STANDARD_TYPES[ttype]
 
 
-def highlight(code: str, language: str) -> str:
+class Resumable:
+    """Highlights one growing code block between calls: the tokens up to a checkpoint (the end of
+    a line whose newline the lexer read as plain text, so it was back at top level, one line
+    short of the end) are lexed and turned into HTML once; only the rest is lexed again. Any
+    other code starts over. A construct the lexer matches across lines only once it is closed
+    (a shell heredoc) may show other colours until the block closes and is highlighted whole.
+    """
+
+    def __init__(self) -> None:
+        self._language = ""
+        self._code = ""  # the code the kept HTML covers (ends at the checkpoint)
+        self._html = ""
+
+    def html(self, code: str, language: str, lexer: Lexer) -> str:
+        """`code` highlighted, as `highlight(code, language)` gives it."""
+        if language != self._language or not code.startswith(self._code):
+            self._language, self._code, self._html = language, "", ""
+        at = len(self._code)
+        fresh = _tokens(lexer, code[at:])
+        # The last line may still change, and the line before it decides how it lexes.
+        limit = code.rfind("\n", 0, max(code.rfind("\n"), 0)) + 1
+        end, keep = at, 0
+        for i, (name, value) in enumerate(fresh):
+            end += len(value)
+            if end > limit:
+                break
+            if name == "" and value.endswith("\n"):
+                keep = i + 1
+        if keep:  # kept HTML ends in plain text: what follows joins it as a fresh render would
+            self._html += _spans(fresh[:keep])
+            self._code = code[: at + sum(len(value) for _, value in fresh[:keep])]
+        return self._html + _spans(_without_added_newline(fresh[keep:], code))
+
+
+def highlight(code: str, language: str, resume: Resumable | None = None) -> str:
     """`code` as escaped HTML with `<span class="glm-tok-…">` around tokens (plain escaped text
-    if `language` has no lexer)."""
+    if `language` has no lexer); `resume` lexes only what is new since its last call."""
     lexer = _lexer(language)
     if lexer is None:
         return html.escape(code, quote=False)
-    tokens = [(_token_class(ttype), value) for ttype, value in lexer.get_tokens(code)]
+    if resume is not None:
+        return resume.html(code, language, lexer)
+    return _spans(_without_added_newline(_tokens(lexer, code), code))
+
+
+def _tokens(lexer: Lexer, code: str) -> list[tuple[str, str]]:
+    """(class, text) tokens; plain text, whitespace, names and punctuation have the class ""."""
+    tokens = []
+    for ttype, value in lexer.get_tokens(code):
+        name = _token_class(ttype)
+        tokens.append(("" if name in _NO_SPAN else name, value))
+    return tokens
+
+
+def _without_added_newline(tokens: list[tuple[str, str]], code: str) -> list[tuple[str, str]]:
     if tokens and not code.endswith("\n") and tokens[-1][1].endswith("\n"):
         tokens[-1] = (tokens[-1][0], tokens[-1][1][:-1])  # the newline Pygments added
+    return tokens
+
+
+def _spans(tokens: list[tuple[str, str]]) -> str:
+    """Tokens as HTML; neighbouring tokens of the same class share one span."""
     parts: list[str] = []
-    current, run = "", list[str]()  # neighbouring tokens of the same class share one span
+    current, run = "", list[str]()
     for name, value in tokens:
-        if name in _NO_SPAN:
-            name = ""
         if name != current and run:
             parts.append(_span(current, "".join(run)))
             run = []
@@ -103,14 +158,14 @@ CODE_PRE = "margin:.6em .9em"
 CODE_STYLES = frozenset({CODE_FRAME, CODE_HEAD, CODE_PRE})
 
 
-def code_block_html(code: str, language: str | None) -> str:
+def code_block_html(code: str, language: str | None, resume: Resumable | None = None) -> str:
     """A whole code block (`div.glm-code`), highlighted if `language` names a lexer.
 
     `language` is a fence's info string or a language name; the block's trailing newline is
-    dropped (the `pre` adds its own spacing).
+    dropped (the `pre` adds its own spacing). `resume`: see `Resumable`.
     """
     lang = normalize_language(language)
-    body = highlight(code[:-1] if code.endswith("\n") else code, lang)
+    body = highlight(code[:-1] if code.endswith("\n") else code, lang, resume)
     return (
         f'<div class="glm-code" data-lang="{lang}" style="{CODE_FRAME}">'
         f'<div class="glm-code-head" style="{CODE_HEAD}"><span class="glm-code-lang">{lang}</span></div>'

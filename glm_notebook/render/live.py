@@ -51,6 +51,7 @@ from typing import Any
 
 from ..results.pieces import Pieces
 from ..wire.events import ContentDelta, ReasoningDelta, SearchResults, Source
+from .highlight import Resumable
 from .markdown import MD_OPEN, escape_text, markdown_html
 from .phrases import reasoning_summary
 
@@ -549,6 +550,7 @@ class LiveAnswer:
         self._answer_shown = False  # an answer pane has shown text: the reasoning may collapse
         self._finished = False
         self._cites: list[Source] | None = None  # a web search's sources, once they arrived
+        self._resume = Resumable()  # the open tail's code block, lexed where it grew
 
     # -- input --------------------------------------------------------------------------------
 
@@ -664,7 +666,7 @@ class LiveAnswer:
                 source = self._splitter.tail
             else:
                 source = self._splitter.display_tail()
-            tail = self._render(source)
+            tail = self._render(source, self._resume)
             if self._segments or tail:
                 if not self._segments:
                     self._segments.append([])
@@ -691,16 +693,18 @@ class LiveAnswer:
 
     # -- internals ----------------------------------------------------------------------------
 
-    def _render(self, source: str) -> str:
+    def _render(self, source: str, resume: Resumable | None = None) -> str:
         """One block's HTML, without the `div.glm-md` container (`_pane` adds one per pane, so
-        the blocks of a pane flow exactly as they do in the final view)."""
+        the blocks of a pane flow exactly as they do in the final view). `resume`: the open
+        tail's, so its growing code block is lexed only where it grew (finished blocks are
+        lexed whole)."""
         if not source.strip():
             return ""
         if self.language is not None:
             return (
                 f'<pre><code class="language-{escape_text(self.language)}">{escape_text(source)}</code></pre>'
             )
-        html = markdown_html(source, self._cites)
+        html = markdown_html(source, self._cites, resume)
         if html.startswith(MD_OPEN) and html.endswith(_CONTAINER_CLOSE):
             return html[len(MD_OPEN) : -len(_CONTAINER_CLOSE)]
         return html

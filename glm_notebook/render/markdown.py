@@ -32,6 +32,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 import nh3
@@ -45,7 +46,7 @@ from mdit_py_plugins.dollarmath.index import math_block_dollar, math_inline_doll
 from mdit_py_plugins.tasklists import tasklists_plugin
 
 from ..wire.events import Source
-from .highlight import CODE_STYLES, code_block_html
+from .highlight import CODE_STYLES, Resumable, code_block_html
 from .math import MATHML_ATTRIBUTES, MATHML_HIDDEN, MATHML_TAGS, math_html, mathml_attribute
 from .sources import citation_rule, cites_env, render_citation
 
@@ -121,12 +122,17 @@ def _class_ok(tag: str, name: str) -> bool:
     return name.startswith("glm-") or name in _CONTAINER_CLASSES
 
 
+@lru_cache(maxsize=1024)  # a highlighted code block repeats a few token classes many times
+def _filter_class(tag: str, value: str) -> str | None:
+    kept = [name for name in value.split() if _class_ok(tag, name)]
+    return " ".join(kept) or None
+
+
 def _filter_attribute(tag: str, attribute: str, value: str) -> str | None:
     if tag in MATHML_TAGS:
         return mathml_attribute(attribute, value)
     if attribute == "class":
-        kept = [name for name in value.split() if _class_ok(tag, name)]
-        return " ".join(kept) or None
+        return _filter_class(tag, value)
     if attribute == "style":
         if tag in ("div", "span", "pre"):  # our own constants only (model text writes no tags)
             return value if value in _OWN_STYLES else None
@@ -189,11 +195,11 @@ def _render_math_block(self: Any, tokens: Sequence[Token], idx: int, options: An
 
 def _render_fence(self: Any, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
     token = tokens[idx]
-    return code_block_html(token.content, token.info)
+    return code_block_html(token.content, token.info, env.get(_RESUME))
 
 
 def _render_code_block(self: Any, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
-    return code_block_html(tokens[idx].content, None)
+    return code_block_html(tokens[idx].content, None, env.get(_RESUME))
 
 
 def _task_classes(state: StateCore) -> None:
@@ -353,16 +359,24 @@ def _parser() -> MarkdownIt:
 _MD = _parser()
 
 
-def markdown_html(text: str, sources: Sequence[Source] | None = None) -> str:
+#: The markdown-it `env` key of a `Resumable` for the code blocks of a growing text.
+_RESUME = "glm_resume"
+
+
+def markdown_html(text: str, sources: Sequence[Source] | None = None, resume: Resumable | None = None) -> str:
     """Render untrusted Markdown (model output) to a sanitised HTML fragment.
 
     The result is one `<div class="glm-md …">`; raw HTML in `text` appears as text, never as
     markup. Safe to put in a `text/html` output or an ipywidgets `HTML` value. With `sources`
-    (a web search's), `[ref_N]` citations become numbered links to them.
+    (a web search's), `[ref_N]` citations become numbered links to them. `resume` (a live
+    view's open tail, re-rendered as it grows): its code block is lexed only where it grew.
     """
     if not text:
         return ""
-    return sanitize_html(MD_OPEN + _MD.render(text, cites_env(sources)) + "</div>")
+    env = cites_env(sources)
+    if resume is not None:
+        env[_RESUME] = resume
+    return sanitize_html(MD_OPEN + _MD.render(text, env) + "</div>")
 
 
 def markdown_plain(text: str) -> str:
