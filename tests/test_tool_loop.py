@@ -521,6 +521,8 @@ def test_a_long_argument_stream_stays_cheap_to_draw():
         ("", "weather(…"),
         ('{"lo', "weather(…"),
         ('{"location": "Flor', 'weather(location="Flor…'),
+        ('{"location": "Florence"', 'weather(location="Florence"'),  # closed, before its `}`
+        ('{"days": 3', "weather(…"),  # a number may still grow
         ('{"location": "Florence", "da', 'weather(location="Florence", …'),
         ('{"location": "Florence", "days": 3}', 'weather(location="Florence", days=3)'),
         ('{"a": 1, "b": "x, y', 'weather(a=1, b="x, y…'),

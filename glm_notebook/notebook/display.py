@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ..errors import GLMError
 from ..render.live import NOTEBOOK_SEGMENT_CHARS, ByteBudget, LiveAnswer, Throttle
 from ..render.markdown import escape_text
-from ..render.reply_view import MAX_DISPLAY_CHARS, REPLY_OPEN
+from ..render.reply_view import MAX_DISPLAY_CHARS, REPLY_OPEN, SEGMENT
 from ..render.styles import style_tag
 from ..render.tool_view import ToolTrace
 from ..results.tool_reply import StepStarted, ToolCallFinished, ToolCallStarted, ToolReply
@@ -186,6 +186,7 @@ class LiveSink:
         self._redraw = False  # every pane of the current step, e.g. after they moved
         self._stale: set[int] = set()  # displays of an earlier step to blank
         self._sent_calls = ""
+        self._received = 0  # characters shown besides the current LiveAnswer's: earlier steps, calls
 
     # -- Sink -----------------------------------------------------------------------------------
 
@@ -227,6 +228,12 @@ class LiveSink:
                 if type(event) is not ToolCallDelta:  # a state change: shown at once
                     self._draw()
                     return
+                # Arguments forming: a call's signature that reads differently is drawn within
+                # the rate cap alone (it is short: `pending_call_html` caps it); they count as text.
+                self._received += len(event.name or "") + len(event.arguments)
+                if self.trace.current_html() != self._sent_calls and self.throttle.ready():
+                    self._draw()
+                    return
             else:
                 return
             if self._may_draw():
@@ -249,6 +256,7 @@ class LiveSink:
     def _next_step(self) -> None:
         """A new request of the tool loop: its answer starts over below the finished steps."""
         self._stale |= {_display_of(index) + self._offset for index in self._html}
+        self._received += self.live.received_chars
         self.live = self._live_answer(self.live.language)
         self._html = {0: ""}
         self._last_pane = 0
@@ -279,7 +287,8 @@ class LiveSink:
 
     def _may_draw(self) -> bool:
         """Draw now: within the byte budget (or held long enough) and the rate cap."""
-        return self.budget.allows(self.live.received_chars) and self.throttle.ready()
+        received = self._received + self.live.received_chars
+        return self.budget.allows(received) and self.throttle.ready()
 
     def _status(self) -> str:
         """The status line's text now."""
@@ -342,7 +351,10 @@ class LiveSink:
         """Display `index`'s HTML from the LiveAnswer panes it shows (see `_display_of`)."""
         if index:
             return self._html.get(index + 1, "")
-        return self._html[0] + self._html.get(1, "")
+        reasoning, answer = self._html[0], self._html.get(1, "")
+        if not (reasoning and answer):
+            return reasoning + answer
+        return SEGMENT.format(reasoning) + answer  # the space a display of its own would take
 
     def _send(self, index: int, html: str, text: str) -> int:
         """Update pane `index`; the bytes it cost."""

@@ -113,7 +113,7 @@ def _clipped_note(omitted: int, what: str) -> str:
 
 #: One live pane's worth of the final view. The stylesheet gives `.glm-seg` the space a live
 #: pane's output wrapper takes, so the final view is never shorter than the panes it replaces.
-_SEGMENT = '<div class="glm-seg">{}</div>'
+SEGMENT = '<div class="glm-seg">{}</div>'
 
 
 def _markdown_clipped(text: str, what: str) -> str:
@@ -138,12 +138,10 @@ def _answer_html(reply: Any) -> str:
     language = "json" if isinstance(fmt, dict) and fmt.get("type") == "json_object" else None
     head, tail, omitted = clip_text(text, max_display_chars())
     sources = getattr(reply, "sources", None) or None
-    pieces = [_SEGMENT.format(html) for html in answer_segments(head, language=language, sources=sources)]
+    pieces = [SEGMENT.format(html) for html in answer_segments(head, language=language, sources=sources)]
     if omitted:
         pieces.append(_clipped_note(omitted, "answer"))
-        pieces += [
-            _SEGMENT.format(html) for html in answer_segments(tail, language=language, sources=sources)
-        ]
+        pieces += [SEGMENT.format(html) for html in answer_segments(tail, language=language, sources=sources)]
     return "".join(pieces)
 
 
@@ -235,7 +233,7 @@ def reply_html(reply: Any) -> str:
     if reasoning.strip():
         summary = reasoning_summary(len(reasoning.split()), reply.reasoning_seconds)
         pieces.append(
-            _SEGMENT.format(
+            SEGMENT.format(
                 f'<details class="glm-reasoning"><summary>{summary}</summary>'
                 f"{_markdown_clipped(reasoning, 'reasoning')}</details>"
             )

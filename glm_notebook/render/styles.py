@@ -73,7 +73,8 @@ div.glm-md.glm-md th{text-align:center}div.glm-md.glm-md td{text-align:start}
 details.glm-reasoning{margin:0 0 .8em;padding:.1em 0 .1em .8em;border-left:3px solid var(--jp-border-color2,#e0e0e0);color:var(--jp-ui-font-color2,#757575);font-size:.9em}
 details.glm-reasoning>summary{cursor:pointer;color:var(--jp-ui-font-color2,#757575);font-size:.95em}
 details.glm-reasoning .glm-md{color:inherit;font-size:inherit}
-.glm-status{color:var(--jp-ui-font-color2,#757575);font-size:.9em}
+.glm-status{margin:.6em 0 0;color:var(--jp-ui-font-color2,#757575);font-size:.85em}
+.glm-status small{font-size:inherit}
 .glm-footer{margin:.6em 0 0;font-size:.85em;color:var(--jp-ui-font-color2,#757575)}
 .glm-footer small{font-size:inherit}
 sup.glm-cite{font-size:.75em;line-height:0}sup.glm-cite a{text-decoration:none}

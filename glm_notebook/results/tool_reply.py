@@ -76,8 +76,12 @@ def forming_signature(name: str, arguments: str, limit: int = 80) -> str:
     pairs, done, last = _partial(arguments) if arguments.strip() else ({}, False, -1)
     shown = [f"{key}={json.dumps(value, ensure_ascii=False)}" for key, value in pairs.items()]
     if not done:
-        tail = _FORMING_STRING.search(arguments[last + 1 :] if pairs else arguments.lstrip("{ "))
-        if tail:
+        rest = arguments[last + 1 :] if pairs else arguments.lstrip("{ ")
+        tail = _FORMING_STRING.search(rest)
+        closed = None if tail else _closed_string_pair(rest)
+        if closed:
+            shown.append(closed)
+        elif tail:
             try:
                 text = json.loads('"' + re.sub(r"\\\\?$|\\u[0-9a-fA-F]{0,3}$", "", tail.group(2)) + '"')
             except ValueError:
@@ -87,6 +91,18 @@ def forming_signature(name: str, arguments: str, limit: int = 80) -> str:
         else:
             shown.append("…")
     return shorten(f"{name or '…'}({', '.join(shown)}" + (")" if done else ""), limit)
+
+
+def _closed_string_pair(rest: str) -> str | None:
+    """`key="value"` for a last pair whose string has closed but no `,` or `}` followed yet."""
+    try:
+        pair = json.loads("{" + rest + "}")
+    except ValueError:
+        return None
+    if not isinstance(pair, dict) or len(pair) != 1:
+        return None
+    [(key, value)] = pair.items()
+    return f"{key}={json.dumps(value, ensure_ascii=False)}" if isinstance(value, str) else None
 
 
 # The start of a top-level pair whose string value is still arriving: `"text": "Dear A`.
