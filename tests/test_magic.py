@@ -61,7 +61,9 @@ def test_reasoning_collapses_in_the_update_that_shows_the_first_answer_text(k: K
         (display_id, html) for display_id, html in updates(run) if '<details class="glm-reasoning' in html
     ]
     opened = [i for i, (_, html) in enumerate(shown) if '<details class="glm-reasoning" open>' in html]
-    first_answer = next(i for i, (_, html) in enumerate(shown) if '</details><div class="glm-md' in html)
+    first_answer = next(
+        i for i, (_, html) in enumerate(shown) if '</details></div><div class="glm-md' in html
+    )
     assert opened and max(opened) < first_answer  # thinking shown until the answer starts
     display_id, html = shown[first_answer]
     assert '<details class="glm-reasoning"><summary>' in html  # collapsed, in the same update
