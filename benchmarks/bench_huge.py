@@ -8,8 +8,9 @@ tells memory still in use from freed memory the allocator kept), the number of m
 messages and bytes in any one second (by the kernel's send times; Jupyter Server drops output past
 1,000 messages/s or 1 MB/s), the outputs the cell leaves (folded as nbclient saves them) and their
 size in the saved notebook; then the same answer once more under tracemalloc: Python's peak and
-what it keeps after the cell (the `Reply` alive), in bytes per answer byte. Then the bytes sent when 200k characters of reasoning keep arriving
-after the answer began (redraw every 1,000 characters).
+what it keeps after the cell (the `Reply` alive), in bytes per answer byte. Then the bytes sent
+when 200k characters of reasoning keep arriving after the answer began (redraw every 1,000
+characters).
 
     .venv/bin/python benchmarks/bench_huge.py                        # this checkout only
     .venv/bin/python benchmarks/bench_huge.py --baseline /work/main  # before/after ratios

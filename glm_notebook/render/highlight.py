@@ -92,16 +92,16 @@ class Resumable:
         fresh = _tokens(lexer, code[at:])
         # The last line may still change, and the line before it decides how it lexes.
         limit = code.rfind("\n", 0, max(code.rfind("\n"), 0)) + 1
-        end, keep = at, 0
+        end, keep, kept_end = at, 0, at
         for i, (name, value) in enumerate(fresh):
             end += len(value)
             if end > limit:
                 break
             if name == "" and value.endswith("\n"):
-                keep = i + 1
+                keep, kept_end = i + 1, end
         if keep:  # kept HTML ends in plain text: what follows joins it as a fresh render would
             self._html += _spans(fresh[:keep])
-            self._code = code[: at + sum(len(value) for _, value in fresh[:keep])]
+            self._code = code[:kept_end]
         return self._html + _spans(_without_added_newline(fresh[keep:], code))
 
 
