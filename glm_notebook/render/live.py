@@ -7,8 +7,9 @@ Re-rendering and re-sending the whole answer on every delta costs O(n²) over a 
   reasoning (or a waiting line); panes 1..k show the answer in **segments**.
 - `BlockSplitter` cuts the growing answer into finished Markdown blocks. A block is finished
   when a blank line (outside a code fence or `$$` block) is followed by a line that starts at
-  column 0 and does not continue a list. Splitting before an indented line would turn list
-  continuations into code blocks, so it never does.
+  column 0 and does not continue a list, as soon as that line's first characters tell (so the
+  line was never shown with the block above it). Splitting before an indented line would turn
+  list continuations into code blocks, so it never does.
 - A finished block is rendered once and cached. The current segment collects finished blocks
   until it holds `segment_chars` of HTML, then it is closed and a new pane starts. Each update
   re-renders only the open tail, so it carries at most one segment plus the tail.
@@ -95,6 +96,7 @@ _TABLE_DELIMITER = re.compile(r"^[ \t]*\|?[ \t]*:?-+:?[ \t]*(?:\|[ \t]*:?-+:?[ \
 #: The start of a line that is (or may become) a code fence's opening line: shown early, its
 #: backticks would flash up as text (or as an empty inline code span) before the block forms.
 _FENCE_ARRIVING = re.compile(r"[ \t]{0,3}(?:`{1,2}|~{1,2}|`{3,}[^`\n]*|~{3,}[^\n]*)\Z")
+_MARKER_START = re.compile(r"[-*+]|\d{1,9}[.)]?")
 _BARE_MARKER = re.compile(r"[ \t]*(?:#{1,6}|[-*+]|\d{1,9}[.)]|>)[ \t]*\Z")
 #: Characters of an unclosed `*emphasis` the live tail holds back; further back it shows raw.
 EMPHASIS_HOLD_CHARS = 200
@@ -222,9 +224,25 @@ class BlockSplitter:
             block = self._read_line(line, start)
             if block:
                 blocks.append(block)
+        cut = self._early_cut()
+        if cut:
+            blocks.append(cut)
         if len(self._buf) - self._scanned > self.max_line:
             blocks.append(self._cut_line_by_force())
         return blocks
+
+    def _early_cut(self) -> str | None:
+        """The block before the partial last line, once that line's first characters settle
+        that a block ends there (the cut `feed` would make when the line is complete): the line
+        then starts the tail before it was ever shown with the block above it, so a pane that
+        closes after that block never loses text it showed."""
+        at = self._scanned
+        partial = self._buf[at:]
+        if self._blank and at and partial and _new_block_settled(partial):
+            return self._cut(at)
+        if at > self.max_block and (partial.strip() or self._fence) and self._may_cut_before(partial, at):
+            return self._cut_by_force(at)
+        return None
 
     def close(self) -> str:
         """The rest as a final block (empty string if nothing is left)."""
@@ -335,15 +353,25 @@ class BlockSplitter:
     def display_tail(self) -> str:
         """The tail without the bits that would flash up raw and then jump."""
         text = self._buf
-        if self._fence is not None:
-            return self._prefix + text  # an unclosed fence renders as a code block: fine
+        if self._fence is not None:  # an unclosed fence renders as a code block: fine
+            line_start = text.rfind("\n") + 1
+            last = text[line_start:].strip()
+            if last and not last.strip(self._fence[0][0]):
+                text = text[:line_start]  # maybe the closing fence: its marks would flash up
+            return self._prefix + text
         if self._math is not None:
             return self._prefix + text[: self._math_at]
         line_start = text.rfind("\n") + 1
         last = text[line_start:]
-        if last.lstrip().startswith("|") or _FENCE_ARRIVING.match(last) or _BARE_MARKER.match(last):
-            # a partial table row, a fence whose opening line is arriving, or a line that is
-            # only a marker so far (`#`, `-`, `1.`, `>`: an empty heading or item would flash)
+        if (
+            last.lstrip().startswith("|")
+            or _FENCE_ARRIVING.match(last)
+            or _BARE_MARKER.match(last)
+            or _list_marker_rest(last.lstrip(" \t")) == ""
+        ):
+            # a partial table row, a fence whose opening line is arriving, or a line that is only
+            # a marker so far (`#`, `-`, `1.`, `>`: an empty heading or item would flash; digits
+            # may become one, and after a blank line `_early_cut` waits to know)
             text = text[:line_start]
         if self._table_head is None and text.endswith("\n"):
             body = text[:-1]
@@ -361,6 +389,24 @@ class BlockSplitter:
         if opener is not None:
             text = text[:opener]
         return self._prefix + text
+
+
+def _list_marker_rest(line: str) -> str | None:
+    """What follows a list marker that starts `line` (`-`, `1.`, or digits that may become one),
+    or None if `line` starts otherwise."""
+    marker = _MARKER_START.match(line)
+    return None if marker is None else line[marker.end() :]
+
+
+def _new_block_settled(line: str) -> bool:
+    """True when a (partial) `line` after a blank line surely starts a block of its own: it
+    starts at column 0 and can no longer become a list item (which continues a loose list)."""
+    if line[0] in " \t":
+        return False
+    rest = _list_marker_rest(line)
+    if rest is None:
+        return True
+    return rest != "" and (line[len(line) - len(rest) - 1].isdigit() or rest[0] not in " \t")
 
 
 def _unclosed_math(text: str, start: int) -> int | None:
@@ -715,7 +761,8 @@ class LiveAnswer:
             self._segments.append([])
             self._sources.append([])
         # A full segment closes after the block that filled it: that block was this pane's open
-        # tail, so nothing moves to another pane (which would flash: gone here, then shown there).
+        # tail and the next one's first line never showed here (`BlockSplitter._early_cut`), so
+        # nothing moves to another pane (which would flash: gone here, then shown there).
         self._segments[-1].append(html)
         self._sources[-1].append(source)
         self._segment_size += len(html)
