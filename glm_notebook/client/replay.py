@@ -181,8 +181,9 @@ def _wire(item: Any) -> str:
     raise ValueError("an event is a string or an object")
 
 
-def _compact(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+#: JSON as compact as the service sends it (one encoder: `json.dumps` with options builds one
+#: per call, a third of the cost of encoding a chunk).
+_compact = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def entry_from_stream(

@@ -127,17 +127,38 @@ class _AsyncRecordingStream(httpx.AsyncByteStream):
             self.recorder.end(eof=self.eof)
 
 
+#: Bytes of events a replayed body hands on at once when they are due together, as a network
+#: read would (one chunk per event would cost more than the parsing itself).
+_READ_BYTES = 65_536
+
+
+def _due(entry: Entry, instant: bool, start: float) -> Iterator[tuple[float, bytes]]:
+    """The body in chunks, each with the time to wait for before it: events due at the same time
+    (all of them, when `instant`) go together, up to `_READ_BYTES`."""
+    batch: list[str] = []
+    size, batch_at = 0, 0.0
+    for at, text in entry.events:
+        if batch and (size >= _READ_BYTES or (not instant and at > batch_at)):
+            yield start + batch_at, "".join(batch).encode()
+            batch, size = [], 0
+        if not batch:
+            batch_at = at
+        batch.append(text + "\n\n")
+        size += len(text) + 2
+    if batch:
+        yield start + batch_at, "".join(batch).encode()
+
+
 class _ReplayStream(httpx.SyncByteStream):
     def __init__(self, entry: Entry, instant: bool, start: float) -> None:
         self.entry, self.instant, self.start = entry, instant, start
 
     def __iter__(self) -> Iterator[bytes]:
-        for at, text in self.entry.events:
-            if not self.instant:
-                wait = self.start + at - time.perf_counter()
-                if wait > 0:
-                    time.sleep(wait)
-            yield (text + "\n\n").encode()
+        for due, chunk in _due(self.entry, self.instant, self.start):
+            wait = 0.0 if self.instant else due - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
+            yield chunk
 
 
 class _AsyncReplayStream(httpx.AsyncByteStream):
@@ -145,10 +166,10 @@ class _AsyncReplayStream(httpx.AsyncByteStream):
         self.entry, self.instant, self.start = entry, instant, start
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        for at, text in self.entry.events:
-            wait = 0.0 if self.instant else self.start + at - time.perf_counter()
+        for due, chunk in _due(self.entry, self.instant, self.start):
+            wait = 0.0 if self.instant else due - time.perf_counter()
             await asyncio.sleep(max(0.0, wait))  # also yields to other tasks when instant
-            yield (text + "\n\n").encode()
+            yield chunk
 
 
 def _should_record(response: httpx.Response) -> bool:
