@@ -145,12 +145,12 @@ class Running:
 
 
 class Kernel:
-    """A fresh IPython kernel on this venv's Python, with the given environment (and working
-    directory: a kernel imports from it first)."""
+    """A fresh IPython kernel on this venv's Python (or `python`, e.g. another venv's), with the
+    given environment (and working directory: a kernel imports from it first)."""
 
-    def __init__(self, env: dict[str, str], cwd: str | None = None) -> None:
+    def __init__(self, env: dict[str, str], cwd: str | None = None, python: str | None = None) -> None:
         self.manager = KernelManager(kernel_name="python3")
-        self.manager.kernel_spec.argv[0] = sys.executable
+        self.manager.kernel_spec.argv[0] = python or sys.executable
         self.manager.start_kernel(env=env, **({"cwd": cwd} if cwd else {}))
         self.client = self.manager.client()
         self.client.start_channels()
