@@ -240,7 +240,12 @@ class BlockSplitter:
         partial = self._buf[at:]
         if self._blank and at and partial and _new_block_settled(partial):
             return self._cut(at)
-        if at > self.max_block and (partial.strip() or self._fence) and self._may_cut_before(partial, at):
+        if (
+            at > self.max_block
+            and partial
+            and (partial.strip() or self._fence)
+            and self._may_cut_before(partial, at)
+        ):
             return self._cut_by_force(at)
         return None
 
