@@ -127,18 +127,18 @@ class _AsyncRecordingStream(httpx.AsyncByteStream):
             self.recorder.end(eof=self.eof)
 
 
-#: Bytes of events a replayed body hands on at once when they are due together, as a network
-#: read would (one chunk per event would cost more than the parsing itself).
-_READ_BYTES = 65_536
+#: About how much of a replayed body (characters) goes to the client at once when its events are
+#: due together, as a network read would (one read per event cost more than the parsing itself).
+_READ_SIZE = 65_536
 
 
 def _due(entry: Entry, instant: bool, start: float) -> Iterator[tuple[float, bytes]]:
     """The body in chunks, each with the time to wait for before it: events due at the same time
-    (all of them, when `instant`) go together, up to `_READ_BYTES`."""
+    (all of them, when `instant`) go together, up to `_READ_SIZE`."""
     batch: list[str] = []
     size, batch_at = 0, 0.0
     for at, text in entry.events:
-        if batch and (size >= _READ_BYTES or (not instant and at > batch_at)):
+        if batch and (size >= _READ_SIZE or (not instant and at > batch_at)):
             yield start + batch_at, "".join(batch).encode()
             batch, size = [], 0
         if not batch:

@@ -408,10 +408,12 @@ def _new_block_settled(line: str) -> bool:
     starts at column 0 and can no longer become a list item (which continues a loose list)."""
     if line[0] in " \t":
         return False
-    rest = _list_marker_rest(line)
-    if rest is None:
+    marker = _MARKER_START.match(line)
+    if marker is None:
         return True
-    return rest != "" and (line[len(line) - len(rest) - 1].isdigit() or rest[0] not in " \t")
+    rest = line[marker.end() :]
+    # digits then anything are no marker (`12 apples`); a marker is one only with a space after it
+    return rest != "" and (marker.group()[-1].isdigit() or rest[0] not in " \t")
 
 
 def _unclosed_math(text: str, start: int) -> int | None:
