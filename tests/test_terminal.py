@@ -194,3 +194,4 @@ def test_terminal_lists_web_sources_under_the_answer(terminal: Terminal) -> None
     assert re.search(r"^Sources:$", cell, re.M), cell
     assert re.search(r"^\[1\] .+ — Example \w+ · 2026-11-\d\d · https://", cell, re.M), cell
     assert re.search(r"^\[2\] ", cell, re.M) and not re.search(r"^\[3\] ", cell, re.M), cell
+    assert "[ref_" not in cell and re.search(r"\w \[[12]\]", cell), cell  # cited as the list numbers them

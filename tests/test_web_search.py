@@ -136,6 +136,30 @@ def test_the_terminal_lists_the_sources_under_the_answer() -> None:
     assert footer_text(_reply("x", ARRAY))  # the footer itself is unchanged
 
 
+@pytest.mark.parametrize("styled", [False, True], ids=["plain", "rich"])
+def test_the_terminal_numbers_citations_as_its_sources_list(styled: bool) -> None:
+    """`[ref_2]` reads `[2]`, as the Sources list under it says, also when it arrives in pieces;
+    an answer without sources keeps its text as written."""
+    import io
+
+    from glm_notebook.notebook.terminal import TextSink
+
+    if styled:
+        pytest.importorskip("rich")
+    text = "pandas 3.0 changed copies [ref_1] and strings [ref_2]. Also [re"
+    for sources, expected in ((ARRAY, "strings [2]. Also [re"), ((), "strings [ref_2]. Also [re")):
+        out = io.StringIO()
+        sink = TextSink(out, styled=styled, updates_per_second=None)
+        sink.start()
+        sink.event(SearchResults(parse_sources(sources)))
+        for i in range(0, len(text), 3):  # "[ref_1]" arrives as "[r", "ef_", "1] "…
+            sink.event(ContentDelta(text[i : i + 3]))
+        reply = _reply(text, sources)
+        sink.finish(reply, failed=False)
+        assert expected in out.getvalue(), out.getvalue()
+        assert ("[ref_" in out.getvalue()) is (not sources), out.getvalue()
+
+
 # -- over loopback, against the local server ------------------------------------------------------
 
 

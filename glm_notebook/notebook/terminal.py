@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from ..render.live import BlockSplitter, Throttle
 from ..render.phrases import format_seconds
 from ..render.reply_view import footer_facts
-from ..render.sources import sources_lines
+from ..render.sources import CITATION_ARRIVING, plain_citations, sources_lines
 from ..results.reply import Reply
 from ..results.tool_reply import StepStarted, ToolCall, ToolCallFinished, ToolReply, forming_signature
 from ..text import one_line, plural, strip_controls
@@ -167,7 +167,8 @@ class _PlainView:
 
     def __init__(self, out: Any) -> None:
         self.out = out
-        self._pending = ""  # the start of an escape sequence that the next piece may finish
+        self._pending = ""  # the start of an escape sequence (or a citation) the next piece may finish
+        self._cites = False  # the answer came with web sources: `[ref_N]` shows as `[N]`
         self._summarised = False
         self._at_line_start = True
 
@@ -184,13 +185,14 @@ class _PlainView:
     def event(self, event: Event, seen: Reply) -> None:
         if isinstance(event, ContentDelta) and event.text:
             self._summarise(seen)  # reads `seen` only once: joining its text per piece is O(n²)
+            self._cites = bool(seen.sources)
             self._write_clean(event.text)
         elif isinstance(event, Retrying):
             self._line(_retrying_text(event))
 
     def finish(self, reply: Reply | None, failed: bool) -> None:
         if self._pending:
-            self._write(strip_controls(self._pending))
+            self._write(self._clean(self._pending))
             self._pending = ""
         if reply is None:
             self._write("" if self._at_line_start else "\n")
@@ -217,11 +219,18 @@ class _PlainView:
             if _UNFINISHED.match(text, match.start()):
                 start = match.start()
                 break
+        if start is None and self._cites:
+            arriving = CITATION_ARRIVING.search(text, max(0, len(text) - 12))
+            start = arriving.start() if arriving else None
         if start is None:
             self._pending = ""
         else:
             text, self._pending = text[:start], text[start:]
-        self._write(strip_controls(text))
+        self._write(self._clean(text))
+
+    def _clean(self, text: str) -> str:
+        text = strip_controls(text)
+        return plain_citations(text) if self._cites else text
 
     def _line(self, text: str) -> None:
         self._write(("" if self._at_line_start else "\n") + text + "\n")
@@ -288,21 +297,24 @@ class _RichView:
             return Syntax(text, language, word_wrap=True)
         return Markdown(text, hyperlinks=False)  # links as `text (url)`: the target stays visible
 
-    def _visible_source(self) -> str:
+    def _visible_source(self, seen: Reply) -> str:
         """The answer's last blocks, enough to overfill the screen, and its open tail: rendering
         only these keeps a frame's cost bounded however long the answer grows."""
         lines, start = 0, len(self.blocks)
         while start > 0 and lines < 2 * self.console.size.height:
             start -= 1
             lines += self.blocks[start].count("\n") + 1
-        return strip_controls("".join(self.blocks[start:]) + self.splitter.display_tail())
+        return _cited(strip_controls("".join(self.blocks[start:]) + self.splitter.display_tail()), seen)
 
     def _frame(self, seen: Reply) -> Any:
         """What the screen shows while the answer streams: at most one screenful."""
         from rich.console import Group
         from rich.text import Text
 
-        reasoning, text = strip_controls(seen.reasoning[-_REASONING_CHARS:]).strip(), self._visible_source()
+        reasoning, text = (
+            strip_controls(seen.reasoning[-_REASONING_CHARS:]).strip(),
+            self._visible_source(seen),
+        )
         parts: list[Any] = []
         if reasoning and not text:
             words = len(seen.reasoning.split())
@@ -334,12 +346,17 @@ class _RichView:
         parts: list[Any] = []
         if reply.reasoning.strip():
             parts.append(Text(reasoning_text(reply), style="dim"))
-        text = strip_controls(reply.text)
+        text = _cited(strip_controls(reply.text), reply)
         if text.strip():
             parts.append(self._answer(text, "json" if json_mode else self.language))
         parts += [Text(line, style="dim") for line in _lines_under_answer(reply)]
         parts.append(Text(footer_text(reply), style="dim"))
         return Group(*parts)
+
+
+def _cited(text: str, reply: Reply) -> str:
+    """`text` with `[ref_N]` as `[N]` when `reply` came with web sources."""
+    return plain_citations(text) if reply.sources else text
 
 
 class _Tail:

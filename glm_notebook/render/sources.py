@@ -19,10 +19,21 @@ from markdown_it.token import Token
 
 from ..wire.events import Source
 
-__all__ = ["citation_rule", "render_citation", "cites_env", "sources_html", "sources_lines", "site_of"]
+__all__ = [
+    "citation_rule",
+    "render_citation",
+    "cites_env",
+    "sources_html",
+    "sources_lines",
+    "site_of",
+    "plain_citations",
+    "CITATION_ARRIVING",
+]
 
 _CITATION = re.compile(r"\[(ref_(\d{1,5}))\]")
 _HTTP = re.compile(r"(?i)https?://[^\s]+\Z")
+#: The end of a text where a `[ref_N]` citation may still be arriving.
+CITATION_ARRIVING = re.compile(r"\[(?:r(?:e(?:f(?:_\d{0,5})?)?)?)?\Z")
 
 
 def cites_env(sources: Iterable[Source] | None) -> dict[str, Any]:
@@ -67,6 +78,11 @@ def render_citation(self: Any, tokens: Sequence[Token], idx: int, options: Any, 
         return f'<sup class="glm-cite">[{number}]</sup>'
     title = html.escape(source.title or site_of(source), quote=True) if source else ""
     return f'<sup class="glm-cite"><a href="{html.escape(link, quote=True)}" title="{title}">[{number}]</a></sup>'
+
+
+def plain_citations(text: str) -> str:
+    """`[ref_N]` as `[N]`, the number the Sources list gives it (plain text: the terminal)."""
+    return _CITATION.sub(lambda match: f"[{int(match.group(2))}]", text)
 
 
 def _label(source: Source, position: int) -> str:
