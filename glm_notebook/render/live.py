@@ -96,6 +96,7 @@ _TABLE_DELIMITER = re.compile(r"^[ \t]*\|?[ \t]*:?-+:?[ \t]*(?:\|[ \t]*:?-+:?[ \
 #: The start of a line that is (or may become) a code fence's opening line: shown early, its
 #: backticks would flash up as text (or as an empty inline code span) before the block forms.
 _FENCE_ARRIVING = re.compile(r"[ \t]{0,3}(?:`{1,2}|~{1,2}|`{3,}[^`\n]*|~{3,}[^\n]*)\Z")
+#: A list marker, or digits that may become one (`12` before its `.`).
 _MARKER_START = re.compile(r"[-*+]|\d{1,9}[.)]?")
 _BARE_MARKER = re.compile(r"[ \t]*(?:#{1,6}|[-*+]|\d{1,9}[.)]|>)[ \t]*\Z")
 #: Characters of an unclosed `*emphasis` the live tail holds back; further back it shows raw.
@@ -240,12 +241,7 @@ class BlockSplitter:
         partial = self._buf[at:]
         if self._blank and at and partial and _new_block_settled(partial):
             return self._cut(at)
-        if (
-            at > self.max_block
-            and partial
-            and (partial.strip() or self._fence)
-            and self._may_cut_before(partial, at)
-        ):
+        if at > self.max_block and partial and self._may_cut_before(partial, at):
             return self._cut_by_force(at)
         return None
 
@@ -372,7 +368,7 @@ class BlockSplitter:
             last.lstrip().startswith("|")
             or _FENCE_ARRIVING.match(last)
             or _BARE_MARKER.match(last)
-            or _list_marker_rest(last.lstrip(" \t")) == ""
+            or _MARKER_START.fullmatch(last.lstrip(" \t"))
         ):
             # a partial table row, a fence whose opening line is arriving, or a line that is only
             # a marker so far (`#`, `-`, `1.`, `>`: an empty heading or item would flash; digits
@@ -394,13 +390,6 @@ class BlockSplitter:
         if opener is not None:
             text = text[:opener]
         return self._prefix + text
-
-
-def _list_marker_rest(line: str) -> str | None:
-    """What follows a list marker that starts `line` (`-`, `1.`, or digits that may become one),
-    or None if `line` starts otherwise."""
-    marker = _MARKER_START.match(line)
-    return None if marker is None else line[marker.end() :]
 
 
 def _new_block_settled(line: str) -> bool:
