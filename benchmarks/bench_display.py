@@ -28,7 +28,9 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -51,6 +53,13 @@ print(time.process_time() - _t0)
 """
 
 
+def _sizes(run: Any) -> Iterator[tuple[str, int, dict[str, Any]]]:
+    """(kind, bytes of its JSON, content) of every display message a cell sent."""
+    for kind, content in run.messages:
+        if kind in LIVE or kind == "execute_result":
+            yield kind, len(json.dumps(content)), content
+
+
 def measure(tree: Path, server: LocalServer, size: int, delay: float) -> tuple[float, ...]:
     """(live, final) display bytes and (cell, client) kernel CPU µs per answer character for one
     answer, in a fresh kernel."""
@@ -66,12 +75,14 @@ def measure(tree: Path, server: LocalServer, size: int, delay: float) -> tuple[f
         client = float(kernel.run(CLIENT % prompt, timeout=900).stdout)
     finally:
         kernel.shutdown()
-    live = sum(len(json.dumps(c)) for kind, c in run.messages if kind in LIVE)
-    final = sum(len(json.dumps(c)) for kind, c in run.messages if kind == "execute_result")
+    live = final = 0
     last: dict[str, int] = {}  # each display's last message: the state it ended in, sent once
-    for kind, content in run.messages:
-        if kind in LIVE:
-            last[content["transient"]["display_id"]] = len(json.dumps(content))
+    for kind, size_of, content in _sizes(run):
+        if kind == "execute_result":
+            final += size_of
+        else:
+            live += size_of
+            last[content["transient"]["display_id"]] = size_of
     floor = sum(last.values()) + final
     return live / size, final / size, floor / size, cell / size * 1e6, client / size * 1e6
 
@@ -93,7 +104,6 @@ PEERS = {
         "display_stream(_chat({prompt!r}, stream=True))"
     ),
 }
-DISPLAYS = (*LIVE, "execute_result")
 
 
 def peer_available(python: str, name: str) -> bool:
@@ -113,7 +123,7 @@ def measure_peer(python: str, name: str, server: LocalServer, size: int, delay: 
         run = kernel.run(code, timeout=900)
     finally:
         kernel.shutdown()
-    sent = sum(len(json.dumps(c)) for kind, c in run.messages if kind in DISPLAYS)
+    sent = sum(size_of for _, size_of, _ in _sizes(run))
     if run.error is not None:
         print(f"  ({name}'s cell ended with {run.error.get('ename')}: {run.error.get('evalue', '')[:120]})")
     return sent / size if sent else None
